@@ -1,0 +1,116 @@
+// Package config is Herald's configuration file: its schema, defaults,
+// loading (YAML file, then HERALD_* environment variables, then flags) and
+// validation. It knows nothing about how the values are used; cmd/herald
+// turns a Config into the server's own options.
+package config
+
+import (
+	"time"
+
+	"github.com/heraldhq/herald/hub"
+)
+
+// Config is the whole configuration file. Every field's comment gives its
+// YAML key and its default.
+type Config struct {
+	// Address is the HTTP listener. Default ":8000".
+	Address string `yaml:"address"`
+	// Dev turns on development mode: anonymous connections, every namespace
+	// open, any origin, the echo endpoint, and a generated API key and token
+	// secret when none is set. Never in production. Default false.
+	Dev bool `yaml:"dev"`
+
+	// Log configures structured logs.
+	Log Log `yaml:"log"`
+
+	// TokenHMACSecret verifies HS256 connection and channel tokens. Required
+	// unless Anonymous is on or Dev generates one.
+	TokenHMACSecret string `yaml:"token_hmac_secret"`
+	// APIKeys authorize the server API. Empty disables the API.
+	APIKeys []string `yaml:"api_keys"`
+	// Anonymous allows connections without a token. Default false.
+	Anonymous bool `yaml:"anonymous"`
+	// AllowedOrigins lists the Origin values accepted on the WebSocket
+	// endpoints; "*" accepts any. Empty means same origin only (the Origin's
+	// host equals the request's Host) or no Origin header (non-browser clients).
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// EchoEndpoint serves /echo. Default false.
+	EchoEndpoint bool `yaml:"echo_endpoint"`
+
+	// PingInterval is how often the server sends a ping push. Default 25s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// PongTimeout is how long a client has to answer a ping. Default 10s.
+	PongTimeout time.Duration `yaml:"pong_timeout"`
+	// ConnectTimeout is how long a client has to send connect. Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// PresenceTTL is how long a presence entry lives unless refreshed.
+	// Default 60s.
+	PresenceTTL time.Duration `yaml:"presence_ttl"`
+	// IdempotencyTTL is how long publish idempotency keys are remembered.
+	// Default 5m.
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"`
+
+	// Inbox configures per-user direct-message streams.
+	Inbox Inbox `yaml:"inbox"`
+	// Limits bounds what clients may do.
+	Limits Limits `yaml:"limits"`
+	// Namespaces holds channel options by namespace name; the key "" (write
+	// it as '""' in YAML) is the default namespace, for names without a
+	// colon. A channel in a namespace not listed here is refused with error
+	// 102 (except in dev mode).
+	Namespaces map[string]hub.Namespace `yaml:"namespaces"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level: debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format: text (default) or json.
+	Format string `yaml:"format"`
+}
+
+// Inbox configures direct-message inboxes.
+type Inbox struct {
+	// Size is how many messages an inbox keeps. 0 turns inboxes off: send
+	// still delivers live but keeps nothing. Default 100.
+	Size int `yaml:"size"`
+	// TTL is how long an inbox keeps a message. Default 24h.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// Limits bounds what clients may do. Zero means the default, never
+// "unlimited": a limit is turned off by setting it to -1 where that is
+// allowed.
+type Limits struct {
+	// MaxMessageSize is the largest WebSocket message accepted, in bytes;
+	// larger ones close the connection with 1009. Default 65536.
+	MaxMessageSize int `yaml:"max_message_size"`
+	// MaxConnections caps concurrent client connections (4005). Default 100000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP caps concurrent connections from one IP (4005).
+	// Default 1000.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxChannelsPerConnection caps one connection's subscriptions (106).
+	// Default 128.
+	MaxChannelsPerConnection int `yaml:"max_channels_per_connection"`
+	// CommandRate and CommandBurst shape one connection's commands (a token
+	// bucket): over it a command is answered with error 110. Defaults 100/s
+	// and 200.
+	CommandRate  float64 `yaml:"command_rate"`
+	CommandBurst int     `yaml:"command_burst"`
+	// RateLimitStrikes is how many rate-limited commands in a row close the
+	// connection with 4004. Default 50.
+	RateLimitStrikes int `yaml:"rate_limit_strikes"`
+	// WriteQueueMessages and WriteQueueBytes bound a connection's outgoing
+	// queue; overflow closes it with 4001. Defaults 4096 and 4 MiB.
+	WriteQueueMessages int `yaml:"write_queue_messages"`
+	WriteQueueBytes    int `yaml:"write_queue_bytes"`
+	// APIBodySize is the largest server API request body (413). Default 1 MiB.
+	APIBodySize int64 `yaml:"api_body_size"`
+	// ReadHeaderTimeout bounds reading an HTTP request's headers. Default 5s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// HandshakeTimeout bounds the WebSocket upgrade. Default 10s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+}
