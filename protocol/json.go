@@ -1,0 +1,256 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// ErrMalformed is returned for a frame that does not hold well-formed commands.
+// The connection is closed with 4500 when it happens.
+var ErrMalformed = errors.New("protocol: malformed command")
+
+// DecodeFrame decodes a JSON frame of one or more commands separated by
+// newlines (any JSON whitespace is accepted between them) and calls fn for
+// each, in order. It stops at the first malformed command, returning an error
+// that wraps ErrMalformed, or at the first error fn returns.
+func DecodeFrame(frame []byte, fn func(*Command) error) error {
+	dec := json.NewDecoder(bytes.NewReader(frame))
+	n := 0
+	for {
+		var cmd Command
+		err := dec.Decode(&cmd)
+		if err == io.EOF {
+			if n == 0 {
+				return fmt.Errorf("%w: empty frame", ErrMalformed)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if cmd.Type == "" {
+			return fmt.Errorf("%w: missing type", ErrMalformed)
+		}
+		n++
+		if err := fn(&cmd); err != nil {
+			return err
+		}
+	}
+}
+
+// AppendReply appends a result reply to buf.
+func AppendReply(buf []byte, id uint32, result any) ([]byte, error) {
+	body, err := json.Marshal(result)
+	if err != nil {
+		return buf, err
+	}
+	buf = append(buf, `{"id":`...)
+	buf = strconv.AppendUint(buf, uint64(id), 10)
+	buf = append(buf, `,"result":`...)
+	buf = append(buf, body...)
+	return append(buf, '}'), nil
+}
+
+// AppendErrorReply appends an error reply to buf.
+func AppendErrorReply(buf []byte, id uint32, e *Error) []byte {
+	buf = append(buf, `{"id":`...)
+	buf = strconv.AppendUint(buf, uint64(id), 10)
+	return appendErrorTail(buf, e)
+}
+
+func appendErrorTail(buf []byte, e *Error) []byte {
+	buf = append(buf, `,"error":{"code":`...)
+	buf = strconv.AppendUint(buf, uint64(e.Code), 10)
+	buf = append(buf, `,"message":`...)
+	buf = AppendString(buf, e.Message)
+	buf = append(buf, `,"temporary":`...)
+	buf = strconv.AppendBool(buf, e.Temporary)
+	return append(buf, "}}"...)
+}
+
+// AppendPush appends a push of the given type whose remaining fields are
+// those of body, which must marshal to a JSON object (nil for none).
+func AppendPush(buf []byte, typ string, body any) ([]byte, error) {
+	buf = append(buf, `{"type":`...)
+	buf = AppendString(buf, typ)
+	if body == nil {
+		return append(buf, '}'), nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return buf, err
+	}
+	if len(b) < 2 || b[0] != '{' {
+		return buf, fmt.Errorf("protocol: push body is not an object: %s", b)
+	}
+	if len(b) > 2 {
+		buf = append(buf, ',')
+	}
+	return append(buf, b[1:]...), nil
+}
+
+// AppendMessagePush appends a message push. It is the hot path of fan-out:
+// it is called once per publication and the bytes are shared by every
+// subscriber, so it avoids reflection.
+func AppendMessagePush(buf []byte, channel string, pub *Publication) []byte {
+	buf = append(buf, `{"type":"message","channel":`...)
+	buf = AppendString(buf, channel)
+	if pub.Offset > 0 {
+		buf = append(buf, `,"offset":`...)
+		buf = strconv.AppendUint(buf, pub.Offset, 10)
+	}
+	buf = appendDataInfoTime(buf, pub)
+	return append(buf, '}')
+}
+
+// AppendDirectPush appends a direct push.
+func AppendDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
+	buf = append(buf, `{"type":"direct","from":`...)
+	buf = appendClientInfo(buf, &from)
+	buf = append(buf, `,"offset":`...)
+	buf = strconv.AppendUint(buf, pub.Offset, 10)
+	pub2 := *pub
+	pub2.Info = nil
+	buf = appendDataInfoTime(buf, &pub2)
+	return append(buf, '}')
+}
+
+// AppendPresencePush appends a join or leave push.
+func AppendPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
+	buf = append(buf, `{"type":`...)
+	buf = AppendString(buf, typ)
+	buf = append(buf, `,"channel":`...)
+	buf = AppendString(buf, channel)
+	buf = append(buf, `,"info":`...)
+	buf = appendClientInfo(buf, &info)
+	return append(buf, '}')
+}
+
+// AppendDisconnectPush appends a disconnect push.
+func AppendDisconnectPush(buf []byte, d Disconnect) []byte {
+	buf = append(buf, `{"type":"disconnect","code":`...)
+	buf = strconv.AppendUint(buf, uint64(d.Code), 10)
+	buf = append(buf, `,"reason":`...)
+	buf = AppendString(buf, d.Reason)
+	buf = append(buf, `,"reconnect":`...)
+	buf = strconv.AppendBool(buf, d.Reconnect)
+	return append(buf, '}')
+}
+
+// PingPush is the encoded ping push; it never changes.
+var PingPush = []byte(`{"type":"ping"}`)
+
+// MarshalJSON encodes a publication as the protocol's pub object: data is
+// inlined when it is valid JSON and base64-encoded under "b64" otherwise.
+func (p *Publication) MarshalJSON() ([]byte, error) {
+	buf := make([]byte, 0, 64+len(p.Data))
+	buf = append(buf, `{"offset":`...)
+	buf = strconv.AppendUint(buf, p.Offset, 10)
+	buf = appendDataInfoTime(buf, p)
+	return append(buf, '}'), nil
+}
+
+// UnmarshalJSON decodes a pub object, accepting data or b64.
+func (p *Publication) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Offset uint64          `json:"offset"`
+		Data   json.RawMessage `json:"data"`
+		B64    []byte          `json:"b64"`
+		Info   *ClientInfo     `json:"info"`
+		Time   int64           `json:"ts"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	p.Offset, p.Info, p.Time = w.Offset, w.Info, w.Time
+	p.Data = []byte(w.Data)
+	if w.B64 != nil {
+		p.Data = w.B64
+	}
+	return nil
+}
+
+// appendDataInfoTime appends `,"data":...` (or b64), info and ts.
+func appendDataInfoTime(buf []byte, pub *Publication) []byte {
+	buf = AppendData(buf, pub.Data)
+	if pub.Info != nil {
+		buf = append(buf, `,"info":`...)
+		buf = appendClientInfo(buf, pub.Info)
+	}
+	buf = append(buf, `,"ts":`...)
+	return strconv.AppendInt(buf, pub.Time, 10)
+}
+
+// AppendData appends `,"data":<data>` when data is valid JSON, and
+// `,"b64":"<base64>"` otherwise.
+func AppendData(buf []byte, data []byte) []byte {
+	if len(data) > 0 && json.Valid(data) {
+		buf = append(buf, `,"data":`...)
+		return append(buf, data...)
+	}
+	if len(data) == 0 {
+		return append(buf, `,"data":null`...)
+	}
+	buf = append(buf, `,"b64":"`...)
+	buf = base64.StdEncoding.AppendEncode(buf, data)
+	return append(buf, '"')
+}
+
+func appendClientInfo(buf []byte, ci *ClientInfo) []byte {
+	buf = append(buf, `{"user":`...)
+	buf = AppendString(buf, ci.User)
+	buf = append(buf, `,"client":`...)
+	buf = AppendString(buf, ci.Client)
+	return append(buf, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does.
+func AppendString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}

@@ -1,0 +1,188 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecodeFrame(t *testing.T) {
+	frame := []byte(`{"id":1,"type":"connect","token":"t","subs":{"a":{"since":{"offset":3,"epoch":"e"}}}}` + "\n" +
+		`{"type":"publish","channel":"c","data":{"x":[1,2]}}` + "\n\n")
+	var cmds []*Command
+	if err := DecodeFrame(frame, func(c *Command) error { cmds = append(cmds, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(cmds) != 2 {
+		t.Fatalf("%d commands", len(cmds))
+	}
+	if cmds[0].ID != 1 || cmds[0].Subs["a"].Since.Offset != 3 || cmds[0].Subs["a"].Since.Epoch != "e" {
+		t.Fatalf("connect %+v", cmds[0])
+	}
+	if cmds[1].ID != 0 || string(cmds[1].Data) != `{"x":[1,2]}` {
+		t.Fatalf("publish %+v", cmds[1])
+	}
+}
+
+func TestDecodeFrameMalformed(t *testing.T) {
+	for _, f := range []string{"", " ", "x", "[]", "null", `{"id":1}`, `{"type":""}`, `{"id":-1,"type":"a"}`,
+		`{"id":4294967296,"type":"a"}`, `{"id":"1","type":"a"}`, `{"type":"a"} x`, `{"type":"a","limit":"5"}`} {
+		err := DecodeFrame([]byte(f), func(*Command) error { return nil })
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: %v, want ErrMalformed", f, err)
+		}
+	}
+}
+
+func TestDecodeFrameStopsOnHandlerError(t *testing.T) {
+	stop := errors.New("stop")
+	n := 0
+	err := DecodeFrame([]byte(`{"type":"a"}`+"\n"+`{"type":"b"}`), func(*Command) error { n++; return stop })
+	if err != stop || n != 1 {
+		t.Fatalf("err %v after %d commands", err, n)
+	}
+}
+
+func TestAppendMessagePush(t *testing.T) {
+	pub := &Publication{Offset: 7, Data: []byte(`{"a":"b"}`), Info: &ClientInfo{User: "u\"1", Client: "c"}, Time: 123}
+	got := string(AppendMessagePush(nil, "chat:x", pub))
+	want := `{"type":"message","channel":"chat:x","offset":7,"data":{"a":"b"},"info":{"user":"u\"1","client":"c"},"ts":123}`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	got = string(AppendMessagePush(nil, "c", &Publication{Data: []byte{0xff, 0}, Time: 1}))
+	if got != `{"type":"message","channel":"c","b64":"/wA=","ts":1}` {
+		t.Fatalf("binary: %s", got)
+	}
+}
+
+func TestPushesAreValidJSON(t *testing.T) {
+	msgs := [][]byte{
+		AppendDirectPush(nil, ClientInfo{User: "a"}, &Publication{Offset: 1, Data: []byte(`"x"`), Time: 2}),
+		AppendPresencePush(nil, PushJoin, "c", ClientInfo{User: "u", Client: "c"}),
+		AppendDisconnectPush(nil, DisconnectSlowConsumer),
+		AppendErrorReply(nil, 9, ErrTooManyRequests),
+		PingPush,
+	}
+	r, err := AppendReply(nil, 3, &SubscribeResult{Offset: 1, Epoch: "e", Publications: []*Publication{{Offset: 1, Data: []byte("1")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := AppendPush(nil, PushRefreshNeeded, struct {
+		Expires int64 `json:"expires"`
+	}{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range append(msgs, r, p) {
+		if !json.Valid(m) {
+			t.Errorf("invalid JSON: %s", m)
+		}
+	}
+	if string(AppendErrorReply(nil, 9, ErrTooManyRequests)) != `{"id":9,"error":{"code":110,"message":"too many requests","temporary":true}}` {
+		t.Errorf("error reply %s", AppendErrorReply(nil, 9, ErrTooManyRequests))
+	}
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "quote\"back\\slash", "ctl\x00\x01\x1f\n\r\t", "ünïcödé ✓", "bad\xffutf8", "<>&"} {
+		got := AppendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q → %s: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		_ = json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Errorf("%q round-trips to %q, encoding/json to %q", s, back, wantBack)
+		}
+	}
+}
+
+func TestPublicationRoundTrip(t *testing.T) {
+	for _, data := range [][]byte{[]byte(`{"k":1}`), {0, 1, 2, 0xff}} {
+		in := &Publication{Offset: 4, Data: data, Info: &ClientInfo{User: "u", Client: "c"}, Time: 99}
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Publication
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		if string(out.Data) != string(data) || out.Offset != 4 || out.Info.User != "u" || out.Time != 99 {
+			t.Fatalf("round trip %s → %+v", b, out)
+		}
+	}
+}
+
+func TestCloseCodeReconnect(t *testing.T) {
+	yes := []CloseCode{1001, 4000, 4001, 4002, 4003, 4004, 4005, 4006, 4100}
+	no := []CloseCode{1000, 1002, 1003, 1007, 1009, 4500, 4501, 4502, 4999}
+	for _, c := range yes {
+		if !c.Reconnect() {
+			t.Errorf("%d should reconnect", c)
+		}
+	}
+	for _, c := range no {
+		if c.Reconnect() {
+			t.Errorf("%d should not reconnect", c)
+		}
+	}
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"type":"connect","token":"x","subs":{"a":{"since":{"offset":1,"epoch":"e"}}},"inbox_since":{"offset":0,"epoch":""}}`,
+		`{"id":2,"type":"publish","channel":"c","data":[1,{"a":null}]}` + "\n" + `{"type":"pong"}`,
+		`{"id":3,"type":"history","channel":"c","limit":5,"reverse":true}`,
+		`{"type":"x","data":"` + strings.Repeat("a", 100) + `"}`,
+		"", "\n\n", "{", `{"id":99999999999}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		_ = DecodeFrame(frame, func(c *Command) error {
+			if c.Type == "" {
+				t.Fatal("command without type accepted")
+			}
+			if len(c.Data) > 0 && !json.Valid(c.Data) {
+				t.Fatalf("invalid data accepted: %q", c.Data)
+			}
+			// Whatever decodes must encode back without error.
+			if _, err := json.Marshal(c); err != nil {
+				t.Fatalf("re-encode: %v", err)
+			}
+			return nil
+		})
+	})
+}
+
+func BenchmarkDecodeFrame(b *testing.B) {
+	frame := []byte(`{"id":12,"type":"publish","channel":"chat:room-1","data":{"text":"hello, world","n":42}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frame)))
+	for b.Loop() {
+		_ = DecodeFrame(frame, func(*Command) error { return nil })
+	}
+}
+
+func BenchmarkAppendMessagePush(b *testing.B) {
+	pub := &Publication{Offset: 12345, Data: []byte(`{"text":"hello, world","n":42}`), Info: &ClientInfo{User: "alice", Client: "b7Vq1yS3QmS4t2Xx9Zc0ww"}, Time: 1764000000000}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendMessagePush(buf[:0], "chat:room-1", pub)
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkAppendReply(b *testing.B) {
+	res := &PublishResult{Offset: 12345, Epoch: "a1b2c3d4"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = AppendReply(nil, 7, res)
+	}
+}
