@@ -31,7 +31,7 @@ const (
 // Namespace holds the options of the channels named "name:..." (or, for the
 // default namespace, of names without a colon). The zero value keeps no
 // history, tracks no presence, lets anyone subscribe and only subscribers
-// publish, and denies presence and history to clients.
+// publish, and shows presence and history (where kept) to subscribers.
 type Namespace struct {
 	// Presence tracks who is subscribed, for the presence commands.
 	Presence bool `yaml:"presence"`
@@ -47,7 +47,7 @@ type Namespace struct {
 	AllowSubscribe SubscribeMode `yaml:"allow_subscribe"`
 	// AllowPublish: subscribers (default), none, authenticated or any.
 	AllowPublish AccessMode `yaml:"allow_publish"`
-	// AllowPresence and AllowHistory: none (default), subscribers,
+	// AllowPresence and AllowHistory: subscribers (default), none,
 	// authenticated or any. Presence or history must also be on.
 	AllowPresence AccessMode `yaml:"allow_presence"`
 	AllowHistory  AccessMode `yaml:"allow_history"`
@@ -79,10 +79,10 @@ func (n *Namespace) Normalize() {
 		n.AllowPublish = AccessSubscribers
 	}
 	if n.AllowPresence == "" {
-		n.AllowPresence = AccessNone
+		n.AllowPresence = AccessSubscribers
 	}
 	if n.AllowHistory == "" {
-		n.AllowHistory = AccessNone
+		n.AllowHistory = AccessSubscribers
 	}
 }
 

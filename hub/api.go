@@ -1,0 +1,234 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// The methods in this file are what the server API does. They run with the
+// server's authority: no client permission checks, but the same channel
+// rules (107 for a bad name, 102 for an unknown namespace, 108 when the
+// namespace keeps no history or presence). Errors are *protocol.Error.
+
+var disconnectShutdown = protocol.DisconnectShutdown
+
+// Publish publishes data to a channel on behalf of the server.
+func (h *Hub) Publish(ctx context.Context, channel string, data []byte, idempotencyKey string) (protocol.PublishResult, error) {
+	ns, err := h.namespace(channel)
+	if err != nil {
+		return protocol.PublishResult{}, err
+	}
+	return h.publish(ctx, channel, ns, &broker.Publication{Data: data}, idempotencyKey)
+}
+
+// Send sends data to a user's inbox and live connections, from the server.
+func (h *Hub) Send(ctx context.Context, user string, data []byte) (protocol.PublishResult, error) {
+	if user == "" {
+		return protocol.PublishResult{}, protocol.NewError(protocol.CodeBadRequest, "user required")
+	}
+	return h.send(ctx, user, data, &broker.ClientInfo{})
+}
+
+// Presence returns a channel's presence.
+func (h *Hub) Presence(ctx context.Context, channel string) (*protocol.PresenceResult, error) {
+	ns, err := h.namespace(channel)
+	if err != nil {
+		return nil, err
+	}
+	if !ns.Presence {
+		return nil, protocol.ErrNotAvailable
+	}
+	return h.presence(ctx, channel)
+}
+
+// PresenceStats counts a channel's presence.
+func (h *Hub) PresenceStats(ctx context.Context, channel string) (*protocol.PresenceStatsResult, error) {
+	ns, err := h.namespace(channel)
+	if err != nil {
+		return nil, err
+	}
+	if !ns.Presence {
+		return nil, protocol.ErrNotAvailable
+	}
+	return h.presenceStats(ctx, channel)
+}
+
+// History reads a channel's stream.
+func (h *Hub) History(ctx context.Context, channel string, limit *int, since *protocol.StreamPosition, reverse bool) (*protocol.HistoryResult, error) {
+	ns, err := h.namespace(channel)
+	if err != nil {
+		return nil, err
+	}
+	if !ns.KeepsHistory() {
+		return nil, protocol.ErrNotAvailable
+	}
+	return h.history(ctx, channel, ns, limit, since, reverse)
+}
+
+// RemoveHistory drops a channel's stream; its epoch changes.
+func (h *Hub) RemoveHistory(ctx context.Context, channel string) error {
+	if _, err := h.namespace(channel); err != nil {
+		return err
+	}
+	if err := h.broker.RemoveHistory(ctx, channel); err != nil {
+		h.log.Error("broker remove history", "channel", channel, "err", err)
+		return protocol.ErrInternal
+	}
+	return nil
+}
+
+// SubscribeUser subscribes every connection of user, on every node, to
+// channel; each gets a subscribed push.
+func (h *Hub) SubscribeUser(ctx context.Context, user, channel string) error {
+	if _, err := h.namespace(channel); err != nil {
+		return err
+	}
+	return h.sendControl(ctx, control{Op: opSubscribe, User: user, Channel: channel})
+}
+
+// UnsubscribeUser unsubscribes every connection of user from channel; each
+// gets an unsubscribed push.
+func (h *Hub) UnsubscribeUser(ctx context.Context, user, channel string) error {
+	if !ValidChannel(channel) {
+		return protocol.NewError(protocol.CodeBadRequest, "invalid channel name")
+	}
+	return h.sendControl(ctx, control{Op: opUnsubscribe, User: user, Channel: channel})
+}
+
+// DisconnectUser closes every connection of user with d.
+func (h *Hub) DisconnectUser(ctx context.Context, user string, d protocol.Disconnect) error {
+	return h.sendControl(ctx, control{Op: opDisconnect, User: user, Code: d.Code, Reason: d.Reason})
+}
+
+// Channels returns the active channels on this node matching pattern ("" or
+// "*" for all; "*" in a pattern matches any run of characters) with their
+// subscriber counts.
+func (h *Hub) Channels(pattern string) map[string]int {
+	var match func(string) bool
+	if pattern != "" && pattern != "*" {
+		match = func(ch string) bool { return globMatch(pattern, ch) }
+	}
+	return h.channels.counts(match)
+}
+
+// NodeInfo describes this node for the info API.
+type NodeInfo struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Uptime   int64  `json:"uptime"`
+	Clients  int    `json:"clients"`
+	Users    int    `json:"users"`
+	Channels int    `json:"channels"`
+	Subs     int    `json:"subs"`
+}
+
+// Info describes this node.
+func (h *Hub) Info() NodeInfo {
+	return NodeInfo{
+		Name:     h.cfg.NodeName,
+		Version:  h.cfg.Version,
+		Uptime:   int64(time.Since(h.started).Seconds()),
+		Clients:  h.clients.count(),
+		Users:    h.users.count(),
+		Channels: int(h.channels.n.Load()),
+		Subs:     int(h.channels.subs.Load()),
+	}
+}
+
+// globMatch matches s against a pattern in which "*" stands for any run of
+// characters and everything else for itself.
+func globMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// control is a node-to-node command carried by the broker, so that server
+// API actions on users reach the node each connection is on.
+type control struct {
+	Op      string             `json:"op"`
+	User    string             `json:"user"`
+	Channel string             `json:"channel,omitempty"`
+	Code    protocol.CloseCode `json:"code,omitempty"`
+	Reason  string             `json:"reason,omitempty"`
+}
+
+const (
+	opSubscribe   = "subscribe"
+	opUnsubscribe = "unsubscribe"
+	opDisconnect  = "disconnect"
+)
+
+// unsubscribedByServer is the code of the unsubscribed push sent when the
+// server API removes a subscription. PROTOCOL.md leaves it open.
+const unsubscribedByServer = 2000
+
+func (h *Hub) sendControl(ctx context.Context, cmd control) error {
+	data, err := json.Marshal(cmd)
+	if err != nil {
+		return protocol.ErrInternal
+	}
+	if err := h.broker.PublishControl(ctx, data); err != nil {
+		h.log.Error("broker control", "err", err)
+		return protocol.ErrInternal
+	}
+	return nil
+}
+
+// applyControl carries out a control command on this node's connections.
+func (h *Hub) applyControl(cmd *control) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range h.users.clientsOf(cmd.User) {
+		switch cmd.Op {
+		case opSubscribe:
+			res, s, err := c.subscribe(ctx, cmd.Channel, "", nil, true)
+			if err != nil {
+				continue // already subscribed, or the connection is closing
+			}
+			msg, err := protocol.AppendPush(nil, protocol.PushSubscribed, struct {
+				Channel string `json:"channel"`
+				*protocol.SubscribeResult
+			}{cmd.Channel, res})
+			if err == nil {
+				c.enqueue(msg)
+			}
+			s.activate(protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch})
+		case opUnsubscribe:
+			c.mu.Lock()
+			s := c.subs[cmd.Channel]
+			delete(c.subs, cmd.Channel)
+			c.mu.Unlock()
+			if s == nil {
+				continue
+			}
+			h.removeSubscription(ctx, s)
+			msg, _ := protocol.AppendPush(nil, protocol.PushUnsubscribed, struct {
+				Channel string `json:"channel"`
+				Code    int    `json:"code"`
+				Reason  string `json:"reason"`
+			}{cmd.Channel, unsubscribedByServer, "unsubscribed by server"})
+			c.enqueue(msg)
+		case opDisconnect:
+			c.Disconnect(protocol.NewDisconnect(cmd.Code, cmd.Reason))
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/broker/memory"
+	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// sink is a Transport that discards frames and counts the messages in them.
+type sink struct {
+	messages *atomic.Int64
+}
+
+func (s sink) WriteFrame(parts [][]byte) error {
+	// parts alternate message, newline, message...
+	s.messages.Add(int64(len(parts)+1) / 2)
+	return nil
+}
+
+func (s sink) Close(protocol.CloseCode, string) {}
+
+// benchHub starts a hub with n anonymous clients subscribed to one channel.
+func benchHub(b *testing.B, n int, history bool) (*hub.Hub, *atomic.Int64) {
+	b.Helper()
+	br := memory.New(memory.Options{})
+	b.Cleanup(func() { br.Close() })
+	ns := hub.Namespace{AllowPublish: hub.AccessAny}
+	if history {
+		ns.HistorySize, ns.HistoryTTL = 100, 1<<40
+	}
+	h := hub.New(hub.Config{
+		Anonymous:          true,
+		Namespaces:         map[string]hub.Namespace{"": ns},
+		WriteQueueMessages: 1 << 20,
+		WriteQueueBytes:    1 << 30,
+	}, br, nil)
+	if err := h.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	var delivered atomic.Int64
+	for i := 0; i < n; i++ {
+		c := h.NewClient(sink{&delivered}, "bench")
+		c.HandleFrame([]byte(`{"id":1,"type":"connect"}` + "\n" + `{"id":2,"type":"subscribe","channel":"bench"}`))
+	}
+	// Wait for the replies to drain: two per client.
+	for delivered.Load() < int64(2*n) {
+	}
+	delivered.Store(0)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = h.Shutdown(ctx)
+	})
+	return h, &delivered
+}
+
+// BenchmarkFanout publishes to one channel with n subscribers and waits until
+// every subscriber's writer has handed the message to its transport: the
+// cost of one publication end to end, writers included.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			h, delivered := benchHub(b, n, false)
+			data := []byte(`{"text":"hello, world","n":42}`)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var want int64
+			for b.Loop() {
+				if _, err := h.Publish(ctx, "bench", data, ""); err != nil {
+					b.Fatal(err)
+				}
+				want += int64(n)
+				for delivered.Load() < want {
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/delivery")
+		})
+	}
+}
+
+// BenchmarkFanoutEnqueue measures only the publishing side: encode once and
+// queue the shared bytes to every subscriber, without waiting for writers.
+// Its allocations per op must not grow with the subscriber count.
+func BenchmarkFanoutEnqueue(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			h, delivered := benchHub(b, n, true)
+			data := []byte(`{"text":"hello, world","n":42}`)
+			ctx := context.Background()
+			b.ReportAllocs()
+			var want int64
+			for b.Loop() {
+				if _, err := h.Publish(ctx, "bench", data, ""); err != nil {
+					b.Fatal(err)
+				}
+				want += int64(n)
+				// Let writers catch up now and then so queues stay bounded,
+				// outside the timed section.
+				if want%(int64(n)*64) == 0 {
+					b.StopTimer()
+					for delivered.Load() < want {
+					}
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}
+
+var _ = broker.StreamOptions{}

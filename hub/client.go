@@ -1,0 +1,357 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald/protocol"
+)
+
+// Transport is the connection a Client talks through; the server's WebSocket
+// layer implements it. The hub never sees HTTP or WebSocket framing.
+type Transport interface {
+	// WriteFrame writes parts, concatenated, as one data frame. The client
+	// calls it from one goroutine at a time.
+	WriteFrame(parts [][]byte) error
+	// Close sends a close frame with code and reason and ends the connection.
+	// It may be called more than once and concurrently with WriteFrame.
+	Close(code protocol.CloseCode, reason string)
+}
+
+type clientState uint8
+
+const (
+	stateConnecting clientState = iota // waiting for the connect command
+	stateConnected                     // connect succeeded
+	stateClosed                        // gone; every method is a no-op
+)
+
+// Client is one connection's session: it decodes commands, runs them against
+// the hub and the broker, and owns the connection's write queue.
+//
+// HandleFrame must be called from one goroutine (the transport's reader);
+// everything else may be called from any goroutine.
+type Client struct {
+	hub    *Hub
+	t      Transport
+	id     string
+	remote string
+	queue  writeQueue
+
+	// Owned by the reader goroutine.
+	limiter *rate.Limiter
+	strikes int
+
+	// Owned by the writer goroutine.
+	parts [][]byte
+
+	mu            sync.Mutex // guards the fields below
+	state         clientState
+	user          string
+	connInfo      json.RawMessage
+	channelsClaim []string // the token's channels claim
+	expiresAt     int64    // unix seconds, 0 when the token has no exp
+	subs          map[string]*subscription
+	inbox         *subscription // nil for anonymous connections
+	timer         *time.Timer   // connect timeout, then heartbeat
+	awaitPong     bool
+	expiry        *time.Timer          // refresh_needed, then token expiry
+	closing       *protocol.Disconnect // set by the first Disconnect
+	closeOnce     sync.Once
+}
+
+// newClientID returns a random, URL-safe, 22-character id.
+func newClientID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// NewClient registers a new connection that has not sent connect yet. remote
+// is the peer's address, for logs and per-IP limits.
+func (h *Hub) NewClient(t Transport, remote string) *Client {
+	c := &Client{
+		hub:     h,
+		t:       t,
+		id:      newClientID(),
+		remote:  remote,
+		limiter: rate.NewLimiter(rate.Limit(h.cfg.CommandRate), h.cfg.CommandBurst),
+		subs:    make(map[string]*subscription),
+	}
+	c.queue.maxItems = h.cfg.WriteQueueMessages
+	c.queue.maxBytes = h.cfg.WriteQueueBytes
+	c.queue.flush = c.writeLoop
+	h.clients.add(c)
+	c.timer = time.AfterFunc(h.cfg.ConnectTimeout, c.onTimer)
+	return c
+}
+
+// ID returns the client's unique id.
+func (c *Client) ID() string { return c.id }
+
+// User returns the authenticated user id, "" before connect or for anonymous
+// connections.
+func (c *Client) User() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.user
+}
+
+func (c *Client) logger() *slog.Logger {
+	return c.hub.log.With("client", c.id, "remote", c.remote)
+}
+
+// HandleFrame runs every command in one JSON frame, in order. A malformed
+// frame closes the connection with 4500.
+func (c *Client) HandleFrame(frame []byte) {
+	err := protocol.DecodeFrame(frame, c.handleCommand)
+	if err == nil {
+		return
+	}
+	var d protocol.Disconnect
+	switch {
+	case errors.Is(err, errStop):
+	case errors.As(err, &d):
+		c.Disconnect(d)
+	case errors.Is(err, protocol.ErrMalformed):
+		c.hub.log.Debug("malformed frame", "client", c.id, "err", err)
+		c.Disconnect(protocol.NewDisconnect(protocol.CloseBadRequest, "malformed command"))
+	default:
+		c.Disconnect(protocol.DisconnectInternal)
+	}
+}
+
+// errStop ends frame processing without a further disconnect: the command
+// already arranged for one.
+var errStop = errors.New("stop")
+
+func (c *Client) handleCommand(cmd *protocol.Command) error {
+	c.mu.Lock()
+	state, closing := c.state, c.closing != nil
+	c.mu.Unlock()
+	switch {
+	case state == stateClosed || closing:
+		return errStop
+	case state == stateConnecting:
+		if cmd.Type != protocol.TypeConnect {
+			return protocol.NewDisconnect(protocol.CloseBadRequest, "first command must be connect")
+		}
+		return c.handleConnect(cmd)
+	}
+	if cmd.Type == protocol.TypePong {
+		c.onPong()
+		return nil
+	}
+	if !c.limiter.Allow() {
+		c.strikes++
+		if c.strikes >= c.hub.cfg.RateLimitStrikes {
+			return protocol.DisconnectRateLimited
+		}
+		c.replyError(cmd.ID, protocol.ErrTooManyRequests)
+		return nil
+	}
+	c.strikes = 0
+	ctx := context.Background()
+	var (
+		result any
+		err    error
+		after  func()
+	)
+	switch cmd.Type {
+	case protocol.TypeConnect:
+		err = protocol.NewError(protocol.CodeBadRequest, "already connected")
+	case protocol.TypeSubscribe:
+		var sub *subscription
+		var res *protocol.SubscribeResult
+		res, sub, err = c.subscribe(ctx, cmd.Channel, cmd.Token, cmd.Since, false)
+		if err == nil {
+			result = res
+			after = func() { sub.activate(protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}) }
+		}
+	case protocol.TypeUnsubscribe:
+		result, err = c.unsubscribe(ctx, cmd.Channel)
+	case protocol.TypePublish:
+		result, err = c.publish(ctx, cmd)
+	case protocol.TypePresence:
+		result, err = c.presence(ctx, cmd.Channel)
+	case protocol.TypePresenceStats:
+		result, err = c.presenceStats(ctx, cmd.Channel)
+	case protocol.TypeHistory:
+		result, err = c.history(ctx, cmd)
+	case protocol.TypeSend:
+		result, err = c.send(ctx, cmd)
+	case protocol.TypeRefresh:
+		result, err = c.refresh(cmd.Token)
+	default:
+		// The reply tells the client which command; the close follows the
+		// close-code table (4500 for an unknown type).
+		c.replyError(cmd.ID, protocol.ErrUnknownCommand)
+		return protocol.NewDisconnect(protocol.CloseBadRequest, "unknown command type")
+	}
+	var d protocol.Disconnect
+	if errors.As(err, &d) {
+		return d
+	}
+	if err != nil {
+		c.replyError(cmd.ID, toProtocolError(err))
+		return nil
+	}
+	c.reply(cmd.ID, result)
+	if after != nil {
+		after()
+	}
+	return nil
+}
+
+// toProtocolError maps any error to the one the client sees. Errors that are
+// not protocol errors are internal: logged, never shown.
+func toProtocolError(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return protocol.ErrInternal
+}
+
+// reply queues a result reply. Commands without an id get none.
+func (c *Client) reply(id uint32, result any) {
+	if id == 0 {
+		return
+	}
+	msg, err := protocol.AppendReply(nil, id, result)
+	if err != nil {
+		c.hub.log.Error("encode reply", "client", c.id, "err", err)
+		c.replyError(id, protocol.ErrInternal)
+		return
+	}
+	c.enqueue(msg)
+}
+
+func (c *Client) replyError(id uint32, e *protocol.Error) {
+	if id == 0 {
+		return
+	}
+	c.enqueue(protocol.AppendErrorReply(nil, id, e))
+}
+
+// enqueue queues an encoded message, shared with other clients and never
+// modified. A full queue disconnects the client as a slow consumer: skipping
+// the message would break the no-gap promise.
+func (c *Client) enqueue(msg []byte) {
+	if !c.queue.push(msg) {
+		c.hub.metrics.slowConsumers.Add(1)
+		c.disconnectAsync(protocol.DisconnectSlowConsumer)
+	}
+}
+
+// writeLoop drains the queue, packing queued messages into as few frames as
+// possible. It runs only while the queue is non-empty.
+func (c *Client) writeLoop() {
+	for {
+		batch, finished, stop := c.queue.take()
+		if finished {
+			c.finishClose()
+			return
+		}
+		if stop {
+			return
+		}
+		parts := c.parts[:0]
+		for i, m := range batch {
+			if i > 0 {
+				parts = append(parts, newline)
+			}
+			parts = append(parts, m)
+		}
+		err := c.t.WriteFrame(parts)
+		clear(parts)
+		c.parts = parts[:0]
+		if err != nil {
+			c.queue.close()
+			c.t.Close(protocol.CloseGoingAway, "write failed")
+			return
+		}
+	}
+}
+
+// Disconnect ends the connection gracefully: it queues a disconnect push
+// after everything already queued, and the writer closes the connection with
+// the same code once the queue is drained. Safe to call more than once; the
+// first call wins.
+func (c *Client) Disconnect(d protocol.Disconnect) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.pendingClose(d)
+	c.mu.Unlock()
+	c.queue.pushFinal(protocol.AppendDisconnectPush(nil, d))
+}
+
+// pendingClose records the close code the writer uses once drained. Called
+// with c.mu held.
+func (c *Client) pendingClose(d protocol.Disconnect) {
+	if c.closing == nil {
+		dd := d
+		c.closing = &dd
+	}
+}
+
+// disconnectAsync disconnects from a path that may hold hub locks (delivery).
+func (c *Client) disconnectAsync(d protocol.Disconnect) {
+	go c.Disconnect(d)
+}
+
+// finishClose runs on the writer once the final message has been written.
+func (c *Client) finishClose() {
+	c.mu.Lock()
+	d := protocol.DisconnectInternal
+	if c.closing != nil {
+		d = *c.closing
+	}
+	c.mu.Unlock()
+	c.t.Close(d.Code, d.Reason)
+}
+
+// Closed tells the client its connection is gone, however it ended. It
+// removes the client from the hub and the broker's presence. Safe to call
+// more than once.
+func (c *Client) Closed() {
+	c.closeOnce.Do(c.cleanup)
+}
+
+func (c *Client) cleanup() {
+	c.mu.Lock()
+	c.state = stateClosed
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	subs := c.subs
+	c.subs = map[string]*subscription{}
+	user, hasInbox := c.user, c.inbox != nil
+	c.mu.Unlock()
+	c.queue.close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range subs {
+		c.hub.removeSubscription(ctx, s)
+	}
+	c.hub.clients.remove(c)
+	if hasInbox {
+		c.hub.users.remove(user, c)
+	}
+	c.hub.clientClosed(c)
+}

@@ -1,0 +1,159 @@
+package hub
+
+import (
+	"context"
+	"errors"
+
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// The client commands other than connect and subscribe. Each returns the
+// result to reply with or a *protocol.Error.
+
+func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (any, error) {
+	ns, err := c.hub.namespace(cmd.Channel)
+	if err != nil {
+		return nil, err
+	}
+	if len(cmd.Data) == 0 {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "data required")
+	}
+	user := c.User()
+	if !userAllowed(cmd.Channel, user) || !allows(ns.AllowPublish, user, c.subscribed(cmd.Channel)) {
+		return nil, protocol.ErrPermissionDenied
+	}
+	pub := &broker.Publication{Data: cmd.Data, Info: c.clientInfo(false)}
+	return c.hub.publish(ctx, cmd.Channel, ns, pub, "")
+}
+
+// readAccess checks a presence or history request: the feature must be on
+// for the namespace (108) and the client allowed by its mode (103).
+func (c *Client) readAccess(channel string, feature func(*Namespace) (bool, AccessMode)) (*Namespace, error) {
+	ns, err := c.hub.namespace(channel)
+	if err != nil {
+		return nil, err
+	}
+	on, mode := feature(ns)
+	if !on {
+		return nil, protocol.ErrNotAvailable
+	}
+	user := c.User()
+	if !userAllowed(channel, user) || !allows(mode, user, c.subscribed(channel)) {
+		return nil, protocol.ErrPermissionDenied
+	}
+	return ns, nil
+}
+
+func presenceFeature(ns *Namespace) (bool, AccessMode) { return ns.Presence, ns.AllowPresence }
+func historyFeature(ns *Namespace) (bool, AccessMode)  { return ns.KeepsHistory(), ns.AllowHistory }
+
+func (c *Client) presence(ctx context.Context, channel string) (any, error) {
+	if _, err := c.readAccess(channel, presenceFeature); err != nil {
+		return nil, err
+	}
+	return c.hub.presence(ctx, channel)
+}
+
+func (c *Client) presenceStats(ctx context.Context, channel string) (any, error) {
+	if _, err := c.readAccess(channel, presenceFeature); err != nil {
+		return nil, err
+	}
+	return c.hub.presenceStats(ctx, channel)
+}
+
+func (c *Client) history(ctx context.Context, cmd *protocol.Command) (any, error) {
+	ns, err := c.readAccess(cmd.Channel, historyFeature)
+	if err != nil {
+		return nil, err
+	}
+	return c.hub.history(ctx, cmd.Channel, ns, cmd.Limit, cmd.Since, cmd.Reverse)
+}
+
+func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
+	if cmd.User == "" {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "user required")
+	}
+	if len(cmd.Data) == 0 {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "data required")
+	}
+	from := c.clientInfo(false)
+	if from.User == "" {
+		return nil, protocol.NewError(protocol.CodePermissionDenied, "anonymous connections cannot send")
+	}
+	return c.hub.send(ctx, cmd.User, cmd.Data, from)
+}
+
+// The operations below are shared by client commands and the server API;
+// permission checks happen before them.
+
+func (h *Hub) publish(ctx context.Context, channel string, ns *Namespace, pub *broker.Publication, idempotencyKey string) (protocol.PublishResult, error) {
+	opts := broker.PublishOptions{IdempotencyKey: idempotencyKey, IdempotencyTTL: h.cfg.IdempotencyTTL}
+	if ns.KeepsHistory() {
+		opts.Stream = broker.StreamOptions{Size: ns.HistorySize, TTL: ns.HistoryTTL, MetaTTL: h.cfg.HistoryMetaTTL}
+	}
+	pos, _, err := h.broker.Publish(ctx, channel, pub, opts)
+	if err != nil {
+		h.log.Error("broker publish", "channel", channel, "err", err)
+		return protocol.PublishResult{}, protocol.ErrInternal
+	}
+	h.metrics.published.Add(1)
+	return protocol.PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
+}
+
+func (h *Hub) send(ctx context.Context, user string, data []byte, from *broker.ClientInfo) (protocol.PublishResult, error) {
+	pos, err := h.broker.Send(ctx, user, &broker.Publication{Data: data, Info: from}, h.cfg.Inbox)
+	if err != nil {
+		h.log.Error("broker send", "err", err)
+		return protocol.PublishResult{}, protocol.ErrInternal
+	}
+	return protocol.PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
+}
+
+func (h *Hub) presence(ctx context.Context, channel string) (*protocol.PresenceResult, error) {
+	entries, err := h.broker.Presence(ctx, channel)
+	if err != nil {
+		h.log.Error("broker presence", "channel", channel, "err", err)
+		return nil, protocol.ErrInternal
+	}
+	res := &protocol.PresenceResult{Clients: make(map[string]protocol.PresenceEntry, len(entries))}
+	for id, e := range entries {
+		res.Clients[id] = protocol.PresenceEntry{User: e.User, Info: e.ConnInfo}
+	}
+	return res, nil
+}
+
+func (h *Hub) presenceStats(ctx context.Context, channel string) (*protocol.PresenceStatsResult, error) {
+	st, err := h.broker.PresenceStats(ctx, channel)
+	if err != nil {
+		h.log.Error("broker presence stats", "channel", channel, "err", err)
+		return nil, protocol.ErrInternal
+	}
+	return &protocol.PresenceStatsResult{Clients: st.Clients, Users: st.Users}, nil
+}
+
+func (h *Hub) history(ctx context.Context, channel string, ns *Namespace, limit *int, since *protocol.StreamPosition, reverse bool) (*protocol.HistoryResult, error) {
+	opts := broker.HistoryOptions{Reverse: reverse, MetaTTL: h.cfg.HistoryMetaTTL}
+	if limit != nil {
+		if *limit < 0 {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "limit must not be negative")
+		}
+		// 0 asks for nothing but the position; the broker reads 0 as "all".
+		opts.Limit = min(*limit, ns.HistorySize)
+		if *limit == 0 {
+			opts.Limit = -1
+		}
+	}
+	if since != nil {
+		opts.Since = &broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}
+	}
+	pubs, pos, err := h.broker.History(ctx, channel, opts)
+	if errors.Is(err, broker.ErrUnrecoverable) {
+		return nil, protocol.ErrUnrecoverablePosition
+	}
+	if err != nil {
+		h.log.Error("broker history", "channel", channel, "err", err)
+		return nil, protocol.ErrInternal
+	}
+	return &protocol.HistoryResult{Publications: toWireList(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
+}

@@ -1,0 +1,155 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/heraldhq/herald/auth"
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// handleConnect authenticates the client, subscribes what it asked for (and
+// what its token's subs claim names), and answers with everything in one
+// reply. A failed connect is answered, then the connection is closed.
+func (c *Client) handleConnect(cmd *protocol.Command) error {
+	h := c.hub
+	var claims *auth.ConnectClaims
+	switch {
+	case cmd.Token != "" && h.tokens != nil:
+		var err error
+		claims, err = h.tokens.VerifyConnect(cmd.Token)
+		if errors.Is(err, auth.ErrTokenExpired) {
+			c.replyError(cmd.ID, protocol.ErrTokenExpired)
+			return protocol.DisconnectTokenExpired
+		}
+		if err != nil || claims.User == "" {
+			c.replyError(cmd.ID, protocol.ErrUnauthorized)
+			return protocol.DisconnectUnauthorized
+		}
+	case cmd.Token != "":
+		c.replyError(cmd.ID, protocol.ErrUnauthorized)
+		return protocol.DisconnectUnauthorized
+	case !h.cfg.Anonymous:
+		c.replyError(cmd.ID, protocol.NewError(protocol.CodeUnauthorized, "anonymous connections are not allowed"))
+		return protocol.DisconnectUnauthorized
+	default:
+		claims = &auth.ConnectClaims{}
+	}
+
+	c.mu.Lock()
+	if c.state != stateConnecting {
+		c.mu.Unlock()
+		return errStop
+	}
+	c.state = stateConnected
+	c.user = claims.User
+	c.connInfo = claims.Info
+	c.channelsClaim = claims.Channels
+	c.expiresAt = claims.ExpiresAt
+	if c.user != "" {
+		c.inbox = &subscription{client: c}
+	}
+	c.startHeartbeat()
+	c.scheduleExpiry()
+	c.mu.Unlock()
+
+	ctx := context.Background()
+	res := &protocol.ConnectResult{
+		Client:  c.id,
+		User:    claims.User,
+		Ping:    int(h.cfg.PingInterval.Seconds()),
+		Expires: claims.ExpiresAt,
+	}
+	var activate []func()
+	subscribeOne := func(channel string, since *protocol.StreamPosition, serverSide bool) {
+		r, s, err := c.subscribe(ctx, channel, "", since, serverSide)
+		if res.Subs == nil {
+			res.Subs = make(map[string]*protocol.SubscribeResult)
+		}
+		if err != nil {
+			res.Subs[channel] = &protocol.SubscribeResult{Error: toProtocolError(err)}
+			return
+		}
+		res.Subs[channel] = r
+		activate = append(activate, func() { s.activate(protocol.StreamPosition{Offset: r.Offset, Epoch: r.Epoch}) })
+	}
+	// Sorted so that a client hitting the channel limit gets the same
+	// channels every time.
+	for _, ch := range slices.Sorted(maps.Keys(cmd.Subs)) {
+		subscribeOne(ch, cmd.Subs[ch].Since, false)
+	}
+	for _, ch := range claims.Subs {
+		if _, done := res.Subs[ch]; !done {
+			subscribeOne(ch, nil, true)
+		}
+	}
+
+	if c.inbox != nil {
+		h.users.add(c.user, c)
+		inbox, err := h.inboxResult(ctx, c.user, cmd.InboxSince)
+		if err != nil {
+			c.replyError(cmd.ID, toProtocolError(err))
+			return protocol.DisconnectInternal
+		}
+		res.Inbox = inbox
+		activate = append(activate, func() {
+			c.inbox.activate(protocol.StreamPosition{Offset: inbox.Offset, Epoch: inbox.Epoch})
+		})
+	}
+
+	c.reply(cmd.ID, res)
+	for _, a := range activate {
+		a()
+	}
+	return nil
+}
+
+// inboxResult reads the user's inbox position and, with since, what the user
+// missed.
+func (h *Hub) inboxResult(ctx context.Context, user string, since *protocol.StreamPosition) (*protocol.InboxResult, error) {
+	res := &protocol.InboxResult{Publications: []*protocol.Publication{}}
+	if !h.cfg.Inbox.Keeps() {
+		return res, nil
+	}
+	opts := broker.HistoryOptions{Limit: -1, MetaTTL: h.cfg.Inbox.MetaTTL}
+	if since != nil {
+		opts = broker.HistoryOptions{Since: &broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}, MetaTTL: h.cfg.Inbox.MetaTTL}
+	}
+	pubs, pos, err := h.broker.InboxHistory(ctx, user, opts)
+	if err != nil && !errors.Is(err, broker.ErrUnrecoverable) {
+		h.log.Error("broker inbox history", "err", err)
+		return nil, protocol.ErrInternal
+	}
+	res.Offset, res.Epoch = pos.Offset, pos.Epoch
+	res.Recovered = since != nil && err == nil
+	if since != nil {
+		res.Publications = toWireList(pubs)
+	}
+	return res, nil
+}
+
+// refresh is the refresh command: a new token for the same user extends the
+// connection's life.
+func (c *Client) refresh(token string) (any, error) {
+	if token == "" {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "token required")
+	}
+	if c.hub.tokens == nil {
+		return nil, protocol.ErrUnauthorized
+	}
+	claims, err := c.hub.tokens.VerifyConnect(token)
+	if errors.Is(err, auth.ErrTokenExpired) {
+		return nil, protocol.ErrTokenExpired
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil || claims.User != c.user || c.user == "" {
+		return nil, protocol.ErrUnauthorized
+	}
+	c.expiresAt = claims.ExpiresAt
+	c.scheduleExpiry()
+	return protocol.RefreshResult{Expires: claims.ExpiresAt}, nil
+}

@@ -1,0 +1,107 @@
+package hub
+
+import (
+	"encoding/json"
+
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// The hub is the broker's Handler: these methods run on the broker's delivery
+// goroutines. Each encodes its push once and shares the bytes among every
+// recipient; none blocks.
+
+var _ broker.Handler = (*Hub)(nil)
+
+// HandlePublication fans a publication out to the channel's subscribers on
+// this node.
+func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
+	sh := &h.channels.shards[shardOf(channel)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	set := sh.m[channel]
+	if len(set) == 0 {
+		return
+	}
+	wire := toWire(pub)
+	msg := protocol.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
+	for _, s := range set {
+		s.deliver(pub.Offset, pos.Epoch, msg)
+	}
+}
+
+// HandleJoin sends a join push to the channel's subscribers whose namespace
+// has join/leave events on.
+func (h *Hub) HandleJoin(channel string, info *broker.ClientInfo) {
+	h.presencePush(protocol.PushJoin, channel, info)
+}
+
+// HandleLeave sends a leave push, as HandleJoin.
+func (h *Hub) HandleLeave(channel string, info *broker.ClientInfo) {
+	h.presencePush(protocol.PushLeave, channel, info)
+}
+
+func (h *Hub) presencePush(typ, channel string, info *broker.ClientInfo) {
+	sh := &h.channels.shards[shardOf(channel)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	set := sh.m[channel]
+	if len(set) == 0 {
+		return
+	}
+	msg := protocol.AppendPresencePush(nil, typ, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
+	for _, s := range set {
+		if s.ns.JoinLeave {
+			s.deliver(0, "", msg)
+		}
+	}
+}
+
+// HandleDirect delivers a direct message to every connection of its user on
+// this node.
+func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.StreamPosition) {
+	var msg []byte
+	h.users.forEach(user, func(c *Client) {
+		if c.inbox == nil {
+			return
+		}
+		if msg == nil {
+			var from protocol.ClientInfo
+			if pub.Info != nil {
+				from = protocol.ClientInfo{User: pub.Info.User, Client: pub.Info.Client}
+			}
+			wire := toWire(pub)
+			msg = protocol.AppendDirectPush(nil, from, &wire)
+		}
+		c.inbox.deliver(pub.Offset, pos.Epoch, msg)
+	})
+}
+
+// toWire converts a broker publication to its wire form.
+func toWire(pub *broker.Publication) protocol.Publication {
+	w := protocol.Publication{Offset: pub.Offset, Data: pub.Data, Time: pub.Time}
+	if pub.Info != nil {
+		w.Info = &protocol.ClientInfo{User: pub.Info.User, Client: pub.Info.Client}
+	}
+	return w
+}
+
+func toWireList(pubs []*broker.Publication) []*protocol.Publication {
+	out := make([]*protocol.Publication, len(pubs))
+	for i, p := range pubs {
+		w := toWire(p)
+		out[i] = &w
+	}
+	return out
+}
+
+// HandleControl runs a node-to-node command: a server API action on users
+// who may be connected to any node.
+func (h *Hub) HandleControl(data []byte) {
+	var cmd control
+	if err := json.Unmarshal(data, &cmd); err != nil {
+		h.log.Error("bad control message", "err", err)
+		return
+	}
+	h.applyControl(&cmd)
+}

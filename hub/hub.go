@@ -1,0 +1,272 @@
+// Package hub is Herald's core: it keeps the connected clients, their
+// subscriptions and users in sharded registries, runs client commands against
+// the broker, and fans publications out to connections' write queues.
+//
+// The hub knows nothing about HTTP or WebSocket framing: the server hands it
+// a Transport per connection and calls Client.HandleFrame with each frame.
+//
+// # Goroutines
+//
+// A hub starts one goroutine of its own (the presence refresher). Each client
+// has the transport's reader goroutine, which runs its commands in order, and
+// a writer goroutine that exists only while its queue is non-empty. The
+// broker calls the hub's Handle* methods from its delivery goroutines; they
+// never block, they only queue bytes.
+//
+// # Lock order
+//
+//	subscribeLocks[channel] → channels shard → subscription.mu → writeQueue.mu
+//	Client.mu → (nothing else)
+//
+// Broker methods are never called with a registry shard, a subscription or a
+// client lock held, because the broker calls back into the hub while holding
+// its own locks.
+package hub
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/auth"
+	"github.com/heraldhq/herald/broker"
+)
+
+// TokenVerifier checks connection and channel tokens. auth.Verifier
+// implements it.
+type TokenVerifier interface {
+	VerifyConnect(token string) (*auth.ConnectClaims, error)
+	VerifyChannel(token string) (*auth.ChannelClaims, error)
+}
+
+// Config holds the hub's options. Zero values take the defaults given in each
+// field's comment.
+type Config struct {
+	// Namespaces maps namespace names to options; "" is the default namespace.
+	Namespaces map[string]Namespace
+	// OpenNamespaces gives namespaces missing from Namespaces the options of
+	// OpenNamespace instead of refusing them (development mode).
+	OpenNamespaces bool
+	// Anonymous allows connect without a token.
+	Anonymous bool
+
+	// PingInterval is how often a ping push is sent. Default 25s.
+	PingInterval time.Duration
+	// PongTimeout is how long a client has to answer a ping. Default 10s.
+	PongTimeout time.Duration
+	// ConnectTimeout is how long a client has to send connect. Default 10s.
+	ConnectTimeout time.Duration
+	// RefreshNotice is how long before its token expires a client gets
+	// refresh_needed. Default 1m.
+	RefreshNotice time.Duration
+	// PresenceTTL is the lifetime of a presence entry; the hub refreshes
+	// entries at a third of it. Default 60s.
+	PresenceTTL time.Duration
+	// IdempotencyTTL is how long publish idempotency keys are remembered.
+	// Default 5m.
+	IdempotencyTTL time.Duration
+	// HistoryMetaTTL is how long a stream's position outlives its last
+	// publication. Default 0: the broker's default.
+	HistoryMetaTTL time.Duration
+	// Inbox configures user inboxes; a zero Size turns them off.
+	Inbox broker.StreamOptions
+
+	// MaxChannelsPerConnection caps subscriptions per connection. Default 128.
+	MaxChannelsPerConnection int
+	// CommandRate and CommandBurst shape each connection's commands.
+	// Defaults 100/s and 200.
+	CommandRate  float64
+	CommandBurst int
+	// RateLimitStrikes rate-limited commands in a row close the connection
+	// with 4004. Default 50.
+	RateLimitStrikes int
+	// WriteQueueMessages and WriteQueueBytes bound each connection's queue.
+	// Defaults 4096 and 4 MiB.
+	WriteQueueMessages int
+	WriteQueueBytes    int
+
+	// NodeName and Version identify this node in the info API.
+	NodeName string
+	Version  string
+	// Logger receives the hub's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.PingInterval, 25*time.Second)
+	def(&c.PongTimeout, 10*time.Second)
+	def(&c.ConnectTimeout, 10*time.Second)
+	def(&c.RefreshNotice, time.Minute)
+	def(&c.PresenceTTL, 60*time.Second)
+	def(&c.IdempotencyTTL, 5*time.Minute)
+	defInt := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt(&c.MaxChannelsPerConnection, 128)
+	defInt(&c.CommandBurst, 200)
+	defInt(&c.RateLimitStrikes, 50)
+	defInt(&c.WriteQueueMessages, 4096)
+	defInt(&c.WriteQueueBytes, 4<<20)
+	if c.CommandRate <= 0 {
+		c.CommandRate = 100
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	ns := make(map[string]Namespace, len(c.Namespaces))
+	for name, n := range c.Namespaces {
+		n.Normalize()
+		ns[name] = n
+	}
+	c.Namespaces = ns
+}
+
+// Hub holds every client of this node. Create it with New, start it with
+// Run, stop it with Shutdown.
+type Hub struct {
+	cfg     Config
+	broker  broker.Broker
+	tokens  TokenVerifier
+	log     *slog.Logger
+	started time.Time
+
+	clients  clientRegistry
+	users    userRegistry
+	channels channelRegistry
+	// subscribeLocks serialize a channel's first-subscribe and
+	// last-unsubscribe so broker.Subscribe/Unsubscribe calls never cross;
+	// the delivery path never takes them.
+	subscribeLocks [numShards]sync.Mutex
+
+	metrics counters
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+
+	draining  atomic.Bool
+	drainedMu sync.Mutex
+	drained   chan struct{}
+}
+
+// counters are the hub's own statistics, read by the info API and metrics.
+type counters struct {
+	slowConsumers atomic.Int64
+	published     atomic.Int64
+}
+
+// New returns a hub on broker b. tokens may be nil when only anonymous
+// connections are allowed.
+func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
+	cfg.setDefaults()
+	h := &Hub{
+		cfg:     cfg,
+		broker:  b,
+		tokens:  tokens,
+		log:     cfg.Logger,
+		started: time.Now(),
+		stop:    make(chan struct{}),
+		drained: make(chan struct{}),
+	}
+	h.clients.init()
+	h.users.init()
+	h.channels.init()
+	return h
+}
+
+// Run connects the hub to its broker and starts the presence refresher. It
+// returns once the hub is ready to accept clients.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.broker.Run(ctx, h); err != nil {
+		return err
+	}
+	h.wg.Add(1)
+	go h.refreshPresence()
+	return nil
+}
+
+// Broker returns the hub's broker.
+func (h *Hub) Broker() broker.Broker { return h.broker }
+
+// Shutdown disconnects every client with 1001 (reconnect), lets their write
+// queues drain, and waits until every connection is closed or ctx is done,
+// in which case the remaining connections are closed at once and ctx's error
+// is returned. The broker is not closed: it belongs to the caller.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.stopOnce.Do(func() { close(h.stop) })
+	h.draining.Store(true)
+	if h.clients.count() == 0 {
+		h.closeDrained()
+	}
+	for _, c := range h.clients.all() {
+		c.Disconnect(disconnectShutdown)
+	}
+	var err error
+	select {
+	case <-h.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range h.clients.all() {
+			c.queue.close()
+			c.t.Close(disconnectShutdown.Code, disconnectShutdown.Reason)
+			c.Closed()
+		}
+	}
+	h.wg.Wait()
+	return err
+}
+
+// Draining reports whether Shutdown has begun.
+func (h *Hub) Draining() bool { return h.draining.Load() }
+
+// clientClosed is the last step of a client's cleanup.
+func (h *Hub) clientClosed(c *Client) {
+	if h.draining.Load() && h.clients.count() == 0 {
+		h.closeDrained()
+	}
+}
+
+// closeDrained closes h.drained once; several clients may see zero at once.
+func (h *Hub) closeDrained() {
+	h.drainedMu.Lock()
+	defer h.drainedMu.Unlock()
+	select {
+	case <-h.drained:
+	default:
+		close(h.drained)
+	}
+}
+
+// refreshPresence re-adds every presence entry of this node's clients at a
+// third of the presence TTL, so entries of a crashed node expire while live
+// ones never do.
+func (h *Hub) refreshPresence() {
+	defer h.wg.Done()
+	t := time.NewTicker(h.cfg.PresenceTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.PresenceTTL/3)
+		for _, c := range h.clients.all() {
+			for _, s := range c.presenceSubs() {
+				if err := h.broker.AddPresence(ctx, s.channel, c.clientInfo(true), h.cfg.PresenceTTL); err != nil {
+					h.log.Warn("refresh presence", "channel", s.channel, "err", err)
+				}
+			}
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,141 @@
+package hub
+
+import "sync"
+
+// newline separates JSON messages batched into one frame. Shared, never written.
+var newline = []byte{'\n'}
+
+// maxFrameBytes bounds how much the writer coalesces into one frame, so that a
+// backlog does not become one huge frame that a client's read limit rejects.
+const maxFrameBytes = 64 << 10
+
+// writeQueue is a connection's bounded outgoing queue. Enqueue never blocks:
+// it appends shared, immutable byte slices and, when no writer is running,
+// starts one. The writer goroutine exists only while the queue is non-empty,
+// so an idle connection costs no goroutine beyond its reader.
+type writeQueue struct {
+	mu       sync.Mutex
+	items    [][]byte // pending messages, oldest first
+	bytes    int      // sum of len(items[i])
+	writing  bool     // a writer goroutine is running
+	closing  bool     // no more ordinary messages; close after the final drain
+	closed   bool     // the connection is gone; drop everything
+	maxItems int
+	maxBytes int
+	// batch is the writer's buffer for one frame's messages. It lives here,
+	// not on the writer, because a writer that has just stopped and the next
+	// one may overlap for an instant; only take touches it, under mu.
+	batch [][]byte
+	// flush is the writer's body, bound once at construction so starting a
+	// writer allocates no closure.
+	flush func()
+}
+
+// push appends msg. It reports false when the queue would overflow its bounds
+// (the caller disconnects the client as a slow consumer) and when the queue
+// is closing or closed (the message is dropped: the connection is going away).
+func (q *writeQueue) push(msg []byte) bool {
+	q.mu.Lock()
+	if q.closing || q.closed {
+		q.mu.Unlock()
+		return true
+	}
+	if len(q.items) >= q.maxItems || q.bytes+len(msg) > q.maxBytes {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, msg)
+	q.bytes += len(msg)
+	start := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if start {
+		go q.flush()
+	}
+	return true
+}
+
+// pushFinal appends msg past the bounds and marks the queue closing: the
+// writer sends what is queued, then msg, then ends the connection. It reports
+// false when the queue was already closing or closed.
+func (q *writeQueue) pushFinal(msg []byte) bool {
+	q.mu.Lock()
+	if q.closing || q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.closing = true
+	if msg != nil {
+		q.items = append(q.items, msg)
+		q.bytes += len(msg)
+	}
+	start := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if start {
+		go q.flush()
+	}
+	return true
+}
+
+// take returns up to one frame's worth of messages, valid until the next
+// take, and reports whether the queue is closing and now empty. When there
+// is nothing to take the writer must stop: writing is false from then on and
+// the next push starts a new one.
+func (q *writeQueue) take() (batch [][]byte, finished bool, stop bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	clear(q.batch)
+	dst := q.batch[:0]
+	if q.closed {
+		q.writing = false
+		q.items, q.bytes, q.batch = nil, 0, nil
+		return nil, false, true
+	}
+	if len(q.items) == 0 {
+		q.writing = false
+		if q.closing {
+			return nil, true, true
+		}
+		// Release a backlog's large array so an idle connection stays small.
+		if cap(q.items) > 64 {
+			q.items, q.batch = nil, nil
+		}
+		return nil, false, true
+	}
+	n, size := 0, 0
+	for n < len(q.items) {
+		l := len(q.items[n])
+		if n > 0 && size+l+1 > maxFrameBytes {
+			break
+		}
+		size += l + 1
+		n++
+	}
+	dst = append(dst, q.items[:n]...)
+	q.batch = dst
+	// Shift rather than reslice so the array is reused instead of leaking
+	// its prefix.
+	rest := copy(q.items, q.items[n:])
+	for i := rest; i < len(q.items); i++ {
+		q.items[i] = nil
+	}
+	q.items = q.items[:rest]
+	q.bytes -= size - n
+	return dst, false, false
+}
+
+// close drops everything queued; later pushes are ignored.
+func (q *writeQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.items, q.bytes = nil, 0
+	q.mu.Unlock()
+}
+
+// depth returns the number of queued messages.
+func (q *writeQueue) depth() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}

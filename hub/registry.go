@@ -1,0 +1,205 @@
+package hub
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+)
+
+// numShards splits each registry so that clients on different channels or
+// users never contend on one lock.
+const numShards = 64
+
+var shardSeed = maphash.MakeSeed()
+
+func shardOf(key string) int {
+	return int(maphash.String(shardSeed, key) % numShards)
+}
+
+// clientRegistry holds every client of the node by id.
+type clientRegistry struct {
+	shards [numShards]struct {
+		mu sync.RWMutex
+		m  map[string]*Client
+	}
+	n atomic.Int64
+}
+
+func (r *clientRegistry) init() {
+	for i := range r.shards {
+		r.shards[i].m = make(map[string]*Client)
+	}
+}
+
+func (r *clientRegistry) add(c *Client) {
+	s := &r.shards[shardOf(c.id)]
+	s.mu.Lock()
+	s.m[c.id] = c
+	s.mu.Unlock()
+	r.n.Add(1)
+}
+
+func (r *clientRegistry) remove(c *Client) {
+	s := &r.shards[shardOf(c.id)]
+	s.mu.Lock()
+	if _, ok := s.m[c.id]; ok {
+		delete(s.m, c.id)
+		r.n.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+func (r *clientRegistry) count() int { return int(r.n.Load()) }
+
+// all returns a snapshot of every client.
+func (r *clientRegistry) all() []*Client {
+	out := make([]*Client, 0, r.count())
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.RLock()
+		for _, c := range s.m {
+			out = append(out, c)
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}
+
+// userRegistry maps user ids to their connected clients.
+type userRegistry struct {
+	shards [numShards]struct {
+		mu sync.RWMutex
+		m  map[string]map[*Client]struct{}
+	}
+	n atomic.Int64
+}
+
+func (r *userRegistry) init() {
+	for i := range r.shards {
+		r.shards[i].m = make(map[string]map[*Client]struct{})
+	}
+}
+
+func (r *userRegistry) add(user string, c *Client) {
+	s := &r.shards[shardOf(user)]
+	s.mu.Lock()
+	set := s.m[user]
+	if set == nil {
+		set = make(map[*Client]struct{}, 1)
+		s.m[user] = set
+		r.n.Add(1)
+	}
+	set[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (r *userRegistry) remove(user string, c *Client) {
+	s := &r.shards[shardOf(user)]
+	s.mu.Lock()
+	if set := s.m[user]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(s.m, user)
+			r.n.Add(-1)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// clientsOf returns a snapshot of a user's clients.
+func (r *userRegistry) clientsOf(user string) []*Client {
+	s := &r.shards[shardOf(user)]
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	set := s.m[user]
+	out := make([]*Client, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	return out
+}
+
+// forEach calls fn for each of a user's clients while holding the shard's
+// read lock; fn must not block.
+func (r *userRegistry) forEach(user string, fn func(*Client)) {
+	s := &r.shards[shardOf(user)]
+	s.mu.RLock()
+	for c := range s.m[user] {
+		fn(c)
+	}
+	s.mu.RUnlock()
+}
+
+func (r *userRegistry) count() int { return int(r.n.Load()) }
+
+// channelRegistry maps channel names to this node's subscriptions.
+type channelRegistry struct {
+	shards [numShards]struct {
+		mu sync.RWMutex
+		m  map[string]map[*Client]*subscription
+	}
+	n    atomic.Int64 // channels
+	subs atomic.Int64 // subscriptions
+}
+
+func (r *channelRegistry) init() {
+	for i := range r.shards {
+		r.shards[i].m = make(map[string]map[*Client]*subscription)
+	}
+}
+
+// add registers s and reports whether it is the channel's first subscription
+// on this node.
+func (r *channelRegistry) add(s *subscription) (first bool) {
+	sh := &r.shards[shardOf(s.channel)]
+	sh.mu.Lock()
+	set := sh.m[s.channel]
+	if set == nil {
+		set = make(map[*Client]*subscription, 1)
+		sh.m[s.channel] = set
+		r.n.Add(1)
+		first = true
+	}
+	if _, ok := set[s.client]; !ok {
+		r.subs.Add(1)
+	}
+	set[s.client] = s
+	sh.mu.Unlock()
+	return first
+}
+
+// remove unregisters s and reports whether the channel has no subscription
+// left on this node.
+func (r *channelRegistry) remove(s *subscription) (last bool) {
+	sh := &r.shards[shardOf(s.channel)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	set := sh.m[s.channel]
+	if set == nil || set[s.client] != s {
+		return false
+	}
+	delete(set, s.client)
+	r.subs.Add(-1)
+	if len(set) == 0 {
+		delete(sh.m, s.channel)
+		r.n.Add(-1)
+		return true
+	}
+	return false
+}
+
+// counts returns every channel with its number of local subscribers.
+func (r *channelRegistry) counts(match func(string) bool) map[string]int {
+	out := make(map[string]int)
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		for ch, set := range sh.m {
+			if match == nil || match(ch) {
+				out[ch] = len(set)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}

@@ -1,0 +1,238 @@
+package hub
+
+import (
+	"context"
+	"errors"
+
+	"github.com/heraldhq/herald/auth"
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// subscribe checks and registers a subscription and builds its result. The
+// caller queues the result, then calls activate on the returned subscription.
+// serverSide subscriptions (token subs claim, server API) skip permission
+// checks.
+func (c *Client) subscribe(ctx context.Context, channel, token string, since *protocol.StreamPosition, serverSide bool) (*protocol.SubscribeResult, *subscription, error) {
+	h := c.hub
+	ns, err := h.namespace(channel)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	user, channels := c.user, c.channelsClaim
+	c.mu.Unlock()
+	if !serverSide {
+		if err := c.canSubscribe(ns, channel, token, user, channels); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	s := &subscription{client: c, channel: channel, ns: ns, serverSide: serverSide}
+	c.mu.Lock()
+	switch {
+	case c.state == stateClosed:
+		c.mu.Unlock()
+		return nil, nil, protocol.ErrInternal
+	case c.subs[channel] != nil:
+		c.mu.Unlock()
+		return nil, nil, protocol.ErrAlreadySubscribed
+	case len(c.subs) >= h.cfg.MaxChannelsPerConnection:
+		c.mu.Unlock()
+		return nil, nil, protocol.NewError(protocol.CodeLimitExceeded, "too many channels")
+	}
+	c.subs[channel] = s
+	c.mu.Unlock()
+
+	// Register before reading the stream: what is published from here on is
+	// held by the subscription, what was published before is in history, and
+	// activate drops the overlap.
+	if err := h.addSubscription(ctx, s); err != nil {
+		c.dropSub(s)
+		h.log.Error("broker subscribe", "channel", channel, "err", err)
+		return nil, nil, protocol.ErrInternal
+	}
+	res, err := h.subscribeResult(ctx, ns, channel, since)
+	if err != nil {
+		c.dropSub(s)
+		h.removeSubscription(ctx, s)
+		return nil, nil, err
+	}
+	if ns.Presence {
+		info := c.clientInfo(true)
+		if err := h.broker.AddPresence(ctx, channel, info, h.cfg.PresenceTTL); err != nil {
+			h.log.Warn("add presence", "channel", channel, "err", err)
+		}
+		if ns.JoinLeave {
+			if err := h.broker.PublishJoin(ctx, channel, info); err != nil {
+				h.log.Warn("publish join", "channel", channel, "err", err)
+			}
+		}
+	}
+	return res, s, nil
+}
+
+// canSubscribe applies the channel's permission rules.
+func (c *Client) canSubscribe(ns *Namespace, channel, token, user string, channels []string) error {
+	if _, limited := allowedUsers(channel); limited {
+		if !userAllowed(channel, user) {
+			return protocol.ErrPermissionDenied
+		}
+		return nil
+	}
+	if token != "" {
+		return c.checkChannelToken(channel, token, user)
+	}
+	if auth.MatchChannel(channels, channel) {
+		return nil
+	}
+	switch ns.AllowSubscribe {
+	case SubscribeAny:
+		return nil
+	case SubscribeAuthenticated:
+		if user != "" {
+			return nil
+		}
+	}
+	return protocol.ErrPermissionDenied
+}
+
+func (c *Client) checkChannelToken(channel, token, user string) error {
+	if c.hub.tokens == nil {
+		return protocol.ErrPermissionDenied
+	}
+	claims, err := c.hub.tokens.VerifyChannel(token)
+	if errors.Is(err, auth.ErrTokenExpired) {
+		return protocol.ErrTokenExpired
+	}
+	if err != nil || claims.User != user || claims.Channel != channel {
+		return protocol.ErrPermissionDenied
+	}
+	return nil
+}
+
+// subscribeResult reads the channel's stream position and, with since, the
+// publications the client missed.
+func (h *Hub) subscribeResult(ctx context.Context, ns *Namespace, channel string, since *protocol.StreamPosition) (*protocol.SubscribeResult, error) {
+	res := &protocol.SubscribeResult{}
+	if !ns.KeepsHistory() {
+		if since != nil {
+			res.Recovered = new(bool)
+		}
+		return res, nil
+	}
+	opts := broker.HistoryOptions{Limit: -1, MetaTTL: h.cfg.HistoryMetaTTL}
+	recover := since != nil && ns.Recover
+	if recover {
+		opts = broker.HistoryOptions{Since: &broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}, MetaTTL: h.cfg.HistoryMetaTTL}
+	}
+	pubs, pos, err := h.broker.History(ctx, channel, opts)
+	recovered := err == nil
+	if err != nil && !errors.Is(err, broker.ErrUnrecoverable) {
+		h.log.Error("broker history", "channel", channel, "err", err)
+		return nil, protocol.ErrInternal
+	}
+	res.Offset, res.Epoch = pos.Offset, pos.Epoch
+	if since != nil {
+		ok := recover && recovered
+		res.Recovered = &ok
+	}
+	if recover && len(pubs) > 0 {
+		res.Publications = toWireList(pubs)
+	}
+	return res, nil
+}
+
+// addSubscription registers s with the channel, subscribing this node at the
+// broker when s is the channel's first local subscription.
+func (h *Hub) addSubscription(ctx context.Context, s *subscription) error {
+	lock := &h.subscribeLocks[shardOf(s.channel)]
+	lock.Lock()
+	defer lock.Unlock()
+	if first := h.channels.add(s); first {
+		if err := h.broker.Subscribe(ctx, s.channel); err != nil {
+			h.channels.remove(s)
+			return err
+		}
+	}
+	return nil
+}
+
+// removeSubscription unregisters s, leaves presence, and unsubscribes this
+// node at the broker when s was the channel's last local subscription.
+func (h *Hub) removeSubscription(ctx context.Context, s *subscription) {
+	lock := &h.subscribeLocks[shardOf(s.channel)]
+	lock.Lock()
+	last := h.channels.remove(s)
+	if last {
+		if err := h.broker.Unsubscribe(ctx, s.channel); err != nil {
+			h.log.Warn("broker unsubscribe", "channel", s.channel, "err", err)
+		}
+	}
+	lock.Unlock()
+	if s.ns.Presence {
+		if err := h.broker.RemovePresence(ctx, s.channel, s.client.id); err != nil {
+			h.log.Warn("remove presence", "channel", s.channel, "err", err)
+		}
+		if s.ns.JoinLeave {
+			if err := h.broker.PublishLeave(ctx, s.channel, s.client.clientInfo(false)); err != nil {
+				h.log.Warn("publish leave", "channel", s.channel, "err", err)
+			}
+		}
+	}
+}
+
+// dropSub forgets s in the client's own map, if it is still there.
+func (c *Client) dropSub(s *subscription) {
+	c.mu.Lock()
+	if c.subs[s.channel] == s {
+		delete(c.subs, s.channel)
+	}
+	c.mu.Unlock()
+}
+
+// unsubscribe is the unsubscribe command: idempotent.
+func (c *Client) unsubscribe(ctx context.Context, channel string) (any, error) {
+	if !ValidChannel(channel) {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid channel name")
+	}
+	c.mu.Lock()
+	s := c.subs[channel]
+	delete(c.subs, channel)
+	c.mu.Unlock()
+	if s != nil {
+		c.hub.removeSubscription(ctx, s)
+	}
+	return protocol.EmptyResult{}, nil
+}
+
+// clientInfo describes the client for presence and publications.
+func (c *Client) clientInfo(withConnInfo bool) *broker.ClientInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ci := &broker.ClientInfo{User: c.user, Client: c.id}
+	if withConnInfo {
+		ci.ConnInfo = c.connInfo
+	}
+	return ci
+}
+
+// presenceSubs returns the client's subscriptions that track presence.
+func (c *Client) presenceSubs() []*subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*subscription
+	for _, s := range c.subs {
+		if s.ns.Presence {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// subscribed reports whether the client is subscribed to channel.
+func (c *Client) subscribed(channel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subs[channel] != nil
+}

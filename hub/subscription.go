@@ -1,0 +1,95 @@
+package hub
+
+import (
+	"sync"
+
+	"github.com/heraldhq/herald/protocol"
+)
+
+// subscription is one client's interest in one channel, or (with channel "")
+// in its user's inbox. It holds live pushes back until the subscribe reply is
+// queued, so that a message never precedes its subscribe reply and recovery
+// merges history with the live stream without gaps or duplicates.
+//
+// deliver is called by the broker's delivery path, one call at a time per
+// channel; activate by the client's reader goroutine. mu orders them.
+type subscription struct {
+	client  *Client
+	channel string
+	ns      *Namespace // nil for the inbox
+	// serverSide marks subscriptions made by token claims or the server API.
+	serverSide bool
+
+	mu     sync.Mutex
+	live   bool       // the subscribe reply is queued; deliver enqueues directly
+	held   []heldPush // pushes that arrived before the reply, oldest first
+	epoch  string     // the stream's epoch as this client knows it
+	offset uint64     // the last offset queued to the client
+}
+
+type heldPush struct {
+	offset uint64
+	epoch  string
+	msg    []byte
+}
+
+// deliver queues an encoded push for the client. offset is 0 for pushes that
+// are not stream publications (join, leave, or a channel without history).
+func (s *subscription) deliver(offset uint64, epoch string, msg []byte) {
+	s.mu.Lock()
+	if !s.live {
+		s.held = append(s.held, heldPush{offset, epoch, msg})
+		s.mu.Unlock()
+		return
+	}
+	ok, gap := s.advance(offset, epoch)
+	s.mu.Unlock()
+	if gap {
+		s.client.disconnectAsync(protocol.NewDisconnect(protocol.CloseReconnect, "stream continuity lost"))
+		return
+	}
+	if ok {
+		s.client.enqueue(msg)
+	}
+}
+
+// advance decides whether a publication at offset continues what the client
+// has, updating the position. A repeat (offset already queued, as happens when
+// history and the live stream overlap) is dropped; a jump forward in the same
+// epoch is a gap the client cannot repair on this connection.
+func (s *subscription) advance(offset uint64, epoch string) (deliver, gap bool) {
+	if offset == 0 {
+		return true, false
+	}
+	if epoch != s.epoch {
+		// The stream restarted (history removed, broker data lost): the
+		// client sees offsets start again and can tell by the epoch.
+		s.epoch, s.offset = epoch, offset
+		return true, false
+	}
+	if offset <= s.offset {
+		return false, false
+	}
+	if s.offset != 0 && offset != s.offset+1 {
+		return false, true
+	}
+	s.offset = offset
+	return true, false
+}
+
+// activate is called right after the subscribe reply (carrying position pos)
+// was queued. It queues what was held back, minus what the reply already
+// contained, and lets later pushes through directly.
+func (s *subscription) activate(pos protocol.StreamPosition) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch, s.offset = pos.Epoch, pos.Offset
+	for i, h := range s.held {
+		if ok, _ := s.advance(h.offset, h.epoch); ok {
+			s.client.enqueue(h.msg)
+		}
+		s.held[i] = heldPush{}
+	}
+	s.held = nil
+	s.live = true
+}
