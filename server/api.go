@@ -1,0 +1,265 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// keyring checks API keys in constant time. Keys are stored as SHA-256
+// digests so that every comparison has the same length and the plain keys
+// never sit in the server's memory longer than startup.
+type keyring struct {
+	digests [][sha256.Size]byte
+}
+
+func newKeyring(keys []string) *keyring {
+	k := &keyring{}
+	for _, key := range keys {
+		k.digests = append(k.digests, sha256.Sum256([]byte(key)))
+	}
+	return k
+}
+
+// valid reports whether key is one of the keys, comparing against all of them
+// so the time taken does not tell which matched.
+func (k *keyring) valid(key string) bool {
+	d := sha256.Sum256([]byte(key))
+	ok := 0
+	for i := range k.digests {
+		ok |= subtle.ConstantTimeCompare(d[:], k.digests[i][:])
+	}
+	return ok == 1 && key != ""
+}
+
+// apiHandler serves POST /api/{method}.
+type apiHandler struct {
+	hub       *hub.Hub
+	keys      *keyring
+	bodyLimit int64
+	log       *slog.Logger
+}
+
+// apiRequest is the union of every API method's body.
+type apiRequest struct {
+	Channel        string                   `json:"channel"`
+	Channels       []string                 `json:"channels"`
+	Data           json.RawMessage          `json:"data"`
+	B64Data        *string                  `json:"b64data"`
+	IdempotencyKey string                   `json:"idempotency_key"`
+	User           string                   `json:"user"`
+	Code           *int                     `json:"code"`
+	Reason         string                   `json:"reason"`
+	Limit          *int                     `json:"limit"`
+	Since          *protocol.StreamPosition `json:"since"`
+	Reverse        bool                     `json:"reverse"`
+	Pattern        string                   `json:"pattern"`
+}
+
+type apiMethod func(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error)
+
+var apiMethods = map[string]apiMethod{
+	"publish":        apiPublish,
+	"broadcast":      apiBroadcast,
+	"send":           apiSend,
+	"subscribe":      apiSubscribe,
+	"unsubscribe":    apiUnsubscribe,
+	"disconnect":     apiDisconnect,
+	"presence":       apiPresence,
+	"presence_stats": apiPresenceStats,
+	"history":        apiHistory,
+	"history_remove": apiHistoryRemove,
+	"channels":       apiChannels,
+	"info":           apiInfo,
+}
+
+func (a *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "apikey") || !a.keys.valid(strings.TrimSpace(key)) {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{"code": protocol.CodeUnauthorized, "message": "invalid API key"}})
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name := r.PathValue("method")
+	method, ok := apiMethods[name]
+	if !ok {
+		http.Error(w, "unknown method", http.StatusNotFound)
+		return
+	}
+	var req apiRequest
+	body := http.MaxBytesReader(w, r.Body, a.bodyLimit)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		// An empty body is a valid call for methods without fields (info).
+		if !errors.Is(err, io.EOF) {
+			http.Error(w, "malformed JSON: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	result, err := method(r.Context(), a.hub, &req)
+	if err != nil {
+		pe := toAPIError(err)
+		if pe.Code == protocol.CodeInternal {
+			a.log.Error("api call failed", "method", name, "err", err)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"error": map[string]any{"code": pe.Code, "message": pe.Message}})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": result})
+}
+
+func toAPIError(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return protocol.ErrInternal
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func badRequest(msg string) error { return protocol.NewError(protocol.CodeBadRequest, msg) }
+
+// payload returns the bytes to publish: data as raw JSON, or b64data decoded.
+func (req *apiRequest) payload() ([]byte, error) {
+	hasData := len(req.Data) > 0 && string(req.Data) != "null"
+	switch {
+	case hasData && req.B64Data != nil:
+		return nil, badRequest("data and b64data are exclusive")
+	case hasData:
+		return req.Data, nil
+	case req.B64Data != nil:
+		b, err := base64.StdEncoding.DecodeString(*req.B64Data)
+		if err != nil || len(b) == 0 {
+			return nil, badRequest("b64data is not valid base64")
+		}
+		return b, nil
+	}
+	return nil, badRequest("data or b64data required")
+}
+
+func apiPublish(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	data, err := req.payload()
+	if err != nil {
+		return nil, err
+	}
+	return h.Publish(ctx, req.Channel, data, req.IdempotencyKey)
+}
+
+func apiBroadcast(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	if len(req.Channels) == 0 {
+		return nil, badRequest("channels required")
+	}
+	data, err := req.payload()
+	if err != nil {
+		return nil, err
+	}
+	results := make([]any, len(req.Channels))
+	for i, ch := range req.Channels {
+		res, err := h.Publish(ctx, ch, data, "")
+		if err != nil {
+			pe := toAPIError(err)
+			results[i] = map[string]any{"error": map[string]any{"code": pe.Code, "message": pe.Message}}
+			continue
+		}
+		results[i] = res
+	}
+	return map[string]any{"results": results}, nil
+}
+
+func apiSend(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	data, err := req.payload()
+	if err != nil {
+		return nil, err
+	}
+	return h.Send(ctx, req.User, data)
+}
+
+func apiSubscribe(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	if req.User == "" {
+		return nil, badRequest("user required")
+	}
+	return protocol.EmptyResult{}, h.SubscribeUser(ctx, req.User, req.Channel)
+}
+
+func apiUnsubscribe(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	if req.User == "" {
+		return nil, badRequest("user required")
+	}
+	return protocol.EmptyResult{}, h.UnsubscribeUser(ctx, req.User, req.Channel)
+}
+
+func apiDisconnect(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	if req.User == "" {
+		return nil, badRequest("user required")
+	}
+	code := protocol.CloseForbidden
+	if req.Code != nil {
+		if *req.Code < 3000 || *req.Code > 4999 {
+			return nil, badRequest("code must be in 3000..4999")
+		}
+		code = protocol.CloseCode(*req.Code)
+	}
+	reason := req.Reason
+	if reason == "" {
+		reason = protocol.DisconnectForbidden.Reason
+	}
+	if len(reason) > 120 {
+		return nil, badRequest("reason longer than 120 bytes")
+	}
+	return protocol.EmptyResult{}, h.DisconnectUser(ctx, req.User, protocol.NewDisconnect(code, reason))
+}
+
+func apiPresence(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	return h.Presence(ctx, req.Channel)
+}
+
+func apiPresenceStats(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	return h.PresenceStats(ctx, req.Channel)
+}
+
+func apiHistory(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	return h.History(ctx, req.Channel, req.Limit, req.Since, req.Reverse)
+}
+
+func apiHistoryRemove(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	return protocol.EmptyResult{}, h.RemoveHistory(ctx, req.Channel)
+}
+
+func apiChannels(_ context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+	type channelInfo struct {
+		Clients int `json:"clients"`
+	}
+	out := map[string]channelInfo{}
+	for ch, n := range h.Channels(req.Pattern) {
+		out[ch] = channelInfo{Clients: n}
+	}
+	return map[string]any{"channels": out}, nil
+}
+
+func apiInfo(_ context.Context, h *hub.Hub, _ *apiRequest) (any, error) {
+	return map[string]any{"nodes": []hub.NodeInfo{h.Info()}}, nil
+}

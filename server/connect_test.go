@@ -1,0 +1,176 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/auth"
+	"github.com/heraldhq/herald/hub"
+	ht "github.com/heraldhq/herald/internal/heraldtest"
+)
+
+func TestConnectWithToken(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	exp := time.Now().Add(time.Hour).Unix()
+	c := ht.Dial(t, s.WSURL, nil)
+	r := c.Call(map[string]any{"type": "connect", "token": ht.Token(t, "alice", map[string]any{"exp": exp}), "name": "test", "version": "1"})
+	res := r.Result()
+	if res["user"] != "alice" || res["client"] == "" || res["ping"].(float64) != 25 {
+		t.Fatalf("connect result %v", res)
+	}
+	if int64(res["expires"].(float64)) != exp {
+		t.Fatalf("expires %v, want %d", res["expires"], exp)
+	}
+	inbox := res["inbox"].(map[string]any)
+	if inbox["epoch"] == "" {
+		t.Fatalf("inbox position missing: %v", inbox)
+	}
+}
+
+func TestConnectAnonymous(t *testing.T) {
+	t.Run("allowed", func(t *testing.T) {
+		s := ht.Start(t, ht.Options{Hub: hub.Config{Anonymous: true}})
+		_, res := ht.Connect(t, s.WSURL, "")
+		if res["user"] != "" {
+			t.Fatalf("user %v", res["user"])
+		}
+		if _, ok := res["inbox"]; ok {
+			t.Fatalf("anonymous connection has an inbox: %v", res)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		s := ht.Start(t, ht.Options{})
+		c := ht.Dial(t, s.WSURL, nil)
+		if r := c.Call(map[string]any{"type": "connect"}); r.ErrorCode() != 101 {
+			t.Fatalf("reply %v, want error 101", r)
+		}
+		c.ExpectClose(4501)
+		stillServes(t, s)
+	})
+}
+
+func TestConnectBadTokens(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	expired := ht.Token(t, "bob", map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
+	otherKey, _ := auth.SignHMAC([]byte("not-the-secret-not-the-secret-xx"), map[string]any{"sub": "bob"})
+	valid := ht.Token(t, "bob", nil)
+	cases := []struct {
+		name      string
+		token     string
+		code      int
+		closeCode int
+	}{
+		{"expired", expired, 109, 4003},
+		{"bad signature", otherKey, 101, 4501},
+		{"malformed", "not.a.jwt", 101, 4501},
+		{"tampered", valid[:len(valid)-2] + "xx", 101, 4501},
+		{"alg none", "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJib2IifQ.", 101, 4501},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ht.Dial(t, s.WSURL, nil)
+			r := c.Call(map[string]any{"type": "connect", "token": tc.token})
+			if r.ErrorCode() != tc.code {
+				t.Fatalf("reply %v, want error %d", r, tc.code)
+			}
+			c.ExpectClose(tc.closeCode)
+		})
+	}
+	stillServes(t, s)
+}
+
+func TestFirstCommandMustBeConnect(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	c := ht.Dial(t, s.WSURL, nil)
+	c.Send(map[string]any{"id": 1, "type": "subscribe", "channel": "x"})
+	c.ExpectClose(4500)
+	stillServes(t, s)
+}
+
+func TestConnectTimeout(t *testing.T) {
+	s := ht.Start(t, ht.Options{Hub: hub.Config{ConnectTimeout: 200 * time.Millisecond}})
+	c := ht.Dial(t, s.WSURL, nil)
+	start := time.Now()
+	c.ExpectClose(4500)
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("closed after %v", el)
+	}
+}
+
+func TestConnectTwice(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
+	if r := c.Call(map[string]any{"type": "connect"}); r.ErrorCode() != 107 {
+		t.Fatalf("second connect: %v, want 107", r)
+	}
+}
+
+// stillServes checks that a fresh connection works after some abuse.
+func stillServes(t *testing.T, s *ht.Server) {
+	t.Helper()
+	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "fresh", nil))
+	r := c.Call(map[string]any{"type": "subscribe", "channel": "chat:still-serves"})
+	if r.ErrorCode() != 0 {
+		t.Fatalf("fresh connection cannot subscribe: %v", r)
+	}
+	c.Conn.CloseNow()
+}
+
+func TestMalformedInput(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	cases := map[string]string{
+		"not json":        "hello",
+		"array":           "[1,2]",
+		"missing type":    `{"id":1}`,
+		"negative id":     `{"id":-1,"type":"connect"}`,
+		"id too large":    `{"id":4294967296,"type":"connect"}`,
+		"fractional id":   `{"id":1.5,"type":"connect"}`,
+		"truncated":       `{"id":1,"type":"conn`,
+		"wrong data type": `{"id":1,"type":"connect","token":5}`,
+	}
+	for name, frame := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := ht.Dial(t, s.WSURL, nil)
+			c.Send(frame)
+			c.ExpectClose(4500)
+		})
+	}
+	t.Run("after connect", func(t *testing.T) {
+		c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
+		c.Send(`{"id":2,"type":"publish",`)
+		c.ExpectClose(4500)
+	})
+	t.Run("unknown type", func(t *testing.T) {
+		c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
+		if r := c.Call(map[string]any{"type": "frobnicate"}); r.ErrorCode() != 104 {
+			t.Fatalf("reply %v, want 104", r)
+		}
+		c.ExpectClose(4500)
+	})
+	stillServes(t, s)
+}
+
+func TestBatchedCommands(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	c := ht.Dial(t, s.WSURL, nil)
+	tok := ht.Token(t, "u", nil)
+	c.Send(`{"id":1,"type":"connect","token":"` + tok + `"}` + "\n" +
+		`{"id":2,"type":"subscribe","channel":"chat:a"}` + "\n" +
+		`{"id":3,"type":"publish","channel":"chat:a","data":{"n":1}}` + "\n")
+	var ids []int
+	for len(ids) < 3 {
+		m := c.Wait(func(m ht.Msg) bool { return m.ID() != 0 }, "reply")
+		if m.ErrorCode() != 0 {
+			t.Fatalf("error reply %v", m)
+		}
+		ids = append(ids, m.ID())
+	}
+	if ids[0] != 1 || ids[1] != 2 || ids[2] != 3 {
+		t.Fatalf("replies out of order: %v", ids)
+	}
+	msg := c.Messages("chat:a", 1)[0]
+	if !strings.Contains(toJSON(msg["data"]), `"n":1`) {
+		t.Fatalf("message %v", msg)
+	}
+}

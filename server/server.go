@@ -1,0 +1,353 @@
+// Package server is Herald's HTTP face: one http.Handler that serves the
+// WebSocket client endpoint, the server API, the health endpoints and the
+// echo endpoint, plus Serve and Shutdown in the manner of net/http.
+//
+// The server owns transport concerns (handshakes, origins, connection
+// limits, WebSocket framing via github.com/lxzan/gws); everything a
+// connection does once open is the hub's business.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = http.ErrServerClosed
+
+// Config holds the server's options. Zero values take the defaults in each
+// field's comment.
+type Config struct {
+	// AllowedOrigins is the origin policy for WebSocket endpoints: "*" for
+	// any, exact origins, or "https://*.example.com". Empty: same origin only.
+	AllowedOrigins []string
+	// EchoEndpoint serves /echo.
+	EchoEndpoint bool
+	// MaxMessageSize is the largest client message; larger closes with 1009.
+	// Default 65536.
+	MaxMessageSize int
+	// MaxConnections caps concurrent client connections. Default 100000.
+	MaxConnections int
+	// MaxConnectionsPerIP caps concurrent connections per remote IP.
+	// Default 1000.
+	MaxConnectionsPerIP int
+	// APIKeys authorize the server API; with none, every API call is 401.
+	APIKeys []string
+	// APIBodySize is the largest API request body (413). Default 1 MiB.
+	APIBodySize int64
+	// ReadHeaderTimeout bounds reading request headers. Default 5s.
+	ReadHeaderTimeout time.Duration
+	// HandshakeTimeout bounds writing the upgrade response. Default 10s.
+	HandshakeTimeout time.Duration
+	// Logger receives the server's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 65536
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 100000
+	}
+	if c.MaxConnectionsPerIP <= 0 {
+		c.MaxConnectionsPerIP = 1000
+	}
+	if c.APIBodySize <= 0 {
+		c.APIBodySize = 1 << 20
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 5 * time.Second
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server serves one hub over HTTP. It is an http.Handler; Serve runs it on
+// a listener with safe timeouts.
+type Server struct {
+	cfg  Config
+	hub  *hub.Hub
+	log  *slog.Logger
+	mux  *http.ServeMux
+	api  *apiHandler
+	keys *keyring
+
+	// upgraders by negotiated subprotocol ("" for none).
+	upgraders map[string]*gws.Upgrader
+	echo      *gws.Upgrader
+
+	conns   atomic.Int64
+	perIP   ipCounter
+	readers sync.WaitGroup // one per open WebSocket connection
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	httpSrv  *http.Server
+
+	// ProtocolErrors counts connections closed by a recovered panic in
+	// frame parsing.
+	protocolPanics atomic.Int64
+}
+
+// New returns a server for h.
+func New(cfg Config, h *hub.Hub) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, hub: h, log: cfg.Logger, keys: newKeyring(cfg.APIKeys)}
+	s.perIP.m = make(map[string]int)
+	events := &clientEvents{s: s}
+	opt := func(subprotocols ...string) *gws.ServerOption {
+		return &gws.ServerOption{
+			// In order: one connection's frames must be handled one by one.
+			ParallelEnabled: false,
+			// Checked by us, to close with 1007 as the protocol requires.
+			CheckUtf8Enabled:   false,
+			ReadMaxPayloadSize: cfg.MaxMessageSize,
+			HandshakeTimeout:   cfg.HandshakeTimeout,
+			SubProtocols:       subprotocols,
+			NewSession:         func() gws.SessionStorage { return &session{} },
+		}
+	}
+	s.upgraders = map[string]*gws.Upgrader{
+		"":              gws.NewUpgrader(events, opt()),
+		SubprotocolJSON: gws.NewUpgrader(events, opt(SubprotocolJSON)),
+	}
+	s.echo = gws.NewUpgrader(&echoEvents{clientEvents{s: s}}, opt())
+	s.api = &apiHandler{hub: h, keys: s.keys, bodyLimit: cfg.APIBodySize, log: cfg.Logger}
+
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/ws", s.serveWS)
+	if cfg.EchoEndpoint {
+		s.mux.HandleFunc("/echo", s.serveEcho)
+	}
+	s.mux.Handle("/api/{method}", s.api)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	return s
+}
+
+// ServeHTTP routes a request to the endpoint it names.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Serve accepts connections on l until Shutdown. It always returns a non-nil
+// error; after Shutdown, ErrServerClosed.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.httpSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	srv := s.httpSrv
+	s.mu.Unlock()
+	return srv.Serve(l)
+}
+
+// Shutdown drains the server: /readyz turns 503, the listener closes, every
+// client gets a disconnect push with 1001 after whatever was queued for it,
+// and Shutdown waits for the connections to close or ctx to end (then it
+// closes the rest at once and returns ctx's error). The hub's broker stays
+// open: it belongs to the caller.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	srv := s.httpSrv
+	s.mu.Unlock()
+	var err error
+	if srv != nil {
+		// Stops the listener and waits for in-flight API requests; it does
+		// not track hijacked WebSocket connections, the hub does.
+		err = srv.Shutdown(ctx)
+	}
+	if herr := s.hub.Shutdown(ctx); herr != nil && err == nil {
+		err = herr
+	}
+	done := make(chan struct{})
+	go func() { s.readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	if p, ok := s.hub.Broker().(broker.Pinger); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			http.Error(w, "broker unreachable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// serveWS upgrades a client connection and hands it to the hub.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if !checkHandshake(w, r) {
+		return
+	}
+	if !originAllowed(r, s.cfg.AllowedOrigins) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	up := s.upgraders[""]
+	if offersSubprotocol(r, SubprotocolJSON) {
+		up = s.upgraders[SubprotocolJSON]
+	}
+	ip := remoteIP(r)
+	socket, c, ok := s.upgrade(w, r, up)
+	if !ok {
+		return
+	}
+	total := s.conns.Add(1)
+	perIP := s.perIP.add(ip)
+	release := func() {
+		s.conns.Add(-1)
+		s.perIP.done(ip)
+	}
+	if total > int64(s.cfg.MaxConnections) || perIP > s.cfg.MaxConnectionsPerIP {
+		s.refuse(socket, c, protocol.DisconnectConnectionLimit)
+		s.readLoop(socket, c, release)
+		return
+	}
+	c.client = s.hub.NewClient(c, r.RemoteAddr)
+	s.readLoop(socket, c, release)
+}
+
+// upgrade hijacks the connection and completes the WebSocket handshake.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrader) (*gws.Conn, *wsConn, bool) {
+	netConn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "websocket: cannot hijack", http.StatusInternalServerError)
+		return nil, nil, false
+	}
+	raw := &halfCloseConn{Conn: netConn}
+	// brw.Reader keeps any bytes the client sent right after its request.
+	socket, err := up.UpgradeFromConn(raw, brw.Reader, r)
+	if err != nil {
+		raw.closeNow()
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return nil, nil, false
+	}
+	c := &wsConn{socket: socket, raw: raw}
+	socket.Session().Store("", c)
+	return socket, c, true
+}
+
+// refuse closes a connection the server will not serve, with the protocol's
+// disconnect push before the close frame.
+func (s *Server) refuse(socket *gws.Conn, c *wsConn, d protocol.Disconnect) {
+	_ = socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = socket.WriteMessage(gws.OpcodeText, protocol.AppendDisconnectPush(nil, d))
+	c.Close(d.Code, d.Reason)
+}
+
+// readLoop runs the connection's reader on its own goroutine, the only one
+// an idle connection has. A panic while parsing a frame closes that
+// connection with 1002 and leaves the rest of the server running: gws
+// v1.8.9 panics on a frame whose 64-bit length has its top bit set.
+func (s *Server) readLoop(socket *gws.Conn, c *wsConn, release func()) {
+	s.readers.Add(1)
+	go func() {
+		defer s.readers.Done()
+		defer release()
+		defer func() {
+			if v := recover(); v != nil {
+				s.protocolPanics.Add(1)
+				s.log.Warn("websocket read panic; closing connection", "panic", v)
+				c.closed.Store(true)
+				_ = socket.WriteClose(uint16(protocol.CloseProtocolError), []byte("protocol error"))
+				c.raw.closeNow()
+				if c.client != nil {
+					c.client.Closed()
+				}
+			}
+		}()
+		socket.ReadLoop()
+	}()
+}
+
+// serveEcho serves the diagnostic echo endpoint.
+func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
+	if !checkHandshake(w, r) {
+		return
+	}
+	if !originAllowed(r, s.cfg.AllowedOrigins) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	socket, c, ok := s.upgrade(w, r, s.echo)
+	if !ok {
+		return
+	}
+	s.readLoop(socket, c, func() {})
+}
+
+// remoteIP returns the request's peer IP without the port.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ipCounter counts open connections per IP.
+type ipCounter struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *ipCounter) add(ip string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[ip]++
+	return c.m[ip]
+}
+
+func (c *ipCounter) done(ip string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[ip] <= 1 {
+		delete(c.m, ip)
+		return
+	}
+	c.m[ip]--
+}

@@ -1,0 +1,91 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	ht "github.com/heraldhq/herald/internal/heraldtest"
+)
+
+// TestShutdownDeliversQueued checks that what was queued for a client before
+// shutdown reaches it before the 1001 close.
+func TestShutdownDeliversQueued(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
+	c.Call(map[string]any{"type": "subscribe", "channel": "chat:q"})
+	const n = 500
+	for i := 0; i < n; i++ {
+		if _, err := s.Hub.Publish(context.Background(), "chat:q", []byte(`{"n":1}`), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Stop()
+	msgs := c.Messages("chat:q", n)
+	for i, m := range msgs {
+		if num(m["offset"]) != i+1 {
+			t.Fatalf("message %d has offset %v", i, m["offset"])
+		}
+	}
+	d := c.Push("disconnect")
+	if num(d["code"]) != 1001 || d["reconnect"] != true {
+		t.Fatalf("disconnect push %v", d)
+	}
+	if code := c.WaitClosed(5 * time.Second); code != 1001 {
+		t.Fatalf("close code %d", code)
+	}
+	if c.Frames >= n {
+		t.Errorf("%d messages took %d frames: the writer did not coalesce", n, c.Frames)
+	}
+}
+
+func TestReadyzWhileDraining(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	// A client that never answers the close frame keeps the drain going.
+	raw := ht.DialRaw(t, s.Addr(), "/ws", nil)
+	raw.WriteText([]byte(`{"id":1,"type":"connect","token":"` + ht.Token(t, "u", nil) + `"}`))
+	ht.Eventually(t, 2*time.Second, func() bool { return s.Hub.Info().Users == 1 }, "client connected")
+	done := make(chan struct{})
+	go func() { s.Stop(); close(done) }()
+	ht.Eventually(t, 2*time.Second, func() bool {
+		rec := httptest.NewRecorder()
+		s.Server.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code == http.StatusServiceUnavailable
+	}, "readyz 503 while draining")
+	rec := httptest.NewRecorder()
+	s.Server.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != 200 {
+		t.Fatalf("healthz while draining: %d", rec.Code)
+	}
+	raw.Conn.Close()
+	<-done
+}
+
+// TestRestartRecovery restarts the server on the same broker: a client that
+// reconnects with since gets everything published while it was away.
+func TestRestartRecovery(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
+	r := c.Call(map[string]any{"type": "subscribe", "channel": "chat:restart"})
+	epoch := r.Result()["epoch"]
+	for i := 0; i < 3; i++ {
+		s.MustAPI("publish", map[string]any{"channel": "chat:restart", "data": i})
+	}
+	last := c.Messages("chat:restart", 3)[2]["offset"]
+
+	s2 := s.Restart(ht.Options{})
+	c.ExpectClose(1001)
+	for i := 3; i < 7; i++ {
+		s2.MustAPI("publish", map[string]any{"channel": "chat:restart", "data": i})
+	}
+	c2 := ht.Dial(t, s2.WSURL, nil)
+	res := c2.Call(map[string]any{"type": "connect", "token": ht.Token(t, "u", nil),
+		"subs": map[string]any{"chat:restart": map[string]any{"since": map[string]any{"offset": last, "epoch": epoch}}}}).Result()
+	sub := res["subs"].(map[string]any)["chat:restart"].(map[string]any)
+	pubs := sub["publications"].([]any)
+	if sub["recovered"] != true || len(pubs) != 4 || num(pubs[0].(map[string]any)["data"]) != 3 {
+		t.Fatalf("recovery after restart: %v", sub)
+	}
+}

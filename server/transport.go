@@ -1,0 +1,151 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lxzan/gws"
+
+	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// writeTimeout bounds one frame write: a peer that stops reading is closed
+// instead of holding its writer forever.
+const writeTimeout = 10 * time.Second
+
+// closeTimeout is how long a connection waits for the peer's close frame
+// after sending its own.
+const closeTimeout = 5 * time.Second
+
+// wsConn adapts a gws connection to hub.Transport.
+type wsConn struct {
+	socket *gws.Conn
+	raw    *halfCloseConn
+	client *hub.Client // nil when the connection was refused after upgrade
+	closed atomic.Bool // a close frame was sent or received
+}
+
+var _ hub.Transport = (*wsConn)(nil)
+
+// WriteFrame writes parts as one text frame.
+func (c *wsConn) WriteFrame(parts [][]byte) error {
+	_ = c.socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if len(parts) == 1 {
+		return c.socket.WriteMessage(gws.OpcodeText, parts[0])
+	}
+	return c.socket.Writev(gws.OpcodeText, parts...)
+}
+
+// Close sends a close frame; the reader then waits for the peer's.
+func (c *wsConn) Close(code protocol.CloseCode, reason string) {
+	c.closed.Store(true)
+	_ = c.socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = c.socket.WriteClose(uint16(code), []byte(reason))
+}
+
+// halfCloseConn makes the WebSocket library's Close a half-close: after the
+// close frame, the write side is shut (FIN) and the read side stays open
+// until the peer's close frame arrives or closeTimeout passes. Closing at
+// once would reset connections whose peer still had data in flight, and a
+// reset can destroy the last messages before the peer reads them.
+type halfCloseConn struct {
+	net.Conn
+	once sync.Once
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+// Close shuts the write side and arms the read deadline.
+func (c *halfCloseConn) Close() error {
+	c.once.Do(func() {
+		if cw, ok := c.Conn.(closeWriter); ok {
+			_ = cw.CloseWrite()
+			_ = c.Conn.SetReadDeadline(time.Now().Add(closeTimeout))
+			return
+		}
+		_ = c.Conn.Close()
+	})
+	return nil
+}
+
+// closeNow closes the socket for good.
+func (c *halfCloseConn) closeNow() {
+	c.once.Do(func() {})
+	_ = c.Conn.Close()
+}
+
+// session is the per-connection storage gws asks for; we only ever store the
+// wsConn, so one field replaces gws's default map.
+type session struct{ conn *wsConn }
+
+func (s *session) Len() int { return 1 }
+func (s *session) Load(string) (any, bool) {
+	return s.conn, s.conn != nil
+}
+func (s *session) Delete(string)                {}
+func (s *session) Store(_ string, v any)        { s.conn, _ = v.(*wsConn) }
+func (s *session) Range(func(string, any) bool) {}
+
+func connOf(socket *gws.Conn) *wsConn {
+	return socket.Session().(*session).conn
+}
+
+// clientEvents routes gws events of client connections to the hub.
+type clientEvents struct {
+	s *Server
+}
+
+func (e *clientEvents) OnOpen(*gws.Conn) {}
+
+func (e *clientEvents) OnClose(socket *gws.Conn, _ error) {
+	c := connOf(socket)
+	c.raw.closeNow()
+	if c.client != nil {
+		c.client.Closed()
+	}
+}
+
+// OnPing answers RFC 6455 pings; gws leaves that to the handler.
+func (e *clientEvents) OnPing(socket *gws.Conn, payload []byte) {
+	_ = socket.WritePong(payload)
+}
+
+func (e *clientEvents) OnPong(*gws.Conn, []byte) {}
+
+func (e *clientEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := connOf(socket)
+	if c.client == nil || c.closed.Load() {
+		return
+	}
+	if msg.Opcode != gws.OpcodeText {
+		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseUnsupportedData, "binary frames need the protobuf subprotocol"))
+		return
+	}
+	data := msg.Bytes()
+	// gws's own check answers invalid UTF-8 with 1003; the protocol says 1007.
+	if !utf8.Valid(data) {
+		c.closed.Store(true)
+		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseInvalidPayload, "invalid UTF-8"))
+		return
+	}
+	c.client.HandleFrame(data)
+}
+
+// echoEvents serves the diagnostic echo endpoint: every message goes back
+// unchanged.
+type echoEvents struct{ clientEvents }
+
+func (e *echoEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	if msg.Opcode == gws.OpcodeText && !utf8.Valid(msg.Bytes()) {
+		_ = socket.WriteClose(uint16(protocol.CloseInvalidPayload), []byte("invalid UTF-8"))
+		return
+	}
+	_ = socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = socket.WriteMessage(msg.Opcode, msg.Bytes())
+}
