@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	ht "github.com/heraldhq/herald/internal/heraldtest"
+)
+
+// TestMain doubles as the herald binary: tests run the test executable with
+// HERALD_TEST_MAIN=1 to exercise the real main, signals and exit codes.
+func TestMain(m *testing.M) {
+	if os.Getenv("HERALD_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func herald(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(append(os.Environ(), "HERALD_TEST_MAIN=1"), env...)
+	return cmd
+}
+
+func run(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	out, err := herald(t, env, args...).CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("limits:\n  max_message_size: -5\ntoken_hmac_secret: s3cret-s3cret-s3cret\n"), 0o600)
+	out, code := run(t, nil, "config", "check", bad)
+	if code != 2 || !strings.Contains(out, "limits.max_message_size") {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("adress: :8000\n"), 0o600)
+	if out, code := run(t, nil, "config", "check", unknown); code != 2 || !strings.Contains(out, "adress") {
+		t.Fatalf("unknown key: exit %d, output %q", code, out)
+	}
+	if out, code := run(t, nil, "config", "check", filepath.Join(dir, "missing.yaml")); code != 2 {
+		t.Fatalf("missing file: exit %d, output %q", code, out)
+	}
+}
+
+func TestConfigInitWritesAValidFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.yaml")
+	if out, code := run(t, nil, "config", "init", path); code != 0 {
+		t.Fatalf("init: exit %d %q", code, out)
+	}
+	if _, code := run(t, nil, "config", "init", path); code == 0 {
+		t.Fatal("init overwrote an existing file without --force")
+	}
+	if out, code := run(t, []string{"HERALD_TOKEN_HMAC_SECRET=0123456789abcdef0123"}, "config", "check", path); code != 0 {
+		t.Fatalf("check of the default file: exit %d %q", code, out)
+	}
+	if out, code := run(t, nil, "config", "check", path); code != 2 || !strings.Contains(out, "token_hmac_secret") {
+		t.Fatalf("default file without a secret: exit %d %q", code, out)
+	}
+}
+
+// startServe runs `herald serve --dev` on a random port and returns the
+// process, its address and its API key.
+func startServe(t *testing.T) (*exec.Cmd, string, string) {
+	t.Helper()
+	cmd := herald(t, nil, "serve", "--dev", "--address", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	keyRe := regexp.MustCompile(`API key: (\S+)`)
+	addrRe := regexp.MustCompile(`address=(\S+)`)
+	var key, addr string
+	sc := bufio.NewScanner(stderr)
+	deadline := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	for (key == "" || addr == "") && sc.Scan() {
+		if m := keyRe.FindStringSubmatch(sc.Text()); m != nil {
+			key = m[1]
+		}
+		if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	if key == "" || addr == "" {
+		t.Fatalf("serve did not start (key %q, addr %q)", key, addr)
+	}
+	go io.Copy(io.Discard, stderr)
+	return cmd, addr, key
+}
+
+func TestServeDevAndGracefulSignal(t *testing.T) {
+	cmd, addr, key := startServe(t)
+	c, _ := ht.Connect(t, "ws://"+addr+"/ws", "")
+	c.Call(map[string]any{"type": "subscribe", "channel": "any:room"})
+
+	status, body := apiPost(t, addr, key, "publish", `{"channel":"any:room","data":{"x":1}}`)
+	if status != 200 || !strings.Contains(body, `"offset":1`) {
+		t.Fatalf("publish through the API: %d %s", status, body)
+	}
+	c.Messages("any:room", 1)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.ExpectClose(1001)
+	if err := waitExit(cmd, 10*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+func TestServeSecondSignalExitsAtOnce(t *testing.T) {
+	cmd, addr, _ := startServe(t)
+	// A client that never answers the close frame keeps the drain waiting.
+	raw := ht.DialRaw(t, addr, "/ws", nil)
+	raw.WriteText([]byte(`{"id":1,"type":"connect"}`))
+	if _, err := raw.ReadFrame(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond) // let the first signal start the drain
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := waitExit(cmd, 3*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("second signal: %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("second signal took %v", time.Since(start))
+	}
+}
+
+func TestServeInvalidConfigExits2(t *testing.T) {
+	out, code := run(t, []string{"HERALD_PING_INTERVAL=-1s"}, "serve", "--dev", "--address", "127.0.0.1:0")
+	if code != 2 || !strings.Contains(out, "ping_interval") {
+		t.Fatalf("exit %d, output %q", code, out)
+	}
+}
+
+func waitExit(cmd *exec.Cmd, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return context.DeadlineExceeded
+	}
+}
+
+func apiPost(t *testing.T, addr, key, method, body string) (int, string) {
+	t.Helper()
+	req, _ := newRequest("http://"+addr+"/api/"+method, key, body)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
