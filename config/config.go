@@ -113,4 +113,7 @@ type Limits struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	// HandshakeTimeout bounds the WebSocket upgrade. Default 10s.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// WriteTimeout bounds one frame write: a client that stops reading for
+	// longer is dropped. Default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 }

@@ -43,6 +43,7 @@ func Default() Config {
 			APIBodySize:              1 << 20,
 			ReadHeaderTimeout:        5 * time.Second,
 			HandshakeTimeout:         10 * time.Second,
+			WriteTimeout:             10 * time.Second,
 		},
 		Namespaces: map[string]hub.Namespace{},
 	}

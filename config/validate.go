@@ -68,6 +68,7 @@ func (c *Config) Validate() error {
 		{"idempotency_ttl", int64(c.IdempotencyTTL)},
 		{"limits.read_header_timeout", int64(c.Limits.ReadHeaderTimeout)},
 		{"limits.handshake_timeout", int64(c.Limits.HandshakeTimeout)},
+		{"limits.write_timeout", int64(c.Limits.WriteTimeout)},
 		{"limits.max_message_size", int64(c.Limits.MaxMessageSize)},
 		{"limits.max_connections", int64(c.Limits.MaxConnections)},
 		{"limits.max_connections_per_ip", int64(c.Limits.MaxConnectionsPerIP)},

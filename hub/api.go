@@ -140,6 +140,19 @@ func (h *Hub) Info() NodeInfo {
 	}
 }
 
+// Stats are the hub's counters since it started.
+type Stats struct {
+	// SlowConsumers counts clients disconnected because their queue overflowed.
+	SlowConsumers int64
+	// Published counts publications accepted through this node.
+	Published int64
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{SlowConsumers: h.metrics.slowConsumers.Load(), Published: h.metrics.published.Load()}
+}
+
 // globMatch matches s against a pattern in which "*" stands for any run of
 // characters and everything else for itself.
 func globMatch(pattern, s string) bool {

@@ -50,6 +50,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// HandshakeTimeout bounds writing the upgrade response. Default 10s.
 	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one frame write; a client that stops reading for
+	// longer is dropped. Default 10s.
+	WriteTimeout time.Duration
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -72,6 +75,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -266,7 +272,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrade
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return nil, nil, false
 	}
-	c := &wsConn{socket: socket, raw: raw}
+	c := &wsConn{socket: socket, raw: raw, writeTimeout: s.cfg.WriteTimeout}
 	socket.Session().Store("", c)
 	return socket, c, true
 }
@@ -274,7 +280,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrade
 // refuse closes a connection the server will not serve, with the protocol's
 // disconnect push before the close frame.
 func (s *Server) refuse(socket *gws.Conn, c *wsConn, d protocol.Disconnect) {
-	_ = socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = socket.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_ = socket.WriteMessage(gws.OpcodeText, protocol.AppendDisconnectPush(nil, d))
 	c.Close(d.Code, d.Reason)
 }

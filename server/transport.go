@@ -13,37 +13,48 @@ import (
 	"github.com/heraldhq/herald/protocol"
 )
 
-// writeTimeout bounds one frame write: a peer that stops reading is closed
-// instead of holding its writer forever.
-const writeTimeout = 10 * time.Second
-
 // closeTimeout is how long a connection waits for the peer's close frame
 // after sending its own.
 const closeTimeout = 5 * time.Second
 
 // wsConn adapts a gws connection to hub.Transport.
 type wsConn struct {
-	socket *gws.Conn
-	raw    *halfCloseConn
-	client *hub.Client // nil when the connection was refused after upgrade
-	closed atomic.Bool // a close frame was sent or received
+	socket       *gws.Conn
+	raw          *halfCloseConn
+	writeTimeout time.Duration
+	client       *hub.Client // nil when the connection was refused after upgrade
+	closed       atomic.Bool // a close frame was sent or received
+	writeFailed  atomic.Bool // the peer stopped reading; no close handshake
 }
 
 var _ hub.Transport = (*wsConn)(nil)
 
 // WriteFrame writes parts as one text frame.
+// The write deadline bounds how long a peer that stops reading can hold its
+// writer; past it the connection is dropped.
 func (c *wsConn) WriteFrame(parts [][]byte) error {
-	_ = c.socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = c.socket.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	var err error
 	if len(parts) == 1 {
-		return c.socket.WriteMessage(gws.OpcodeText, parts[0])
+		err = c.socket.WriteMessage(gws.OpcodeText, parts[0])
+	} else {
+		err = c.socket.Writev(gws.OpcodeText, parts...)
 	}
-	return c.socket.Writev(gws.OpcodeText, parts...)
+	if err != nil {
+		c.writeFailed.Store(true)
+	}
+	return err
 }
 
-// Close sends a close frame; the reader then waits for the peer's.
+// Close sends a close frame; the reader then waits for the peer's. After a
+// failed write there is no point: the socket is dropped at once.
 func (c *wsConn) Close(code protocol.CloseCode, reason string) {
 	c.closed.Store(true)
-	_ = c.socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if c.writeFailed.Load() {
+		c.raw.closeNow()
+		return
+	}
+	_ = c.socket.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	_ = c.socket.WriteClose(uint16(code), []byte(reason))
 }
 
@@ -146,6 +157,6 @@ func (e *echoEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
 		_ = socket.WriteClose(uint16(protocol.CloseInvalidPayload), []byte("invalid UTF-8"))
 		return
 	}
-	_ = socket.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = socket.SetWriteDeadline(time.Now().Add(e.s.cfg.WriteTimeout))
 	_ = socket.WriteMessage(msg.Opcode, msg.Bytes())
 }

@@ -136,6 +136,7 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 		APIBodySize:         cfg.Limits.APIBodySize,
 		ReadHeaderTimeout:   cfg.Limits.ReadHeaderTimeout,
 		HandshakeTimeout:    cfg.Limits.HandshakeTimeout,
+		WriteTimeout:        cfg.Limits.WriteTimeout,
 		Logger:              log,
 	}
 }
