@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -244,5 +246,23 @@ func TestEcho(t *testing.T) {
 	off := ht.Start(t, ht.Options{})
 	if code, _ := off.HTTPGet("/echo"); code != 404 {
 		t.Fatalf("echo when off: %d", code)
+	}
+}
+
+// TestSlowHeaders: a client that never finishes its request headers is cut
+// off after ReadHeaderTimeout.
+func TestSlowHeaders(t *testing.T) {
+	s := ht.Start(t, ht.Options{Server: server.Config{ReadHeaderTimeout: 200 * time.Millisecond}})
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n"))
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(conn)
+	if err != nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("connection not closed by the server in time: %v after %v", err, time.Since(start))
 	}
 }

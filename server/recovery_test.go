@@ -115,6 +115,9 @@ func TestRecoveryRace(t *testing.T) {
 		}
 		for next <= num(end["offset"]) {
 			m := c.Messages(ch, 1)[0]
+			if m.Seq() < r.Seq() {
+				t.Fatalf("round %d: message %v arrived before the subscribe reply", round, m)
+			}
 			if got := num(m["offset"]); got != next {
 				t.Fatalf("round %d: live offset %d, want %d", round, got, next)
 			}

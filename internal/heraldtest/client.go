@@ -29,6 +29,9 @@ type Msg map[string]any
 // Type returns the push type, "" for replies.
 func (m Msg) Type() string { s, _ := m["type"].(string); return s }
 
+// Seq returns the message's arrival number on its connection.
+func (m Msg) Seq() int { f, _ := m["_seq"].(float64); return int(f) }
+
 // ID returns the reply id, 0 for pushes.
 func (m Msg) ID() int { f, _ := m["id"].(float64); return int(f) }
 
@@ -57,6 +60,7 @@ type Client struct {
 	CloseCode   websocket.StatusCode
 	CloseReason string
 	nextID      int
+	seq         int
 	// Frames counts text frames received (to observe batching).
 	Frames int
 }
@@ -125,6 +129,8 @@ func (c *Client) readLoop() {
 				c.t.Errorf("server sent invalid JSON %q: %v", line, err)
 				continue
 			}
+			c.seq++
+			m["_seq"] = float64(c.seq) // arrival order, for ordering assertions
 			c.msgs = append(c.msgs, m)
 		}
 		c.cond.Broadcast()
