@@ -16,18 +16,12 @@ var _ broker.Handler = (*Hub)(nil)
 // HandlePublication fans a publication out to the channel's subscribers on
 // this node.
 func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
-	sh := &h.channels.shards[shardOf(channel)]
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	set := sh.m[channel]
-	if len(set) == 0 {
-		return
-	}
-	wire := toWire(pub)
-	msg := protocol.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
-	for _, s := range set {
+	h.channels.forEach(channel, func() []byte {
+		wire := toWire(pub)
+		return protocol.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
+	}, func(s *subscription, msg []byte) {
 		s.deliver(pub.Offset, pos.Epoch, msg)
-	}
+	})
 }
 
 // HandleJoin sends a join push to the channel's subscribers whose namespace
@@ -42,19 +36,13 @@ func (h *Hub) HandleLeave(channel string, info *broker.ClientInfo) {
 }
 
 func (h *Hub) presencePush(typ, channel string, info *broker.ClientInfo) {
-	sh := &h.channels.shards[shardOf(channel)]
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	set := sh.m[channel]
-	if len(set) == 0 {
-		return
-	}
-	msg := protocol.AppendPresencePush(nil, typ, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
-	for _, s := range set {
+	h.channels.forEach(channel, func() []byte {
+		return protocol.AppendPresencePush(nil, typ, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
+	}, func(s *subscription, msg []byte) {
 		if s.ns.JoinLeave {
 			s.deliver(0, "", msg)
 		}
-	}
+	})
 }
 
 // HandleDirect delivers a direct message to every connection of its user on

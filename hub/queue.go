@@ -44,15 +44,23 @@ func (q *writeQueue) push(msg []byte) bool {
 		q.mu.Unlock()
 		return false
 	}
-	q.items = append(q.items, msg)
-	q.bytes += len(msg)
+	q.appendAndUnlock(msg)
+	return true
+}
+
+// appendAndUnlock appends msg, releases q.mu and starts a writer unless one
+// is running. Called with q.mu held.
+func (q *writeQueue) appendAndUnlock(msg []byte) {
+	if msg != nil {
+		q.items = append(q.items, msg)
+		q.bytes += len(msg)
+	}
 	start := !q.writing
 	q.writing = true
 	q.mu.Unlock()
 	if start {
 		go q.flush()
 	}
-	return true
 }
 
 // pushFinal appends msg past the bounds and marks the queue closing: the
@@ -65,16 +73,7 @@ func (q *writeQueue) pushFinal(msg []byte) bool {
 		return false
 	}
 	q.closing = true
-	if msg != nil {
-		q.items = append(q.items, msg)
-		q.bytes += len(msg)
-	}
-	start := !q.writing
-	q.writing = true
-	q.mu.Unlock()
-	if start {
-		go q.flush()
-	}
+	q.appendAndUnlock(msg)
 	return true
 }
 

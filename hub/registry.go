@@ -203,3 +203,20 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 	}
 	return out
 }
+
+// forEach encodes a push once, only if the channel has local subscribers,
+// and hands the same bytes to each of them, holding the shard's read lock;
+// deliver must not block.
+func (r *channelRegistry) forEach(channel string, encode func() []byte, deliver func(*subscription, []byte)) {
+	sh := &r.shards[shardOf(channel)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	set := sh.m[channel]
+	if len(set) == 0 {
+		return
+	}
+	msg := encode()
+	for _, s := range set {
+		deliver(s, msg)
+	}
+}
