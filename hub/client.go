@@ -122,7 +122,7 @@ func (c *Client) HandleFrame(frame []byte) {
 	case errors.As(err, &d):
 		c.Disconnect(d)
 	case errors.Is(err, protocol.ErrMalformed):
-		c.hub.log.Debug("malformed frame", "client", c.id, "err", err)
+		c.logger().Debug("malformed frame", "err", err)
 		c.Disconnect(protocol.NewDisconnect(protocol.CloseBadRequest, "malformed command"))
 	default:
 		c.Disconnect(protocol.DisconnectInternal)
@@ -349,6 +349,7 @@ func (c *Client) cleanup() {
 	for _, s := range subs {
 		c.hub.removeSubscription(ctx, s)
 	}
+	c.logger().Debug("client disconnected", "user", user)
 	c.hub.clients.remove(c)
 	if hasInbox {
 		c.hub.users.remove(user, c)

@@ -104,6 +104,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	for _, a := range activate {
 		a()
 	}
+	c.logger().Debug("client connected", "user", claims.User, "subs", len(res.Subs))
 	return nil
 }
 

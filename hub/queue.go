@@ -40,7 +40,9 @@ func (q *writeQueue) push(msg []byte) bool {
 		q.mu.Unlock()
 		return true
 	}
-	if len(q.items) >= q.maxItems || q.bytes+len(msg) > q.maxBytes {
+	// The bounds limit backlog: one message larger than maxBytes (a long
+	// history reply) still goes out when nothing is waiting before it.
+	if len(q.items) >= q.maxItems || (len(q.items) > 0 && q.bytes+len(msg) > q.maxBytes) {
 		q.mu.Unlock()
 		return false
 	}

@@ -39,6 +39,13 @@ func TestWriteQueueBounds(t *testing.T) {
 	if q.depth() != 3 {
 		t.Fatalf("depth %d", q.depth())
 	}
+	empty := &writeQueue{maxItems: 3, maxBytes: 10, flush: func() {}}
+	if !empty.push(make([]byte, 100)) {
+		t.Fatal("one message larger than the byte bound refused on an empty queue")
+	}
+	if empty.push([]byte("x")) {
+		t.Fatal("push behind an oversized message accepted")
+	}
 }
 
 func TestWriteQueueTakeCoalescesUpToFrameSize(t *testing.T) {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +182,20 @@ func TestAnonymousCannotSend(t *testing.T) {
 	c, _ := ht.Connect(t, s.WSURL, "")
 	if r := c.Call(map[string]any{"type": "send", "user": "bob", "data": 1}); r.ErrorCode() != 103 {
 		t.Fatalf("anonymous send: %v, want 103", r)
+	}
+}
+
+// TestLargeReplyIsNotASlowConsumer: a history reply larger than the write
+// queue's byte bound is delivered, not mistaken for a backlog.
+func TestLargeReplyIsNotASlowConsumer(t *testing.T) {
+	s := ht.Start(t, ht.Options{Hub: hub.Config{WriteQueueBytes: 64 << 10}})
+	big := strings.Repeat("x", 8<<10)
+	for i := 0; i < 20; i++ {
+		s.MustAPI("publish", map[string]any{"channel": "chat:big", "data": big})
+	}
+	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
+	r := c.Call(map[string]any{"type": "history", "channel": "chat:big"})
+	if pubs, _ := r.Result()["publications"].([]any); len(pubs) != 20 {
+		t.Fatalf("history reply: %d publications, error %d", len(pubs), r.ErrorCode())
 	}
 }
