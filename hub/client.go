@@ -221,6 +221,13 @@ func toProtocolError(err error) *protocol.Error {
 	return protocol.ErrInternal
 }
 
+// MaxReplySize is the largest reply the server sends, within what the
+// WebSocket layer writes in one frame; a larger one (a long history) is
+// refused with error 106 so the client can ask again with a limit.
+const MaxReplySize = 16 << 20
+
+var errReplyTooLarge = protocol.NewError(protocol.CodeLimitExceeded, "reply too large: use limit")
+
 // reply queues a result reply. Commands without an id get none.
 func (c *Client) reply(id uint32, result any) {
 	if id == 0 {
@@ -230,6 +237,10 @@ func (c *Client) reply(id uint32, result any) {
 	if err != nil {
 		c.hub.log.Error("encode reply", "client", c.id, "err", err)
 		c.replyError(id, protocol.ErrInternal)
+		return
+	}
+	if len(msg) > MaxReplySize {
+		c.replyError(id, errReplyTooLarge)
 		return
 	}
 	c.enqueue(msg)
