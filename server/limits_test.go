@@ -17,7 +17,7 @@ import (
 )
 
 func TestRateLimit(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{CommandRate: 1, CommandBurst: 3, RateLimitStrikes: 5}})
+	s := ht.Start(t, ht.Options{Hub: hub.Config{CommandRate: 0.01, CommandBurst: 3, RateLimitStrikes: 5}})
 	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
 	var codes []int
 	for i := 0; i < 7; i++ {
@@ -118,7 +118,7 @@ func TestConnectionLimits(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{PingInterval: 100 * time.Millisecond, PongTimeout: 150 * time.Millisecond}})
+	s := ht.Start(t, ht.Options{Hub: hub.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second}})
 	t.Run("answered", func(t *testing.T) {
 		c, res := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
 		if num(res["ping"]) != 0 {
