@@ -52,6 +52,15 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 		h.log.Error("broker subscribe", "channel", channel, "err", err)
 		return nil, nil, protocol.ErrInternal
 	}
+	// A server-side subscribe runs beside the client's own goroutine: if the
+	// client closed meanwhile, its cleanup missed s, so undo it here.
+	c.mu.Lock()
+	gone := c.state == stateClosed || c.subs[channel] != s
+	c.mu.Unlock()
+	if gone {
+		h.removeSubscription(ctx, s)
+		return nil, nil, protocol.ErrInternal
+	}
 	res, err := h.subscribeResult(ctx, ns, channel, since)
 	if err != nil {
 		c.dropSub(s)

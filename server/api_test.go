@@ -192,3 +192,22 @@ func TestHealth(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestServerSubscribeRacingClose: a server-side subscribe that races the
+// client's disconnect must not leave the subscription behind.
+func TestServerSubscribeRacingClose(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	for i := 0; i < 30; i++ {
+		c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "racer", nil))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.API("subscribe", map[string]any{"user": "racer", "channel": "chat:race"})
+		}()
+		c.Conn.CloseNow()
+		<-done
+	}
+	ht.Eventually(t, 5*time.Second, func() bool {
+		return len(s.Hub.Channels("")) == 0 && s.Hub.Info().Subs == 0
+	}, "subscriptions left behind: %v", s.Hub.Channels(""))
+}
