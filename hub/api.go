@@ -208,7 +208,7 @@ func (h *Hub) sendControl(ctx context.Context, cmd control) error {
 
 // applyControl carries out a control command on this node's connections.
 func (h *Hub) applyControl(cmd *control) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := h.brokerContext()
 	defer cancel()
 	for _, c := range h.users.clientsOf(cmd.User) {
 		switch cmd.Op {

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -159,7 +158,8 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		return nil
 	}
 	c.strikes = 0
-	ctx := context.Background()
+	ctx, cancel := c.hub.brokerContext()
+	defer cancel()
 	var (
 		result any
 		err    error
@@ -355,7 +355,7 @@ func (c *Client) cleanup() {
 	c.mu.Unlock()
 	c.queue.close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := c.hub.brokerContext()
 	defer cancel()
 	for _, s := range subs {
 		c.hub.removeSubscription(ctx, s)

@@ -56,7 +56,8 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	c.scheduleExpiry()
 	c.mu.Unlock()
 
-	ctx := context.Background()
+	ctx, cancel := h.brokerContext()
+	defer cancel()
 	res := &protocol.ConnectResult{
 		Client:  c.id,
 		User:    claims.User,

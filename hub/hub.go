@@ -72,6 +72,10 @@ type Config struct {
 	HistoryMetaTTL time.Duration
 	// Inbox configures user inboxes; a zero Size turns them off.
 	Inbox broker.StreamOptions
+	// BrokerTimeout bounds the broker work of one command or server API
+	// action; past it the command fails with the temporary error 100.
+	// Default 5s.
+	BrokerTimeout time.Duration
 
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 128.
 	MaxChannelsPerConnection int
@@ -106,6 +110,7 @@ func (c *Config) setDefaults() {
 	def(&c.RefreshNotice, time.Minute)
 	def(&c.PresenceTTL, 60*time.Second)
 	def(&c.IdempotencyTTL, 5*time.Minute)
+	def(&c.BrokerTimeout, 5*time.Second)
 	defInt := func(d *int, v int) {
 		if *d <= 0 {
 			*d = v
@@ -227,6 +232,11 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 
 // Draining reports whether Shutdown has begun.
 func (h *Hub) Draining() bool { return h.draining.Load() }
+
+// brokerContext bounds one command's or action's broker work.
+func (h *Hub) brokerContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), h.cfg.BrokerTimeout)
+}
 
 // clientClosed is the last step of a client's cleanup.
 func (h *Hub) clientClosed(c *Client) {
