@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"unicode/utf8"
 )
@@ -15,23 +14,24 @@ import (
 // The connection is closed with 4500 when it happens.
 var ErrMalformed = errors.New("protocol: malformed command")
 
-// DecodeFrame decodes a JSON frame of one or more commands separated by
-// newlines (any JSON whitespace is accepted between them) and calls fn for
-// each, in order. It stops at the first malformed command, returning an error
-// that wraps ErrMalformed, or at the first error fn returns.
+// DecodeFrame decodes a JSON frame of one or more commands, one per line
+// (blank lines and a trailing newline are allowed), and calls fn for each, in
+// order. It stops at the first malformed command, returning an error that
+// wraps ErrMalformed, or at the first error fn returns.
 func DecodeFrame(frame []byte, fn func(*Command) error) error {
-	dec := json.NewDecoder(bytes.NewReader(frame))
 	n := 0
-	for {
-		var cmd Command
-		err := dec.Decode(&cmd)
-		if err == io.EOF {
-			if n == 0 {
-				return fmt.Errorf("%w: empty frame", ErrMalformed)
-			}
-			return nil
+	for len(frame) > 0 {
+		line := frame
+		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
+			line, frame = frame[:i], frame[i+1:]
+		} else {
+			frame = nil
 		}
-		if err != nil {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var cmd Command
+		if err := json.Unmarshal(line, &cmd); err != nil {
 			return fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		if cmd.Type == "" {
@@ -42,6 +42,10 @@ func DecodeFrame(frame []byte, fn func(*Command) error) error {
 			return err
 		}
 	}
+	if n == 0 {
+		return fmt.Errorf("%w: empty frame", ErrMalformed)
+	}
+	return nil
 }
 
 // AppendReply appends a result reply to buf.
