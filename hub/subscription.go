@@ -62,10 +62,15 @@ func (s *subscription) advance(offset uint64, epoch string) (deliver, gap bool) 
 		return true, false
 	}
 	if epoch != s.epoch {
-		// The stream restarted (history removed, broker data lost): the
-		// client sees offsets start again and can tell by the epoch.
-		s.epoch, s.offset = epoch, offset
-		return true, false
+		if s.epoch == "" {
+			s.epoch, s.offset = epoch, offset
+			return true, false
+		}
+		// The stream restarted (history removed, broker data lost). A
+		// message push carries no epoch, so the client could not tell the
+		// new offsets from repeats: it must resubscribe and learn of the
+		// loss through recovered: false.
+		return false, true
 	}
 	if offset <= s.offset {
 		return false, false

@@ -175,11 +175,10 @@ func TestAPIReads(t *testing.T) {
 	if h["epoch"] == old || len(h["publications"].([]any)) != 0 {
 		t.Fatalf("after history_remove %v", h)
 	}
-	// The live subscriber follows the new stream.
+	// The live subscriber cannot follow a restarted stream (message pushes
+	// carry no epoch): it is asked to reconnect and recover.
 	s.MustAPI("publish", map[string]any{"channel": "chat:r", "data": 3})
-	if m := c.Wait(func(m ht.Msg) bool { return m["data"] == float64(3) }, "message after history_remove"); num(m["offset"]) != 1 {
-		t.Fatalf("first message of the new stream %v", m)
-	}
+	c.ExpectClose(4000)
 }
 
 func TestHealth(t *testing.T) {
