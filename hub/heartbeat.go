@@ -62,12 +62,11 @@ func (c *Client) scheduleExpiry() {
 	if c.expiresAt == 0 {
 		return
 	}
+	// Notice comes RefreshNotice before exp, or halfway for a token with
+	// less life than that: an earlier notice would be answered by a token
+	// just as short, and the two sides would refresh in a loop.
 	until := time.Until(time.Unix(c.expiresAt, 0))
-	notice := until - c.hub.cfg.RefreshNotice
-	if notice < 0 {
-		notice = 0
-	}
-	c.expiry = time.AfterFunc(notice, c.onExpiryTimer)
+	c.expiry = time.AfterFunc(until-min(c.hub.cfg.RefreshNotice, until/2), c.onExpiryTimer)
 }
 
 func (c *Client) onExpiryTimer() {

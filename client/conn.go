@@ -1,0 +1,313 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/heraldhq/herald/protocol"
+)
+
+// conn is one WebSocket connection's worth of client state.
+type conn struct {
+	ws  *websocket.Conn
+	gen uint64
+
+	mu      sync.Mutex
+	nextID  uint32
+	pending map[uint32]*pendingCall
+	dead    chan struct{} // closed when the connection has ended
+
+	// Set by the reader.
+	pingInterval time.Duration
+	disconnect   *protocol.Disconnect
+	// backlog holds what followed the connect reply in its frame; serve
+	// handles it before reading on.
+	backlog []*reply
+}
+
+// pendingCall waits for one reply. onReply, when set, runs on the reader
+// goroutine before any later message is handled, which keeps a subscribe
+// result ahead of the channel's live messages.
+type pendingCall struct {
+	done    chan struct{}
+	result  json.RawMessage
+	err     error
+	onReply func(result json.RawMessage, err error)
+}
+
+// reply is what the server sends: a reply when ID is set, a push otherwise.
+// Fields are the union of every push's.
+type reply struct {
+	ID     uint32          `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *protocol.Error `json:"error"`
+
+	Type    string               `json:"type"`
+	Channel string               `json:"channel"`
+	Offset  uint64               `json:"offset"`
+	Data    json.RawMessage      `json:"data"`
+	B64     []byte               `json:"b64"`
+	Info    *protocol.ClientInfo `json:"info"`
+	From    protocol.ClientInfo  `json:"from"`
+	Time    int64                `json:"ts"`
+	Code    protocol.CloseCode   `json:"code"`
+	Reason  string               `json:"reason"`
+	Expires int64                `json:"expires"`
+}
+
+func (r *reply) payload() []byte {
+	if r.B64 != nil {
+		return r.B64
+	}
+	return r.Data
+}
+
+var errNoConnectReply = errors.New("herald: connection ended before the connect reply")
+
+// dial opens a connection and completes connect. A refusal with a close
+// code comes back as *CloseError.
+func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.DialTimeout)
+	defer cancel()
+	token, err := c.token(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("herald: token: %w", err)
+	}
+	ws, _, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
+		Subprotocols: []string{"herald.v1.json"},
+		HTTPHeader:   c.opts.Header,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ws.SetReadLimit(64 << 20)
+	c.mu.Lock()
+	c.gen++
+	gen := c.gen
+	c.mu.Unlock()
+	cn := &conn{ws: ws, gen: gen, pending: make(map[uint32]*pendingCall), dead: make(chan struct{})}
+	cmd := c.connectCommand(token, gen)
+	cmd.ID = 1
+	cn.nextID = 1
+	if err := cn.write(ctx, cmd); err != nil {
+		ws.CloseNow()
+		return nil, nil, err
+	}
+	// Nothing precedes the connect reply but, on refusal, a disconnect push.
+	for {
+		msgs, err := cn.read(ctx)
+		if err != nil {
+			ws.CloseNow()
+			if cn.disconnect != nil {
+				return nil, nil, &CloseError{Code: cn.disconnect.Code, Reason: cn.disconnect.Reason}
+			}
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				return nil, nil, &CloseError{Code: protocol.CloseCode(ce.Code), Reason: ce.Reason}
+			}
+			return nil, nil, fmt.Errorf("%w: %v", errNoConnectReply, err)
+		}
+		for i, m := range msgs {
+			switch {
+			case m.ID == 1 && m.Error != nil:
+				// The close that follows carries the code; keep reading.
+				continue
+			case m.ID == 1:
+				var res protocol.ConnectResult
+				if err := json.Unmarshal(m.Result, &res); err != nil {
+					ws.CloseNow()
+					return nil, nil, err
+				}
+				cn.pingInterval = time.Duration(res.Ping) * time.Second
+				// The server batches: live pushes may share the reply's frame.
+				cn.backlog = msgs[i+1:]
+				return cn, &res, nil
+			case m.Type == protocol.PushDisconnect:
+				cn.disconnect = &protocol.Disconnect{Code: m.Code, Reason: m.Reason}
+			}
+		}
+	}
+}
+
+// read reads one frame and decodes its messages.
+func (cn *conn) read(ctx context.Context) ([]*reply, error) {
+	_, data, err := cn.ws.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*reply
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, len(data)+1)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		m := new(reply)
+		if err := json.Unmarshal(line, m); err != nil {
+			return nil, fmt.Errorf("herald: bad message from server: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (cn *conn) write(ctx context.Context, cmd *protocol.Command) error {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	return cn.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// serve reads until the connection ends and returns the close code the
+// server gave (0 for none). A watchdog closes a connection that misses its
+// heartbeat.
+func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
+	defer close(cn.dead)
+	watchdogDelay := cn.pingInterval + c.opts.PingMargin
+	watchdog := time.AfterFunc(watchdogDelay, func() { cn.ws.CloseNow() })
+	defer watchdog.Stop()
+	stop := context.AfterFunc(c.ctx, func() {
+		cn.ws.Close(websocket.StatusNormalClosure, "client closed")
+	})
+	defer stop()
+	for {
+		msgs, err := cn.backlog, error(nil)
+		cn.backlog = nil
+		if msgs == nil {
+			msgs, err = cn.read(context.Background())
+		}
+		if err != nil {
+			cn.ws.CloseNow()
+			if cn.disconnect != nil {
+				return cn.disconnect.Code, cn.disconnect.Reason
+			}
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				return protocol.CloseCode(ce.Code), ce.Reason
+			}
+			return 0, err.Error()
+		}
+		for _, m := range msgs {
+			if m.ID != 0 {
+				cn.resolve(m)
+				continue
+			}
+			switch m.Type {
+			case protocol.PushPing:
+				watchdog.Reset(watchdogDelay)
+				ctx, cancel := context.WithTimeout(c.ctx, c.opts.DialTimeout)
+				_ = cn.write(ctx, &protocol.Command{Type: protocol.TypePong})
+				cancel()
+			case protocol.PushDisconnect:
+				cn.disconnect = &protocol.Disconnect{Code: m.Code, Reason: m.Reason}
+			case protocol.PushRefreshNeeded:
+				c.wg.Add(1)
+				go c.refresh(cn)
+			case protocol.PushDirect:
+				c.deliverDirect(&protocol.Publication{Offset: m.Offset, Data: m.payload(), Time: m.Time}, m.From)
+			default:
+				if s := c.subscription(m.Channel); s != nil {
+					s.handlePush(m)
+				}
+			}
+		}
+	}
+}
+
+// call sends cmd with a new id and waits for its reply. onReply, when set,
+// runs on the reader goroutine as the reply arrives.
+func (cn *conn) call(ctx context.Context, cmd *protocol.Command, onReply func(json.RawMessage, error)) (json.RawMessage, error) {
+	p := &pendingCall{done: make(chan struct{}), onReply: onReply}
+	cn.mu.Lock()
+	select {
+	case <-cn.dead:
+		cn.mu.Unlock()
+		return nil, ErrDisconnected
+	default:
+	}
+	cn.nextID++
+	if cn.nextID == 0 {
+		cn.nextID = 1
+	}
+	id := cn.nextID
+	cn.pending[id] = p
+	cn.mu.Unlock()
+	c := *cmd
+	c.ID = id
+	if err := cn.write(ctx, &c); err != nil {
+		cn.drop(id)
+		return nil, err
+	}
+	select {
+	case <-p.done:
+		return p.result, p.err
+	case <-ctx.Done():
+		cn.drop(id)
+		return nil, ctx.Err()
+	}
+}
+
+func (cn *conn) drop(id uint32) {
+	cn.mu.Lock()
+	delete(cn.pending, id)
+	cn.mu.Unlock()
+}
+
+// resolve hands a reply to its waiting call.
+func (cn *conn) resolve(m *reply) {
+	cn.mu.Lock()
+	p := cn.pending[m.ID]
+	delete(cn.pending, m.ID)
+	cn.mu.Unlock()
+	if p == nil {
+		return // its caller gave up
+	}
+	p.result = m.Result
+	if m.Error != nil {
+		p.err = &Error{Code: m.Error.Code, Message: m.Error.Message, temp: m.Error.Temporary}
+	}
+	if p.onReply != nil {
+		p.onReply(p.result, p.err)
+	}
+	close(p.done)
+}
+
+// failPending fails every call still waiting on this connection.
+func (cn *conn) failPending() {
+	cn.mu.Lock()
+	pending := cn.pending
+	cn.pending = map[uint32]*pendingCall{}
+	cn.mu.Unlock()
+	for _, p := range pending {
+		p.err = ErrDisconnected
+		if p.onReply != nil {
+			p.onReply(nil, ErrDisconnected)
+		}
+		close(p.done)
+	}
+}
+
+// refresh answers refresh_needed with a fresh token.
+func (c *Client) refresh(cn *conn) {
+	defer c.wg.Done()
+	if c.opts.TokenFunc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.DialTimeout)
+	defer cancel()
+	token, err := c.opts.TokenFunc(ctx)
+	if err != nil {
+		return // the server closes with 4003 at expiry; reconnect fetches again
+	}
+	_, _ = cn.call(ctx, &protocol.Command{Type: protocol.TypeRefresh, Token: token}, nil)
+}

@@ -1,0 +1,258 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/protocol"
+)
+
+// Message is a publication on a subscribed channel.
+type Message struct {
+	Channel string
+	// Offset is the publication's place in the channel's stream; 0 when the
+	// channel keeps no history.
+	Offset uint64
+	// Data is the payload: JSON, or the decoded bytes when the server sent
+	// them base64-encoded (published as binary).
+	Data []byte
+	// Info is the publishing client; nil when the server API published.
+	Info *protocol.ClientInfo
+	Time time.Time
+}
+
+// SubscribeOptions configures one subscription. Handlers run on the
+// client's reader goroutine, in order, and must not block.
+type SubscribeOptions struct {
+	// Token is a channel token, for channels that require one.
+	Token string
+	// Since resumes from a known position (say, one the application
+	// stored); the missed publications are delivered first.
+	Since *protocol.StreamPosition
+	// OnMessage receives publications, recovered ones first, each once.
+	OnMessage func(Message)
+	// OnJoin and OnLeave receive presence changes (when the namespace sends them).
+	OnJoin, OnLeave func(protocol.ClientInfo)
+	// OnRecoveryLost is called when missed publications could not all be
+	// recovered, before the ones that could are delivered.
+	OnRecoveryLost func(RecoveryLost)
+	// OnUnsubscribed is called when the server ends the subscription
+	// (server API, or a failed resubscribe after a reconnect).
+	OnUnsubscribed func(code int, reason string)
+}
+
+// Subscription is a client's interest in one channel. It survives
+// reconnects: the client resubscribes and recovers it by itself.
+type Subscription struct {
+	c       *Client
+	channel string
+	opts    SubscribeOptions
+
+	// gen is the connection generation the subscription was last sent on;
+	// guarded by the client's mu.
+	gen uint64
+
+	mu     sync.Mutex
+	pos    protocol.StreamPosition // last offset delivered, and its epoch
+	since  *protocol.StreamPosition
+	ready  chan struct{} // closed at the first subscribe result
+	err    error         // the first subscribe's error
+	active bool
+}
+
+// Channel returns the subscription's channel.
+func (s *Subscription) Channel() string { return s.channel }
+
+// Position returns the last delivered position, which an application may
+// store to resume from later with SubscribeOptions.Since.
+func (s *Subscription) Position() protocol.StreamPosition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pos
+}
+
+// resumeFrom is the since of a resubscribe: the last position, for channels
+// with history.
+func (s *Subscription) resumeFrom() *protocol.StreamPosition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active && s.pos.Epoch != "" {
+		p := s.pos
+		return &p
+	}
+	return s.since
+}
+
+// Subscribe subscribes to channel and returns once the server has accepted
+// it (waiting for a connection if there is none). The subscription then
+// lives until Unsubscribe or Close, across reconnects.
+func (c *Client) Subscribe(ctx context.Context, channel string, opts SubscribeOptions) (*Subscription, error) {
+	s := &Subscription{c: c, channel: channel, opts: opts, since: opts.Since, ready: make(chan struct{})}
+	c.mu.Lock()
+	if c.closeErr != nil {
+		c.mu.Unlock()
+		return nil, c.closeErr
+	}
+	if c.subs[channel] != nil {
+		c.mu.Unlock()
+		return nil, &Error{Code: protocol.CodeAlreadySubscribed, Message: "already subscribed"}
+	}
+	c.subs[channel] = s
+	cn := c.conn
+	if cn != nil {
+		s.gen = cn.gen
+	}
+	c.mu.Unlock()
+	// Without a live connection the next connect command carries it.
+	if cn != nil {
+		cn.sendSubscribe(s)
+	}
+	select {
+	case <-s.ready:
+		if s.err != nil {
+			return nil, s.err
+		}
+		return s, nil
+	case <-ctx.Done():
+		s.Unsubscribe(context.Background())
+		return nil, ctx.Err()
+	case <-c.ctx.Done():
+		return nil, c.closedErr()
+	}
+}
+
+// sendSubscribe sends the subscribe command; the result is applied on the
+// reader goroutine, ahead of the channel's live messages.
+func (cn *conn) sendSubscribe(s *Subscription) {
+	cmd := &protocol.Command{Type: protocol.TypeSubscribe, Channel: s.channel, Token: s.opts.Token, Since: s.resumeFrom()}
+	s.c.wg.Add(1)
+	go func() {
+		defer s.c.wg.Done()
+		_, _ = cn.call(s.c.ctx, cmd, func(raw json.RawMessage, err error) {
+			if err == ErrDisconnected {
+				return // the next connect command carries it
+			}
+			var res protocol.SubscribeResult
+			if err == nil {
+				err = json.Unmarshal(raw, &res)
+			}
+			if err != nil {
+				if e, ok := err.(*Error); ok {
+					res.Error = &protocol.Error{Code: e.Code, Message: e.Message}
+				} else {
+					res.Error = protocol.ErrInternal
+				}
+			}
+			s.applyResult(&res, false)
+		})
+	}()
+}
+
+// applyResult applies a subscribe result (from subscribe or from connect):
+// it reports a lost recovery, delivers the recovered publications it has
+// not delivered yet, and moves the position to the stream's.
+func (s *Subscription) applyResult(r *protocol.SubscribeResult, _ bool) {
+	s.mu.Lock()
+	first := !s.active
+	if r.Error != nil {
+		s.mu.Unlock()
+		s.c.forget(s)
+		if first {
+			s.err = &Error{Code: r.Error.Code, Message: r.Error.Message, temp: r.Error.Temporary}
+			close(s.ready)
+		} else if s.opts.OnUnsubscribed != nil {
+			s.opts.OnUnsubscribed(int(r.Error.Code), r.Error.Message)
+		}
+		return
+	}
+	asked := s.since
+	if s.active && s.pos.Epoch != "" {
+		p := s.pos
+		asked = &p
+	}
+	last := s.pos
+	s.active = true
+	s.since = nil
+	s.pos = protocol.StreamPosition{Offset: r.Offset, Epoch: r.Epoch}
+	s.mu.Unlock()
+	if first {
+		close(s.ready)
+	}
+	if asked != nil && r.Recovered != nil && !*r.Recovered && s.opts.OnRecoveryLost != nil {
+		s.opts.OnRecoveryLost(RecoveryLost{Channel: s.channel, Since: *asked, Position: protocol.StreamPosition{Offset: r.Offset, Epoch: r.Epoch}})
+	}
+	for _, p := range r.Publications {
+		if r.Recovered != nil && *r.Recovered && last.Epoch == r.Epoch && p.Offset <= last.Offset {
+			continue
+		}
+		s.deliver(Message{Channel: s.channel, Offset: p.Offset, Data: p.Data, Info: p.Info, Time: time.UnixMilli(p.Time)})
+	}
+}
+
+// handlePush handles a push for this channel.
+func (s *Subscription) handlePush(m *reply) {
+	switch m.Type {
+	case protocol.PushMessage:
+		s.mu.Lock()
+		if m.Offset != 0 {
+			if m.Offset <= s.pos.Offset {
+				s.mu.Unlock()
+				return // already delivered from history
+			}
+			s.pos.Offset = m.Offset
+		}
+		s.mu.Unlock()
+		s.deliver(Message{Channel: s.channel, Offset: m.Offset, Data: m.payload(), Info: m.Info, Time: time.UnixMilli(m.Time)})
+	case protocol.PushJoin:
+		if s.opts.OnJoin != nil && m.Info != nil {
+			s.opts.OnJoin(*m.Info)
+		}
+	case protocol.PushLeave:
+		if s.opts.OnLeave != nil && m.Info != nil {
+			s.opts.OnLeave(*m.Info)
+		}
+	case protocol.PushUnsubscribed:
+		s.c.forget(s)
+		if s.opts.OnUnsubscribed != nil {
+			s.opts.OnUnsubscribed(int(m.Code), m.Reason)
+		}
+	}
+}
+
+func (s *Subscription) deliver(m Message) {
+	if s.opts.OnMessage != nil {
+		s.opts.OnMessage(m)
+	}
+}
+
+// Unsubscribe ends the subscription. It is idempotent.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
+	if !s.c.forget(s) {
+		return nil
+	}
+	c := s.c
+	c.mu.Lock()
+	cn := c.conn
+	c.mu.Unlock()
+	if cn == nil {
+		return nil // not subscribed on any live connection; the next connect omits it
+	}
+	_, err := cn.call(ctx, &protocol.Command{Type: protocol.TypeUnsubscribe, Channel: s.channel}, nil)
+	if err == ErrDisconnected {
+		return nil
+	}
+	return err
+}
+
+// forget removes s from the client; it reports whether s was there.
+func (c *Client) forget(s *Subscription) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs[s.channel] != s {
+		return false
+	}
+	delete(c.subs, s.channel)
+	return true
+}
