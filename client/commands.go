@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/heraldhq/herald/protocol"
 )
@@ -52,4 +53,15 @@ func (c *Client) History(ctx context.Context, channel string, opts HistoryOption
 	var res protocol.HistoryResult
 	err := c.call(ctx, &protocol.Command{Type: protocol.TypeHistory, Channel: channel, Limit: opts.Limit, Since: opts.Since, Reverse: opts.Reverse}, &res)
 	return res.Publications, protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}, err
+}
+
+// Do sends any command and returns its reply's raw result: for commands
+// this package has no method for, and for tools that relay commands. The
+// command's id is assigned by the client.
+func (c *Client) Do(ctx context.Context, cmd *protocol.Command) (json.RawMessage, error) {
+	cn, err := c.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cn.call(ctx, cmd, nil)
 }
