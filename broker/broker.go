@@ -83,7 +83,8 @@ type PublishOptions struct {
 // Handler receives what the broker delivers to this node. The hub implements
 // it. Calls for one channel arrive in offset order, from one goroutine at a
 // time, and must not block: the handler only hands the bytes to connection
-// queues.
+// queues. A broker may call it while holding its own locks, so a handler must
+// never call back into the broker.
 type Handler interface {
 	// HandlePublication is a new publication on a channel this node subscribed to.
 	HandlePublication(channel string, pub *Publication, pos StreamPosition)
@@ -99,8 +100,10 @@ type Handler interface {
 
 // PubSub is live fan-out between nodes.
 type PubSub interface {
-	// Run starts delivering to h and returns; it must be called once, before
-	// Subscribe.
+	// Run starts delivering to h and returns; it must be called before
+	// Subscribe. A broker may allow a second Run to replace the handler (the
+	// memory broker does, so a server restarted in one process keeps its
+	// history).
 	Run(ctx context.Context, h Handler) error
 	// Subscribe makes this node receive a channel's publications and presence
 	// events. Unsubscribe stops that. Both are idempotent.

@@ -1,11 +1,12 @@
 // Package brokertest is the conformance suite every Herald broker must
-// pass: the memory broker now, Redis and NATS alike. A broker that passes
-// it gives the hub what the protocol promises (offsets without gaps or
-// repeats, epochs that change when continuity is lost, delivery in offset
-// order, exact recovery).
+// pass: the memory broker now, Redis and NATS alike. A broker that passes it
+// gives the hub what the protocol promises: offsets without gaps or repeats,
+// epochs that change when continuity is lost, delivery in offset order, and
+// exact recovery when history and live delivery are merged.
 //
-// Each subtest creates its own broker and uses channel names unique to the
-// run, so brokers that share a server (Redis, NATS) can run it in parallel.
+// Each subtest creates its own broker, runs in parallel with the others and
+// uses channel and user names unique to the run, so brokers that share a
+// server (Redis, NATS) can run it side by side, even from several processes.
 package brokertest
 
 import (
@@ -14,18 +15,24 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/broker"
 )
 
-// Factory returns a new broker for one subtest; the suite closes it.
-type Factory func(t *testing.T) broker.Broker
+// wait bounds every wait for an asynchronous delivery or expiry; generous,
+// so a loaded CI machine does not fail the suite, and only reached when
+// something is broken.
+const wait = 5 * time.Second
 
-// Run runs the whole suite against brokers made by newBroker.
-func Run(t *testing.T, newBroker Factory) {
+// shortTTL is the lifetime used where the suite watches something expire.
+const shortTTL = 200 * time.Millisecond
+
+// Run runs the whole suite against brokers made by newBroker, one per
+// subtest. Run calls the broker's Run with a Recorder and closes it when the
+// subtest ends; newBroker should only construct it.
+func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, *env)
@@ -41,33 +48,38 @@ func Run(t *testing.T, newBroker Factory) {
 		{"SubscribeUnsubscribe", testSubscribeUnsubscribe},
 		{"OrderUnderConcurrentPublishers", testConcurrentOrder},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyExpiry", testIdempotencyExpiry},
 		{"Presence", testPresence},
 		{"PresenceExpiry", testPresenceExpiry},
 		{"JoinLeave", testJoinLeave},
 		{"Inbox", testInbox},
+		{"InboxWithoutHistory", testInboxWithoutHistory},
 		{"Control", testControl},
 		{"RecoveryRace", testRecoveryRace},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			b := newBroker(t)
+			t.Cleanup(func() { _ = b.Close() })
 			rec := NewRecorder()
 			if err := b.Run(context.Background(), rec); err != nil {
-				t.Fatalf("run: %v", err)
+				t.Fatalf("Run: %v", err)
 			}
-			t.Cleanup(func() { b.Close() })
-			tc.fn(t, &env{b: b, rec: rec, prefix: "bt-" + randomHex() + "-"})
+			tc.fn(t, &env{b: b, rec: rec, prefix: "brokertest-" + randomHex() + "-"})
 		})
 	}
 }
 
+// env is what a subtest works with.
 type env struct {
 	b      broker.Broker
 	rec    *Recorder
 	prefix string
 }
 
+// ch returns a channel (or user) name unique to this subtest's run.
 func (e *env) ch(name string) string { return e.prefix + name }
 
 func randomHex() string {
@@ -78,19 +90,32 @@ func randomHex() string {
 
 var ctx = context.Background()
 
-const wait = 5 * time.Second
-
-func stream(size int, ttl time.Duration) broker.PublishOptions {
+func keep(size int, ttl time.Duration) broker.PublishOptions {
 	return broker.PublishOptions{Stream: broker.StreamOptions{Size: size, TTL: ttl}}
 }
 
-func publish(t *testing.T, b broker.Broker, ch string, data string, opts broker.PublishOptions) broker.StreamPosition {
+func publish(t *testing.T, b broker.Broker, ch, data string, opts broker.PublishOptions) broker.StreamPosition {
 	t.Helper()
-	pos, _, err := b.Publish(ctx, ch, &broker.Publication{Data: []byte(data)}, opts)
-	if err != nil {
-		t.Fatalf("publish: %v", err)
+	pos, repeated, err := b.Publish(ctx, ch, &broker.Publication{Data: []byte(data)}, opts)
+	if err != nil || repeated {
+		t.Fatalf("publish to %s: %v (repeated %v)", ch, err, repeated)
 	}
 	return pos
+}
+
+// history reads a channel, failing the test on any error but
+// ErrUnrecoverable, which it returns.
+func history(t *testing.T, b broker.Broker, ch string, opts broker.HistoryOptions) ([]*broker.Publication, broker.StreamPosition, error) {
+	t.Helper()
+	pubs, pos, err := b.History(ctx, ch, opts)
+	if err != nil && !errors.Is(err, broker.ErrUnrecoverable) {
+		t.Fatalf("history of %s: %v", ch, err)
+	}
+	return pubs, pos, err
+}
+
+func since(offset uint64, epoch string) *broker.StreamPosition {
+	return &broker.StreamPosition{Offset: offset, Epoch: epoch}
 }
 
 func offsets(pubs []*broker.Publication) []uint64 {
@@ -113,441 +138,70 @@ func eq(a []uint64, b ...uint64) bool {
 	return true
 }
 
-func testOffsetsAndEpoch(t *testing.T, e *env) {
-	ch := e.ch("offsets")
-	var epoch string
-	for i := uint64(1); i <= 5; i++ {
-		pos := publish(t, e.b, ch, fmt.Sprint(i), stream(10, time.Hour))
-		if pos.Offset != i {
-			t.Fatalf("publish %d got offset %d", i, pos.Offset)
-		}
-		if pos.Epoch == "" || (epoch != "" && pos.Epoch != epoch) {
-			t.Fatalf("epoch %q after %q", pos.Epoch, epoch)
-		}
-		epoch = pos.Epoch
+// seq returns from, from+1, ..., to.
+func seq(from, to uint64) []uint64 {
+	var out []uint64
+	for o := from; o <= to; o++ {
+		out = append(out, o)
 	}
-	pubs, pos, err := e.b.History(ctx, ch, broker.HistoryOptions{})
-	if err != nil || pos.Offset != 5 || pos.Epoch != epoch || !eq(offsets(pubs), 1, 2, 3, 4, 5) {
-		t.Fatalf("history %v %v %v", offsets(pubs), pos, err)
-	}
-	if string(pubs[2].Data) != "3" || pubs[2].Time == 0 {
-		t.Fatalf("publication %+v", pubs[2])
-	}
+	return out
 }
 
-func testSizeTrim(t *testing.T, e *env) {
-	ch := e.ch("trim")
-	for i := 0; i < 7; i++ {
-		publish(t, e.b, ch, "x", stream(3, time.Hour))
-	}
-	pubs, pos, err := e.b.History(ctx, ch, broker.HistoryOptions{})
-	if err != nil || pos.Offset != 7 || !eq(offsets(pubs), 5, 6, 7) {
-		t.Fatalf("history %v %v %v", offsets(pubs), pos, err)
-	}
-}
-
-func testTTLExpiry(t *testing.T, e *env) {
-	ch := e.ch("ttl")
-	first := publish(t, e.b, ch, "old", stream(10, 300*time.Millisecond))
+// eventually polls cond until it reports "" (done) or wait passes, then
+// fails with cond's last complaint. Only expiry tests use it: they have
+// nothing to wait on but the clock.
+func eventually(t *testing.T, cond func() string) {
+	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
-		pubs, pos, err := e.b.History(ctx, ch, broker.HistoryOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(pubs) == 0 {
-			if pos.Offset != 1 || pos.Epoch != first.Epoch {
-				t.Fatalf("position after expiry %v, want offset 1 in epoch %s", pos, first.Epoch)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("publication did not expire")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	pos := publish(t, e.b, ch, "new", stream(10, 300*time.Millisecond))
-	if pos.Offset != 2 || pos.Epoch != first.Epoch {
-		t.Fatalf("publish after expiry %v", pos)
-	}
-}
-
-func testHistoryQueries(t *testing.T, e *env) {
-	ch := e.ch("queries")
-	var epoch string
-	for i := 0; i < 6; i++ {
-		epoch = publish(t, e.b, ch, "x", stream(10, time.Hour)).Epoch
-	}
-	since := func(o uint64) *broker.StreamPosition { return &broker.StreamPosition{Offset: o, Epoch: epoch} }
-	cases := []struct {
-		name string
-		opts broker.HistoryOptions
-		want []uint64
-	}{
-		{"all", broker.HistoryOptions{}, []uint64{1, 2, 3, 4, 5, 6}},
-		{"limit", broker.HistoryOptions{Limit: 2}, []uint64{1, 2}},
-		{"reverse", broker.HistoryOptions{Limit: 2, Reverse: true}, []uint64{6, 5}},
-		{"reverse all", broker.HistoryOptions{Reverse: true}, []uint64{6, 5, 4, 3, 2, 1}},
-		{"since", broker.HistoryOptions{Since: since(3)}, []uint64{4, 5, 6}},
-		{"since limit", broker.HistoryOptions{Since: since(1), Limit: 2}, []uint64{2, 3}},
-		{"since reverse", broker.HistoryOptions{Since: since(2), Limit: 2, Reverse: true}, []uint64{6, 5}},
-		{"since top", broker.HistoryOptions{Since: since(6)}, []uint64{}},
-		{"negative limit", broker.HistoryOptions{Limit: -1}, []uint64{}},
-	}
-	for _, tc := range cases {
-		pubs, pos, err := e.b.History(ctx, ch, tc.opts)
-		if err != nil || pos.Offset != 6 || !eq(offsets(pubs), tc.want...) {
-			t.Errorf("%s: %v %v %v, want %v", tc.name, offsets(pubs), pos, err, tc.want)
-		}
-	}
-}
-
-func testUnrecoverable(t *testing.T, e *env) {
-	ch := e.ch("unrecoverable")
-	var epoch string
-	for i := 0; i < 5; i++ {
-		epoch = publish(t, e.b, ch, "x", stream(3, time.Hour)).Epoch
-	}
-	// Retained: 3, 4, 5.
-	pubs, pos, err := e.b.History(ctx, ch, broker.HistoryOptions{Since: &broker.StreamPosition{Offset: 1, Epoch: epoch}})
-	if !errors.Is(err, broker.ErrUnrecoverable) || pos.Offset != 5 || !eq(offsets(pubs), 3, 4, 5) {
-		t.Fatalf("trimmed gap: %v %v %v", offsets(pubs), pos, err)
-	}
-	pubs, _, err = e.b.History(ctx, ch, broker.HistoryOptions{Since: &broker.StreamPosition{Offset: 2, Epoch: epoch}})
-	if err != nil || !eq(offsets(pubs), 3, 4, 5) {
-		t.Fatalf("just recoverable: %v %v", offsets(pubs), err)
-	}
-	pubs, pos, err = e.b.History(ctx, ch, broker.HistoryOptions{Since: &broker.StreamPosition{Offset: 4, Epoch: "other"}})
-	if !errors.Is(err, broker.ErrUnrecoverable) || pos.Epoch != epoch || !eq(offsets(pubs), 3, 4, 5) {
-		t.Fatalf("wrong epoch: %v %v %v", offsets(pubs), pos, err)
-	}
-	if _, _, err = e.b.History(ctx, ch, broker.HistoryOptions{Since: &broker.StreamPosition{Offset: 9, Epoch: epoch}}); !errors.Is(err, broker.ErrUnrecoverable) {
-		t.Fatalf("offset from the future: %v", err)
-	}
-}
-
-func testEmptyChannelEpoch(t *testing.T, e *env) {
-	ch := e.ch("empty")
-	_, p1, err := e.b.History(ctx, ch, broker.HistoryOptions{Limit: -1})
-	if err != nil || p1.Offset != 0 || p1.Epoch == "" {
-		t.Fatalf("empty channel position %v %v", p1, err)
-	}
-	_, p2, _ := e.b.History(ctx, ch, broker.HistoryOptions{Limit: -1})
-	pos := publish(t, e.b, ch, "x", stream(10, time.Hour))
-	if p2.Epoch != p1.Epoch || pos.Epoch != p1.Epoch || pos.Offset != 1 {
-		t.Fatalf("epochs %s %s %s", p1.Epoch, p2.Epoch, pos.Epoch)
-	}
-	pubs, _, err := e.b.History(ctx, ch, broker.HistoryOptions{Since: &p1})
-	if err != nil || !eq(offsets(pubs), 1) {
-		t.Fatalf("recover from the empty position: %v %v", offsets(pubs), err)
-	}
-}
-
-func testRemoveHistory(t *testing.T, e *env) {
-	ch := e.ch("remove")
-	old := publish(t, e.b, ch, "x", stream(10, time.Hour))
-	if err := e.b.RemoveHistory(ctx, ch); err != nil {
-		t.Fatal(err)
-	}
-	pubs, pos, err := e.b.History(ctx, ch, broker.HistoryOptions{})
-	if err != nil || len(pubs) != 0 || pos.Epoch == old.Epoch || pos.Offset != 0 {
-		t.Fatalf("after remove: %v %v %v", offsets(pubs), pos, err)
-	}
-	if p := publish(t, e.b, ch, "y", stream(10, time.Hour)); p.Offset != 1 || p.Epoch != pos.Epoch {
-		t.Fatalf("first publish after remove %v", p)
-	}
-}
-
-func testNoHistory(t *testing.T, e *env) {
-	ch := e.ch("nohistory")
-	if err := e.b.Subscribe(ctx, ch); err != nil {
-		t.Fatal(err)
-	}
-	pos, repeated, err := e.b.Publish(ctx, ch, &broker.Publication{Data: []byte("live")}, broker.PublishOptions{})
-	if err != nil || repeated || pos.Offset != 0 {
-		t.Fatalf("publish without history: %v %v %v", pos, repeated, err)
-	}
-	got, err := e.rec.Publications(ch, 1, wait)
-	if err != nil || string(got[0].Pub.Data) != "live" || got[0].Pub.Offset != 0 {
-		t.Fatalf("delivery %v %v", got, err)
-	}
-	pubs, _, _ := e.b.History(ctx, ch, broker.HistoryOptions{})
-	if len(pubs) != 0 {
-		t.Fatalf("history kept %d publications", len(pubs))
-	}
-}
-
-func testSubscribeUnsubscribe(t *testing.T, e *env) {
-	on, off := e.ch("on"), e.ch("off")
-	if err := e.b.Subscribe(ctx, on); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, e.b, off, "ignored", stream(10, time.Hour))
-	publish(t, e.b, on, "1", stream(10, time.Hour))
-	if _, err := e.rec.Publications(on, 1, wait); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.b.Unsubscribe(ctx, on); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.b.Unsubscribe(ctx, on); err != nil {
-		t.Fatalf("second unsubscribe: %v", err)
-	}
-	publish(t, e.b, on, "2", stream(10, time.Hour))
-	// A marker on a subscribed channel: once it arrives, anything published
-	// before it that was going to arrive has.
-	marker := e.ch("marker")
-	e.b.Subscribe(ctx, marker)
-	publish(t, e.b, marker, "m", stream(10, time.Hour))
-	if _, err := e.rec.Publications(marker, 1, wait); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := e.rec.Publications(on, 0, 0); len(got) != 1 {
-		t.Fatalf("%d deliveries on %s, want 1 (after unsubscribe)", len(got), on)
-	}
-	if got, _ := e.rec.Publications(off, 0, 0); len(got) != 0 {
-		t.Fatalf("delivered on a channel never subscribed")
-	}
-}
-
-func testConcurrentOrder(t *testing.T, e *env) {
-	ch := e.ch("order")
-	e.b.Subscribe(ctx, ch)
-	const workers, per = 8, 100
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				if _, _, err := e.b.Publish(ctx, ch, &broker.Publication{Data: []byte("x")}, stream(1000, time.Hour)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	got, err := e.rec.Publications(ch, workers*per, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, d := range got {
-		if d.Pub.Offset != uint64(i+1) || d.Pos.Offset != d.Pub.Offset {
-			t.Fatalf("delivery %d has offset %d (position %v)", i, d.Pub.Offset, d.Pos)
-		}
-	}
-	if e.rec.Overlapped() {
-		t.Fatal("deliveries for one channel ran concurrently")
-	}
-}
-
-func testIdempotency(t *testing.T, e *env) {
-	ch, other := e.ch("idem"), e.ch("idem-other")
-	e.b.Subscribe(ctx, ch)
-	opts := stream(10, time.Hour)
-	opts.IdempotencyKey, opts.IdempotencyTTL = "k", time.Minute
-	p1, rep1, err1 := e.b.Publish(ctx, ch, &broker.Publication{Data: []byte("a")}, opts)
-	p2, rep2, err2 := e.b.Publish(ctx, ch, &broker.Publication{Data: []byte("a")}, opts)
-	if err1 != nil || err2 != nil || rep1 || !rep2 || p1 != p2 {
-		t.Fatalf("repeat: %v %v %v / %v %v %v", p1, rep1, err1, p2, rep2, err2)
-	}
-	if p3, rep3, _ := e.b.Publish(ctx, other, &broker.Publication{Data: []byte("a")}, opts); rep3 || p3.Offset != 1 {
-		t.Fatalf("same key on another channel: %v %v", p3, rep3)
-	}
-	publish(t, e.b, ch, "marker", stream(10, time.Hour))
-	got, err := e.rec.Publications(ch, 2, wait)
-	if err != nil || len(got) != 2 || string(got[1].Pub.Data) != "marker" {
-		t.Fatalf("deliveries %v %v", got, err)
-	}
-	pubs, _, _ := e.b.History(ctx, ch, broker.HistoryOptions{})
-	if len(pubs) != 2 {
-		t.Fatalf("history has %d, want 2", len(pubs))
-	}
-}
-
-func testPresence(t *testing.T, e *env) {
-	ch := e.ch("presence")
-	a1 := &broker.ClientInfo{User: "alice", Client: "a1", ConnInfo: []byte(`{"n":1}`)}
-	a2 := &broker.ClientInfo{User: "alice", Client: "a2"}
-	b1 := &broker.ClientInfo{User: "bob", Client: "b1"}
-	for _, c := range []*broker.ClientInfo{a1, a2, b1, a1} {
-		if err := e.b.AddPresence(ctx, ch, c, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p, err := e.b.Presence(ctx, ch)
-	if err != nil || len(p) != 3 || p["a1"].User != "alice" || string(p["a1"].ConnInfo) != `{"n":1}` {
-		t.Fatalf("presence %v %v", p, err)
-	}
-	st, _ := e.b.PresenceStats(ctx, ch)
-	if st.Clients != 3 || st.Users != 2 {
-		t.Fatalf("stats %+v", st)
-	}
-	e.b.RemovePresence(ctx, ch, "b1")
-	st, _ = e.b.PresenceStats(ctx, ch)
-	if st.Clients != 2 || st.Users != 1 {
-		t.Fatalf("stats after remove %+v", st)
-	}
-	if p, _ := e.b.Presence(ctx, e.ch("nobody")); len(p) != 0 {
-		t.Fatalf("empty channel presence %v", p)
-	}
-}
-
-func testPresenceExpiry(t *testing.T, e *env) {
-	ch := e.ch("presence-ttl")
-	e.b.AddPresence(ctx, ch, &broker.ClientInfo{User: "u", Client: "gone"}, 200*time.Millisecond)
-	e.b.AddPresence(ctx, ch, &broker.ClientInfo{User: "u", Client: "kept"}, time.Minute)
-	deadline := time.Now().Add(wait)
-	for {
-		p, _ := e.b.Presence(ctx, ch)
-		if _, ok := p["gone"]; !ok {
-			if _, ok := p["kept"]; !ok {
-				t.Fatal("unexpired entry gone")
-			}
+		msg := cond()
+		if msg == "" {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("entry did not expire")
+			t.Fatal(msg)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func testJoinLeave(t *testing.T, e *env) {
-	ch := e.ch("joinleave")
-	e.b.Subscribe(ctx, ch)
-	info := &broker.ClientInfo{User: "u", Client: "c"}
-	e.b.PublishJoin(ctx, ch, info)
-	e.b.PublishLeave(ctx, ch, info)
-	e.b.PublishJoin(ctx, e.ch("unsubscribed"), info)
-	j, l, err := e.rec.Presence(ch, 1, 1, wait)
-	if err != nil || j[0].Client != "c" || j[0].User != "u" || l[0].Client != "c" {
-		t.Fatalf("join/leave %v %v %v", j, l, err)
-	}
-}
-
-func testInbox(t *testing.T, e *env) {
-	user := e.ch("user")
-	opts := broker.StreamOptions{Size: 2, TTL: time.Hour}
-	_, empty, err := e.b.InboxHistory(ctx, user, broker.HistoryOptions{Limit: -1})
-	if err != nil || empty.Epoch == "" {
-		t.Fatalf("empty inbox %v %v", empty, err)
-	}
-	var pos broker.StreamPosition
-	for i := 1; i <= 3; i++ {
-		pos, err = e.b.Send(ctx, user, &broker.Publication{Data: []byte(fmt.Sprint(i)), Info: &broker.ClientInfo{User: "from"}}, opts)
-		if err != nil || pos.Offset != uint64(i) || pos.Epoch != empty.Epoch {
-			t.Fatalf("send %d: %v %v", i, pos, err)
-		}
-	}
-	got, err := e.rec.Directs(user, 3, wait)
-	if err != nil || got[2].Pos != pos || got[0].Pub.Info.User != "from" {
-		t.Fatalf("directs %v %v", got, err)
-	}
-	pubs, _, err := e.b.InboxHistory(ctx, user, broker.HistoryOptions{Since: &broker.StreamPosition{Offset: 1, Epoch: pos.Epoch}})
-	if err != nil || !eq(offsets(pubs), 2, 3) {
-		t.Fatalf("inbox since 1: %v %v", offsets(pubs), err)
-	}
-	if _, _, err := e.b.InboxHistory(ctx, user, broker.HistoryOptions{Since: &empty}); !errors.Is(err, broker.ErrUnrecoverable) {
-		t.Fatalf("trimmed inbox: %v", err)
-	}
-	live, err := e.b.Send(ctx, e.ch("nobox"), &broker.Publication{Data: []byte("x")}, broker.StreamOptions{})
-	if err != nil || live.Offset != 0 {
-		t.Fatalf("send without inbox: %v %v", live, err)
-	}
-	if _, err := e.rec.Directs(e.ch("nobox"), 1, wait); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func testControl(t *testing.T, e *env) {
-	if err := e.b.PublishControl(ctx, []byte(`{"op":"x"}`)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := e.rec.Controls(1, wait)
-	if err != nil || string(got[0]) != `{"op":"x"}` {
-		t.Fatalf("control %q %v", got, err)
-	}
-}
-
-// testRecoveryRace is the hub's subscribe-with-recovery sequence under load:
-// subscribe, read history since a position, and merge with what is
-// delivered live. Every offset must appear exactly once.
-func testRecoveryRace(t *testing.T, e *env) {
-	for round := 0; round < 10; round++ {
-		ch := e.ch(fmt.Sprint("race-", round))
-		start := publish(t, e.b, ch, "0", stream(1000, time.Hour))
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
-		for w := 0; w < 2; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < 100; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					e.b.Publish(ctx, ch, &broker.Publication{Data: []byte("x")}, stream(1000, time.Hour))
-				}
-			}()
-		}
-		if err := e.b.Subscribe(ctx, ch); err != nil {
-			t.Fatal(err)
-		}
-		pubs, _, err := e.b.History(ctx, ch, broker.HistoryOptions{Since: &start})
-		if err != nil {
-			t.Fatal(err)
-		}
-		close(stop)
-		wg.Wait()
-		end := publish(t, e.b, ch, "end", stream(1000, time.Hour))
-		seen := map[uint64]int{}
-		for _, p := range pubs {
-			seen[p.Offset]++
-		}
-		live, err := e.rec.Publications(ch, 1, wait)
-		for err == nil && live[len(live)-1].Pub.Offset != end.Offset {
-			live, err = e.rec.Publications(ch, len(live)+1, wait)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		top := uint64(1)
-		if len(pubs) > 0 {
-			top = pubs[len(pubs)-1].Offset
-		}
-		for _, d := range live {
-			if d.Pub.Offset > top {
-				seen[d.Pub.Offset]++
-			}
-		}
-		for o := uint64(2); o <= end.Offset; o++ {
-			if seen[o] != 1 {
-				t.Fatalf("round %d: offset %d seen %d times", round, o, seen[o])
-			}
-		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 func testClosed(t *testing.T, e *env) {
-	e.b.Close()
-	ch := e.ch("closed")
-	if _, _, err := e.b.Publish(ctx, ch, &broker.Publication{Data: []byte("x")}, stream(10, time.Hour)); !errors.Is(err, broker.ErrClosed) {
-		t.Errorf("publish after close: %v", err)
+	if err := e.b.Close(); err != nil {
+		t.Fatalf("close: %v", err)
 	}
-	if _, _, err := e.b.History(ctx, ch, broker.HistoryOptions{}); !errors.Is(err, broker.ErrClosed) {
-		t.Errorf("history after close: %v", err)
+	ch, info := e.ch("closed"), &broker.ClientInfo{User: "u", Client: "c"}
+	pub := func() *broker.Publication { return &broker.Publication{Data: []byte("x")} }
+	calls := map[string]func() error{
+		"Run":            func() error { return e.b.Run(ctx, NewRecorder()) },
+		"Subscribe":      func() error { return e.b.Subscribe(ctx, ch) },
+		"Unsubscribe":    func() error { return e.b.Unsubscribe(ctx, ch) },
+		"Publish":        func() error { _, _, err := e.b.Publish(ctx, ch, pub(), keep(10, time.Hour)); return err },
+		"PublishJoin":    func() error { return e.b.PublishJoin(ctx, ch, info) },
+		"PublishLeave":   func() error { return e.b.PublishLeave(ctx, ch, info) },
+		"PublishControl": func() error { return e.b.PublishControl(ctx, []byte("x")) },
+		"History":        func() error { _, _, err := e.b.History(ctx, ch, broker.HistoryOptions{}); return err },
+		"RemoveHistory":  func() error { return e.b.RemoveHistory(ctx, ch) },
+		"AddPresence":    func() error { return e.b.AddPresence(ctx, ch, info, time.Minute) },
+		"RemovePresence": func() error { return e.b.RemovePresence(ctx, ch, "c") },
+		"Presence":       func() error { _, err := e.b.Presence(ctx, ch); return err },
+		"PresenceStats":  func() error { _, err := e.b.PresenceStats(ctx, ch); return err },
+		"Send": func() error {
+			_, err := e.b.Send(ctx, e.ch("user"), pub(), broker.StreamOptions{Size: 10, TTL: time.Hour})
+			return err
+		},
+		"InboxHistory": func() error { _, _, err := e.b.InboxHistory(ctx, e.ch("user"), broker.HistoryOptions{}); return err },
 	}
-	if err := e.b.Subscribe(ctx, ch); !errors.Is(err, broker.ErrClosed) {
-		t.Errorf("subscribe after close: %v", err)
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, broker.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
 	}
-	if _, err := e.b.Send(ctx, "u", &broker.Publication{Data: []byte("x")}, broker.StreamOptions{}); !errors.Is(err, broker.ErrClosed) {
-		t.Errorf("send after close: %v", err)
+	if got, _ := e.rec.Publications(ch, 0, 0); len(got) != 0 {
+		t.Errorf("delivered after Close: %d publications", len(got))
 	}
-	if err := e.b.AddPresence(ctx, ch, &broker.ClientInfo{Client: "c"}, time.Minute); !errors.Is(err, broker.ErrClosed) {
-		t.Errorf("presence after close: %v", err)
-	}
+}
+
+// describe formats a history result for failure messages.
+func describe(pubs []*broker.Publication, pos broker.StreamPosition, err error) string {
+	return fmt.Sprintf("offsets %v, position %+v, err %v", offsets(pubs), pos, err)
 }

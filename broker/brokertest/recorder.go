@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"sync"
@@ -9,22 +10,24 @@ import (
 	"github.com/heraldhq/herald/broker"
 )
 
-// Recorder is a broker.Handler that remembers every delivery, for tests.
-// Its methods are safe for concurrent use.
+// Recorder is a broker.Handler that remembers every delivery, standing in
+// for the hub. Its wait methods block until enough has arrived or a timeout
+// passes, because remote brokers deliver asynchronously. It is safe for
+// concurrent use.
 type Recorder struct {
 	mu       sync.Mutex
-	cond     *sync.Cond
+	changed  chan struct{} // closed and replaced on every delivery
 	pubs     map[string][]Delivery
 	joins    map[string][]broker.ClientInfo
 	leaves   map[string][]broker.ClientInfo
 	directs  map[string][]Delivery
 	controls [][]byte
-	// inFlight detects concurrent HandlePublication calls for one channel.
 	inFlight map[string]bool
 	overlap  bool
 }
 
-// Delivery is one recorded publication with its stream position.
+// Delivery is one recorded publication and the stream position delivered
+// with it.
 type Delivery struct {
 	Pub *broker.Publication
 	Pos broker.StreamPosition
@@ -32,18 +35,30 @@ type Delivery struct {
 
 // NewRecorder returns an empty recorder.
 func NewRecorder() *Recorder {
-	r := &Recorder{
-		pubs: map[string][]Delivery{}, joins: map[string][]broker.ClientInfo{},
-		leaves: map[string][]broker.ClientInfo{}, directs: map[string][]Delivery{},
-		inFlight: map[string]bool{},
+	return &Recorder{
+		changed:  make(chan struct{}),
+		pubs:     make(map[string][]Delivery),
+		joins:    make(map[string][]broker.ClientInfo),
+		leaves:   make(map[string][]broker.ClientInfo),
+		directs:  make(map[string][]Delivery),
+		inFlight: make(map[string]bool),
 	}
-	r.cond = sync.NewCond(&r.mu)
-	return r
 }
 
 var _ broker.Handler = (*Recorder)(nil)
 
-// HandlePublication records a publication.
+// record runs fn under the lock and wakes waiters.
+func (r *Recorder) record(fn func()) {
+	r.mu.Lock()
+	fn()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// HandlePublication records a publication. It yields between marking the
+// channel busy and recording, so that a broker calling it concurrently for
+// one channel is caught (see Overlapped).
 func (r *Recorder) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
 	r.mu.Lock()
 	if r.inFlight[channel] {
@@ -51,115 +66,121 @@ func (r *Recorder) HandlePublication(channel string, pub *broker.Publication, po
 	}
 	r.inFlight[channel] = true
 	r.mu.Unlock()
-	// Outside the lock, a second concurrent call would see inFlight set.
 	runtime.Gosched()
-	r.mu.Lock()
-	r.pubs[channel] = append(r.pubs[channel], Delivery{pub, pos})
-	r.inFlight[channel] = false
-	r.cond.Broadcast()
-	r.mu.Unlock()
+	r.record(func() {
+		r.pubs[channel] = append(r.pubs[channel], Delivery{pub, pos})
+		r.inFlight[channel] = false
+	})
 }
 
 // HandleJoin records a join.
 func (r *Recorder) HandleJoin(channel string, info *broker.ClientInfo) {
-	r.mu.Lock()
-	r.joins[channel] = append(r.joins[channel], *info)
-	r.cond.Broadcast()
-	r.mu.Unlock()
+	r.record(func() { r.joins[channel] = append(r.joins[channel], *info) })
 }
 
 // HandleLeave records a leave.
 func (r *Recorder) HandleLeave(channel string, info *broker.ClientInfo) {
-	r.mu.Lock()
-	r.leaves[channel] = append(r.leaves[channel], *info)
-	r.cond.Broadcast()
-	r.mu.Unlock()
+	r.record(func() { r.leaves[channel] = append(r.leaves[channel], *info) })
 }
 
 // HandleDirect records a direct message.
 func (r *Recorder) HandleDirect(user string, pub *broker.Publication, pos broker.StreamPosition) {
-	r.mu.Lock()
-	r.directs[user] = append(r.directs[user], Delivery{pub, pos})
-	r.cond.Broadcast()
-	r.mu.Unlock()
+	r.record(func() { r.directs[user] = append(r.directs[user], Delivery{pub, pos}) })
 }
 
-// HandleControl records a control message.
+// HandleControl records a copy of a control message: the broker may reuse
+// its buffer.
 func (r *Recorder) HandleControl(data []byte) {
-	r.mu.Lock()
-	r.controls = append(r.controls, append([]byte(nil), data...))
-	r.cond.Broadcast()
-	r.mu.Unlock()
+	r.record(func() { r.controls = append(r.controls, bytes.Clone(data)) })
 }
 
-// wait blocks until cond holds or d passes, reporting which.
-func (r *Recorder) wait(d time.Duration, cond func() bool) bool {
-	timer := time.AfterFunc(d, func() { r.mu.Lock(); r.cond.Broadcast(); r.mu.Unlock() })
+// waitFor blocks until done (called under the lock) holds or d passes, and
+// reports which.
+func (r *Recorder) waitFor(d time.Duration, done func() bool) bool {
+	timer := time.NewTimer(d)
 	defer timer.Stop()
-	deadline := time.Now().Add(d)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for !cond() {
-		if !time.Now().Before(deadline) {
-			return false
+	for {
+		r.mu.Lock()
+		ok, changed := done(), r.changed
+		r.mu.Unlock()
+		if ok {
+			return true
 		}
-		r.cond.Wait()
+		select {
+		case <-changed:
+		case <-timer.C:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return done()
+		}
 	}
-	return true
 }
 
 // Publications waits up to d for at least n publications on channel and
-// returns all recorded so far.
+// returns every one recorded so far, in delivery order. The error says how
+// many arrived when fewer than n did.
 func (r *Recorder) Publications(channel string, n int, d time.Duration) ([]Delivery, error) {
-	ok := r.wait(d, func() bool { return len(r.pubs[channel]) >= n })
+	ok := r.waitFor(d, func() bool { return len(r.pubs[channel]) >= n })
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := append([]Delivery(nil), r.pubs[channel]...)
-	if !ok {
-		return out, fmt.Errorf("%d publications on %s, want %d", len(out), channel, n)
-	}
-	return out, nil
+	return clone(r.pubs[channel], ok, "publications on "+channel, n)
 }
 
-// Directs waits for at least n direct messages to user.
+// Directs waits up to d for at least n direct messages to user, as
+// Publications.
 func (r *Recorder) Directs(user string, n int, d time.Duration) ([]Delivery, error) {
-	ok := r.wait(d, func() bool { return len(r.directs[user]) >= n })
+	ok := r.waitFor(d, func() bool { return len(r.directs[user]) >= n })
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := append([]Delivery(nil), r.directs[user]...)
-	if !ok {
-		return out, fmt.Errorf("%d direct messages to %s, want %d", len(out), user, n)
-	}
-	return out, nil
+	return clone(r.directs[user], ok, "direct messages to "+user, n)
 }
 
-// Presence waits for at least n joins and m leaves on channel.
-func (r *Recorder) Presence(channel string, joins, leaves int, d time.Duration) ([]broker.ClientInfo, []broker.ClientInfo, error) {
-	ok := r.wait(d, func() bool { return len(r.joins[channel]) >= joins && len(r.leaves[channel]) >= leaves })
+// Joins waits up to d for at least n joins on channel, as Publications.
+func (r *Recorder) Joins(channel string, n int, d time.Duration) ([]broker.ClientInfo, error) {
+	ok := r.waitFor(d, func() bool { return len(r.joins[channel]) >= n })
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	j, l := append([]broker.ClientInfo(nil), r.joins[channel]...), append([]broker.ClientInfo(nil), r.leaves[channel]...)
-	if !ok {
-		return j, l, fmt.Errorf("%d joins and %d leaves on %s, want %d and %d", len(j), len(l), channel, joins, leaves)
-	}
-	return j, l, nil
+	return clone(r.joins[channel], ok, "joins on "+channel, n)
 }
 
-// Controls waits for at least n control messages.
-func (r *Recorder) Controls(n int, d time.Duration) ([][]byte, error) {
-	ok := r.wait(d, func() bool { return len(r.controls) >= n })
+// Leaves waits up to d for at least n leaves on channel, as Publications.
+func (r *Recorder) Leaves(channel string, n int, d time.Duration) ([]broker.ClientInfo, error) {
+	ok := r.waitFor(d, func() bool { return len(r.leaves[channel]) >= n })
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := append([][]byte(nil), r.controls...)
-	if !ok {
-		return out, fmt.Errorf("%d control messages, want %d", len(out), n)
-	}
-	return out, nil
+	return clone(r.leaves[channel], ok, "leaves on "+channel, n)
 }
 
-// Overlapped reports whether two deliveries for one channel ever ran at once.
+// Control waits up to d for a control message equal to data. Control
+// messages reach every node of a cluster, so with a shared server other
+// tests' messages arrive too; waiting for a specific one ignores them.
+func (r *Recorder) Control(data []byte, d time.Duration) error {
+	ok := r.waitFor(d, func() bool {
+		for _, c := range r.controls {
+			if bytes.Equal(c, data) {
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		return fmt.Errorf("control message %q not delivered", data)
+	}
+	return nil
+}
+
+// Overlapped reports whether two HandlePublication calls for one channel
+// ever ran at the same time, which the Handler contract forbids.
 func (r *Recorder) Overlapped() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.overlap
+}
+
+func clone[T any](s []T, ok bool, what string, want int) ([]T, error) {
+	out := append([]T(nil), s...)
+	if !ok {
+		return out, fmt.Errorf("%d %s, want %d", len(out), what, want)
+	}
+	return out, nil
 }

@@ -1,0 +1,84 @@
+package brokertest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/broker"
+)
+
+func testPresence(t *testing.T, e *env) {
+	ch := e.ch("presence")
+	a1 := &broker.ClientInfo{User: "alice", Client: "a1", ConnInfo: []byte(`{"n":1}`)}
+	a2 := &broker.ClientInfo{User: "alice", Client: "a2"}
+	b1 := &broker.ClientInfo{User: "bob", Client: "b1"}
+	for _, c := range []*broker.ClientInfo{a1, a2, b1} {
+		if err := e.b.AddPresence(ctx, ch, c, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A refresh replaces the entry rather than adding one.
+	a1v2 := &broker.ClientInfo{User: "alice", Client: "a1", ConnInfo: []byte(`{"n":2}`)}
+	if err := e.b.AddPresence(ctx, ch, a1v2, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.b.Presence(ctx, ch)
+	if err != nil || len(p) != 3 || p["a1"] == nil || p["a1"].User != "alice" || p["a1"].Client != "a1" ||
+		string(p["a1"].ConnInfo) != `{"n":2}` || p["b1"] == nil || p["b1"].User != "bob" {
+		t.Fatalf("presence %v (%v)", p, err)
+	}
+	if st, err := e.b.PresenceStats(ctx, ch); err != nil || st != (broker.PresenceStats{Clients: 3, Users: 2}) {
+		t.Fatalf("stats %+v (%v), want 3 clients of 2 users", st, err)
+	}
+	if err := e.b.RemovePresence(ctx, ch, "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.b.RemovePresence(ctx, ch, "nobody"); err != nil {
+		t.Fatalf("removing a missing entry: %v", err)
+	}
+	if st, err := e.b.PresenceStats(ctx, ch); err != nil || st != (broker.PresenceStats{Clients: 2, Users: 1}) {
+		t.Fatalf("stats after remove %+v (%v), want 2 clients of 1 user", st, err)
+	}
+	if p, err := e.b.Presence(ctx, ch); err != nil || len(p) != 2 || p["b1"] != nil {
+		t.Fatalf("presence after remove %v (%v)", p, err)
+	}
+	empty := e.ch("nobody-here")
+	if p, err := e.b.Presence(ctx, empty); err != nil || len(p) != 0 {
+		t.Fatalf("empty channel presence %v (%v)", p, err)
+	}
+	if st, err := e.b.PresenceStats(ctx, empty); err != nil || st != (broker.PresenceStats{}) {
+		t.Fatalf("empty channel stats %+v (%v)", st, err)
+	}
+}
+
+func testPresenceExpiry(t *testing.T, e *env) {
+	ch := e.ch("presence-ttl")
+	add := func(client string, ttl time.Duration) {
+		t.Helper()
+		if err := e.b.AddPresence(ctx, ch, &broker.ClientInfo{User: "u-" + client, Client: client}, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("refreshed", shortTTL)
+	add("refreshed", time.Minute) // a refresh extends the entry's life
+	add("kept", time.Minute)
+	add("gone", shortTTL)
+	eventually(t, func() string {
+		p, err := e.b.Presence(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p["gone"] != nil {
+			return "presence entry did not expire"
+		}
+		// "gone" was added after "refreshed"'s first ttl started, so that
+		// ttl has passed too.
+		if len(p) != 2 || p["kept"] == nil || p["refreshed"] == nil {
+			t.Fatalf("after expiry: %v, want kept and refreshed", p)
+		}
+		return ""
+	})
+	if st, err := e.b.PresenceStats(ctx, ch); err != nil || st != (broker.PresenceStats{Clients: 2, Users: 2}) {
+		t.Fatalf("stats after expiry %+v (%v)", st, err)
+	}
+}
