@@ -1,6 +1,10 @@
 // Command herald is Herald's single binary: the server and its tools.
 //
 //	herald serve [--config FILE] [--dev]   run the server
+//	herald connect URL                     an interactive protocol client
+//	herald publish CHANNEL DATA            publish through the server API
+//	herald api METHOD [JSON]               call any server API method
+//	herald token --user U                  mint a token for testing
 //	herald config init|check              write or validate a config file
 //	herald version                         print the version
 package main
@@ -9,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -32,9 +37,10 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), configCommand(), versionCommand())
+	root.AddCommand(serveCommand(), connectCommand(), publishCommand(), apiCommand(), tokenCommand(), configCommand(), versionCommand())
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "herald:", err)
+		// Library errors already say "herald: "; say it once.
+		fmt.Fprintln(os.Stderr, "herald:", strings.TrimPrefix(err.Error(), "herald: "))
 		var ee *exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
