@@ -10,15 +10,13 @@ import (
 	"unicode/utf8"
 )
 
-// ErrMalformed is returned for a frame that does not hold well-formed commands.
+// ErrMalformed is returned for a frame that does not hold well-formed messages.
 // The connection is closed with 4500 when it happens.
-var ErrMalformed = errors.New("protocol: malformed command")
+var ErrMalformed = errors.New("protocol: malformed message")
 
-// DecodeFrame decodes a JSON frame of one or more commands, one per line
-// (blank lines and a trailing newline are allowed), and calls fn for each, in
-// order. It stops at the first malformed command, returning an error that
-// wraps ErrMalformed, or at the first error fn returns.
-func DecodeFrame(frame []byte, fn func(*Command) error) error {
+// decodeJSONFrame decodes a JSON frame of commands, one per line (blank
+// lines and a trailing newline are allowed).
+func decodeJSONFrame(frame []byte, fn func(*Command) error) error {
 	n := 0
 	for len(frame) > 0 {
 		line := frame
@@ -48,8 +46,7 @@ func DecodeFrame(frame []byte, fn func(*Command) error) error {
 	return nil
 }
 
-// AppendReply appends a result reply to buf.
-func AppendReply(buf []byte, id uint32, result any) ([]byte, error) {
+func appendJSONReply(buf []byte, id uint32, result any) ([]byte, error) {
 	body, err := json.Marshal(result)
 	if err != nil {
 		return buf, err
@@ -61,8 +58,7 @@ func AppendReply(buf []byte, id uint32, result any) ([]byte, error) {
 	return append(buf, '}'), nil
 }
 
-// AppendErrorReply appends an error reply to buf.
-func AppendErrorReply(buf []byte, id uint32, e *Error) []byte {
+func appendJSONErrorReply(buf []byte, id uint32, e *Error) []byte {
 	buf = append(buf, `{"id":`...)
 	buf = strconv.AppendUint(buf, uint64(id), 10)
 	return appendErrorTail(buf, e)
@@ -78,9 +74,9 @@ func appendErrorTail(buf []byte, e *Error) []byte {
 	return append(buf, "}}"...)
 }
 
-// AppendPush appends a push of the given type whose remaining fields are
+// appendJSONPush appends a push of the given type whose remaining fields are
 // those of body, which must marshal to a JSON object (nil for none).
-func AppendPush(buf []byte, typ string, body any) ([]byte, error) {
+func appendJSONPush(buf []byte, typ string, body any) ([]byte, error) {
 	buf = append(buf, `{"type":`...)
 	buf = AppendString(buf, typ)
 	if body == nil {
@@ -99,10 +95,7 @@ func AppendPush(buf []byte, typ string, body any) ([]byte, error) {
 	return append(buf, b[1:]...), nil
 }
 
-// AppendMessagePush appends a message push. It is the hot path of fan-out:
-// it is called once per publication and the bytes are shared by every
-// subscriber, so it avoids reflection.
-func AppendMessagePush(buf []byte, channel string, pub *Publication) []byte {
+func appendJSONMessagePush(buf []byte, channel string, pub *Publication) []byte {
 	buf = append(buf, `{"type":"message","channel":`...)
 	buf = AppendString(buf, channel)
 	if pub.Offset > 0 {
@@ -113,8 +106,7 @@ func AppendMessagePush(buf []byte, channel string, pub *Publication) []byte {
 	return append(buf, '}')
 }
 
-// AppendDirectPush appends a direct push.
-func AppendDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
+func appendJSONDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
 	buf = append(buf, `{"type":"direct","from":`...)
 	buf = appendClientInfo(buf, &from)
 	buf = append(buf, `,"offset":`...)
@@ -125,8 +117,7 @@ func AppendDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
 	return append(buf, '}')
 }
 
-// AppendPresencePush appends a join or leave push.
-func AppendPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
+func appendJSONPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
 	buf = append(buf, `{"type":`...)
 	buf = AppendString(buf, typ)
 	buf = append(buf, `,"channel":`...)
@@ -136,8 +127,7 @@ func AppendPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte
 	return append(buf, '}')
 }
 
-// AppendDisconnectPush appends a disconnect push.
-func AppendDisconnectPush(buf []byte, d Disconnect) []byte {
+func appendJSONDisconnectPush(buf []byte, d Disconnect) []byte {
 	buf = append(buf, `{"type":"disconnect","code":`...)
 	buf = strconv.AppendUint(buf, uint64(d.Code), 10)
 	buf = append(buf, `,"reason":`...)
@@ -147,8 +137,7 @@ func AppendDisconnectPush(buf []byte, d Disconnect) []byte {
 	return append(buf, '}')
 }
 
-// PingPush is the encoded ping push; it never changes.
-var PingPush = []byte(`{"type":"ping"}`)
+var jsonPing = []byte(`{"type":"ping"}`)
 
 // MarshalJSON encodes a publication as the protocol's pub object: data is
 // inlined when it is valid JSON and base64-encoded under "b64" otherwise.
@@ -257,4 +246,67 @@ func AppendString(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+func appendJSONCommand(buf []byte, cmd *Command) ([]byte, error) {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return buf, err
+	}
+	return append(buf, b...), nil
+}
+
+// jsonServerMessage is a server message as JSON spells it.
+type jsonServerMessage struct {
+	ID           uint32          `json:"id"`
+	Result       json.RawMessage `json:"result"`
+	Error        *Error          `json:"error"`
+	Type         string          `json:"type"`
+	Channel      string          `json:"channel"`
+	Offset       uint64          `json:"offset"`
+	Data         json.RawMessage `json:"data"`
+	B64          []byte          `json:"b64"`
+	Info         *ClientInfo     `json:"info"`
+	From         ClientInfo      `json:"from"`
+	Time         int64           `json:"ts"`
+	Epoch        string          `json:"epoch"`
+	Recovered    *bool           `json:"recovered"`
+	Publications []*Publication  `json:"publications"`
+	Code         int             `json:"code"`
+	Reason       string          `json:"reason"`
+	Reconnect    bool            `json:"reconnect"`
+	Expires      int64           `json:"expires"`
+}
+
+// decodeJSONServerFrame decodes a frame of server messages, one per line.
+func decodeJSONServerFrame(frame []byte, fn func(*ServerMessage) error) error {
+	for len(frame) > 0 {
+		line := frame
+		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
+			line, frame = frame[:i], frame[i+1:]
+		} else {
+			frame = nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var w jsonServerMessage
+		if err := json.Unmarshal(line, &w); err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		m := &ServerMessage{
+			ID: w.ID, Error: w.Error, Type: w.Type, Channel: w.Channel, Offset: w.Offset,
+			Data: w.Data, Info: w.Info, From: w.From, Time: w.Time, Epoch: w.Epoch,
+			Recovered: w.Recovered, Publications: w.Publications, Code: w.Code,
+			Reason: w.Reason, Reconnect: w.Reconnect, Expires: w.Expires,
+			rawResult: w.Result,
+		}
+		if w.B64 != nil {
+			m.Data = w.B64
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -11,7 +11,7 @@ func TestDecodeFrame(t *testing.T) {
 	frame := []byte(`{"id":1,"type":"connect","token":"t","subs":{"a":{"since":{"offset":3,"epoch":"e"}}}}` + "\n" +
 		`{"type":"publish","channel":"c","data":{"x":[1,2]}}` + "\n\n")
 	var cmds []*Command
-	if err := DecodeFrame(frame, func(c *Command) error { cmds = append(cmds, c); return nil }); err != nil {
+	if err := JSON.DecodeFrame(frame, func(c *Command) error { cmds = append(cmds, c); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(cmds) != 2 {
@@ -28,7 +28,7 @@ func TestDecodeFrame(t *testing.T) {
 func TestDecodeFrameMalformed(t *testing.T) {
 	for _, f := range []string{"", " ", "x", "[]", "null", `{"id":1}`, `{"type":""}`, `{"id":-1,"type":"a"}`,
 		`{"id":4294967296,"type":"a"}`, `{"id":"1","type":"a"}`, `{"type":"a"} x`, `{"type":"a","limit":"5"}`} {
-		err := DecodeFrame([]byte(f), func(*Command) error { return nil })
+		err := JSON.DecodeFrame([]byte(f), func(*Command) error { return nil })
 		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%q: %v, want ErrMalformed", f, err)
 		}
@@ -38,7 +38,7 @@ func TestDecodeFrameMalformed(t *testing.T) {
 func TestDecodeFrameStopsOnHandlerError(t *testing.T) {
 	stop := errors.New("stop")
 	n := 0
-	err := DecodeFrame([]byte(`{"type":"a"}`+"\n"+`{"type":"b"}`), func(*Command) error { n++; return stop })
+	err := JSON.DecodeFrame([]byte(`{"type":"a"}`+"\n"+`{"type":"b"}`), func(*Command) error { n++; return stop })
 	if err != stop || n != 1 {
 		t.Fatalf("err %v after %d commands", err, n)
 	}
@@ -46,12 +46,12 @@ func TestDecodeFrameStopsOnHandlerError(t *testing.T) {
 
 func TestAppendMessagePush(t *testing.T) {
 	pub := &Publication{Offset: 7, Data: []byte(`{"a":"b"}`), Info: &ClientInfo{User: "u\"1", Client: "c"}, Time: 123}
-	got := string(AppendMessagePush(nil, "chat:x", pub))
+	got := string(JSON.AppendMessagePush(nil, "chat:x", pub))
 	want := `{"type":"message","channel":"chat:x","offset":7,"data":{"a":"b"},"info":{"user":"u\"1","client":"c"},"ts":123}`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	got = string(AppendMessagePush(nil, "c", &Publication{Data: []byte{0xff, 0}, Time: 1}))
+	got = string(JSON.AppendMessagePush(nil, "c", &Publication{Data: []byte{0xff, 0}, Time: 1}))
 	if got != `{"type":"message","channel":"c","b64":"/wA=","ts":1}` {
 		t.Fatalf("binary: %s", got)
 	}
@@ -59,29 +59,24 @@ func TestAppendMessagePush(t *testing.T) {
 
 func TestPushesAreValidJSON(t *testing.T) {
 	msgs := [][]byte{
-		AppendDirectPush(nil, ClientInfo{User: "a"}, &Publication{Offset: 1, Data: []byte(`"x"`), Time: 2}),
-		AppendPresencePush(nil, PushJoin, "c", ClientInfo{User: "u", Client: "c"}),
-		AppendDisconnectPush(nil, DisconnectSlowConsumer),
-		AppendErrorReply(nil, 9, ErrTooManyRequests),
-		PingPush,
+		JSON.AppendDirectPush(nil, ClientInfo{User: "a"}, &Publication{Offset: 1, Data: []byte(`"x"`), Time: 2}),
+		JSON.AppendPresencePush(nil, PushJoin, "c", ClientInfo{User: "u", Client: "c"}),
+		JSON.AppendDisconnectPush(nil, DisconnectSlowConsumer),
+		JSON.AppendErrorReply(nil, 9, ErrTooManyRequests),
+		JSON.PingPush(),
 	}
-	r, err := AppendReply(nil, 3, &SubscribeResult{Offset: 1, Epoch: "e", Publications: []*Publication{{Offset: 1, Data: []byte("1")}}})
+	r, err := JSON.AppendReply(nil, 3, TypeSubscribe, &SubscribeResult{Offset: 1, Epoch: "e", Publications: []*Publication{{Offset: 1, Data: []byte("1")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := AppendPush(nil, PushRefreshNeeded, struct {
-		Expires int64 `json:"expires"`
-	}{5})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := JSON.AppendRefreshNeededPush(nil, 5)
 	for _, m := range append(msgs, r, p) {
 		if !json.Valid(m) {
 			t.Errorf("invalid JSON: %s", m)
 		}
 	}
-	if string(AppendErrorReply(nil, 9, ErrTooManyRequests)) != `{"id":9,"error":{"code":110,"message":"too many requests","temporary":true}}` {
-		t.Errorf("error reply %s", AppendErrorReply(nil, 9, ErrTooManyRequests))
+	if string(JSON.AppendErrorReply(nil, 9, ErrTooManyRequests)) != `{"id":9,"error":{"code":110,"message":"too many requests","temporary":true}}` {
+		t.Errorf("error reply %s", JSON.AppendErrorReply(nil, 9, ErrTooManyRequests))
 	}
 }
 
@@ -144,7 +139,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		_ = DecodeFrame(frame, func(c *Command) error {
+		_ = JSON.DecodeFrame(frame, func(c *Command) error {
 			if c.Type == "" {
 				t.Fatal("command without type accepted")
 			}
@@ -158,31 +153,4 @@ func FuzzDecodeFrame(f *testing.F) {
 			return nil
 		})
 	})
-}
-
-func BenchmarkDecodeFrame(b *testing.B) {
-	frame := []byte(`{"id":12,"type":"publish","channel":"chat:room-1","data":{"text":"hello, world","n":42}}`)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(frame)))
-	for b.Loop() {
-		_ = DecodeFrame(frame, func(*Command) error { return nil })
-	}
-}
-
-func BenchmarkAppendMessagePush(b *testing.B) {
-	pub := &Publication{Offset: 12345, Data: []byte(`{"text":"hello, world","n":42}`), Info: &ClientInfo{User: "alice", Client: "b7Vq1yS3QmS4t2Xx9Zc0ww"}, Time: 1764000000000}
-	buf := make([]byte, 0, 256)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = AppendMessagePush(buf[:0], "chat:room-1", pub)
-	}
-	b.SetBytes(int64(len(buf)))
-}
-
-func BenchmarkAppendReply(b *testing.B) {
-	res := &PublishResult{Offset: 12345, Epoch: "a1b2c3d4"}
-	b.ReportAllocs()
-	for b.Loop() {
-		_, _ = AppendReply(nil, 7, res)
-	}
 }
