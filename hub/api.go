@@ -217,10 +217,7 @@ func (h *Hub) applyControl(cmd *control) {
 			if err != nil {
 				continue // already subscribed, or the connection is closing
 			}
-			msg, err := protocol.AppendPush(nil, protocol.PushSubscribed, struct {
-				Channel string `json:"channel"`
-				*protocol.SubscribeResult
-			}{cmd.Channel, res})
+			msg, err := c.enc.AppendSubscribedPush(nil, cmd.Channel, res)
 			if err == nil {
 				c.enqueue(msg)
 			}
@@ -234,12 +231,7 @@ func (h *Hub) applyControl(cmd *control) {
 				continue
 			}
 			h.removeSubscription(ctx, s)
-			msg, _ := protocol.AppendPush(nil, protocol.PushUnsubscribed, struct {
-				Channel string `json:"channel"`
-				Code    int    `json:"code"`
-				Reason  string `json:"reason"`
-			}{cmd.Channel, unsubscribedByServer, "unsubscribed by server"})
-			c.enqueue(msg)
+			c.enqueue(c.enc.AppendUnsubscribedPush(nil, cmd.Channel, unsubscribedByServer, "unsubscribed by server"))
 		case opDisconnect:
 			c.Disconnect(protocol.NewDisconnect(cmd.Code, cmd.Reason))
 		}

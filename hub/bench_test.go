@@ -15,18 +15,24 @@ import (
 // sink is a Transport that discards frames and counts the messages in them.
 type sink struct {
 	messages *atomic.Int64
+	enc      protocol.Encoding
 }
 
 func (s sink) WriteFrame(parts [][]byte) error {
-	// parts alternate message, newline, message...
+	if s.enc.Separator() == nil {
+		s.messages.Add(int64(len(parts)))
+		return nil
+	}
+	// parts alternate message, separator, message...
 	s.messages.Add(int64(len(parts)+1) / 2)
 	return nil
 }
 
 func (s sink) Close(protocol.CloseCode, string) {}
 
-// benchHub starts a hub with n anonymous clients subscribed to one channel.
-func benchHub(b *testing.B, n int, history bool) (*hub.Hub, *atomic.Int64) {
+// benchHub starts a hub with n anonymous clients subscribed to one channel,
+// client i speaking encoding(i).
+func benchHub(b *testing.B, n int, history bool, encoding func(i int) protocol.Encoding) (*hub.Hub, *atomic.Int64) {
 	b.Helper()
 	br := memory.New(memory.Options{})
 	b.Cleanup(func() { br.Close() })
@@ -45,8 +51,12 @@ func benchHub(b *testing.B, n int, history bool) (*hub.Hub, *atomic.Int64) {
 	}
 	var delivered atomic.Int64
 	for i := 0; i < n; i++ {
-		c := h.NewClient(sink{&delivered}, "bench")
-		c.HandleFrame([]byte(`{"id":1,"type":"connect"}` + "\n" + `{"id":2,"type":"subscribe","channel":"bench"}`))
+		enc := encoding(i)
+		c := h.NewClient(sink{&delivered, enc}, enc, "bench")
+		frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
+		frame = append(frame, enc.Separator()...)
+		frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: "bench"})
+		c.HandleFrame(frame)
 	}
 	// Wait for the replies to drain: two per client.
 	for delivered.Load() < int64(2*n) {
@@ -60,29 +70,46 @@ func benchHub(b *testing.B, n int, history bool) (*hub.Hub, *atomic.Int64) {
 	return h, &delivered
 }
 
+// Subscriber encodings the fan-out benchmarks run with: all JSON, all
+// Protobuf, and half of each (two encodings per publication).
+var fanoutEncodings = []struct {
+	name string
+	of   func(i int) protocol.Encoding
+}{
+	{"json", func(int) protocol.Encoding { return protocol.JSON }},
+	{"protobuf", func(int) protocol.Encoding { return protocol.Protobuf }},
+	{"mixed", func(i int) protocol.Encoding { return protocol.Encoding(i % 2) }},
+}
+
 // BenchmarkFanout publishes to one channel with n subscribers and waits until
 // every subscriber's writer has handed the message to its transport: the
 // cost of one publication end to end, writers included.
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			h, delivered := benchHub(b, n, false)
-			data := []byte(`{"text":"hello, world","n":42}`)
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			var want int64
-			for b.Loop() {
-				if _, err := h.Publish(ctx, "bench", data, ""); err != nil {
-					b.Fatal(err)
-				}
-				want += int64(n)
-				for delivered.Load() < want {
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/delivery")
-		})
+	for _, e := range fanoutEncodings {
+		for _, n := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("%s/%d", e.name, n), func(b *testing.B) {
+				benchFanout(b, n, e.of)
+			})
+		}
 	}
+}
+
+func benchFanout(b *testing.B, n int, encoding func(int) protocol.Encoding) {
+	h, delivered := benchHub(b, n, false, encoding)
+	data := []byte(`{"text":"hello, world","n":42}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var want int64
+	for b.Loop() {
+		if _, err := h.Publish(ctx, "bench", data, ""); err != nil {
+			b.Fatal(err)
+		}
+		want += int64(n)
+		for delivered.Load() < want {
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/delivery")
 }
 
 // BenchmarkFanoutEnqueue measures only the publishing side: encode once and
@@ -91,7 +118,7 @@ func BenchmarkFanout(b *testing.B) {
 func BenchmarkFanoutEnqueue(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			h, delivered := benchHub(b, n, true)
+			h, delivered := benchHub(b, n, true, fanoutEncodings[0].of)
 			data := []byte(`{"text":"hello, world","n":42}`)
 			ctx := context.Background()
 			b.ReportAllocs()

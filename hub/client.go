@@ -41,6 +41,7 @@ const (
 type Client struct {
 	hub    *Hub
 	t      Transport
+	enc    protocol.Encoding
 	id     string
 	remote string
 	queue  writeQueue
@@ -74,12 +75,14 @@ func newClientID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// NewClient registers a new connection that has not sent connect yet. remote
-// is the peer's address, for logs and per-IP limits.
-func (h *Hub) NewClient(t Transport, remote string) *Client {
+// NewClient registers a new connection that has not sent connect yet. enc
+// is the encoding the connection negotiated; remote is the peer's address,
+// for logs and per-IP limits.
+func (h *Hub) NewClient(t Transport, enc protocol.Encoding, remote string) *Client {
 	c := &Client{
 		hub:     h,
 		t:       t,
+		enc:     enc,
 		id:      newClientID(),
 		remote:  remote,
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.CommandRate), h.cfg.CommandBurst),
@@ -108,10 +111,10 @@ func (c *Client) logger() *slog.Logger {
 	return c.hub.log.With("client", c.id, "remote", c.remote)
 }
 
-// HandleFrame runs every command in one JSON frame, in order. A malformed
-// frame closes the connection with 4500.
+// HandleFrame runs every command in one frame, in order. A malformed frame
+// closes the connection with 4500.
 func (c *Client) HandleFrame(frame []byte) {
-	err := protocol.DecodeFrame(frame, c.handleCommand)
+	err := c.enc.DecodeFrame(frame, c.handleCommand)
 	if err == nil {
 		return
 	}
@@ -204,7 +207,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		c.replyError(cmd.ID, toProtocolError(err))
 		return nil
 	}
-	c.reply(cmd.ID, result)
+	c.reply(cmd, result)
 	if after != nil {
 		after()
 	}
@@ -228,12 +231,13 @@ const MaxReplySize = 16 << 20
 
 var errReplyTooLarge = protocol.NewError(protocol.CodeLimitExceeded, "reply too large: use limit")
 
-// reply queues a result reply. Commands without an id get none.
-func (c *Client) reply(id uint32, result any) {
+// reply queues a command's result reply. Commands without an id get none.
+func (c *Client) reply(cmd *protocol.Command, result any) {
+	id := cmd.ID
 	if id == 0 {
 		return
 	}
-	msg, err := protocol.AppendReply(nil, id, result)
+	msg, err := c.enc.AppendReply(nil, id, cmd.Type, result)
 	if err != nil {
 		c.hub.log.Error("encode reply", "client", c.id, "err", err)
 		c.replyError(id, protocol.ErrInternal)
@@ -250,7 +254,7 @@ func (c *Client) replyError(id uint32, e *protocol.Error) {
 	if id == 0 {
 		return
 	}
-	c.enqueue(protocol.AppendErrorReply(nil, id, e))
+	c.enqueue(c.enc.AppendErrorReply(nil, id, e))
 }
 
 // enqueue queues an encoded message, shared with other clients and never
@@ -276,9 +280,10 @@ func (c *Client) writeLoop() {
 			return
 		}
 		parts := c.parts[:0]
+		sep := c.enc.Separator()
 		for i, m := range batch {
-			if i > 0 {
-				parts = append(parts, newline)
+			if i > 0 && sep != nil {
+				parts = append(parts, sep)
 			}
 			parts = append(parts, m)
 		}
@@ -305,7 +310,7 @@ func (c *Client) Disconnect(d protocol.Disconnect) {
 	}
 	c.pendingClose(d)
 	c.mu.Unlock()
-	c.queue.pushFinal(protocol.AppendDisconnectPush(nil, d))
+	c.queue.pushFinal(c.enc.AppendDisconnectPush(nil, d))
 }
 
 // pendingClose records the close code the writer uses once drained. Called

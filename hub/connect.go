@@ -101,7 +101,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		})
 	}
 
-	c.reply(cmd.ID, res)
+	c.reply(cmd, res)
 	for _, a := range activate {
 		a()
 	}
@@ -153,5 +153,5 @@ func (c *Client) refresh(token string) (any, error) {
 	}
 	c.expiresAt = claims.ExpiresAt
 	c.scheduleExpiry()
-	return protocol.RefreshResult{Expires: claims.ExpiresAt}, nil
+	return &protocol.RefreshResult{Expires: claims.ExpiresAt}, nil
 }

@@ -16,9 +16,9 @@ var _ broker.Handler = (*Hub)(nil)
 // HandlePublication fans a publication out to the channel's subscribers on
 // this node.
 func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
-	h.channels.forEach(channel, func() []byte {
+	h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		wire := toWire(pub)
-		return protocol.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
+		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
 	}, func(s *subscription, msg []byte) {
 		s.deliver(pub.Offset, pos.Epoch, msg)
 	})
@@ -36,8 +36,8 @@ func (h *Hub) HandleLeave(channel string, info *broker.ClientInfo) {
 }
 
 func (h *Hub) presencePush(typ, channel string, info *broker.ClientInfo) {
-	h.channels.forEach(channel, func() []byte {
-		return protocol.AppendPresencePush(nil, typ, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
+	h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
+		return enc.AppendPresencePush(nil, typ, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
 	}, func(s *subscription, msg []byte) {
 		if s.ns.JoinLeave {
 			s.deliver(0, "", msg)
@@ -48,20 +48,20 @@ func (h *Hub) presencePush(typ, channel string, info *broker.ClientInfo) {
 // HandleDirect delivers a direct message to every connection of its user on
 // this node.
 func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.StreamPosition) {
-	var msg []byte
+	var msgs [protocol.NumEncodings][]byte
 	h.users.forEach(user, func(c *Client) {
 		if c.inbox == nil {
 			return
 		}
-		if msg == nil {
+		if msgs[c.enc] == nil {
 			var from protocol.ClientInfo
 			if pub.Info != nil {
 				from = protocol.ClientInfo{User: pub.Info.User, Client: pub.Info.Client}
 			}
 			wire := toWire(pub)
-			msg = protocol.AppendDirectPush(nil, from, &wire)
+			msgs[c.enc] = c.enc.AppendDirectPush(nil, from, &wire)
 		}
-		c.inbox.deliver(pub.Offset, pos.Epoch, msg)
+		c.inbox.deliver(pub.Offset, pos.Epoch, msgs[c.enc])
 	})
 }
 

@@ -30,7 +30,7 @@ func (c *Client) onTimer() {
 	c.awaitPong = true
 	c.timer.Reset(c.hub.cfg.PongTimeout)
 	c.mu.Unlock()
-	c.enqueue(protocol.PingPush)
+	c.enqueue(c.enc.PingPush())
 }
 
 // startHeartbeat switches the timer from connect timeout to heartbeat. Called
@@ -84,8 +84,5 @@ func (c *Client) onExpiryTimer() {
 	c.expiry = time.AfterFunc(left, c.onExpiryTimer)
 	exp := c.expiresAt
 	c.mu.Unlock()
-	msg, _ := protocol.AppendPush(nil, protocol.PushRefreshNeeded, struct {
-		Expires int64 `json:"expires"`
-	}{exp})
-	c.enqueue(msg)
+	c.enqueue(c.enc.AppendRefreshNeededPush(nil, exp))
 }

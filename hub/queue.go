@@ -2,9 +2,6 @@ package hub
 
 import "sync"
 
-// newline separates JSON messages batched into one frame. Shared, never written.
-var newline = []byte{'\n'}
-
 // maxFrameBytes bounds how much the writer coalesces into one frame, so that a
 // backlog does not become one huge frame that a client's read limit rejects.
 const maxFrameBytes = 64 << 10

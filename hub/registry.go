@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+
+	"github.com/heraldhq/herald/protocol"
 )
 
 // numShards splits each registry so that clients on different channels or
@@ -204,19 +206,20 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 	return out
 }
 
-// forEach encodes a push once, only if the channel has local subscribers,
-// and hands the same bytes to each of them, holding the shard's read lock;
-// deliver must not block.
-func (r *channelRegistry) forEach(channel string, encode func() []byte, deliver func(*subscription, []byte)) {
+// forEach hands a push to each of the channel's local subscribers, holding
+// the shard's read lock; deliver must not block. The push is encoded at most
+// once per encoding, and only for encodings some subscriber speaks: every
+// subscriber of one encoding shares the same bytes.
+func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding) []byte, deliver func(*subscription, []byte)) {
 	sh := &r.shards[shardOf(channel)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	set := sh.m[channel]
-	if len(set) == 0 {
-		return
-	}
-	msg := encode()
-	for _, s := range set {
-		deliver(s, msg)
+	var msgs [protocol.NumEncodings][]byte
+	for _, s := range sh.m[channel] {
+		enc := s.client.enc
+		if msgs[enc] == nil {
+			msgs[enc] = encode(enc)
+		}
+		deliver(s, msgs[enc])
 	}
 }

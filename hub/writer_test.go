@@ -47,7 +47,7 @@ func TestWriterCoalesces(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &gate{release: make(chan struct{}), closed: make(chan protocol.CloseCode, 1)}
-	c := h.NewClient(g, "test")
+	c := h.NewClient(g, protocol.JSON, "test")
 	c.HandleFrame([]byte(`{"id":1,"type":"connect"}` + "\n" + `{"id":2,"type":"subscribe","channel":"c"}`))
 	for i := 0; i < 100; i++ {
 		if _, err := h.Publish(context.Background(), "c", []byte(`1`), ""); err != nil {

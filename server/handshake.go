@@ -5,11 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-)
 
-// Subprotocols Herald speaks.
-const (
-	SubprotocolJSON = "herald.v1.json"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // checkHandshake validates a WebSocket upgrade request against RFC 6455
@@ -55,9 +52,21 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// offersSubprotocol reports whether the client offered p.
-func offersSubprotocol(r *http.Request, p string) bool {
-	return headerHasToken(r.Header, "Sec-WebSocket-Protocol", p)
+// negotiateEncoding picks the first subprotocol the client offered that
+// Herald speaks, and its encoding. A client that offers none of them gets no
+// subprotocol and JSON, as the protocol says.
+func negotiateEncoding(r *http.Request) (subprotocol string, enc protocol.Encoding) {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for part := range strings.SplitSeq(v, ",") {
+			switch p := strings.TrimSpace(part); p {
+			case protocol.SubprotocolJSON:
+				return p, protocol.JSON
+			case protocol.SubprotocolProtobuf:
+				return p, protocol.Protobuf
+			}
+		}
+	}
+	return "", protocol.JSON
 }
 
 // originAllowed applies the origin policy: no Origin header (not a browser)

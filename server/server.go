@@ -130,8 +130,9 @@ func New(cfg Config, h *hub.Hub) *Server {
 		}
 	}
 	s.upgraders = map[string]*gws.Upgrader{
-		"":              gws.NewUpgrader(events, opt()),
-		SubprotocolJSON: gws.NewUpgrader(events, opt(SubprotocolJSON)),
+		"":                           gws.NewUpgrader(events, opt()),
+		protocol.SubprotocolJSON:     gws.NewUpgrader(events, opt(protocol.SubprotocolJSON)),
+		protocol.SubprotocolProtobuf: gws.NewUpgrader(events, opt(protocol.SubprotocolProtobuf)),
 	}
 	s.echo = gws.NewUpgrader(&echoEvents{clientEvents{s: s}}, opt())
 	s.api = &apiHandler{hub: h, keys: s.keys, bodyLimit: cfg.APIBodySize, log: cfg.Logger}
@@ -233,12 +234,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	up := s.upgraders[""]
-	if offersSubprotocol(r, SubprotocolJSON) {
-		up = s.upgraders[SubprotocolJSON]
-	}
+	sub, enc := negotiateEncoding(r)
 	ip := remoteIP(r)
-	socket, c, ok := s.upgrade(w, r, up)
+	socket, c, ok := s.upgrade(w, r, s.upgraders[sub], enc)
 	if !ok {
 		return
 	}
@@ -253,12 +251,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.readLoop(socket, c, release)
 		return
 	}
-	c.client = s.hub.NewClient(c, r.RemoteAddr)
+	c.client = s.hub.NewClient(c, enc, r.RemoteAddr)
 	s.readLoop(socket, c, release)
 }
 
 // upgrade hijacks the connection and completes the WebSocket handshake.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrader) (*gws.Conn, *wsConn, bool) {
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrader, enc protocol.Encoding) (*gws.Conn, *wsConn, bool) {
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "websocket: cannot hijack", http.StatusInternalServerError)
@@ -272,7 +270,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrade
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return nil, nil, false
 	}
-	c := &wsConn{socket: socket, raw: raw, writeTimeout: s.cfg.WriteTimeout}
+	c := &wsConn{socket: socket, raw: raw, enc: enc, writeTimeout: s.cfg.WriteTimeout}
 	socket.Session().Store("", c)
 	return socket, c, true
 }
@@ -281,7 +279,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrade
 // disconnect push before the close frame.
 func (s *Server) refuse(socket *gws.Conn, c *wsConn, d protocol.Disconnect) {
 	_ = socket.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	_ = socket.WriteMessage(gws.OpcodeText, protocol.AppendDisconnectPush(nil, d))
+	_ = socket.WriteMessage(c.opcode(), c.enc.AppendDisconnectPush(nil, d))
 	c.Close(d.Code, d.Reason)
 }
 
@@ -319,7 +317,7 @@ func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	socket, c, ok := s.upgrade(w, r, s.echo)
+	socket, c, ok := s.upgrade(w, r, s.echo, protocol.JSON)
 	if !ok {
 		return
 	}

@@ -21,6 +21,7 @@ const closeTimeout = 5 * time.Second
 type wsConn struct {
 	socket       *gws.Conn
 	raw          *halfCloseConn
+	enc          protocol.Encoding
 	writeTimeout time.Duration
 	client       *hub.Client // nil when the connection was refused after upgrade
 	closed       atomic.Bool // a close frame was sent or received
@@ -29,16 +30,25 @@ type wsConn struct {
 
 var _ hub.Transport = (*wsConn)(nil)
 
-// WriteFrame writes parts as one text frame.
+// opcode is the frame type of the connection's encoding.
+func (c *wsConn) opcode() gws.Opcode {
+	if c.enc.Binary() {
+		return gws.OpcodeBinary
+	}
+	return gws.OpcodeText
+}
+
+// WriteFrame writes parts as one data frame, text or binary as the
+// connection's encoding asks.
 // The write deadline bounds how long a peer that stops reading can hold its
 // writer; past it the connection is dropped.
 func (c *wsConn) WriteFrame(parts [][]byte) error {
 	_ = c.socket.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	var err error
 	if len(parts) == 1 {
-		err = c.socket.WriteMessage(gws.OpcodeText, parts[0])
+		err = c.socket.WriteMessage(c.opcode(), parts[0])
 	} else {
-		err = c.socket.Writev(gws.OpcodeText, parts...)
+		err = c.socket.Writev(c.opcode(), parts...)
 	}
 	if err != nil {
 		c.writeFailed.Store(true)
@@ -133,13 +143,17 @@ func (e *clientEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	if c.client == nil || c.closed.Load() {
 		return
 	}
-	if msg.Opcode != gws.OpcodeText {
-		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseUnsupportedData, "binary frames need the protobuf subprotocol"))
+	if msg.Opcode != c.opcode() {
+		reason := "binary frames need the protobuf subprotocol"
+		if c.enc.Binary() {
+			reason = "text frames need the JSON subprotocol"
+		}
+		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseUnsupportedData, reason))
 		return
 	}
 	data := msg.Bytes()
 	// gws's own check answers invalid UTF-8 with 1003; the protocol says 1007.
-	if !utf8.Valid(data) {
+	if msg.Opcode == gws.OpcodeText && !utf8.Valid(data) {
 		c.closed.Store(true)
 		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseInvalidPayload, "invalid UTF-8"))
 		return

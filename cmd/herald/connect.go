@@ -312,7 +312,7 @@ func (s *session) print(v any, text string) {
 func (s *session) message(m client.Message) {
 	pub := &protocol.Publication{Offset: m.Offset, Data: m.Data, Info: m.Info, Time: m.Time.UnixMilli()}
 	if !s.pretty {
-		s.printLine(protocol.AppendMessagePush(nil, m.Channel, pub))
+		s.printLine(protocol.JSON.AppendMessagePush(nil, m.Channel, pub))
 		return
 	}
 	who := "server"
@@ -327,7 +327,7 @@ func (s *session) message(m client.Message) {
 
 func (s *session) presence(typ, channel string, ci protocol.ClientInfo) {
 	if !s.pretty {
-		s.printLine(protocol.AppendPresencePush(nil, typ, channel, ci))
+		s.printLine(protocol.JSON.AppendPresencePush(nil, typ, channel, ci))
 		return
 	}
 	sign := "+"
@@ -340,7 +340,7 @@ func (s *session) presence(typ, channel string, ci protocol.ClientInfo) {
 func (s *session) direct(d client.Direct) {
 	pub := &protocol.Publication{Offset: d.Offset, Data: d.Data, Time: d.Time.UnixMilli()}
 	if !s.pretty {
-		s.printLine(protocol.AppendDirectPush(nil, d.From, pub))
+		s.printLine(protocol.JSON.AppendDirectPush(nil, d.From, pub))
 		return
 	}
 	from := d.From.User
