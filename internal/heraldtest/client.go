@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/heraldhq/herald/protocol"
 )
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
@@ -49,23 +52,41 @@ func (m Msg) ErrorCode() int {
 // background reader decodes every frame (splitting batched ones) into a
 // queue that the Read and Call helpers consume.
 type Client struct {
-	t      testing.TB
-	Conn   *websocket.Conn
-	mu     sync.Mutex
-	cond   *sync.Cond
-	msgs   []Msg
-	closed bool
+	t    testing.TB
+	Conn *websocket.Conn
+	// Encoding is the one the server negotiated: Protobuf when it accepted
+	// herald.v1.proto, JSON otherwise.
+	Encoding protocol.Encoding
+	mu       sync.Mutex
+	cond     *sync.Cond
+	msgs     []Msg
+	closed   bool
 	// CloseCode and CloseReason are set when the server closed the
 	// connection.
 	CloseCode   websocket.StatusCode
 	CloseReason string
 	nextID      int
 	seq         int
-	// Frames counts text frames received (to observe batching).
+	// Frames counts data frames received (to observe batching).
 	Frames int
 }
 
-// Dial opens a WebSocket to url without sending connect.
+// Dial opens a WebSocket to s in s.Encoding without sending connect.
+func (s *Server) Dial(t testing.TB) *Client {
+	t.Helper()
+	return Dial(t, s.WSURL, &websocket.DialOptions{Subprotocols: []string{s.Encoding.Subprotocol()}})
+}
+
+// Connect dials s in s.Encoding and sends connect with token ("" for
+// anonymous), failing the test unless connect succeeds. It returns the
+// connect result.
+func (s *Server) Connect(t testing.TB, token string) (*Client, map[string]any) {
+	t.Helper()
+	return connect(t, s.Dial(t), token)
+}
+
+// Dial opens a WebSocket to url without sending connect. The client speaks
+// whatever encoding the server picks from opts' subprotocols.
 func Dial(t testing.TB, url string, opts *websocket.DialOptions) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -80,17 +101,25 @@ func Dial(t testing.TB, url string, opts *websocket.DialOptions) *Client {
 	}
 	conn.SetReadLimit(64 << 20)
 	c := &Client{t: t, Conn: conn}
+	if conn.Subprotocol() == protocol.SubprotocolProtobuf {
+		c.Encoding = protocol.Protobuf
+	}
 	c.cond = sync.NewCond(&c.mu)
 	go c.readLoop()
 	t.Cleanup(func() { c.Conn.CloseNow() })
 	return c
 }
 
-// Connect dials and sends connect with token ("" for anonymous), failing the
-// test unless connect succeeds. It returns the connect result.
+// Connect dials url in JSON and sends connect with token ("" for
+// anonymous), failing the test unless connect succeeds. It returns the
+// connect result.
 func Connect(t testing.TB, url, token string) (*Client, map[string]any) {
 	t.Helper()
-	c := Dial(t, url, nil)
+	return connect(t, Dial(t, url, nil), token)
+}
+
+func connect(t testing.TB, c *Client, token string) (*Client, map[string]any) {
+	t.Helper()
 	cmd := map[string]any{"type": "connect"}
 	if token != "" {
 		cmd["token"] = token
@@ -117,13 +146,16 @@ func (c *Client) readLoop() {
 			return
 		}
 		c.Frames++
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 64<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
+		var lines [][]byte
+		if c.Encoding == protocol.Protobuf {
+			lines, err = protoAsJSON(data)
+		} else {
+			lines, err = splitLines(data)
+		}
+		if err != nil {
+			c.t.Errorf("server sent a bad frame %q: %v", data, err)
+		}
+		for _, line := range lines {
 			var m Msg
 			if err := json.Unmarshal(line, &m); err != nil {
 				c.t.Errorf("server sent invalid JSON %q: %v", line, err)
@@ -138,7 +170,9 @@ func (c *Client) readLoop() {
 	}
 }
 
-// Send writes one command (a value to marshal, or raw bytes/string as is).
+// Send writes one command: a value shaped like a JSON command (a map),
+// encoded in the client's encoding, or raw bytes/string sent as they are in
+// a frame of the encoding's type.
 func (c *Client) Send(cmd any) {
 	c.t.Helper()
 	var b []byte
@@ -152,10 +186,21 @@ func (c *Client) Send(cmd any) {
 		if b, err = json.Marshal(v); err != nil {
 			c.t.Fatalf("marshal: %v", err)
 		}
+		if c.Encoding == protocol.Protobuf {
+			var pc protocol.Command
+			if err := json.Unmarshal(b, &pc); err != nil {
+				c.t.Fatalf("command %s: %v", b, err)
+			}
+			b, _ = protocol.Protobuf.AppendCommand(nil, &pc)
+		}
+	}
+	typ := websocket.MessageText
+	if c.Encoding.Binary() {
+		typ = websocket.MessageBinary
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.Conn.Write(ctx, websocket.MessageText, b); err != nil {
+	if err := c.Conn.Write(ctx, typ, b); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
 }
@@ -273,4 +318,72 @@ func (s *Server) HTTPGet(path string) (int, string) {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode, strings.TrimSpace(string(readAll(resp.Body)))
+}
+
+// splitLines splits a JSON frame into its messages.
+func splitLines(frame []byte) ([][]byte, error) {
+	var out [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(frame))
+	sc.Buffer(nil, len(frame)+1)
+	for sc.Scan() {
+		if line := sc.Bytes(); len(bytes.TrimSpace(line)) > 0 {
+			out = append(out, bytes.Clone(line))
+		}
+	}
+	return out, sc.Err()
+}
+
+// protoAsJSON decodes a Protobuf frame and writes each message as the JSON
+// encoding would have, so that tests see one shape whatever the wire.
+func protoAsJSON(frame []byte) ([][]byte, error) {
+	var out [][]byte
+	err := protocol.Protobuf.DecodeServerFrame(frame, func(m *protocol.ServerMessage) error {
+		b, err := serverMessageJSON(m)
+		if err != nil {
+			return err
+		}
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}
+
+func serverMessageJSON(m *protocol.ServerMessage) ([]byte, error) {
+	j := protocol.JSON
+	if m.ID != 0 {
+		if m.Error != nil {
+			return j.AppendErrorReply(nil, m.ID, m.Error), nil
+		}
+		res, err := m.ResultJSON()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"id": m.ID, "result": res})
+	}
+	pub := &protocol.Publication{Offset: m.Offset, Data: m.Data, Info: m.Info, Time: m.Time}
+	switch m.Type {
+	case protocol.PushMessage:
+		return j.AppendMessagePush(nil, m.Channel, pub), nil
+	case protocol.PushDirect:
+		return j.AppendDirectPush(nil, m.From, pub), nil
+	case protocol.PushJoin, protocol.PushLeave:
+		var info protocol.ClientInfo
+		if m.Info != nil {
+			info = *m.Info
+		}
+		return j.AppendPresencePush(nil, m.Type, m.Channel, info), nil
+	case protocol.PushSubscribed:
+		return j.AppendSubscribedPush(nil, m.Channel, &protocol.SubscribeResult{
+			Offset: m.Offset, Epoch: m.Epoch, Recovered: m.Recovered, Publications: m.Publications,
+		})
+	case protocol.PushUnsubscribed:
+		return j.AppendUnsubscribedPush(nil, m.Channel, m.Code, m.Reason), nil
+	case protocol.PushRefreshNeeded:
+		return j.AppendRefreshNeededPush(nil, m.Expires), nil
+	case protocol.PushDisconnect:
+		return j.AppendDisconnectPush(nil, protocol.Disconnect{Code: protocol.CloseCode(m.Code), Reason: m.Reason, Reconnect: m.Reconnect}), nil
+	case protocol.PushPing:
+		return j.PingPush(), nil
+	}
+	return nil, fmt.Errorf("unknown push type %q", m.Type)
 }

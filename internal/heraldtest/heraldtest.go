@@ -1,6 +1,10 @@
 // Package heraldtest starts real Herald servers inside tests and talks to
 // them over real sockets: an in-process server on a random loopback port
-// and a small client that speaks the JSON protocol.
+// and a small client that speaks the protocol in either encoding.
+//
+// The client shows every message as the JSON encoding spells it, whichever
+// encoding is on the wire, so one test body checks both: run it under
+// EachEncoding and connect with Server.Connect or Server.Dial.
 package heraldtest
 
 import (
@@ -16,6 +20,7 @@ import (
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/protocol"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -33,6 +38,21 @@ type Options struct {
 	// Broker, when set, is used instead of a new memory broker; the test
 	// owns it. Restarting a server on the same broker keeps history.
 	Broker broker.Broker
+	// Encoding is what Server.Connect and Server.Dial speak (JSON by
+	// default). It configures the test's clients, not the server, which
+	// speaks both.
+	Encoding protocol.Encoding
+}
+
+// Encodings lists every wire encoding, for tests that run over each.
+var Encodings = []protocol.Encoding{protocol.JSON, protocol.Protobuf}
+
+// EachEncoding runs fn as a subtest per encoding, named after it. Pass enc
+// to Options.Encoding and connect through the Server.
+func EachEncoding(t *testing.T, fn func(t *testing.T, enc protocol.Encoding)) {
+	for _, enc := range Encodings {
+		t.Run(enc.String(), func(t *testing.T) { fn(t, enc) })
+	}
 }
 
 // DefaultNamespaces are the namespaces of a test server unless Options
@@ -53,15 +73,17 @@ func DefaultNamespaces() map[string]hub.Namespace {
 
 // Server is a running test server.
 type Server struct {
-	t       testing.TB
-	URL     string // http://127.0.0.1:port
-	WSURL   string // ws://127.0.0.1:port/ws
-	Hub     *hub.Hub
-	Server  *server.Server
-	Broker  broker.Broker
-	addr    string
-	served  chan error
-	stopped bool
+	t      testing.TB
+	URL    string // http://127.0.0.1:port
+	WSURL  string // ws://127.0.0.1:port/ws
+	Hub    *hub.Hub
+	Server *server.Server
+	Broker broker.Broker
+	// Encoding is what Connect and Dial speak.
+	Encoding protocol.Encoding
+	addr     string
+	served   chan error
+	stopped  bool
 }
 
 // Start starts a server and stops it when the test ends.
@@ -106,7 +128,7 @@ func start(t testing.TB, opts Options, addr string) *Server {
 		t.Fatalf("listen: %v", err)
 	}
 	s := &Server{
-		t: t, Hub: h, Server: srv, Broker: b, addr: l.Addr().String(),
+		t: t, Hub: h, Server: srv, Broker: b, Encoding: opts.Encoding, addr: l.Addr().String(),
 		URL:    "http://" + l.Addr().String(),
 		WSURL:  "ws://" + l.Addr().String() + "/ws",
 		served: make(chan error, 1),
@@ -135,6 +157,7 @@ func (s *Server) Restart(opts Options) *Server {
 	s.t.Helper()
 	s.Stop()
 	opts.Broker = s.Broker
+	opts.Encoding = s.Encoding
 	n := start(s.t, opts, s.addr)
 	s.t.Cleanup(func() { n.Stop() })
 	return n
