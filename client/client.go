@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -42,8 +41,9 @@ type StateChange struct {
 type Direct struct {
 	// From is the sender; empty for the server API.
 	From protocol.ClientInfo
-	// Data is the payload: JSON, or the decoded bytes when the server sent
-	// them base64-encoded.
+	// Data is the payload as it was sent: a JSON value, or any bytes a
+	// Protobuf client or the API's b64data sent (JSON connections receive
+	// those base64-encoded; this is the decoded form).
 	Data   []byte
 	Offset uint64
 	Time   time.Time
@@ -68,6 +68,10 @@ type Options struct {
 	TokenFunc func(ctx context.Context) (string, error)
 	// Name and Version identify the application to the server.
 	Name, Version string
+	// Encoding is the wire encoding: protocol.JSON (the default) or
+	// protocol.Protobuf, which is smaller and faster to decode and lets
+	// Publish and Send carry any bytes, not only JSON.
+	Encoding protocol.Encoding
 	// Backoff is the reconnect policy.
 	Backoff Backoff
 	// PingMargin is how long past the server's ping interval the client
@@ -431,12 +435,12 @@ func (c *Client) call(ctx context.Context, cmd *protocol.Command, out any) error
 	if err != nil {
 		return err
 	}
-	raw, err := cn.call(ctx, cmd, nil)
+	reply, err := cn.call(ctx, cmd, nil)
 	if err != nil {
 		return err
 	}
 	if out == nil {
 		return nil
 	}
-	return json.Unmarshal(raw, out)
+	return reply.DecodeResult(out)
 }

@@ -105,62 +105,64 @@ func checkSequence(t *testing.T, msgs []client.Message, n int) {
 }
 
 func TestSubscribePublish(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	c, err := client.Dial(ctx(t), s.WSURL, client.Options{Token: ht.Token(t, "alice", nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	b := newInbox()
-	sub, err := c.Subscribe(ctx(t), "chat:a", b.opts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pos, err := c.Publish(ctx(t), "chat:a", []byte(`{"text":"hi"}`))
-	if err != nil || pos.Offset != 1 {
-		t.Fatalf("publish: %v %v", pos, err)
-	}
-	m := b.wait(t, 1, 5*time.Second)[0]
-	if string(m.Data) != `{"text":"hi"}` || m.Info.User != "alice" || m.Channel != "chat:a" {
-		t.Fatalf("message %+v", m)
-	}
-	if sub.Position().Offset != 1 {
-		t.Fatalf("position %v", sub.Position())
-	}
-	// Binary data published through the API arrives decoded.
-	s.MustAPI("publish", map[string]any{"channel": "chat:a", "b64data": "AAEC"})
-	if m := b.wait(t, 2, 5*time.Second)[1]; string(m.Data) != "\x00\x01\x02" {
-		t.Fatalf("binary message %q", m.Data)
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{})
+		c, err := client.Dial(ctx(t), s.WSURL, client.Options{Encoding: enc, Token: ht.Token(t, "alice", nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		b := newInbox()
+		sub, err := c.Subscribe(ctx(t), "chat:a", b.opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos, err := c.Publish(ctx(t), "chat:a", []byte(`{"text":"hi"}`))
+		if err != nil || pos.Offset != 1 {
+			t.Fatalf("publish: %v %v", pos, err)
+		}
+		m := b.wait(t, 1, 5*time.Second)[0]
+		if string(m.Data) != `{"text":"hi"}` || m.Info.User != "alice" || m.Channel != "chat:a" {
+			t.Fatalf("message %+v", m)
+		}
+		if sub.Position().Offset != 1 {
+			t.Fatalf("position %v", sub.Position())
+		}
+		// Binary data published through the API arrives decoded.
+		s.MustAPI("publish", map[string]any{"channel": "chat:a", "b64data": "AAEC"})
+		if m := b.wait(t, 2, 5*time.Second)[1]; string(m.Data) != "\x00\x01\x02" {
+			t.Fatalf("binary message %q", m.Data)
+		}
 
-	if _, err := c.Subscribe(ctx(t), "chat:a", client.SubscribeOptions{}); !isCode(err, 105) {
-		t.Fatalf("second subscribe: %v", err)
-	}
-	if _, err := c.Subscribe(ctx(t), "nope:a", client.SubscribeOptions{}); !isCode(err, 102) {
-		t.Fatalf("unknown namespace: %v", err)
-	}
-	_, err = c.Publish(ctx(t), "news:x", []byte(`1`))
-	var e *client.Error
-	if !errors.As(err, &e) || e.Code != 103 || e.Temporary() {
-		t.Fatalf("forbidden publish: %v", err)
-	}
-	if st, err := c.PresenceStats(ctx(t), "chat:a"); err != nil || st.Users != 1 {
-		t.Fatalf("presence stats %v %v", st, err)
-	}
-	if p, err := c.Presence(ctx(t), "chat:a"); err != nil || len(p) != 1 {
-		t.Fatalf("presence %v %v", p, err)
-	}
-	limit := 1
-	pubs, hpos, err := c.History(ctx(t), "chat:a", client.HistoryOptions{Limit: &limit, Reverse: true})
-	if err != nil || len(pubs) != 1 || pubs[0].Offset != 2 || hpos.Offset != 2 {
-		t.Fatalf("history %v %v %v", pubs, hpos, err)
-	}
-	if err := sub.Unsubscribe(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := c.PresenceStats(ctx(t), "chat:a"); st.Clients != 0 {
-		t.Fatalf("still present after unsubscribe: %v", st)
-	}
+		if _, err := c.Subscribe(ctx(t), "chat:a", client.SubscribeOptions{}); !isCode(err, 105) {
+			t.Fatalf("second subscribe: %v", err)
+		}
+		if _, err := c.Subscribe(ctx(t), "nope:a", client.SubscribeOptions{}); !isCode(err, 102) {
+			t.Fatalf("unknown namespace: %v", err)
+		}
+		_, err = c.Publish(ctx(t), "news:x", []byte(`1`))
+		var e *client.Error
+		if !errors.As(err, &e) || e.Code != 103 || e.Temporary() {
+			t.Fatalf("forbidden publish: %v", err)
+		}
+		if st, err := c.PresenceStats(ctx(t), "chat:a"); err != nil || st.Users != 1 {
+			t.Fatalf("presence stats %v %v", st, err)
+		}
+		if p, err := c.Presence(ctx(t), "chat:a"); err != nil || len(p) != 1 {
+			t.Fatalf("presence %v %v", p, err)
+		}
+		limit := 1
+		pubs, hpos, err := c.History(ctx(t), "chat:a", client.HistoryOptions{Limit: &limit, Reverse: true})
+		if err != nil || len(pubs) != 1 || pubs[0].Offset != 2 || hpos.Offset != 2 {
+			t.Fatalf("history %v %v %v", pubs, hpos, err)
+		}
+		if err := sub.Unsubscribe(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := c.PresenceStats(ctx(t), "chat:a"); st.Clients != 0 {
+			t.Fatalf("still present after unsubscribe: %v", st)
+		}
+	})
 }
 
 func isCode(err error, code protocol.ErrorCode) bool {
@@ -169,40 +171,42 @@ func isCode(err error, code protocol.ErrorCode) bool {
 }
 
 func TestConcurrentCalls(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	c, err := client.Dial(ctx(t), s.WSURL, client.Options{Token: ht.Token(t, "u", nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var wg sync.WaitGroup
-	offsets := make(chan uint64, 200)
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 25; j++ {
-				pos, err := c.Publish(ctx(t), "chat:many", []byte(`1`))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				offsets <- pos.Offset
-			}
-		}()
-	}
-	wg.Wait()
-	close(offsets)
-	seen := map[uint64]bool{}
-	for o := range offsets {
-		if seen[o] {
-			t.Fatalf("offset %d twice: replies crossed", o)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{})
+		c, err := client.Dial(ctx(t), s.WSURL, client.Options{Encoding: enc, Token: ht.Token(t, "u", nil)})
+		if err != nil {
+			t.Fatal(err)
 		}
-		seen[o] = true
-	}
-	if len(seen) != 200 {
-		t.Fatalf("%d publishes", len(seen))
-	}
+		defer c.Close()
+		var wg sync.WaitGroup
+		offsets := make(chan uint64, 200)
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 25; j++ {
+					pos, err := c.Publish(ctx(t), "chat:many", []byte(`1`))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					offsets <- pos.Offset
+				}
+			}()
+		}
+		wg.Wait()
+		close(offsets)
+		seen := map[uint64]bool{}
+		for o := range offsets {
+			if seen[o] {
+				t.Fatalf("offset %d twice: replies crossed", o)
+			}
+			seen[o] = true
+		}
+		if len(seen) != 200 {
+			t.Fatalf("%d publishes", len(seen))
+		}
+	})
 }
 
 func TestDialRefused(t *testing.T) {
@@ -227,83 +231,87 @@ func TestDialRefused(t *testing.T) {
 // TestReconnectAfterServerRestart restarts the server (same broker) while
 // publications keep coming: the client recovers every one, once, in order.
 func TestReconnectAfterServerRestart(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	var states []client.StateChange
-	var smu sync.Mutex
-	c, err := client.Dial(ctx(t), s.WSURL, client.Options{
-		Token: ht.Token(t, "u", nil), Backoff: fastBackoff,
-		OnState: func(sc client.StateChange) { smu.Lock(); states = append(states, sc); smu.Unlock() },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	b := newInbox()
-	if _, err := c.Subscribe(ctx(t), "chat:restart", b.opts()); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 5; i++ {
-		s.MustAPI("publish", map[string]any{"channel": "chat:restart", "data": i})
-	}
-	b.wait(t, 5, 5*time.Second)
-	s2 := s.Restart(ht.Options{})
-	for i := 5; i < 10; i++ {
-		s2.MustAPI("publish", map[string]any{"channel": "chat:restart", "data": i})
-	}
-	checkSequence(t, b.wait(t, 10, 5*time.Second), 10)
-	smu.Lock()
-	defer smu.Unlock()
-	var sawGoingAway, reconnected bool
-	for i, sc := range states {
-		if sc.State == client.StateDisconnected && sc.Code == protocol.CloseGoingAway {
-			sawGoingAway = true
-			for _, later := range states[i:] {
-				reconnected = reconnected || later.State == client.StateConnected
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{})
+		var states []client.StateChange
+		var smu sync.Mutex
+		c, err := client.Dial(ctx(t), s.WSURL, client.Options{Encoding: enc,
+			Token: ht.Token(t, "u", nil), Backoff: fastBackoff,
+			OnState: func(sc client.StateChange) { smu.Lock(); states = append(states, sc); smu.Unlock() },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		b := newInbox()
+		if _, err := c.Subscribe(ctx(t), "chat:restart", b.opts()); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			s.MustAPI("publish", map[string]any{"channel": "chat:restart", "data": i})
+		}
+		b.wait(t, 5, 5*time.Second)
+		s2 := s.Restart(ht.Options{})
+		for i := 5; i < 10; i++ {
+			s2.MustAPI("publish", map[string]any{"channel": "chat:restart", "data": i})
+		}
+		checkSequence(t, b.wait(t, 10, 5*time.Second), 10)
+		smu.Lock()
+		defer smu.Unlock()
+		var sawGoingAway, reconnected bool
+		for i, sc := range states {
+			if sc.State == client.StateDisconnected && sc.Code == protocol.CloseGoingAway {
+				sawGoingAway = true
+				for _, later := range states[i:] {
+					reconnected = reconnected || later.State == client.StateConnected
+				}
 			}
 		}
-	}
-	if !sawGoingAway || !reconnected {
-		t.Fatalf("states %+v", states)
-	}
-	if len(b.lost) != 0 {
-		t.Fatalf("recovery reported lost: %+v", b.lost)
-	}
+		if !sawGoingAway || !reconnected {
+			t.Fatalf("states %+v", states)
+		}
+		if len(b.lost) != 0 {
+			t.Fatalf("recovery reported lost: %+v", b.lost)
+		}
+	})
 }
 
 // TestRecoveryThroughNetworkCuts cuts the network three times while a
 // publisher runs: every publication arrives exactly once, in order.
 func TestRecoveryThroughNetworkCuts(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{Namespaces: map[string]hub.Namespace{
-		"chat": {HistorySize: 1000, HistoryTTL: time.Hour, Recover: true, AllowPublish: hub.AccessAny},
-	}}})
-	p := newProxy(t, s.Addr())
-	c, err := client.Dial(ctx(t), p.URL(), client.Options{Token: ht.Token(t, "u", nil), Backoff: fastBackoff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	b := newInbox()
-	if _, err := c.Subscribe(ctx(t), "chat:cut", b.opts()); err != nil {
-		t.Fatal(err)
-	}
-	const n = 300
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < n; i++ {
-			if _, err := s.Hub.Publish(context.Background(), "chat:cut", []byte(fmt.Sprint(i)), ""); err != nil {
-				t.Error(err)
-				return
-			}
-			time.Sleep(time.Millisecond)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Hub: hub.Config{Namespaces: map[string]hub.Namespace{
+			"chat": {HistorySize: 1000, HistoryTTL: time.Hour, Recover: true, AllowPublish: hub.AccessAny},
+		}}})
+		p := newProxy(t, s.Addr())
+		c, err := client.Dial(ctx(t), p.URL(), client.Options{Encoding: enc, Token: ht.Token(t, "u", nil), Backoff: fastBackoff})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	for i := 0; i < 3; i++ {
-		time.Sleep(50 * time.Millisecond)
-		p.Cut()
-	}
-	<-done
-	checkSequence(t, b.wait(t, n, 10*time.Second), n)
+		defer c.Close()
+		b := newInbox()
+		if _, err := c.Subscribe(ctx(t), "chat:cut", b.opts()); err != nil {
+			t.Fatal(err)
+		}
+		const n = 300
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < n; i++ {
+				if _, err := s.Hub.Publish(context.Background(), "chat:cut", []byte(fmt.Sprint(i)), ""); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		for i := 0; i < 3; i++ {
+			time.Sleep(50 * time.Millisecond)
+			p.Cut()
+		}
+		<-done
+		checkSequence(t, b.wait(t, n, 10*time.Second), n)
+	})
 }
 
 // TestMissedHeartbeatReconnects freezes the network (sockets open, nothing
@@ -375,106 +383,112 @@ func TestTerminalCloseStopsReconnecting(t *testing.T) {
 }
 
 func TestRecoveryLostIsReported(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	p := newProxy(t, s.Addr())
-	c, err := client.Dial(ctx(t), p.URL(), client.Options{Token: ht.Token(t, "u", nil), Backoff: client.Backoff{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	b := newInbox()
-	if _, err := c.Subscribe(ctx(t), "news:lost", b.opts()); err != nil {
-		t.Fatal(err)
-	}
-	s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": 0})
-	b.wait(t, 1, 5*time.Second)
-	p.Cut()
-	// news keeps 10: 15 more while away leaves a hole.
-	for i := 1; i <= 15; i++ {
-		s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": i})
-	}
-	msgs := b.wait(t, 11, 5*time.Second)
-	b.mu.Lock()
-	lost := b.lost
-	b.mu.Unlock()
-	if len(lost) != 1 || lost[0].Since.Offset != 1 || lost[0].Position.Offset != 16 {
-		t.Fatalf("recovery lost %+v", lost)
-	}
-	if msgs[1].Offset != 7 || msgs[10].Offset != 16 {
-		t.Fatalf("delivered after the loss: %d..%d", msgs[1].Offset, msgs[10].Offset)
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{})
+		p := newProxy(t, s.Addr())
+		c, err := client.Dial(ctx(t), p.URL(), client.Options{Encoding: enc, Token: ht.Token(t, "u", nil), Backoff: client.Backoff{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		b := newInbox()
+		if _, err := c.Subscribe(ctx(t), "news:lost", b.opts()); err != nil {
+			t.Fatal(err)
+		}
+		s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": 0})
+		b.wait(t, 1, 5*time.Second)
+		p.Cut()
+		// news keeps 10: 15 more while away leaves a hole.
+		for i := 1; i <= 15; i++ {
+			s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": i})
+		}
+		msgs := b.wait(t, 11, 5*time.Second)
+		b.mu.Lock()
+		lost := b.lost
+		b.mu.Unlock()
+		if len(lost) != 1 || lost[0].Since.Offset != 1 || lost[0].Position.Offset != 16 {
+			t.Fatalf("recovery lost %+v", lost)
+		}
+		if msgs[1].Offset != 7 || msgs[10].Offset != 16 {
+			t.Fatalf("delivered after the loss: %d..%d", msgs[1].Offset, msgs[10].Offset)
+		}
+	})
 }
 
 func TestDirectMessagesAndInboxRecovery(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	p := newProxy(t, s.Addr())
-	var mu sync.Mutex
-	var got []client.Direct
-	c, err := client.Dial(ctx(t), p.URL(), client.Options{
-		Token: ht.Token(t, "bob", nil), Backoff: client.Backoff{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond},
-		OnDirect: func(d client.Direct) { mu.Lock(); got = append(got, d); mu.Unlock() },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	alice, err := client.Dial(ctx(t), s.WSURL, client.Options{Token: ht.Token(t, "alice", nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
-	if _, err := alice.Send(ctx(t), "bob", []byte(`"live"`)); err != nil {
-		t.Fatal(err)
-	}
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
-	ht.Eventually(t, 5*time.Second, func() bool { return count() == 1 }, "live direct")
-	p.Cut()
-	alice.Send(ctx(t), "bob", []byte(`"while away 1"`))
-	alice.Send(ctx(t), "bob", []byte(`"while away 2"`))
-	ht.Eventually(t, 5*time.Second, func() bool { return count() == 3 }, "recovered directs")
-	alice.Send(ctx(t), "bob", []byte(`"after"`))
-	ht.Eventually(t, 5*time.Second, func() bool { return count() == 4 }, "live after reconnect")
-	mu.Lock()
-	defer mu.Unlock()
-	for i, d := range got {
-		if d.Offset != uint64(i+1) || d.From.User != "alice" {
-			t.Fatalf("direct %d: %+v", i, d)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{})
+		p := newProxy(t, s.Addr())
+		var mu sync.Mutex
+		var got []client.Direct
+		c, err := client.Dial(ctx(t), p.URL(), client.Options{Encoding: enc,
+			Token: ht.Token(t, "bob", nil), Backoff: client.Backoff{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond},
+			OnDirect: func(d client.Direct) { mu.Lock(); got = append(got, d); mu.Unlock() },
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	var last string
-	json.Unmarshal(got[3].Data, &last)
-	if last != "after" {
-		t.Fatalf("last direct %q", last)
-	}
+		defer c.Close()
+		alice, err := client.Dial(ctx(t), s.WSURL, client.Options{Encoding: enc, Token: ht.Token(t, "alice", nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer alice.Close()
+		if _, err := alice.Send(ctx(t), "bob", []byte(`"live"`)); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+		ht.Eventually(t, 5*time.Second, func() bool { return count() == 1 }, "live direct")
+		p.Cut()
+		alice.Send(ctx(t), "bob", []byte(`"while away 1"`))
+		alice.Send(ctx(t), "bob", []byte(`"while away 2"`))
+		ht.Eventually(t, 5*time.Second, func() bool { return count() == 3 }, "recovered directs")
+		alice.Send(ctx(t), "bob", []byte(`"after"`))
+		ht.Eventually(t, 5*time.Second, func() bool { return count() == 4 }, "live after reconnect")
+		mu.Lock()
+		defer mu.Unlock()
+		for i, d := range got {
+			if d.Offset != uint64(i+1) || d.From.User != "alice" {
+				t.Fatalf("direct %d: %+v", i, d)
+			}
+		}
+		var last string
+		json.Unmarshal(got[3].Data, &last)
+		if last != "after" {
+			t.Fatalf("last direct %q", last)
+		}
+	})
 }
 
 func TestTokenRefresh(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{RefreshNotice: time.Hour}})
-	var mu sync.Mutex
-	calls := 0
-	c, err := client.Dial(ctx(t), s.WSURL, client.Options{
-		TokenFunc: func(context.Context) (string, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			calls++
-			// The first token expires in 2 s; refreshed ones in an hour.
-			exp := time.Now().Add(2 * time.Second)
-			if calls > 1 {
-				exp = time.Now().Add(time.Hour)
-			}
-			return ht.Token(t, "u", map[string]any{"exp": exp.Unix()}), nil
-		},
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Hub: hub.Config{RefreshNotice: time.Hour}})
+		var mu sync.Mutex
+		calls := 0
+		c, err := client.Dial(ctx(t), s.WSURL, client.Options{Encoding: enc,
+			TokenFunc: func(context.Context) (string, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				// The first token expires in 2 s; refreshed ones in an hour.
+				exp := time.Now().Add(2 * time.Second)
+				if calls > 1 {
+					exp = time.Now().Add(time.Hour)
+				}
+				return ht.Token(t, "u", map[string]any{"exp": exp.Unix()}), nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ht.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 2 }, "refresh on refresh_needed")
+		id := c.ID()
+		time.Sleep(2500 * time.Millisecond) // past the first token's exp
+		if _, err := c.Publish(ctx(t), "chat:r", []byte(`1`)); err != nil || c.ID() != id {
+			t.Fatalf("connection did not survive its first token: %v (id %s → %s)", err, id, c.ID())
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ht.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 2 }, "refresh on refresh_needed")
-	id := c.ID()
-	time.Sleep(2500 * time.Millisecond) // past the first token's exp
-	if _, err := c.Publish(ctx(t), "chat:r", []byte(`1`)); err != nil || c.ID() != id {
-		t.Fatalf("connection did not survive its first token: %v (id %s → %s)", err, id, c.ID())
-	}
 }
 
 func TestBackoff(t *testing.T) {
@@ -517,4 +531,38 @@ func TestCloseIsClean(t *testing.T) {
 		t.Fatalf("publish after Close: %v", err)
 	}
 	ht.Eventually(t, 5*time.Second, func() bool { return s.Hub.Info().Clients == 0 }, "server saw the close")
+}
+
+// TestCrossEncoding: a JSON client and a Protobuf client on one channel see
+// the same publications, binary payloads included.
+func TestCrossEncoding(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	clients := map[protocol.Encoding]*client.Client{}
+	boxes := map[protocol.Encoding]*inbox{}
+	for _, enc := range ht.Encodings {
+		c, err := client.Dial(ctx(t), s.WSURL, client.Options{Encoding: enc, Token: ht.Token(t, "u-"+enc.String(), nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients[enc], boxes[enc] = c, newInbox()
+		if _, err := c.Subscribe(ctx(t), "chat:x", boxes[enc].opts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := clients[protocol.Protobuf].Publish(ctx(t), "chat:x", []byte{0, 0xff, 'b'}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients[protocol.JSON].Publish(ctx(t), "chat:x", []byte(`{"j":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients[protocol.JSON].Publish(ctx(t), "chat:x", []byte{0, 0xff}); err == nil {
+		t.Fatal("JSON client published bytes that are not JSON")
+	}
+	for enc, b := range boxes {
+		msgs := b.wait(t, 2, 5*time.Second)
+		if string(msgs[0].Data) != "\x00\xffb" || string(msgs[1].Data) != `{"j":1}` || msgs[0].Info.User != "u-protobuf" {
+			t.Errorf("%v subscriber got %q, %q", enc, msgs[0].Data, msgs[1].Data)
+		}
+	}
 }

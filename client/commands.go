@@ -7,7 +7,7 @@ import (
 	"github.com/heraldhq/herald/protocol"
 )
 
-// Publish publishes data (a JSON value) to channel and returns its place in
+// Publish publishes data (a JSON value; any bytes with Protobuf) to channel and returns its place in
 // the channel's stream (offset 0 when the channel keeps no history). It
 // waits for a connection if there is none.
 func (c *Client) Publish(ctx context.Context, channel string, data []byte) (protocol.StreamPosition, error) {
@@ -16,7 +16,7 @@ func (c *Client) Publish(ctx context.Context, channel string, data []byte) (prot
 	return protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}, err
 }
 
-// Send sends data (a JSON value) to every connection of user, and to their
+// Send sends data (a JSON value; any bytes with Protobuf) to every connection of user, and to their
 // inbox while they are offline.
 func (c *Client) Send(ctx context.Context, user string, data []byte) (protocol.StreamPosition, error) {
 	var res protocol.PublishResult
@@ -55,13 +55,17 @@ func (c *Client) History(ctx context.Context, channel string, opts HistoryOption
 	return res.Publications, protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}, err
 }
 
-// Do sends any command and returns its reply's raw result: for commands
-// this package has no method for, and for tools that relay commands. The
-// command's id is assigned by the client.
+// Do sends any command and returns its reply's result as JSON, whatever the
+// encoding: for commands this package has no method for, and for tools that
+// relay commands. The command's id is assigned by the client.
 func (c *Client) Do(ctx context.Context, cmd *protocol.Command) (json.RawMessage, error) {
 	cn, err := c.live(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return cn.call(ctx, cmd, nil)
+	reply, err := cn.call(ctx, cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	return reply.ResultJSON()
 }

@@ -1,10 +1,7 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,6 +15,7 @@ import (
 // conn is one WebSocket connection's worth of client state.
 type conn struct {
 	ws  *websocket.Conn
+	enc protocol.Encoding
 	gen uint64
 
 	mu      sync.Mutex
@@ -30,7 +28,7 @@ type conn struct {
 	disconnect   *protocol.Disconnect
 	// backlog holds what followed the connect reply in its frame; serve
 	// handles it before reading on.
-	backlog []*reply
+	backlog []*protocol.ServerMessage
 }
 
 // pendingCall waits for one reply. onReply, when set, runs on the reader
@@ -38,36 +36,9 @@ type conn struct {
 // result ahead of the channel's live messages.
 type pendingCall struct {
 	done    chan struct{}
-	result  json.RawMessage
+	reply   *protocol.ServerMessage
 	err     error
-	onReply func(result json.RawMessage, err error)
-}
-
-// reply is what the server sends: a reply when ID is set, a push otherwise.
-// Fields are the union of every push's.
-type reply struct {
-	ID     uint32          `json:"id"`
-	Result json.RawMessage `json:"result"`
-	Error  *protocol.Error `json:"error"`
-
-	Type    string               `json:"type"`
-	Channel string               `json:"channel"`
-	Offset  uint64               `json:"offset"`
-	Data    json.RawMessage      `json:"data"`
-	B64     []byte               `json:"b64"`
-	Info    *protocol.ClientInfo `json:"info"`
-	From    protocol.ClientInfo  `json:"from"`
-	Time    int64                `json:"ts"`
-	Code    protocol.CloseCode   `json:"code"`
-	Reason  string               `json:"reason"`
-	Expires int64                `json:"expires"`
-}
-
-func (r *reply) payload() []byte {
-	if r.B64 != nil {
-		return r.B64
-	}
-	return r.Data
+	onReply func(reply *protocol.ServerMessage, err error)
 }
 
 var errNoConnectReply = errors.New("herald: connection ended before the connect reply")
@@ -82,18 +53,24 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 		return nil, nil, fmt.Errorf("herald: token: %w", err)
 	}
 	ws, _, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
-		Subprotocols: []string{"herald.v1.json"},
+		Subprotocols: []string{c.opts.Encoding.Subprotocol()},
 		HTTPHeader:   c.opts.Header,
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if ws.Subprotocol() != c.opts.Encoding.Subprotocol() && c.opts.Encoding != protocol.JSON {
+		// A server without Protobuf would answer in JSON; better to say so
+		// than to misread every frame.
+		ws.CloseNow()
+		return nil, nil, fmt.Errorf("herald: server does not speak %s", c.opts.Encoding.Subprotocol())
 	}
 	ws.SetReadLimit(64 << 20)
 	c.mu.Lock()
 	c.gen++
 	gen := c.gen
 	c.mu.Unlock()
-	cn := &conn{ws: ws, gen: gen, pending: make(map[uint32]*pendingCall), dead: make(chan struct{})}
+	cn := &conn{ws: ws, enc: c.opts.Encoding, gen: gen, pending: make(map[uint32]*pendingCall), dead: make(chan struct{})}
 	cmd := c.connectCommand(token, gen)
 	cmd.ID = 1
 	cn.nextID = 1
@@ -122,7 +99,7 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 				continue
 			case m.ID == 1:
 				var res protocol.ConnectResult
-				if err := json.Unmarshal(m.Result, &res); err != nil {
+				if err := m.DecodeResult(&res); err != nil {
 					ws.CloseNow()
 					return nil, nil, err
 				}
@@ -131,41 +108,39 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 				cn.backlog = msgs[i+1:]
 				return cn, &res, nil
 			case m.Type == protocol.PushDisconnect:
-				cn.disconnect = &protocol.Disconnect{Code: m.Code, Reason: m.Reason}
+				cn.disconnect = &protocol.Disconnect{Code: protocol.CloseCode(m.Code), Reason: m.Reason}
 			}
 		}
 	}
 }
 
 // read reads one frame and decodes its messages.
-func (cn *conn) read(ctx context.Context) ([]*reply, error) {
+func (cn *conn) read(ctx context.Context) ([]*protocol.ServerMessage, error) {
 	_, data, err := cn.ws.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []*reply
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, len(data)+1)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		m := new(reply)
-		if err := json.Unmarshal(line, m); err != nil {
-			return nil, fmt.Errorf("herald: bad message from server: %w", err)
-		}
+	var out []*protocol.ServerMessage
+	err = cn.enc.DecodeServerFrame(data, func(m *protocol.ServerMessage) error {
 		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("herald: bad message from server: %w", err)
 	}
 	return out, nil
 }
 
 func (cn *conn) write(ctx context.Context, cmd *protocol.Command) error {
-	b, err := json.Marshal(cmd)
+	b, err := cn.enc.AppendCommand(nil, cmd)
 	if err != nil {
 		return err
 	}
-	return cn.ws.Write(ctx, websocket.MessageText, b)
+	typ := websocket.MessageText
+	if cn.enc.Binary() {
+		typ = websocket.MessageBinary
+	}
+	return cn.ws.Write(ctx, typ, b)
 }
 
 // serve reads until the connection ends and returns the close code the
@@ -209,12 +184,12 @@ func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 				_ = cn.write(ctx, &protocol.Command{Type: protocol.TypePong})
 				cancel()
 			case protocol.PushDisconnect:
-				cn.disconnect = &protocol.Disconnect{Code: m.Code, Reason: m.Reason}
+				cn.disconnect = &protocol.Disconnect{Code: protocol.CloseCode(m.Code), Reason: m.Reason}
 			case protocol.PushRefreshNeeded:
 				c.wg.Add(1)
 				go c.refresh(cn)
 			case protocol.PushDirect:
-				c.deliverDirect(&protocol.Publication{Offset: m.Offset, Data: m.payload(), Time: m.Time}, m.From)
+				c.deliverDirect(&protocol.Publication{Offset: m.Offset, Data: m.Data, Time: m.Time}, m.From)
 			default:
 				if s := c.subscription(m.Channel); s != nil {
 					s.handlePush(m)
@@ -226,7 +201,7 @@ func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 
 // call sends cmd with a new id and waits for its reply. onReply, when set,
 // runs on the reader goroutine as the reply arrives.
-func (cn *conn) call(ctx context.Context, cmd *protocol.Command, onReply func(json.RawMessage, error)) (json.RawMessage, error) {
+func (cn *conn) call(ctx context.Context, cmd *protocol.Command, onReply func(*protocol.ServerMessage, error)) (*protocol.ServerMessage, error) {
 	p := &pendingCall{done: make(chan struct{}), onReply: onReply}
 	cn.mu.Lock()
 	select {
@@ -250,7 +225,7 @@ func (cn *conn) call(ctx context.Context, cmd *protocol.Command, onReply func(js
 	}
 	select {
 	case <-p.done:
-		return p.result, p.err
+		return p.reply, p.err
 	case <-ctx.Done():
 		cn.drop(id)
 		return nil, ctx.Err()
@@ -264,7 +239,7 @@ func (cn *conn) drop(id uint32) {
 }
 
 // resolve hands a reply to its waiting call.
-func (cn *conn) resolve(m *reply) {
+func (cn *conn) resolve(m *protocol.ServerMessage) {
 	cn.mu.Lock()
 	p := cn.pending[m.ID]
 	delete(cn.pending, m.ID)
@@ -272,12 +247,12 @@ func (cn *conn) resolve(m *reply) {
 	if p == nil {
 		return // its caller gave up
 	}
-	p.result = m.Result
+	p.reply = m
 	if m.Error != nil {
 		p.err = &Error{Code: m.Error.Code, Message: m.Error.Message, temp: m.Error.Temporary}
 	}
 	if p.onReply != nil {
-		p.onReply(p.result, p.err)
+		p.onReply(p.reply, p.err)
 	}
 	close(p.done)
 }

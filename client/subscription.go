@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
@@ -15,8 +14,9 @@ type Message struct {
 	// Offset is the publication's place in the channel's stream; 0 when the
 	// channel keeps no history.
 	Offset uint64
-	// Data is the payload: JSON, or the decoded bytes when the server sent
-	// them base64-encoded (published as binary).
+	// Data is the payload as it was published: a JSON value, or any bytes a
+	// Protobuf client or the API's b64data published (JSON connections
+	// receive those base64-encoded; this is the decoded form).
 	Data []byte
 	// Info is the publishing client; nil when the server API published.
 	Info *protocol.ClientInfo
@@ -130,13 +130,13 @@ func (cn *conn) sendSubscribe(s *Subscription) {
 	s.c.wg.Add(1)
 	go func() {
 		defer s.c.wg.Done()
-		_, _ = cn.call(s.c.ctx, cmd, func(raw json.RawMessage, err error) {
+		_, _ = cn.call(s.c.ctx, cmd, func(reply *protocol.ServerMessage, err error) {
 			if err == ErrDisconnected {
 				return // the next connect command carries it
 			}
 			var res protocol.SubscribeResult
 			if err == nil {
-				err = json.Unmarshal(raw, &res)
+				err = reply.DecodeResult(&res)
 			}
 			if err != nil {
 				if e, ok := err.(*Error); ok {
@@ -192,7 +192,7 @@ func (s *Subscription) applyResult(r *protocol.SubscribeResult, _ bool) {
 }
 
 // handlePush handles a push for this channel.
-func (s *Subscription) handlePush(m *reply) {
+func (s *Subscription) handlePush(m *protocol.ServerMessage) {
 	switch m.Type {
 	case protocol.PushMessage:
 		s.mu.Lock()
@@ -204,7 +204,7 @@ func (s *Subscription) handlePush(m *reply) {
 			s.pos.Offset = m.Offset
 		}
 		s.mu.Unlock()
-		s.deliver(Message{Channel: s.channel, Offset: m.Offset, Data: m.payload(), Info: m.Info, Time: time.UnixMilli(m.Time)})
+		s.deliver(Message{Channel: s.channel, Offset: m.Offset, Data: m.Data, Info: m.Info, Time: time.UnixMilli(m.Time)})
 	case protocol.PushJoin:
 		if s.opts.OnJoin != nil && m.Info != nil {
 			s.opts.OnJoin(*m.Info)
