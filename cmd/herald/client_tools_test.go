@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -123,9 +124,16 @@ func (l *lines) next(match func(map[string]any) bool, what string) map[string]an
 
 // TestConnectTwoTerminals is the README's two-terminal chat: A listens on a
 // room, B publishes and sends A a direct message from a script.
+// It runs with A on each encoding; the output is the same JSON either way.
 func TestConnectTwoTerminals(t *testing.T) {
+	for _, flags := range [][]string{nil, {"--proto"}} {
+		t.Run(fmt.Sprint("flags", flags), func(t *testing.T) { testTwoTerminals(t, flags) })
+	}
+}
+
+func testTwoTerminals(t *testing.T, flags []string) {
 	s := ht.Start(t, ht.Options{})
-	a := herald(t, nil, "connect", s.WSURL, "--token", ht.Token(t, "alice", nil), "--sub", "chat:room")
+	a := herald(t, nil, append([]string{"connect", s.WSURL, "--token", ht.Token(t, "alice", nil), "--sub", "chat:room"}, flags...)...)
 	aIn, _ := a.StdinPipe()
 	aOut, _ := a.StdoutPipe()
 	if err := a.Start(); err != nil {

@@ -21,7 +21,8 @@ import (
 
 const connectHelp = `Connect to a Herald server and speak the protocol interactively.
 
-Every push and reply is printed as one JSON line (or readably with --pretty).
+Every push and reply is printed as one JSON line (or readably with --pretty),
+in the JSON encoding's shape even when --proto puts Protobuf on the wire.
 Commands are read from stdin, one per line:
 
   sub CHANNEL              subscribe
@@ -42,6 +43,7 @@ func connectCommand() *cobra.Command {
 		token, name string
 		subs, since []string
 		pretty      bool
+		useProto    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "connect URL",
@@ -59,7 +61,11 @@ func connectCommand() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			s := &session{out: cmd.OutOrStdout(), pretty: pretty}
-			return s.run(ctx, args[0], token, name, subs, positions, cmd.InOrStdin())
+			opts := client.Options{Token: token, Name: name}
+			if useProto {
+				opts.Encoding = protocol.Protobuf
+			}
+			return s.run(ctx, args[0], opts, subs, positions, cmd.InOrStdin())
 		},
 	}
 	f := cmd.Flags()
@@ -68,6 +74,7 @@ func connectCommand() *cobra.Command {
 	f.StringArrayVar(&subs, "sub", nil, "subscribe to CHANNEL on start (repeatable)")
 	f.StringArrayVar(&since, "since", nil, "resume CHANNEL=OFFSET:EPOCH (repeatable; implies --sub)")
 	f.BoolVar(&pretty, "pretty", false, "print readable lines instead of JSON")
+	f.BoolVar(&useProto, "proto", false, "speak the Protobuf encoding (output stays JSON)")
 	return cmd
 }
 
@@ -96,20 +103,17 @@ type session struct {
 	subs   map[string]*client.Subscription
 }
 
-func (s *session) run(ctx context.Context, url, token, name string, subs []string, since map[string]protocol.StreamPosition, in io.Reader) error {
+func (s *session) run(ctx context.Context, url string, opts client.Options, subs []string, since map[string]protocol.StreamPosition, in io.Reader) error {
 	closed := make(chan error, 1)
-	s.c = client.New(url, client.Options{
-		Token: token,
-		Name:  name,
-		OnState: func(sc client.StateChange) {
-			s.state(sc)
-			if sc.State == client.StateClosed && sc.Code != 0 {
-				closed <- &client.CloseError{Code: sc.Code, Reason: sc.Reason}
-			}
-		},
-		OnDirect:    s.direct,
-		OnInboxLost: func(r client.RecoveryLost) { s.lost(r) },
-	})
+	opts.OnState = func(sc client.StateChange) {
+		s.state(sc)
+		if sc.State == client.StateClosed && sc.Code != 0 {
+			closed <- &client.CloseError{Code: sc.Code, Reason: sc.Reason}
+		}
+	}
+	opts.OnDirect = s.direct
+	opts.OnInboxLost = s.lost
+	s.c = client.New(url, opts)
 	if err := s.c.Connect(ctx); err != nil {
 		return err
 	}
