@@ -2,7 +2,6 @@ package hub_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"testing"
 
@@ -37,18 +36,29 @@ func (g *gate) WriteFrame(parts [][]byte) error {
 
 func (g *gate) Close(code protocol.CloseCode, _ string) { g.closed <- code }
 
-// TestWriterCoalesces: what queues while a write is in progress goes out as
-// one newline-separated frame, in order.
+// TestWriterCoalesces: what queues while a write is in progress goes out in
+// very few frames, in order, in each encoding: newline-separated JSON, or
+// back-to-back length-prefixed Protobuf messages.
 func TestWriterCoalesces(t *testing.T) {
+	for _, enc := range []protocol.Encoding{protocol.JSON, protocol.Protobuf} {
+		t.Run(enc.String(), func(t *testing.T) { testWriterCoalesces(t, enc) })
+	}
+}
+
+func testWriterCoalesces(t *testing.T, enc protocol.Encoding) {
 	b := memory.New(memory.Options{})
 	defer b.Close()
 	h := hub.New(hub.Config{Anonymous: true, Namespaces: map[string]hub.Namespace{"": {AllowPublish: hub.AccessAny}}}, b, nil)
 	if err := h.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	defer h.Shutdown(context.Background())
 	g := &gate{release: make(chan struct{}), closed: make(chan protocol.CloseCode, 1)}
-	c := h.NewClient(g, protocol.JSON, "test")
-	c.HandleFrame([]byte(`{"id":1,"type":"connect"}` + "\n" + `{"id":2,"type":"subscribe","channel":"c"}`))
+	c := h.NewClient(g, enc, "test")
+	frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
+	frame = append(frame, enc.Separator()...)
+	frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: "c"})
+	c.HandleFrame(frame)
 	for i := 0; i < 100; i++ {
 		if _, err := h.Publish(context.Background(), "c", []byte(`1`), ""); err != nil {
 			t.Fatal(err)
@@ -67,18 +77,25 @@ func TestWriterCoalesces(t *testing.T) {
 	if len(g.frames) > 3 {
 		t.Fatalf("%d frames for 102 messages and a disconnect", len(g.frames))
 	}
-	all := strings.Join(func() []string {
-		var s []string
-		for _, f := range g.frames {
-			s = append(s, string(f))
+	var msgs []*protocol.ServerMessage
+	for _, f := range g.frames {
+		err := enc.DecodeServerFrame(f, func(m *protocol.ServerMessage) error {
+			msgs = append(msgs, m)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("frame %q: %v", f, err)
 		}
-		return s
-	}(), "\n")
-	if n := strings.Count(all, `"type":"message"`); n != 100 {
-		t.Fatalf("%d messages delivered", n)
 	}
-	if !strings.HasSuffix(all, `{"type":"disconnect","code":1000,"reason":"done","reconnect":false}`) {
-		t.Fatalf("disconnect push not last: ...%s", all[max(0, len(all)-120):])
+	if len(msgs) != 103 || msgs[0].ID != 1 || msgs[1].ID != 2 {
+		t.Fatalf("%d messages, first %+v", len(msgs), msgs[0])
 	}
-	h.Shutdown(context.Background())
+	for i, m := range msgs[2:102] {
+		if m.Type != protocol.PushMessage || string(m.Data) != "1" {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+	}
+	if last := msgs[102]; last.Type != protocol.PushDisconnect || last.Code != 1000 || last.Reason != "done" {
+		t.Fatalf("last message %+v, want the disconnect push", last)
+	}
 }
