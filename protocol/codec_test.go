@@ -147,8 +147,8 @@ func TestProtoReplyNamesTheCommand(t *testing.T) {
 	}
 }
 
-// TestProtoPushesMatchGenerated checks the hand-written push encoders
-// against the generated code: same fields, same values.
+// TestProtoPushesMatchGenerated checks the hand-written encoders (pushes and
+// the publish reply) against the generated code: same fields, same values.
 func TestProtoPushesMatchGenerated(t *testing.T) {
 	info := &ClientInfo{User: "alice", Client: "c1"}
 	cases := []struct {
@@ -165,6 +165,10 @@ func TestProtoPushesMatchGenerated(t *testing.T) {
 			&pb.ServerMessage{Type: "direct", Offset: 1, Data: []byte("d"), From: &pb.ClientInfo{}, Ts: -1}},
 		{appendProtoPresencePush(nil, PushJoin, "c", ClientInfo{User: "u", Client: "k"}),
 			&pb.ServerMessage{Type: "join", Channel: "c", Info: &pb.ClientInfo{User: "u", Client: "k"}}},
+		{appendProtoPublishReply(nil, 1<<31, TypeSend, &PublishResult{Offset: 300, Epoch: "e"}),
+			&pb.ServerMessage{Id: 1 << 31, Result: &pb.ServerMessage_Send{Send: &pb.PublishResult{Offset: 300, Epoch: "e"}}}},
+		{appendProtoPublishReply(nil, 1, TypePublish, &PublishResult{}),
+			&pb.ServerMessage{Id: 1, Result: &pb.ServerMessage_Publish{Publish: &pb.PublishResult{}}}},
 	}
 	for i, tc := range cases {
 		msg, rest, err := nextProto(tc.got)

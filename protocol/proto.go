@@ -135,12 +135,45 @@ func appendProto(buf []byte, m proto.Message) []byte {
 }
 
 func appendProtoReply(buf []byte, id uint32, typ string, result any) ([]byte, error) {
+	// Publish and send replies are as frequent as publications: write them
+	// directly, like the pushes.
+	switch r := result.(type) {
+	case PublishResult:
+		return appendProtoPublishReply(buf, id, typ, &r), nil
+	case *PublishResult:
+		return appendProtoPublishReply(buf, id, typ, r), nil
+	}
 	m, err := replyToPB(typ, result)
 	if err != nil {
 		return buf, err
 	}
 	m.Id = id
 	return appendProto(buf, m), nil
+}
+
+// Field numbers of the publish reply: pb.ServerMessage's id and its publish
+// and send results, and pb.PublishResult's fields.
+const (
+	fieldID            protowire.Number = 15
+	fieldPublishResult protowire.Number = 20
+	fieldSendResult    protowire.Number = 24
+	fieldResultOffset  protowire.Number = 1
+	fieldResultEpoch   protowire.Number = 2
+)
+
+func appendProtoPublishReply(buf []byte, id uint32, typ string, r *PublishResult) []byte {
+	field := fieldPublishResult
+	if typ == TypeSend {
+		field = fieldSendResult
+	}
+	res := sizeVarintField(r.Offset) + sizeBytesField(len(r.Epoch))
+	n := sizeVarintField(uint64(id)) + protowire.SizeTag(field) + protowire.SizeBytes(res)
+	buf = protowire.AppendVarint(buf, uint64(n))
+	buf = appendVarintField(buf, fieldID, uint64(id))
+	buf = protowire.AppendTag(buf, field, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(res))
+	buf = appendVarintField(buf, fieldResultOffset, r.Offset)
+	return appendStringField(buf, fieldResultEpoch, r.Epoch)
 }
 
 func appendProtoErrorReply(buf []byte, id uint32, e *Error) []byte {
