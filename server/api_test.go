@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/protocol"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -62,123 +63,131 @@ func TestAPIMethodErrors(t *testing.T) {
 }
 
 func TestAPIPublishAndBroadcast(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	c.Call(map[string]any{"type": "subscribe", "channel": "chat:a"})
-	c.Call(map[string]any{"type": "subscribe", "channel": "chat:b"})
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		c.Call(map[string]any{"type": "subscribe", "channel": "chat:a"})
+		c.Call(map[string]any{"type": "subscribe", "channel": "chat:b"})
 
-	r := s.MustAPI("publish", map[string]any{"channel": "chat:a", "b64data": "AAEC"})
-	if num(r["offset"]) != 1 {
-		t.Fatalf("publish %v", r)
-	}
-	m := c.Messages("chat:a", 1)[0]
-	if m["b64"] != "AAEC" || m["data"] != nil || m["info"] != nil {
-		t.Fatalf("binary publication %v", m)
-	}
+		r := s.MustAPI("publish", map[string]any{"channel": "chat:a", "b64data": "AAEC"})
+		if num(r["offset"]) != 1 {
+			t.Fatalf("publish %v", r)
+		}
+		m := c.Messages("chat:a", 1)[0]
+		if m["b64"] != "AAEC" || m["data"] != nil || m["info"] != nil {
+			t.Fatalf("binary publication %v", m)
+		}
 
-	r = s.MustAPI("broadcast", map[string]any{"channels": []string{"chat:a", "chat:b", "nope:x"}, "data": "all"})
-	results := r["results"].([]any)
-	if num(results[0].(map[string]any)["offset"]) != 2 || num(results[1].(map[string]any)["offset"]) != 1 ||
-		num(results[2].(map[string]any)["error"].(map[string]any)["code"]) != 102 {
-		t.Fatalf("broadcast %v", r)
-	}
-	c.Messages("chat:a", 1)
-	c.Messages("chat:b", 1)
+		r = s.MustAPI("broadcast", map[string]any{"channels": []string{"chat:a", "chat:b", "nope:x"}, "data": "all"})
+		results := r["results"].([]any)
+		if num(results[0].(map[string]any)["offset"]) != 2 || num(results[1].(map[string]any)["offset"]) != 1 ||
+			num(results[2].(map[string]any)["error"].(map[string]any)["code"]) != 102 {
+			t.Fatalf("broadcast %v", r)
+		}
+		c.Messages("chat:a", 1)
+		c.Messages("chat:b", 1)
+	})
 }
 
 func TestAPIIdempotency(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	c.Call(map[string]any{"type": "subscribe", "channel": "chat:i"})
-	body := map[string]any{"channel": "chat:i", "data": "once", "idempotency_key": "k1"}
-	first := s.MustAPI("publish", body)
-	second := s.MustAPI("publish", body)
-	if toJSON(first) != toJSON(second) {
-		t.Fatalf("repeat answered %v, first %v", second, first)
-	}
-	s.MustAPI("publish", map[string]any{"channel": "chat:i", "data": "marker"})
-	msgs := c.Messages("chat:i", 2)
-	if msgs[0]["data"] != "once" || msgs[1]["data"] != "marker" {
-		t.Fatalf("delivered %v", msgs)
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		c.Call(map[string]any{"type": "subscribe", "channel": "chat:i"})
+		body := map[string]any{"channel": "chat:i", "data": "once", "idempotency_key": "k1"}
+		first := s.MustAPI("publish", body)
+		second := s.MustAPI("publish", body)
+		if toJSON(first) != toJSON(second) {
+			t.Fatalf("repeat answered %v, first %v", second, first)
+		}
+		s.MustAPI("publish", map[string]any{"channel": "chat:i", "data": "marker"})
+		msgs := c.Messages("chat:i", 2)
+		if msgs[0]["data"] != "once" || msgs[1]["data"] != "marker" {
+			t.Fatalf("delivered %v", msgs)
+		}
+	})
 }
 
 func TestAPIUserActions(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	a1, _ := ht.Connect(t, s.WSURL, ht.Token(t, "alice", nil))
-	a2, _ := ht.Connect(t, s.WSURL, ht.Token(t, "alice", nil))
-	bob, _ := ht.Connect(t, s.WSURL, ht.Token(t, "bob", nil))
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		a1, _ := s.Connect(t, ht.Token(t, "alice", nil))
+		a2, _ := s.Connect(t, ht.Token(t, "alice", nil))
+		bob, _ := s.Connect(t, ht.Token(t, "bob", nil))
 
-	s.MustAPI("subscribe", map[string]any{"user": "alice", "channel": "chat:srv"})
-	for _, c := range []*ht.Client{a1, a2} {
-		p := c.Push("subscribed")
-		if p["channel"] != "chat:srv" || p["epoch"] == nil {
-			t.Fatalf("subscribed push %v", p)
+		s.MustAPI("subscribe", map[string]any{"user": "alice", "channel": "chat:srv"})
+		for _, c := range []*ht.Client{a1, a2} {
+			p := c.Push("subscribed")
+			if p["channel"] != "chat:srv" || p["epoch"] == nil {
+				t.Fatalf("subscribed push %v", p)
+			}
 		}
-	}
-	s.MustAPI("publish", map[string]any{"channel": "chat:srv", "data": 1})
-	a1.Messages("chat:srv", 1)
-	a2.Messages("chat:srv", 1)
+		s.MustAPI("publish", map[string]any{"channel": "chat:srv", "data": 1})
+		a1.Messages("chat:srv", 1)
+		a2.Messages("chat:srv", 1)
 
-	s.MustAPI("unsubscribe", map[string]any{"user": "alice", "channel": "chat:srv"})
-	if p := a1.Push("unsubscribed"); p["channel"] != "chat:srv" || p["code"] == nil {
-		t.Fatalf("unsubscribed push %v", p)
-	}
-	a2.Push("unsubscribed")
+		s.MustAPI("unsubscribe", map[string]any{"user": "alice", "channel": "chat:srv"})
+		if p := a1.Push("unsubscribed"); p["channel"] != "chat:srv" || p["code"] == nil {
+			t.Fatalf("unsubscribed push %v", p)
+		}
+		a2.Push("unsubscribed")
 
-	s.MustAPI("disconnect", map[string]any{"user": "alice"})
-	a1.ExpectClose(4502)
-	a2.ExpectClose(4502)
-	s.MustAPI("disconnect", map[string]any{"user": "bob", "code": 4000, "reason": "please reconnect"})
-	d := bob.Push("disconnect")
-	if num(d["code"]) != 4000 || d["reconnect"] != true || d["reason"] != "please reconnect" {
-		t.Fatalf("disconnect push %v", d)
-	}
+		s.MustAPI("disconnect", map[string]any{"user": "alice"})
+		a1.ExpectClose(4502)
+		a2.ExpectClose(4502)
+		s.MustAPI("disconnect", map[string]any{"user": "bob", "code": 4000, "reason": "please reconnect"})
+		d := bob.Push("disconnect")
+		if num(d["code"]) != 4000 || d["reconnect"] != true || d["reason"] != "please reconnect" {
+			t.Fatalf("disconnect push %v", d)
+		}
+	})
 }
 
 func TestAPIReads(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	c, res := ht.Connect(t, s.WSURL, ht.Token(t, "alice", nil))
-	c.Call(map[string]any{"type": "subscribe", "channel": "chat:r"})
-	c.Call(map[string]any{"type": "subscribe", "channel": "plain"})
-	s.MustAPI("publish", map[string]any{"channel": "chat:r", "data": 1})
-	s.MustAPI("publish", map[string]any{"channel": "chat:r", "data": 2})
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		c, res := s.Connect(t, ht.Token(t, "alice", nil))
+		c.Call(map[string]any{"type": "subscribe", "channel": "chat:r"})
+		c.Call(map[string]any{"type": "subscribe", "channel": "plain"})
+		s.MustAPI("publish", map[string]any{"channel": "chat:r", "data": 1})
+		s.MustAPI("publish", map[string]any{"channel": "chat:r", "data": 2})
 
-	p := s.MustAPI("presence", map[string]any{"channel": "chat:r"})["clients"].(map[string]any)
-	if _, ok := p[res["client"].(string)]; !ok || len(p) != 1 {
-		t.Fatalf("presence %v", p)
-	}
-	if st := s.MustAPI("presence_stats", map[string]any{"channel": "chat:r"}); num(st["users"]) != 1 {
-		t.Fatalf("stats %v", st)
-	}
-	h := s.MustAPI("history", map[string]any{"channel": "chat:r", "limit": 1, "reverse": true})
-	if pubs := h["publications"].([]any); len(pubs) != 1 || num(pubs[0].(map[string]any)["data"]) != 2 {
-		t.Fatalf("history %v", h)
-	}
-	chans := s.MustAPI("channels", map[string]any{})["channels"].(map[string]any)
-	if len(chans) != 2 || num(chans["chat:r"].(map[string]any)["clients"]) != 1 {
-		t.Fatalf("channels %v", chans)
-	}
-	chans = s.MustAPI("channels", map[string]any{"pattern": "chat:*"})["channels"].(map[string]any)
-	if len(chans) != 1 {
-		t.Fatalf("channels chat:* %v", chans)
-	}
-	nodes := s.MustAPI("info", nil)["nodes"].([]any)
-	n := nodes[0].(map[string]any)
-	if num(n["clients"]) != 1 || num(n["users"]) != 1 || num(n["channels"]) != 2 || num(n["subs"]) != 2 {
-		t.Fatalf("info %v", n)
-	}
+		p := s.MustAPI("presence", map[string]any{"channel": "chat:r"})["clients"].(map[string]any)
+		if _, ok := p[res["client"].(string)]; !ok || len(p) != 1 {
+			t.Fatalf("presence %v", p)
+		}
+		if st := s.MustAPI("presence_stats", map[string]any{"channel": "chat:r"}); num(st["users"]) != 1 {
+			t.Fatalf("stats %v", st)
+		}
+		h := s.MustAPI("history", map[string]any{"channel": "chat:r", "limit": 1, "reverse": true})
+		if pubs := h["publications"].([]any); len(pubs) != 1 || num(pubs[0].(map[string]any)["data"]) != 2 {
+			t.Fatalf("history %v", h)
+		}
+		chans := s.MustAPI("channels", map[string]any{})["channels"].(map[string]any)
+		if len(chans) != 2 || num(chans["chat:r"].(map[string]any)["clients"]) != 1 {
+			t.Fatalf("channels %v", chans)
+		}
+		chans = s.MustAPI("channels", map[string]any{"pattern": "chat:*"})["channels"].(map[string]any)
+		if len(chans) != 1 {
+			t.Fatalf("channels chat:* %v", chans)
+		}
+		nodes := s.MustAPI("info", nil)["nodes"].([]any)
+		n := nodes[0].(map[string]any)
+		if num(n["clients"]) != 1 || num(n["users"]) != 1 || num(n["channels"]) != 2 || num(n["subs"]) != 2 {
+			t.Fatalf("info %v", n)
+		}
 
-	old := h["epoch"]
-	s.MustAPI("history_remove", map[string]any{"channel": "chat:r"})
-	h = s.MustAPI("history", map[string]any{"channel": "chat:r"})
-	if h["epoch"] == old || len(h["publications"].([]any)) != 0 {
-		t.Fatalf("after history_remove %v", h)
-	}
-	// The live subscriber cannot follow a restarted stream (message pushes
-	// carry no epoch): it is asked to reconnect and recover.
-	s.MustAPI("publish", map[string]any{"channel": "chat:r", "data": 3})
-	c.ExpectClose(4000)
+		old := h["epoch"]
+		s.MustAPI("history_remove", map[string]any{"channel": "chat:r"})
+		h = s.MustAPI("history", map[string]any{"channel": "chat:r"})
+		if h["epoch"] == old || len(h["publications"].([]any)) != 0 {
+			t.Fatalf("after history_remove %v", h)
+		}
+		// The live subscriber cannot follow a restarted stream (message pushes
+		// carry no epoch): it is asked to reconnect and recover.
+		s.MustAPI("publish", map[string]any{"channel": "chat:r", "data": 3})
+		c.ExpectClose(4000)
+	})
 }
 
 func TestHealth(t *testing.T) {
@@ -195,18 +204,20 @@ func TestHealth(t *testing.T) {
 // TestServerSubscribeRacingClose: a server-side subscribe that races the
 // client's disconnect must not leave the subscription behind.
 func TestServerSubscribeRacingClose(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	for i := 0; i < 30; i++ {
-		c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "racer", nil))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.API("subscribe", map[string]any{"user": "racer", "channel": "chat:race"})
-		}()
-		c.Conn.CloseNow()
-		<-done
-	}
-	ht.Eventually(t, 5*time.Second, func() bool {
-		return len(s.Hub.Channels("")) == 0 && s.Hub.Info().Subs == 0
-	}, "subscriptions left behind: %v", s.Hub.Channels(""))
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		for i := 0; i < 30; i++ {
+			c, _ := s.Connect(t, ht.Token(t, "racer", nil))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				s.API("subscribe", map[string]any{"user": "racer", "channel": "chat:race"})
+			}()
+			c.Conn.CloseNow()
+			<-done
+		}
+		ht.Eventually(t, 5*time.Second, func() bool {
+			return len(s.Hub.Channels("")) == 0 && s.Hub.Info().Subs == 0
+		}, "subscriptions left behind: %v", s.Hub.Channels(""))
+	})
 }

@@ -8,102 +8,115 @@ import (
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/protocol"
 )
 
 func TestConnectWithToken(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	exp := time.Now().Add(time.Hour).Unix()
-	c := ht.Dial(t, s.WSURL, nil)
-	r := c.Call(map[string]any{"type": "connect", "token": ht.Token(t, "alice", map[string]any{"exp": exp}), "name": "test", "version": "1"})
-	res := r.Result()
-	if res["user"] != "alice" || res["client"] == "" || res["ping"].(float64) != 25 {
-		t.Fatalf("connect result %v", res)
-	}
-	if int64(res["expires"].(float64)) != exp {
-		t.Fatalf("expires %v, want %d", res["expires"], exp)
-	}
-	inbox := res["inbox"].(map[string]any)
-	if inbox["epoch"] == "" {
-		t.Fatalf("inbox position missing: %v", inbox)
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		exp := time.Now().Add(time.Hour).Unix()
+		c := s.Dial(t)
+		r := c.Call(map[string]any{"type": "connect", "token": ht.Token(t, "alice", map[string]any{"exp": exp}), "name": "test", "version": "1"})
+		res := r.Result()
+		if res["user"] != "alice" || res["client"] == "" || res["ping"].(float64) != 25 {
+			t.Fatalf("connect result %v", res)
+		}
+		if int64(res["expires"].(float64)) != exp {
+			t.Fatalf("expires %v, want %d", res["expires"], exp)
+		}
+		inbox := res["inbox"].(map[string]any)
+		if inbox["epoch"] == "" {
+			t.Fatalf("inbox position missing: %v", inbox)
+		}
+	})
 }
 
 func TestConnectAnonymous(t *testing.T) {
-	t.Run("allowed", func(t *testing.T) {
-		s := ht.Start(t, ht.Options{Hub: hub.Config{Anonymous: true}})
-		_, res := ht.Connect(t, s.WSURL, "")
-		if res["user"] != "" {
-			t.Fatalf("user %v", res["user"])
-		}
-		if _, ok := res["inbox"]; ok {
-			t.Fatalf("anonymous connection has an inbox: %v", res)
-		}
-	})
-	t.Run("refused", func(t *testing.T) {
-		s := ht.Start(t, ht.Options{})
-		c := ht.Dial(t, s.WSURL, nil)
-		if r := c.Call(map[string]any{"type": "connect"}); r.ErrorCode() != 101 {
-			t.Fatalf("reply %v, want error 101", r)
-		}
-		c.ExpectClose(4501)
-		stillServes(t, s)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		t.Run("allowed", func(t *testing.T) {
+			s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{Anonymous: true}})
+			_, res := s.Connect(t, "")
+			if res["user"] != "" {
+				t.Fatalf("user %v", res["user"])
+			}
+			if _, ok := res["inbox"]; ok {
+				t.Fatalf("anonymous connection has an inbox: %v", res)
+			}
+		})
+		t.Run("refused", func(t *testing.T) {
+			s := ht.Start(t, ht.Options{Encoding: enc})
+			c := s.Dial(t)
+			if r := c.Call(map[string]any{"type": "connect"}); r.ErrorCode() != 101 {
+				t.Fatalf("reply %v, want error 101", r)
+			}
+			c.ExpectClose(4501)
+			stillServes(t, s)
+		})
 	})
 }
 
 func TestConnectBadTokens(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	expired := ht.Token(t, "bob", map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
-	otherKey, _ := auth.SignHMAC([]byte("not-the-secret-not-the-secret-xx"), map[string]any{"sub": "bob"})
-	valid := ht.Token(t, "bob", nil)
-	cases := []struct {
-		name      string
-		token     string
-		code      int
-		closeCode int
-	}{
-		{"expired", expired, 109, 4003},
-		{"bad signature", otherKey, 101, 4501},
-		{"malformed", "not.a.jwt", 101, 4501},
-		{"tampered", valid[:len(valid)-2] + "xx", 101, 4501},
-		{"alg none", "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJib2IifQ.", 101, 4501},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := ht.Dial(t, s.WSURL, nil)
-			r := c.Call(map[string]any{"type": "connect", "token": tc.token})
-			if r.ErrorCode() != tc.code {
-				t.Fatalf("reply %v, want error %d", r, tc.code)
-			}
-			c.ExpectClose(tc.closeCode)
-		})
-	}
-	stillServes(t, s)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		expired := ht.Token(t, "bob", map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
+		otherKey, _ := auth.SignHMAC([]byte("not-the-secret-not-the-secret-xx"), map[string]any{"sub": "bob"})
+		valid := ht.Token(t, "bob", nil)
+		cases := []struct {
+			name      string
+			token     string
+			code      int
+			closeCode int
+		}{
+			{"expired", expired, 109, 4003},
+			{"bad signature", otherKey, 101, 4501},
+			{"malformed", "not.a.jwt", 101, 4501},
+			{"tampered", valid[:len(valid)-2] + "xx", 101, 4501},
+			{"alg none", "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJib2IifQ.", 101, 4501},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				c := s.Dial(t)
+				r := c.Call(map[string]any{"type": "connect", "token": tc.token})
+				if r.ErrorCode() != tc.code {
+					t.Fatalf("reply %v, want error %d", r, tc.code)
+				}
+				c.ExpectClose(tc.closeCode)
+			})
+		}
+		stillServes(t, s)
+	})
 }
 
 func TestFirstCommandMustBeConnect(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	c := ht.Dial(t, s.WSURL, nil)
-	c.Send(map[string]any{"id": 1, "type": "subscribe", "channel": "x"})
-	c.ExpectClose(4500)
-	stillServes(t, s)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		c := s.Dial(t)
+		c.Send(map[string]any{"id": 1, "type": "subscribe", "channel": "x"})
+		c.ExpectClose(4500)
+		stillServes(t, s)
+	})
 }
 
 func TestConnectTimeout(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{ConnectTimeout: 200 * time.Millisecond}})
-	c := ht.Dial(t, s.WSURL, nil)
-	start := time.Now()
-	c.ExpectClose(4500)
-	if el := time.Since(start); el > 3*time.Second {
-		t.Fatalf("closed after %v", el)
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{ConnectTimeout: 200 * time.Millisecond}})
+		c := s.Dial(t)
+		start := time.Now()
+		c.ExpectClose(4500)
+		if el := time.Since(start); el > 3*time.Second {
+			t.Fatalf("closed after %v", el)
+		}
+	})
 }
 
 func TestConnectTwice(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	if r := c.Call(map[string]any{"type": "connect"}); r.ErrorCode() != 107 {
-		t.Fatalf("second connect: %v, want 107", r)
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		if r := c.Call(map[string]any{"type": "connect"}); r.ErrorCode() != 107 {
+			t.Fatalf("second connect: %v, want 107", r)
+		}
+	})
 }
 
 // stillServes checks that a fresh connection works after some abuse.

@@ -13,24 +13,27 @@ import (
 
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/protocol"
 	"github.com/heraldhq/herald/server"
 )
 
 func TestRateLimit(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{CommandRate: 0.01, CommandBurst: 3, RateLimitStrikes: 5}})
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	var codes []int
-	for i := 0; i < 7; i++ {
-		codes = append(codes, c.Call(map[string]any{"type": "presence_stats", "channel": "chat:x"}).ErrorCode())
-	}
-	want := "[0 0 0 110 110 110 110]"
-	if fmt.Sprint(codes) != want {
-		t.Fatalf("codes %v, want %s", codes, want)
-	}
-	// The fifth strike in a row closes the connection.
-	c.Send(map[string]any{"id": 100, "type": "presence_stats", "channel": "chat:x"})
-	c.ExpectClose(4004)
-	stillServes(t, s)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{CommandRate: 0.01, CommandBurst: 3, RateLimitStrikes: 5}})
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		var codes []int
+		for i := 0; i < 7; i++ {
+			codes = append(codes, c.Call(map[string]any{"type": "presence_stats", "channel": "chat:x"}).ErrorCode())
+		}
+		want := "[0 0 0 110 110 110 110]"
+		if fmt.Sprint(codes) != want {
+			t.Fatalf("codes %v, want %s", codes, want)
+		}
+		// The fifth strike in a row closes the connection.
+		c.Send(map[string]any{"id": 100, "type": "presence_stats", "channel": "chat:x"})
+		c.ExpectClose(4004)
+		stillServes(t, s)
+	})
 }
 
 func TestMessageTooBig(t *testing.T) {
@@ -99,68 +102,74 @@ func TestRFCPing(t *testing.T) {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	t.Run("total", func(t *testing.T) {
-		s := ht.Start(t, ht.Options{Server: server.Config{MaxConnections: 2}})
-		ht.Connect(t, s.WSURL, ht.Token(t, "a", nil))
-		ht.Connect(t, s.WSURL, ht.Token(t, "b", nil))
-		c := ht.Dial(t, s.WSURL, nil)
-		c.ExpectClose(4005)
-	})
-	t.Run("per ip", func(t *testing.T) {
-		s := ht.Start(t, ht.Options{Server: server.Config{MaxConnectionsPerIP: 1}})
-		first, _ := ht.Connect(t, s.WSURL, ht.Token(t, "a", nil))
-		c := ht.Dial(t, s.WSURL, nil)
-		c.ExpectClose(4005)
-		first.Conn.CloseNow()
-		ht.Eventually(t, 2*time.Second, func() bool { return s.Hub.Info().Clients == 0 }, "first connection gone")
-		stillServes(t, s)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		t.Run("total", func(t *testing.T) {
+			s := ht.Start(t, ht.Options{Encoding: enc, Server: server.Config{MaxConnections: 2}})
+			s.Connect(t, ht.Token(t, "a", nil))
+			s.Connect(t, ht.Token(t, "b", nil))
+			c := s.Dial(t)
+			c.ExpectClose(4005)
+		})
+		t.Run("per ip", func(t *testing.T) {
+			s := ht.Start(t, ht.Options{Encoding: enc, Server: server.Config{MaxConnectionsPerIP: 1}})
+			first, _ := s.Connect(t, ht.Token(t, "a", nil))
+			c := s.Dial(t)
+			c.ExpectClose(4005)
+			first.Conn.CloseNow()
+			ht.Eventually(t, 2*time.Second, func() bool { return s.Hub.Info().Clients == 0 }, "first connection gone")
+			stillServes(t, s)
+		})
 	})
 }
 
 func TestHeartbeat(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second}})
-	t.Run("answered", func(t *testing.T) {
-		c, res := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-		if num(res["ping"]) != 0 {
-			t.Fatalf("ping %v: whole seconds, rounded down", res["ping"])
-		}
-		for i := 0; i < 4; i++ {
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second}})
+		t.Run("answered", func(t *testing.T) {
+			c, res := s.Connect(t, ht.Token(t, "u", nil))
+			if num(res["ping"]) != 0 {
+				t.Fatalf("ping %v: whole seconds, rounded down", res["ping"])
+			}
+			for i := 0; i < 4; i++ {
+				c.Push("ping")
+				c.Send(map[string]any{"type": "pong"})
+			}
+			if r := c.Call(map[string]any{"type": "presence_stats", "channel": "chat:x"}); r.ErrorCode() != 0 {
+				t.Fatalf("connection unusable after pongs: %v", r)
+			}
+		})
+		t.Run("unanswered", func(t *testing.T) {
+			c, _ := s.Connect(t, ht.Token(t, "u", nil))
 			c.Push("ping")
-			c.Send(`{"type":"pong"}`)
-		}
-		if r := c.Call(map[string]any{"type": "presence_stats", "channel": "chat:x"}); r.ErrorCode() != 0 {
-			t.Fatalf("connection unusable after pongs: %v", r)
-		}
-	})
-	t.Run("unanswered", func(t *testing.T) {
-		c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-		c.Push("ping")
-		c.ExpectClose(4002)
+			c.ExpectClose(4002)
+		})
 	})
 }
 
 func TestTokenExpiry(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{RefreshNotice: time.Second}})
-	exp := time.Now().Add(1500*time.Millisecond).Unix() + 1
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", map[string]any{"exp": exp}))
-	rn := c.Push("refresh_needed")
-	if int64(num(rn["expires"])) != exp {
-		t.Fatalf("refresh_needed %v", rn)
-	}
-	t.Run("refresh extends", func(t *testing.T) {
-		newExp := time.Now().Add(time.Hour).Unix()
-		r := c.Call(map[string]any{"type": "refresh", "token": ht.Token(t, "u", map[string]any{"exp": newExp})})
-		if int64(num(r.Result()["expires"])) != newExp {
-			t.Fatalf("refresh %v", r)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{RefreshNotice: time.Second}})
+		exp := time.Now().Add(1500*time.Millisecond).Unix() + 1
+		c, _ := s.Connect(t, ht.Token(t, "u", map[string]any{"exp": exp}))
+		rn := c.Push("refresh_needed")
+		if int64(num(rn["expires"])) != exp {
+			t.Fatalf("refresh_needed %v", rn)
 		}
-		if r := c.Call(map[string]any{"type": "refresh", "token": ht.Token(t, "someone-else", nil)}); r.ErrorCode() != 101 {
-			t.Fatalf("refresh as another user: %v", r)
-		}
-	})
-	t.Run("unrefreshed closes 4003", func(t *testing.T) {
-		exp := time.Now().Add(time.Second).Unix() + 1
-		c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "v", map[string]any{"exp": exp}))
-		c.ExpectClose(4003)
+		t.Run("refresh extends", func(t *testing.T) {
+			newExp := time.Now().Add(time.Hour).Unix()
+			r := c.Call(map[string]any{"type": "refresh", "token": ht.Token(t, "u", map[string]any{"exp": newExp})})
+			if int64(num(r.Result()["expires"])) != newExp {
+				t.Fatalf("refresh %v", r)
+			}
+			if r := c.Call(map[string]any{"type": "refresh", "token": ht.Token(t, "someone-else", nil)}); r.ErrorCode() != 101 {
+				t.Fatalf("refresh as another user: %v", r)
+			}
+		})
+		t.Run("unrefreshed closes 4003", func(t *testing.T) {
+			exp := time.Now().Add(time.Second).Unix() + 1
+			c, _ := s.Connect(t, ht.Token(t, "v", map[string]any{"exp": exp}))
+			c.ExpectClose(4003)
+		})
 	})
 }
 

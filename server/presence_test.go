@@ -7,120 +7,127 @@ import (
 
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/protocol"
 )
 
 func TestPresenceAndJoinLeave(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	a, ra := ht.Connect(t, s.WSURL, ht.Token(t, "alice", map[string]any{"info": map[string]any{"name": "Alice"}}))
-	a.Call(map[string]any{"type": "subscribe", "channel": "chat:p"})
-	a.Push("join") // its own
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		a, ra := s.Connect(t, ht.Token(t, "alice", map[string]any{"info": map[string]any{"name": "Alice"}}))
+		a.Call(map[string]any{"type": "subscribe", "channel": "chat:p"})
+		a.Push("join") // its own
 
-	b, rb := ht.Connect(t, s.WSURL, ht.Token(t, "bob", nil))
-	b.Call(map[string]any{"type": "subscribe", "channel": "chat:p"})
-	j := a.Push("join")
-	if info := j["info"].(map[string]any); j["channel"] != "chat:p" || info["user"] != "bob" || info["client"] != rb["client"] {
-		t.Fatalf("join %v", j)
-	}
+		b, rb := s.Connect(t, ht.Token(t, "bob", nil))
+		b.Call(map[string]any{"type": "subscribe", "channel": "chat:p"})
+		j := a.Push("join")
+		if info := j["info"].(map[string]any); j["channel"] != "chat:p" || info["user"] != "bob" || info["client"] != rb["client"] {
+			t.Fatalf("join %v", j)
+		}
 
-	p := a.Call(map[string]any{"type": "presence", "channel": "chat:p"}).Result()["clients"].(map[string]any)
-	if len(p) != 2 {
-		t.Fatalf("presence %v", p)
-	}
-	alice := p[ra["client"].(string)].(map[string]any)
-	if alice["user"] != "alice" || toJSON(alice["info"]) != `{"name":"Alice"}` {
-		t.Fatalf("alice's entry %v", alice)
-	}
-	st := a.Call(map[string]any{"type": "presence_stats", "channel": "chat:p"}).Result()
-	if num(st["clients"]) != 2 || num(st["users"]) != 2 {
-		t.Fatalf("stats %v", st)
-	}
-
-	b.Conn.CloseNow()
-	l := a.Push("leave")
-	if l["info"].(map[string]any)["user"] != "bob" {
-		t.Fatalf("leave %v", l)
-	}
-	ht.Eventually(t, 2*time.Second, func() bool {
+		p := a.Call(map[string]any{"type": "presence", "channel": "chat:p"}).Result()["clients"].(map[string]any)
+		if len(p) != 2 {
+			t.Fatalf("presence %v", p)
+		}
+		alice := p[ra["client"].(string)].(map[string]any)
+		if alice["user"] != "alice" || toJSON(alice["info"]) != `{"name":"Alice"}` {
+			t.Fatalf("alice's entry %v", alice)
+		}
 		st := a.Call(map[string]any{"type": "presence_stats", "channel": "chat:p"}).Result()
-		return num(st["clients"]) == 1
-	}, "bob leaves presence")
+		if num(st["clients"]) != 2 || num(st["users"]) != 2 {
+			t.Fatalf("stats %v", st)
+		}
+
+		b.Conn.CloseNow()
+		l := a.Push("leave")
+		if l["info"].(map[string]any)["user"] != "bob" {
+			t.Fatalf("leave %v", l)
+		}
+		ht.Eventually(t, 2*time.Second, func() bool {
+			st := a.Call(map[string]any{"type": "presence_stats", "channel": "chat:p"}).Result()
+			return num(st["clients"]) == 1
+		}, "bob leaves presence")
+	})
 }
 
 func TestPresenceAndHistoryErrors(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{Namespaces: map[string]hub.Namespace{
-		"":     {},
-		"open": {Presence: true, HistorySize: 5, HistoryTTL: time.Hour, AllowPresence: hub.AccessAny, AllowHistory: hub.AccessAny},
-		"subs": {Presence: true, HistorySize: 5, HistoryTTL: time.Hour},
-		"shut": {Presence: true, HistorySize: 5, HistoryTTL: time.Hour, AllowPresence: hub.AccessNone, AllowHistory: hub.AccessNone},
-	}}})
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	for _, typ := range []string{"presence", "presence_stats", "history"} {
-		cases := []struct {
-			channel string
-			code    int
-		}{
-			{"plain", 108},
-			{"subs:x", 103},
-			{"shut:x", 103},
-			{"open:x", 0},
-			{"bad name", 107},
-			{"unknown:x", 102},
-		}
-		for _, tc := range cases {
-			if r := c.Call(map[string]any{"type": typ, "channel": tc.channel}); r.ErrorCode() != tc.code {
-				t.Errorf("%s %s: %v, want %d", typ, tc.channel, r, tc.code)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{Namespaces: map[string]hub.Namespace{
+			"":     {},
+			"open": {Presence: true, HistorySize: 5, HistoryTTL: time.Hour, AllowPresence: hub.AccessAny, AllowHistory: hub.AccessAny},
+			"subs": {Presence: true, HistorySize: 5, HistoryTTL: time.Hour},
+			"shut": {Presence: true, HistorySize: 5, HistoryTTL: time.Hour, AllowPresence: hub.AccessNone, AllowHistory: hub.AccessNone},
+		}}})
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		for _, typ := range []string{"presence", "presence_stats", "history"} {
+			cases := []struct {
+				channel string
+				code    int
+			}{
+				{"plain", 108},
+				{"subs:x", 103},
+				{"shut:x", 103},
+				{"open:x", 0},
+				{"bad name", 107},
+				{"unknown:x", 102},
+			}
+			for _, tc := range cases {
+				if r := c.Call(map[string]any{"type": typ, "channel": tc.channel}); r.ErrorCode() != tc.code {
+					t.Errorf("%s %s: %v, want %d", typ, tc.channel, r, tc.code)
+				}
 			}
 		}
-	}
-	c.Call(map[string]any{"type": "subscribe", "channel": "subs:x"})
-	if r := c.Call(map[string]any{"type": "history", "channel": "subs:x"}); r.ErrorCode() != 0 {
-		t.Fatalf("history as subscriber: %v", r)
-	}
+		c.Call(map[string]any{"type": "subscribe", "channel": "subs:x"})
+		if r := c.Call(map[string]any{"type": "history", "channel": "subs:x"}); r.ErrorCode() != 0 {
+			t.Fatalf("history as subscriber: %v", r)
+		}
+	})
 }
 
 func TestHistory(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
-	var epoch string
-	for i := 1; i <= 5; i++ {
-		epoch = s.MustAPI("publish", map[string]any{"channel": "chat:h", "data": i})["epoch"].(string)
-	}
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	offsets := func(r ht.Msg) []int {
-		out := []int{}
-		for _, p := range r.Result()["publications"].([]any) {
-			out = append(out, num(p.(map[string]any)["offset"]))
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		var epoch string
+		for i := 1; i <= 5; i++ {
+			epoch = s.MustAPI("publish", map[string]any{"channel": "chat:h", "data": i})["epoch"].(string)
 		}
-		return out
-	}
-	cases := []struct {
-		name string
-		cmd  map[string]any
-		want string
-	}{
-		{"all", map[string]any{}, "[1 2 3 4 5]"},
-		{"limit", map[string]any{"limit": 2}, "[1 2]"},
-		{"reverse", map[string]any{"limit": 2, "reverse": true}, "[5 4]"},
-		{"since", map[string]any{"since": map[string]any{"offset": 3, "epoch": epoch}}, "[4 5]"},
-		{"since limit", map[string]any{"since": map[string]any{"offset": 1, "epoch": epoch}, "limit": 2}, "[2 3]"},
-		{"limit zero", map[string]any{"limit": 0}, "[]"},
-	}
-	for _, tc := range cases {
-		cmd := tc.cmd
-		cmd["type"], cmd["channel"] = "history", "chat:h"
-		r := c.Call(cmd)
-		if got := toJSON(offsets(r)); got != toJSON(parseInts(tc.want)) {
-			t.Errorf("%s: offsets %s, want %s (%v)", tc.name, got, tc.want, r)
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		offsets := func(r ht.Msg) []int {
+			out := []int{}
+			for _, p := range r.Result()["publications"].([]any) {
+				out = append(out, num(p.(map[string]any)["offset"]))
+			}
+			return out
 		}
-		if num(r.Result()["offset"]) != 5 || r.Result()["epoch"] != epoch {
-			t.Errorf("%s: position %v", tc.name, r.Result())
+		cases := []struct {
+			name string
+			cmd  map[string]any
+			want string
+		}{
+			{"all", map[string]any{}, "[1 2 3 4 5]"},
+			{"limit", map[string]any{"limit": 2}, "[1 2]"},
+			{"reverse", map[string]any{"limit": 2, "reverse": true}, "[5 4]"},
+			{"since", map[string]any{"since": map[string]any{"offset": 3, "epoch": epoch}}, "[4 5]"},
+			{"since limit", map[string]any{"since": map[string]any{"offset": 1, "epoch": epoch}, "limit": 2}, "[2 3]"},
+			{"limit zero", map[string]any{"limit": 0}, "[]"},
 		}
-	}
-	if r := c.Call(map[string]any{"type": "history", "channel": "chat:h", "since": map[string]any{"offset": 1, "epoch": "old"}}); r.ErrorCode() != 111 {
-		t.Fatalf("since with a wrong epoch: %v, want 111", r)
-	}
-	if r := c.Call(map[string]any{"type": "history", "channel": "chat:h", "limit": -1}); r.ErrorCode() != 107 {
-		t.Fatalf("negative limit: %v, want 107", r)
-	}
+		for _, tc := range cases {
+			cmd := tc.cmd
+			cmd["type"], cmd["channel"] = "history", "chat:h"
+			r := c.Call(cmd)
+			if got := toJSON(offsets(r)); got != toJSON(parseInts(tc.want)) {
+				t.Errorf("%s: offsets %s, want %s (%v)", tc.name, got, tc.want, r)
+			}
+			if num(r.Result()["offset"]) != 5 || r.Result()["epoch"] != epoch {
+				t.Errorf("%s: position %v", tc.name, r.Result())
+			}
+		}
+		if r := c.Call(map[string]any{"type": "history", "channel": "chat:h", "since": map[string]any{"offset": 1, "epoch": "old"}}); r.ErrorCode() != 111 {
+			t.Fatalf("since with a wrong epoch: %v, want 111", r)
+		}
+		if r := c.Call(map[string]any{"type": "history", "channel": "chat:h", "limit": -1}); r.ErrorCode() != 107 {
+			t.Fatalf("negative limit: %v, want 107", r)
+		}
+	})
 }
 
 func parseInts(s string) []int {
@@ -143,59 +150,65 @@ func parseInts(s string) []int {
 }
 
 func TestDirectMessagesAndInbox(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{Inbox: inboxOpts}})
-	a, _ := ht.Connect(t, s.WSURL, ht.Token(t, "alice", nil))
-	_, rb := ht.Connect(t, s.WSURL, ht.Token(t, "bob", nil))
-	inbox := rb["inbox"].(map[string]any)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{Inbox: inboxOpts}})
+		a, _ := s.Connect(t, ht.Token(t, "alice", nil))
+		_, rb := s.Connect(t, ht.Token(t, "bob", nil))
+		inbox := rb["inbox"].(map[string]any)
 
-	r := a.Call(map[string]any{"type": "send", "user": "bob", "data": map[string]any{"text": "hi bob"}})
-	if r.ErrorCode() != 0 || num(r.Result()["offset"]) != 1 {
-		t.Fatalf("send: %v", r)
-	}
-	// A second connection of bob, opened after the send, recovers it.
-	b2 := ht.Dial(t, s.WSURL, nil)
-	res := b2.Call(map[string]any{"type": "connect", "token": ht.Token(t, "bob", nil), "inbox_since": map[string]any{"offset": 0, "epoch": inbox["epoch"]}}).Result()
-	got := res["inbox"].(map[string]any)
-	pubs := got["publications"].([]any)
-	if got["recovered"] != true || len(pubs) != 1 || toJSON(pubs[0].(map[string]any)["data"]) != `{"text":"hi bob"}` {
-		t.Fatalf("inbox %v", got)
-	}
-	// Live: every connection of bob gets the direct push.
-	a.Call(map[string]any{"type": "send", "user": "bob", "data": "second"})
-	d := b2.Push("direct")
-	if from := d["from"].(map[string]any); from["user"] != "alice" || d["data"] != "second" || num(d["offset"]) != 2 {
-		t.Fatalf("direct %v", d)
-	}
-	// From the server API.
-	s.MustAPI("send", map[string]any{"user": "bob", "data": "from server"})
-	d = b2.Push("direct")
-	if from := d["from"].(map[string]any); from["user"] != "" || from["client"] != "" {
-		t.Fatalf("direct from server %v", d)
-	}
-	if r := a.Call(map[string]any{"type": "send", "data": 1}); r.ErrorCode() != 107 {
-		t.Fatalf("send without user: %v", r)
-	}
+		r := a.Call(map[string]any{"type": "send", "user": "bob", "data": map[string]any{"text": "hi bob"}})
+		if r.ErrorCode() != 0 || num(r.Result()["offset"]) != 1 {
+			t.Fatalf("send: %v", r)
+		}
+		// A second connection of bob, opened after the send, recovers it.
+		b2 := s.Dial(t)
+		res := b2.Call(map[string]any{"type": "connect", "token": ht.Token(t, "bob", nil), "inbox_since": map[string]any{"offset": 0, "epoch": inbox["epoch"]}}).Result()
+		got := res["inbox"].(map[string]any)
+		pubs := got["publications"].([]any)
+		if got["recovered"] != true || len(pubs) != 1 || toJSON(pubs[0].(map[string]any)["data"]) != `{"text":"hi bob"}` {
+			t.Fatalf("inbox %v", got)
+		}
+		// Live: every connection of bob gets the direct push.
+		a.Call(map[string]any{"type": "send", "user": "bob", "data": "second"})
+		d := b2.Push("direct")
+		if from := d["from"].(map[string]any); from["user"] != "alice" || d["data"] != "second" || num(d["offset"]) != 2 {
+			t.Fatalf("direct %v", d)
+		}
+		// From the server API.
+		s.MustAPI("send", map[string]any{"user": "bob", "data": "from server"})
+		d = b2.Push("direct")
+		if from := d["from"].(map[string]any); from["user"] != "" || from["client"] != "" {
+			t.Fatalf("direct from server %v", d)
+		}
+		if r := a.Call(map[string]any{"type": "send", "data": 1}); r.ErrorCode() != 107 {
+			t.Fatalf("send without user: %v", r)
+		}
+	})
 }
 
 func TestAnonymousCannotSend(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{Anonymous: true}})
-	c, _ := ht.Connect(t, s.WSURL, "")
-	if r := c.Call(map[string]any{"type": "send", "user": "bob", "data": 1}); r.ErrorCode() != 103 {
-		t.Fatalf("anonymous send: %v, want 103", r)
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{Anonymous: true}})
+		c, _ := s.Connect(t, "")
+		if r := c.Call(map[string]any{"type": "send", "user": "bob", "data": 1}); r.ErrorCode() != 103 {
+			t.Fatalf("anonymous send: %v, want 103", r)
+		}
+	})
 }
 
 // TestLargeReplyIsNotASlowConsumer: a history reply larger than the write
 // queue's byte bound is delivered, not mistaken for a backlog.
 func TestLargeReplyIsNotASlowConsumer(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{WriteQueueBytes: 64 << 10}})
-	big := strings.Repeat("x", 8<<10)
-	for i := 0; i < 20; i++ {
-		s.MustAPI("publish", map[string]any{"channel": "chat:big", "data": big})
-	}
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	r := c.Call(map[string]any{"type": "history", "channel": "chat:big"})
-	if pubs, _ := r.Result()["publications"].([]any); len(pubs) != 20 {
-		t.Fatalf("history reply: %d publications, error %d", len(pubs), r.ErrorCode())
-	}
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{WriteQueueBytes: 64 << 10}})
+		big := strings.Repeat("x", 8<<10)
+		for i := 0; i < 20; i++ {
+			s.MustAPI("publish", map[string]any{"channel": "chat:big", "data": big})
+		}
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		r := c.Call(map[string]any{"type": "history", "channel": "chat:big"})
+		if pubs, _ := r.Result()["publications"].([]any); len(pubs) != 20 {
+			t.Fatalf("history reply: %d publications, error %d", len(pubs), r.ErrorCode())
+		}
+	})
 }
