@@ -566,3 +566,46 @@ func TestCrossEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsChannel: a subscription can deliver to a Go channel instead of
+// handlers, in order, and Close releases a reader blocked on a full channel.
+func TestEventsChannel(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	c, err := client.Dial(ctx(t), s.WSURL, client.Options{Token: ht.Token(t, "alice", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan client.Event, 16)
+	if _, err := c.Subscribe(ctx(t), "chat:ev", client.SubscribeOptions{Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	next := func() client.Event {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatal("no event")
+			return client.Event{}
+		}
+	}
+	if e := next(); e.Join == nil || e.Join.User != "alice" {
+		t.Fatalf("first event %+v, want alice's join", e)
+	}
+	s.MustAPI("publish", map[string]any{"channel": "chat:ev", "data": 1})
+	if e := next(); e.Message == nil || string(e.Message.Data) != "1" || e.Message.Offset != 1 {
+		t.Fatalf("event %+v, want the message", e)
+	}
+	s.MustAPI("unsubscribe", map[string]any{"user": "alice", "channel": "chat:ev"})
+	if e := next(); e.Unsubscribed == nil || e.Unsubscribed.Code != 2000 {
+		t.Fatalf("event %+v, want unsubscribed", e)
+	}
+
+	// Nobody reads this one: Close must not hang on the blocked reader.
+	if _, err := c.Subscribe(ctx(t), "chat:full", client.SubscribeOptions{Events: make(chan client.Event)}); err != nil {
+		t.Fatal(err)
+	}
+	s.MustAPI("publish", map[string]any{"channel": "chat:full", "data": 2})
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+}

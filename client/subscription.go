@@ -24,7 +24,8 @@ type Message struct {
 }
 
 // SubscribeOptions configures one subscription. Handlers run on the
-// client's reader goroutine, in order, and must not block.
+// client's reader goroutine, in order, and must not block. Events is the
+// alternative to handlers for applications that prefer a Go channel.
 type SubscribeOptions struct {
 	// Token is a channel token, for channels that require one.
 	Token string
@@ -41,6 +42,57 @@ type SubscribeOptions struct {
 	// OnUnsubscribed is called when the server ends the subscription
 	// (server API, or a failed resubscribe after a reconnect).
 	OnUnsubscribed func(code int, reason string)
+	// Events, when set, receives everything the handlers left nil would
+	// have, in the same order. The client's reader waits for the
+	// application to receive each event (until Close), so a channel that is
+	// not drained stalls the connection: give it a buffer and read it.
+	Events chan<- Event
+}
+
+// Event is one thing that happened to a subscription, as sent to
+// SubscribeOptions.Events. Exactly one field is set.
+type Event struct {
+	Message      *Message
+	Join, Leave  *protocol.ClientInfo
+	RecoveryLost *RecoveryLost
+	Unsubscribed *Unsubscribed
+}
+
+// Unsubscribed says why the server ended a subscription.
+type Unsubscribed struct {
+	Code   int
+	Reason string
+}
+
+// withEvents fills the nil handlers with ones that send to opts.Events,
+// giving up when the client closes.
+func (opts SubscribeOptions) withEvents(done <-chan struct{}) SubscribeOptions {
+	ch := opts.Events
+	if ch == nil {
+		return opts
+	}
+	send := func(e Event) {
+		select {
+		case ch <- e:
+		case <-done:
+		}
+	}
+	if opts.OnMessage == nil {
+		opts.OnMessage = func(m Message) { send(Event{Message: &m}) }
+	}
+	if opts.OnJoin == nil {
+		opts.OnJoin = func(ci protocol.ClientInfo) { send(Event{Join: &ci}) }
+	}
+	if opts.OnLeave == nil {
+		opts.OnLeave = func(ci protocol.ClientInfo) { send(Event{Leave: &ci}) }
+	}
+	if opts.OnRecoveryLost == nil {
+		opts.OnRecoveryLost = func(r RecoveryLost) { send(Event{RecoveryLost: &r}) }
+	}
+	if opts.OnUnsubscribed == nil {
+		opts.OnUnsubscribed = func(code int, reason string) { send(Event{Unsubscribed: &Unsubscribed{code, reason}}) }
+	}
+	return opts
 }
 
 // Subscription is a client's interest in one channel. It survives
@@ -89,6 +141,7 @@ func (s *Subscription) resumeFrom() *protocol.StreamPosition {
 // it (waiting for a connection if there is none). The subscription then
 // lives until Unsubscribe or Close, across reconnects.
 func (c *Client) Subscribe(ctx context.Context, channel string, opts SubscribeOptions) (*Subscription, error) {
+	opts = opts.withEvents(c.ctx.Done())
 	s := &Subscription{c: c, channel: channel, opts: opts, since: opts.Since, ready: make(chan struct{})}
 	c.mu.Lock()
 	if c.closeErr != nil {
