@@ -18,6 +18,26 @@ var ErrMalformed = errors.New("protocol: malformed message")
 // lines and a trailing newline are allowed).
 func decodeJSONFrame(frame []byte, fn func(*Command) error) error {
 	n := 0
+	err := eachLine(frame, func(line []byte) error {
+		var cmd Command
+		if err := json.Unmarshal(line, &cmd); err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if cmd.Type == "" {
+			return fmt.Errorf("%w: missing type", ErrMalformed)
+		}
+		n++
+		return fn(&cmd)
+	})
+	if err == nil && n == 0 {
+		return fmt.Errorf("%w: empty frame", ErrMalformed)
+	}
+	return err
+}
+
+// eachLine calls fn for each non-blank line of a JSON frame, stopping at
+// the first error.
+func eachLine(frame []byte, fn func(line []byte) error) error {
 	for len(frame) > 0 {
 		line := frame
 		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
@@ -28,20 +48,9 @@ func decodeJSONFrame(frame []byte, fn func(*Command) error) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var cmd Command
-		if err := json.Unmarshal(line, &cmd); err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		if cmd.Type == "" {
-			return fmt.Errorf("%w: missing type", ErrMalformed)
-		}
-		n++
-		if err := fn(&cmd); err != nil {
+		if err := fn(line); err != nil {
 			return err
 		}
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: empty frame", ErrMalformed)
 	}
 	return nil
 }
@@ -280,16 +289,7 @@ type jsonServerMessage struct {
 
 // decodeJSONServerFrame decodes a frame of server messages, one per line.
 func decodeJSONServerFrame(frame []byte, fn func(*ServerMessage) error) error {
-	for len(frame) > 0 {
-		line := frame
-		if i := bytes.IndexByte(frame, '\n'); i >= 0 {
-			line, frame = frame[:i], frame[i+1:]
-		} else {
-			frame = nil
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
+	return eachLine(frame, func(line []byte) error {
 		var w jsonServerMessage
 		if err := json.Unmarshal(line, &w); err != nil {
 			return fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -304,9 +304,6 @@ func decodeJSONServerFrame(frame []byte, fn func(*ServerMessage) error) error {
 		if w.B64 != nil {
 			m.Data = w.B64
 		}
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(m)
+	})
 }
