@@ -141,7 +141,11 @@ func testTwoTerminals(t *testing.T, flags []string) {
 	}
 	t.Cleanup(func() { a.Process.Kill(); a.Wait() })
 	la := readLines(t, aOut)
-	la.next(func(m map[string]any) bool { return m["reply"] == "subscribe" && m["channel"] == "chat:room" }, "A's subscribe reply")
+	// The first line after the state changes is the subscribe reply, not
+	// A's own join that the server sends right behind it.
+	if first := la.next(func(m map[string]any) bool { return m["type"] != "state" }, "A's first line"); first["reply"] != "subscribe" || first["channel"] != "chat:room" {
+		t.Fatalf("A's first line is %v, want the subscribe reply", first)
+	}
 
 	b := herald(t, nil, "connect", s.WSURL, "--token", ht.Token(t, "bob", nil))
 	b.Stdin = strings.NewReader("pub chat:room {\"text\":\"hello alice\"}\nsend alice {\"text\":\"psst\"}\npresence chat:room\n")

@@ -98,9 +98,45 @@ func parseSince(values []string) (map[string]protocol.StreamPosition, error) {
 type session struct {
 	out    io.Writer
 	pretty bool
-	mu     sync.Mutex // one line at a time; guards subs
+	mu     sync.Mutex // one line at a time; guards subs and held
 	c      *client.Client
 	subs   map[string]*client.Subscription
+	// held keeps what a channel's handlers print while its subscribe is
+	// in flight: the SDK may deliver a push (one's own join, say) before
+	// Subscribe returns, and the reply line must come first, as on the wire.
+	held map[string][]func()
+}
+
+// ordered prints now, or after the channel's subscribe reply if that is
+// still to be printed.
+func (s *session) ordered(channel string, print func()) {
+	s.mu.Lock()
+	if q, ok := s.held[channel]; ok {
+		s.held[channel] = append(q, print)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	print()
+}
+
+// release prints what was held for channel, including whatever arrives
+// meanwhile, and lets later pushes print directly.
+func (s *session) release(channel string) {
+	for {
+		s.mu.Lock()
+		q := s.held[channel]
+		if len(q) == 0 {
+			delete(s.held, channel)
+			s.mu.Unlock()
+			return
+		}
+		s.held[channel] = []func(){}
+		s.mu.Unlock()
+		for _, print := range q {
+			print()
+		}
+	}
 }
 
 func (s *session) run(ctx context.Context, url string, opts client.Options, subs []string, since map[string]protocol.StreamPosition, in io.Reader) error {
@@ -232,16 +268,29 @@ func (s *session) command(ctx context.Context, line string) {
 // subscribe subscribes through the SDK, so the subscription is recovered
 // after reconnects, and prints its reply.
 func (s *session) subscribe(ctx context.Context, channel string, since *protocol.StreamPosition) {
+	s.mu.Lock()
+	if s.held == nil {
+		s.held = map[string][]func(){}
+	}
+	s.held[channel] = []func(){}
+	s.mu.Unlock()
+	defer s.release(channel)
 	sub, err := s.c.Subscribe(ctx, channel, client.SubscribeOptions{
-		Since:          since,
-		OnMessage:      s.message,
-		OnJoin:         func(ci protocol.ClientInfo) { s.presence(protocol.PushJoin, channel, ci) },
-		OnLeave:        func(ci protocol.ClientInfo) { s.presence(protocol.PushLeave, channel, ci) },
-		OnRecoveryLost: s.lost,
+		Since:     since,
+		OnMessage: func(m client.Message) { s.ordered(channel, func() { s.message(m) }) },
+		OnJoin: func(ci protocol.ClientInfo) {
+			s.ordered(channel, func() { s.presence(protocol.PushJoin, channel, ci) })
+		},
+		OnLeave: func(ci protocol.ClientInfo) {
+			s.ordered(channel, func() { s.presence(protocol.PushLeave, channel, ci) })
+		},
+		OnRecoveryLost: func(r client.RecoveryLost) { s.ordered(channel, func() { s.lost(r) }) },
 		OnUnsubscribed: func(code int, reason string) {
-			s.forget(channel)
-			s.print(eventLine{Type: protocol.PushUnsubscribed, Channel: channel, Code: code, Reason: reason},
-				fmt.Sprintf("[%s] unsubscribed by server: %s (%d)", channel, reason, code))
+			s.ordered(channel, func() {
+				s.forget(channel)
+				s.print(eventLine{Type: protocol.PushUnsubscribed, Channel: channel, Code: code, Reason: reason},
+					fmt.Sprintf("[%s] unsubscribed by server: %s (%d)", channel, reason, code))
+			})
 		},
 	})
 	if err != nil {
