@@ -175,17 +175,10 @@ func (c *Client) readLoop() {
 // a frame of the encoding's type.
 func (c *Client) Send(cmd any) {
 	c.t.Helper()
-	var b []byte
-	switch v := cmd.(type) {
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
+	b := rawOrJSON(c.t, cmd)
+	switch cmd.(type) {
+	case []byte, string:
 	default:
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			c.t.Fatalf("marshal: %v", err)
-		}
 		if c.Encoding == protocol.Protobuf {
 			var pc protocol.Command
 			if err := json.Unmarshal(b, &pc); err != nil {

@@ -191,19 +191,7 @@ func (s *Server) API(method string, body any) (int, map[string]any) {
 // APIRaw calls a server API method with a given key and returns the raw body.
 func (s *Server) APIRaw(method, key string, body any) (int, []byte) {
 	s.t.Helper()
-	var b []byte
-	switch v := body.(type) {
-	case nil:
-	case []byte:
-		b = v
-	case string:
-		b = []byte(v)
-	default:
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			s.t.Fatalf("marshal: %v", err)
-		}
-	}
+	b := rawOrJSON(s.t, body)
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/"+method, bytesReader(b))
 	if key != "" {
 		req.Header.Set("Authorization", "apikey "+key)
@@ -227,6 +215,25 @@ func (s *Server) MustAPI(method string, body any) map[string]any {
 	}
 	res, _ := out["result"].(map[string]any)
 	return res
+}
+
+// rawOrJSON returns v as is when it is raw bytes or a string, nothing for
+// nil, and v marshalled to JSON otherwise.
+func rawOrJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return v
+	case string:
+		return []byte(v)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	return b
 }
 
 // Eventually polls cond every 5 ms until it is true or d passes.
