@@ -96,12 +96,20 @@ type Handler interface {
 	// HandleControl is a node-to-node command (server API actions that must
 	// reach every node); every node receives it, the sender included.
 	HandleControl(data []byte)
+	// HandleReconnect says the broker lost a live connection to the engine
+	// and has it back, subscribed again to every channel it carries:
+	// deliveries in between may be missing, so the hub checks its
+	// subscribers' positions against the streams. A broker with several
+	// connections (shards) may call it once for each that recovered.
+	// Brokers without a remote engine never call it.
+	HandleReconnect()
 }
 
 // PubSub is live fan-out between nodes.
 type PubSub interface {
 	// Run starts delivering to h and returns; it must be called before
-	// Subscribe. A broker may allow a second Run to replace the handler (the
+	// Subscribe. Control and direct messages published anywhere after Run
+	// returns reach h. A broker may allow a second Run to replace the handler (the
 	// memory broker does, so a server restarted in one process keeps its
 	// history).
 	Run(ctx context.Context, h Handler) error
@@ -155,6 +163,11 @@ type PresenceStats struct {
 }
 
 // Presence tracks who is in a channel.
+//
+// Entries belong to the node that added them, which refreshes them while the
+// client stays. An entry that expires instead (its node died) is removed and
+// announced to subscribed nodes with a leave, once, within a bounded time
+// after its expiry: other clients see a crashed node's clients leave.
 type Presence interface {
 	// AddPresence adds or refreshes a client's entry; it expires after ttl
 	// unless refreshed.

@@ -51,6 +51,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"IdempotencyExpiry", testIdempotencyExpiry},
 		{"Presence", testPresence},
 		{"PresenceExpiry", testPresenceExpiry},
+		{"PresenceExpiryLeave", testPresenceExpiryLeave},
 		{"JoinLeave", testJoinLeave},
 		{"Inbox", testInbox},
 		{"InboxWithoutHistory", testInboxWithoutHistory},

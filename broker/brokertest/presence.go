@@ -82,3 +82,38 @@ func testPresenceExpiry(t *testing.T, e *env) {
 		t.Fatalf("stats after expiry %+v (%v)", st, err)
 	}
 }
+
+// testPresenceExpiryLeave: an entry nobody removes (its node crashed) expires
+// and subscribed nodes hear a leave for it, once; a removed entry's leave is
+// the remover's business and is not announced again at expiry.
+func testPresenceExpiryLeave(t *testing.T, e *env) {
+	ch := e.ch("presence-leave")
+	if err := e.b.Subscribe(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	crashed := &broker.ClientInfo{User: "carol", Client: "crashed"}
+	removed := &broker.ClientInfo{User: "dave", Client: "removed"}
+	for _, c := range []*broker.ClientInfo{crashed, removed} {
+		if err := e.b.AddPresence(ctx, ch, c, shortTTL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.b.RemovePresence(ctx, ch, "removed"); err != nil {
+		t.Fatal(err)
+	}
+	leaves, err := e.rec.Leaves(ch, 1, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaves[0].User != "carol" || leaves[0].Client != "crashed" {
+		t.Fatalf("leave %+v, want carol's crashed client", leaves[0])
+	}
+	// Long enough for any second sweep to announce it again.
+	time.Sleep(4 * shortTTL)
+	if leaves, _ := e.rec.Leaves(ch, 2, 0); len(leaves) != 1 {
+		t.Fatalf("leaves %+v, want one", leaves)
+	}
+	if p, err := e.b.Presence(ctx, ch); err != nil || len(p) != 0 {
+		t.Fatalf("presence after expiry %v (%v)", p, err)
+	}
+}

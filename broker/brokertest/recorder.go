@@ -24,6 +24,8 @@ type Recorder struct {
 	controls [][]byte
 	inFlight map[string]bool
 	overlap  bool
+	// reconnects counts HandleReconnect calls.
+	reconnects int
 }
 
 // Delivery is one recorded publication and the stream position delivered
@@ -92,6 +94,20 @@ func (r *Recorder) HandleDirect(user string, pub *broker.Publication, pos broker
 // its buffer.
 func (r *Recorder) HandleControl(data []byte) {
 	r.record(func() { r.controls = append(r.controls, bytes.Clone(data)) })
+}
+
+// HandleReconnect counts reconnects.
+func (r *Recorder) HandleReconnect() {
+	r.record(func() { r.reconnects++ })
+}
+
+// Reconnects waits up to d for at least n reconnects and reports how many
+// there were.
+func (r *Recorder) Reconnects(n int, d time.Duration) int {
+	r.waitFor(d, func() bool { return r.reconnects >= n })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reconnects
 }
 
 // waitFor blocks until done (called under the lock) holds or d passes, and

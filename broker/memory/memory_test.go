@@ -216,6 +216,7 @@ func (nopHandler) HandleJoin(string, *broker.ClientInfo)                        
 func (nopHandler) HandleLeave(string, *broker.ClientInfo)                               {}
 func (nopHandler) HandleDirect(string, *broker.Publication, broker.StreamPosition)      {}
 func (nopHandler) HandleControl([]byte)                                                 {}
+func (nopHandler) HandleReconnect()                                                     {}
 
 var benchData = []byte(`{"text":"hello, world"}`)
 

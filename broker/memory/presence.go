@@ -69,8 +69,9 @@ func (ps *presenceSet) live(channel string, now int64, fn func(client string, in
 	}
 }
 
-// sweep handles up to budget due timers and reports whether more are due.
-func (ps *presenceSet) sweep(now int64, budget int) bool {
+// sweep handles up to budget due timers, passing each entry it removes to
+// expired, and reports whether more are due.
+func (ps *presenceSet) sweep(now int64, budget int, expired func(channel string, info *broker.ClientInfo)) bool {
 	for ; budget > 0; budget-- {
 		t, ok := ps.timers.popDue(now)
 		if !ok {
@@ -84,6 +85,7 @@ func (ps *presenceSet) sweep(now int64, budget int) bool {
 			ps.timers.push(e.expires, t.v) // refreshed since
 		default:
 			ps.remove(t.v.channel, t.v.client)
+			expired(t.v.channel, e.info)
 		}
 	}
 	return true
