@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -172,68 +171,4 @@ func globMatch(pattern, s string) bool {
 		s = s[i+len(p):]
 	}
 	return strings.HasSuffix(s, parts[len(parts)-1])
-}
-
-// control is a node-to-node command carried by the broker, so that server
-// API actions on users reach the node each connection is on.
-type control struct {
-	Op      string             `json:"op"`
-	User    string             `json:"user"`
-	Channel string             `json:"channel,omitempty"`
-	Code    protocol.CloseCode `json:"code,omitempty"`
-	Reason  string             `json:"reason,omitempty"`
-}
-
-const (
-	opSubscribe   = "subscribe"
-	opUnsubscribe = "unsubscribe"
-	opDisconnect  = "disconnect"
-)
-
-// unsubscribedByServer is the code of the unsubscribed push sent when the
-// server API removes a subscription. PROTOCOL.md leaves it open.
-const unsubscribedByServer = 2000
-
-func (h *Hub) sendControl(ctx context.Context, cmd control) error {
-	data, err := json.Marshal(cmd)
-	if err != nil {
-		return protocol.ErrInternal
-	}
-	if err := h.broker.PublishControl(ctx, data); err != nil {
-		h.log.Error("broker control", "err", err)
-		return protocol.ErrInternal
-	}
-	return nil
-}
-
-// applyControl carries out a control command on this node's connections.
-func (h *Hub) applyControl(cmd *control) {
-	ctx, cancel := h.brokerContext()
-	defer cancel()
-	for _, c := range h.users.clientsOf(cmd.User) {
-		switch cmd.Op {
-		case opSubscribe:
-			res, s, err := c.subscribe(ctx, cmd.Channel, "", nil, true)
-			if err != nil {
-				continue // already subscribed, or the connection is closing
-			}
-			msg, err := c.enc.AppendSubscribedPush(nil, cmd.Channel, res)
-			if err == nil {
-				c.enqueue(msg)
-			}
-			s.activate(protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch})
-		case opUnsubscribe:
-			c.mu.Lock()
-			s := c.subs[cmd.Channel]
-			delete(c.subs, cmd.Channel)
-			c.mu.Unlock()
-			if s == nil {
-				continue
-			}
-			h.removeSubscription(ctx, s)
-			c.enqueue(c.enc.AppendUnsubscribedPush(nil, cmd.Channel, unsubscribedByServer, "unsubscribed by server"))
-		case opDisconnect:
-			c.Disconnect(protocol.NewDisconnect(cmd.Code, cmd.Reason))
-		}
-	}
 }

@@ -166,7 +166,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 	var (
 		result any
 		err    error
-		after  func()
+		acts   []activation
 	)
 	switch cmd.Type {
 	case protocol.TypeConnect:
@@ -177,7 +177,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		res, sub, err = c.subscribe(ctx, cmd.Channel, cmd.Token, cmd.Since, false)
 		if err == nil {
 			result = res
-			after = func() { sub.activate(protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}) }
+			acts = []activation{{sub, res.Position()}}
 		}
 	case protocol.TypeUnsubscribe:
 		result, err = c.unsubscribe(ctx, cmd.Channel)
@@ -207,10 +207,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		c.replyError(cmd.ID, toProtocolError(err))
 		return nil
 	}
-	c.reply(cmd, result)
-	if after != nil {
-		after()
-	}
+	c.queueActivating(c.encodeReply(cmd, result), acts)
 	return nil
 }
 
@@ -231,23 +228,66 @@ const MaxReplySize = 16 << 20
 
 var errReplyTooLarge = protocol.NewError(protocol.CodeLimitExceeded, "reply too large: use limit")
 
-// reply queues a command's result reply. Commands without an id get none.
-func (c *Client) reply(cmd *protocol.Command, result any) {
+// encodeReply encodes a command's result reply. It returns nil for a command
+// without an id, which gets no reply, and when the reply cannot be sent, in
+// which case it has queued an error reply instead.
+func (c *Client) encodeReply(cmd *protocol.Command, result any) []byte {
 	id := cmd.ID
 	if id == 0 {
-		return
+		return nil
 	}
 	msg, err := c.enc.AppendReply(nil, id, cmd.Type, result)
 	if err != nil {
 		c.hub.log.Error("encode reply", "client", c.id, "err", err)
 		c.replyError(id, protocol.ErrInternal)
-		return
+		return nil
 	}
 	if len(msg) > MaxReplySize {
 		c.replyError(id, errReplyTooLarge)
+		return nil
+	}
+	return msg
+}
+
+// activation is a subscription to let through from the position its
+// subscribe reply carries.
+type activation struct {
+	sub *subscription
+	pos protocol.StreamPosition
+}
+
+// queueActivating queues msg (a reply or push carrying the positions in
+// acts; nil for none) followed by what each subscription held back, as one
+// unit, and makes the subscriptions live. One unit, because a Disconnect
+// (shutdown, the server API) may come from another goroutine at any moment:
+// it must fall before all of it or after all of it, never between a
+// subscribe reply and publications the client was promised after it.
+func (c *Client) queueActivating(msg []byte, acts []activation) {
+	if len(acts) == 0 {
+		if msg != nil {
+			c.enqueue(msg)
+		}
 		return
 	}
-	c.enqueue(msg)
+	// Only this goroutine holds several subscriptions' locks at once;
+	// delivery takes one at a time, so the order cannot deadlock.
+	for _, a := range acts {
+		a.sub.mu.Lock()
+	}
+	unit := make([][]byte, 0, 1+len(acts))
+	if msg != nil {
+		unit = append(unit, msg)
+	}
+	for _, a := range acts {
+		unit = a.sub.release(a.pos, unit)
+	}
+	if !c.queue.pushAll(unit) {
+		c.hub.metrics.slowConsumers.Add(1)
+		c.disconnectAsync(protocol.DisconnectSlowConsumer)
+	}
+	for _, a := range acts {
+		a.sub.mu.Unlock()
+	}
 }
 
 func (c *Client) replyError(id uint32, e *protocol.Error) {

@@ -64,7 +64,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		Ping:    int(h.cfg.PingInterval.Seconds()),
 		Expires: claims.ExpiresAt,
 	}
-	var activate []func()
+	var acts []activation
 	subscribeOne := func(channel string, since *protocol.StreamPosition, serverSide bool) {
 		r, s, err := c.subscribe(ctx, channel, "", since, serverSide)
 		if res.Subs == nil {
@@ -75,7 +75,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 			return
 		}
 		res.Subs[channel] = r
-		activate = append(activate, func() { s.activate(protocol.StreamPosition{Offset: r.Offset, Epoch: r.Epoch}) })
+		acts = append(acts, activation{s, r.Position()})
 	}
 	// Sorted so that a client hitting the channel limit gets the same
 	// channels every time.
@@ -96,15 +96,10 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 			return protocol.DisconnectInternal
 		}
 		res.Inbox = inbox
-		activate = append(activate, func() {
-			c.inbox.activate(protocol.StreamPosition{Offset: inbox.Offset, Epoch: inbox.Epoch})
-		})
+		acts = append(acts, activation{c.inbox, protocol.StreamPosition{Offset: inbox.Offset, Epoch: inbox.Epoch}})
 	}
 
-	c.reply(cmd, res)
-	for _, a := range activate {
-		a()
-	}
+	c.queueActivating(c.encodeReply(cmd, res), acts)
 	c.logger().Debug("client connected", "user", claims.User, "subs", len(res.Subs))
 	return nil
 }

@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"encoding/json"
-
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/protocol"
 )
@@ -81,15 +79,4 @@ func toWireList(pubs []*broker.Publication) []*protocol.Publication {
 		out[i] = &w
 	}
 	return out
-}
-
-// HandleControl runs a node-to-node command: a server API action on users
-// who may be connected to any node.
-func (h *Hub) HandleControl(data []byte) {
-	var cmd control
-	if err := json.Unmarshal(data, &cmd); err != nil {
-		h.log.Error("bad control message", "err", err)
-		return
-	}
-	h.applyControl(&cmd)
 }

@@ -94,6 +94,10 @@ type Config struct {
 	// NodeName and Version identify this node in the info API.
 	NodeName string
 	Version  string
+	// NodeInfoInterval is how often the node reports itself to the others
+	// through the broker; one not heard from for three intervals leaves the
+	// info API. Default 5s.
+	NodeInfoInterval time.Duration
 	// Logger receives the hub's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -111,6 +115,7 @@ func (c *Config) setDefaults() {
 	def(&c.PresenceTTL, 60*time.Second)
 	def(&c.IdempotencyTTL, 5*time.Minute)
 	def(&c.BrokerTimeout, 5*time.Second)
+	def(&c.NodeInfoInterval, 5*time.Second)
 	defInt := func(d *int, v int) {
 		if *d <= 0 {
 			*d = v
@@ -147,6 +152,12 @@ type Hub struct {
 	clients  clientRegistry
 	users    userRegistry
 	channels channelRegistry
+	// id names this node in control messages; unlike NodeName it is
+	// unique, even for nodes started on one host with one configuration.
+	id       string
+	nodes    nodeRegistry
+	surveys  surveys
+	controls controlQueue
 	// subscribeLocks serialize a channel's first-subscribe and
 	// last-unsubscribe so broker.Subscribe/Unsubscribe calls never cross;
 	// the delivery path never takes them.
@@ -156,7 +167,14 @@ type Hub struct {
 
 	stop     chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// wg counts background goroutines; bgMu orders starting one against
+	// Shutdown's close of stop, after which none starts.
+	wg   sync.WaitGroup
+	bgMu sync.Mutex
+	// resyncPending coalesces HandleReconnect calls; resyncMu runs one
+	// resync at a time.
+	resyncPending atomic.Bool
+	resyncMu      sync.Mutex
 
 	draining  atomic.Bool
 	drainedMu sync.Mutex
@@ -185,6 +203,8 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	h.clients.init()
 	h.users.init()
 	h.channels.init()
+	h.controls.init()
+	h.id = newClientID()
 	return h
 }
 
@@ -194,8 +214,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err := h.broker.Run(ctx, h); err != nil {
 		return err
 	}
-	h.wg.Add(1)
+	h.wg.Add(3)
 	go h.refreshPresence()
+	go h.controlWorker()
+	go h.reportLoop()
 	return nil
 }
 
@@ -207,7 +229,11 @@ func (h *Hub) Broker() broker.Broker { return h.broker }
 // in which case the remaining connections are closed at once and ctx's error
 // is returned. The broker is not closed: it belongs to the caller.
 func (h *Hub) Shutdown(ctx context.Context) error {
-	h.stopOnce.Do(func() { close(h.stop) })
+	h.stopOnce.Do(func() {
+		h.bgMu.Lock()
+		close(h.stop)
+		h.bgMu.Unlock()
+	})
 	h.draining.Store(true)
 	if h.clients.count() == 0 {
 		h.closeDrained()
@@ -269,14 +295,20 @@ func (h *Hub) refreshPresence() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.PresenceTTL/3)
-		for _, c := range h.clients.all() {
-			for _, s := range c.presenceSubs() {
-				if err := h.broker.AddPresence(ctx, s.channel, c.clientInfo(true), h.cfg.PresenceTTL); err != nil {
-					h.log.Warn("refresh presence", "channel", s.channel, "err", err)
-				}
+		h.refreshPresenceOnce()
+	}
+}
+
+// refreshPresenceOnce re-adds every presence entry of this node's clients.
+func (h *Hub) refreshPresenceOnce() {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.PresenceTTL/3)
+	defer cancel()
+	for _, c := range h.clients.all() {
+		for _, s := range c.presenceSubs() {
+			if err := h.broker.AddPresence(ctx, s.channel, c.clientInfo(true), h.cfg.PresenceTTL); err != nil {
+				h.log.Warn("refresh presence", "channel", s.channel, "err", err)
+				return // the broker is away; the next tick tries again
 			}
 		}
-		cancel()
 	}
 }

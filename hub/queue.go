@@ -29,8 +29,9 @@ type writeQueue struct {
 }
 
 // push appends msg. It reports false when the queue would overflow its bounds
-// (the caller disconnects the client as a slow consumer) and when the queue
-// is closing or closed (the message is dropped: the connection is going away).
+// (the caller disconnects the client as a slow consumer) and reports true
+// without queueing when the queue is closing or closed (the message is
+// dropped: the connection is going away).
 func (q *writeQueue) push(msg []byte) bool {
 	q.mu.Lock()
 	if q.closing || q.closed {
@@ -47,12 +48,36 @@ func (q *writeQueue) push(msg []byte) bool {
 	return true
 }
 
-// appendAndUnlock appends msg, releases q.mu and starts a writer unless one
+// pushAll appends msgs as one unit: all of them or none, with nothing from
+// another goroutine (a disconnect in particular) between them. It answers
+// like push and refuses exactly what pushing the messages one by one would.
+func (q *writeQueue) pushAll(msgs [][]byte) bool {
+	q.mu.Lock()
+	if q.closing || q.closed {
+		q.mu.Unlock()
+		return true
+	}
+	size := 0
+	for _, m := range msgs {
+		size += len(m)
+	}
+	n := len(q.items) + len(msgs)
+	if n > q.maxItems || (n > 1 && q.bytes+size > q.maxBytes) {
+		q.mu.Unlock()
+		return false
+	}
+	q.appendAndUnlock(msgs...)
+	return true
+}
+
+// appendAndUnlock appends msgs, releases q.mu and starts a writer unless one
 // is running. Called with q.mu held.
-func (q *writeQueue) appendAndUnlock(msg []byte) {
-	if msg != nil {
-		q.items = append(q.items, msg)
-		q.bytes += len(msg)
+func (q *writeQueue) appendAndUnlock(msgs ...[]byte) {
+	for _, msg := range msgs {
+		if msg != nil {
+			q.items = append(q.items, msg)
+			q.bytes += len(msg)
+		}
 	}
 	start := !q.writing
 	q.writing = true

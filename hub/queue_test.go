@@ -105,3 +105,48 @@ func TestWriteQueueFinal(t *testing.T) {
 		t.Fatal("drained closing queue should report finished")
 	}
 }
+
+// TestWriteQueuePushAllBounds: a unit is refused exactly when pushing its
+// messages one by one would be, and then nothing of it is queued.
+func TestWriteQueuePushAllBounds(t *testing.T) {
+	cases := []struct {
+		queued []string
+		unit   []string
+		ok     bool
+	}{
+		{nil, []string{"aaaa", "bbbb"}, true},
+		{nil, []string{"aaaa", "bbbb", "cc"}, true},      // exactly 10 bytes
+		{nil, []string{"aaaa", "bbbb", "ccc"}, false},    // 11 bytes
+		{nil, []string{"a", "b", "c", "d"}, false},       // 4 messages
+		{nil, []string{string(make([]byte, 100))}, true}, // one oversized message on an empty queue
+		{nil, []string{string(make([]byte, 100)), "x"}, false},
+		{[]string{"aaaaaaaa"}, []string{"bb"}, true},
+		{[]string{"aaaaaaaa"}, []string{"b", "cc"}, false},
+		{[]string{"a", "b"}, []string{"c", "d"}, false},
+	}
+	for i, tc := range cases {
+		q := &writeQueue{maxItems: 3, maxBytes: 10, flush: func() {}}
+		for _, m := range tc.queued {
+			q.push([]byte(m))
+		}
+		unit := make([][]byte, len(tc.unit))
+		for j, m := range tc.unit {
+			unit[j] = []byte(m)
+		}
+		if got := q.pushAll(unit); got != tc.ok {
+			t.Errorf("case %d: pushAll %v, want %v", i, got, tc.ok)
+		}
+		want := len(tc.queued)
+		if tc.ok {
+			want += len(tc.unit)
+		}
+		if q.depth() != want {
+			t.Errorf("case %d: depth %d, want %d", i, q.depth(), want)
+		}
+	}
+	closing := &writeQueue{maxItems: 3, maxBytes: 10, flush: func() {}}
+	closing.pushFinal([]byte("bye"))
+	if !closing.pushAll([][]byte{[]byte("a")}) || closing.depth() != 1 {
+		t.Fatal("a closing queue must drop a unit without reporting overflow")
+	}
+}

@@ -223,3 +223,15 @@ func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding)
 		deliver(s, msgs[enc])
 	}
 }
+
+// subscriptionsOf returns a snapshot of the channel's local subscriptions.
+func (r *channelRegistry) subscriptionsOf(channel string) []*subscription {
+	sh := &r.shards[shardOf(channel)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	out := make([]*subscription, 0, len(sh.m[channel]))
+	for _, s := range sh.m[channel] {
+		out = append(out, s)
+	}
+	return out
+}

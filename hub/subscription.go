@@ -3,6 +3,7 @@ package hub
 import (
 	"sync"
 
+	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -12,7 +13,7 @@ import (
 // merges history with the live stream without gaps or duplicates.
 //
 // deliver is called by the broker's delivery path, one call at a time per
-// channel; activate by the client's reader goroutine. mu orders them.
+// channel; release by whoever queues the subscribe reply. mu orders them.
 type subscription struct {
 	client  *Client
 	channel string
@@ -82,19 +83,27 @@ func (s *subscription) advance(offset uint64, epoch string) (deliver, gap bool) 
 	return true, false
 }
 
-// activate is called right after the subscribe reply (carrying position pos)
-// was queued. It queues what was held back, minus what the reply already
-// contained, and lets later pushes through directly.
-func (s *subscription) activate(pos protocol.StreamPosition) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// release lets the subscription's pushes through from position pos on: it
+// appends to unit what was held back, minus what pos already covers, and
+// marks the subscription live. Called with s.mu held, by
+// Client.queueActivating, which queues unit.
+func (s *subscription) release(pos protocol.StreamPosition, unit [][]byte) [][]byte {
 	s.epoch, s.offset = pos.Epoch, pos.Offset
 	for i, h := range s.held {
 		if ok, _ := s.advance(h.offset, h.epoch); ok {
-			s.client.enqueue(h.msg)
+			unit = append(unit, h.msg)
 		}
 		s.held[i] = heldPush{}
 	}
 	s.held = nil
 	s.live = true
+	return unit
+}
+
+// behind reports whether the client, live on this subscription, has not
+// been queued everything up to pos, or knows another epoch.
+func (s *subscription) behind(pos broker.StreamPosition) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live && (s.epoch != pos.Epoch || s.offset < pos.Offset)
 }

@@ -32,7 +32,7 @@ func TestSubscriptionAdvance(t *testing.T) {
 // the subscribe reply was being built are queued after it, minus the ones
 // the reply already carried.
 func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
-	c := &Client{}
+	c := &Client{hub: &Hub{}}
 	c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
 	s := &subscription{client: c}
 	for _, o := range []uint64{3, 4, 5, 6} {
@@ -42,14 +42,53 @@ func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
 	if c.queue.depth() != 0 {
 		t.Fatal("pushes queued before activate")
 	}
-	s.activate(protocol.StreamPosition{Offset: 4, Epoch: "e"})
+	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 4, Epoch: "e"}}})
 	s.deliver(7, "e", []byte("7"))
-	batch, _, _ := c.queue.take()
-	var got string
-	for _, m := range batch {
-		got += string(m)
+	if got := queued(c); got != "R56j7" {
+		t.Fatalf("queued %q, want R56j7", got)
 	}
-	if got != "56j7" {
-		t.Fatalf("queued %q, want 56j7", got)
+}
+
+// TestDisconnectNeverSplitsReplyFromHeld races a disconnect (as shutdown
+// sends it) against a subscribe reply with held pushes: the client gets the
+// reply and every held push before the disconnect, or none of them, never
+// the reply alone.
+func TestDisconnectNeverSplitsReplyFromHeld(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		c := &Client{hub: &Hub{}, enc: protocol.JSON}
+		c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
+		a, b := &subscription{client: c}, &subscription{client: c}
+		a.deliver(2, "e", []byte("a"))
+		b.deliver(1, "e", []byte("b"))
+		done := make(chan struct{})
+		go func() {
+			c.Disconnect(protocol.DisconnectShutdown)
+			close(done)
+		}()
+		c.queueActivating([]byte("R"), []activation{
+			{a, protocol.StreamPosition{Offset: 1, Epoch: "e"}},
+			{b, protocol.StreamPosition{Offset: 0, Epoch: "e"}},
+		})
+		<-done
+		got := queued(c)
+		if got != "Rab"+disconnectJSON && got != disconnectJSON {
+			t.Fatalf("iteration %d: queued %q", i, got)
+		}
+	}
+}
+
+var disconnectJSON = string(protocol.JSON.AppendDisconnectPush(nil, protocol.DisconnectShutdown))
+
+// queued concatenates everything in c's queue.
+func queued(c *Client) string {
+	var got string
+	for {
+		batch, _, stop := c.queue.take()
+		if stop {
+			return got
+		}
+		for _, m := range batch {
+			got += string(m)
+		}
 	}
 }

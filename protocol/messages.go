@@ -124,6 +124,11 @@ type SubscribeResult struct {
 	Error        *Error         `json:"error,omitempty"`
 }
 
+// Position returns the stream position the result reports.
+func (r *SubscribeResult) Position() StreamPosition {
+	return StreamPosition{Offset: r.Offset, Epoch: r.Epoch}
+}
+
 // PublishResult is the result of publish and send.
 type PublishResult struct {
 	Offset uint64 `json:"offset"`
