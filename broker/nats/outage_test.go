@@ -1,0 +1,110 @@
+package nats
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/broker/brokertest"
+	"github.com/heraldhq/herald/internal/services"
+)
+
+// TestOutage stops and restarts a real nats-server under a subscribed
+// broker: calls fail fast while it is away, the broker resubscribes and
+// calls HandleReconnect when it is back, and live delivery resumes. With
+// the store kept the stream continues; with the store wiped its epoch
+// changes.
+func TestOutage(t *testing.T) {
+	dir := t.TempDir()
+	p := services.StartNATS(t, "-sd", dir)
+	b := newBroker(t, testOptions("nats://"+p.Addr(), "herald"))
+	rec := brokertest.NewRecorder()
+	if err := b.Run(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	ch := "outage"
+	if err := b.Subscribe(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := b.Publish(ctx, ch, &broker.Publication{Data: []byte("1")}, keep(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Publications(ch, 1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	down := func() {
+		t.Helper()
+		p.Stop()
+		waitFor(t, "Ping to fail", func() bool { return b.Ping(ctx) != nil })
+		start := time.Now()
+		_, _, err := b.Publish(ctx, ch, &broker.Publication{Data: []byte("lost")}, keep(10))
+		if !errors.Is(err, ErrDisconnected) || time.Since(start) > time.Second {
+			t.Fatalf("publish during the outage: %v after %v, want ErrDisconnected at once", err, time.Since(start))
+		}
+		if _, _, err := b.History(ctx, ch, broker.HistoryOptions{}); err == nil {
+			t.Fatal("history during the outage succeeded")
+		}
+	}
+	up := func(reconnects int) {
+		t.Helper()
+		p.Start()
+		if n := rec.Reconnects(reconnects, 10*time.Second); n != reconnects {
+			t.Fatalf("%d reconnects, want %d", n, reconnects)
+		}
+		if err := b.Ping(ctx); err != nil {
+			t.Fatalf("ping after reconnect: %v", err)
+		}
+	}
+
+	// The server comes back with its store.
+	down()
+	up(1)
+	pos, _, err := b.Publish(ctx, ch, &broker.Publication{Data: []byte("2")}, keep(10))
+	if err != nil || pos != (broker.StreamPosition{Offset: 2, Epoch: first.Epoch}) {
+		t.Fatalf("publish after restart: %+v (%v), want offset 2 in %s", pos, err, first.Epoch)
+	}
+	got, err := rec.Publications(ch, 2, 5*time.Second)
+	if err != nil || got[1].Pub.Offset != 2 {
+		t.Fatalf("live after restart: %v", err)
+	}
+
+	// The server comes back without its store: the stream lost continuity.
+	down()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up(2)
+	_, empty, err := b.History(ctx, ch, broker.HistoryOptions{Since: &pos})
+	if !errors.Is(err, broker.ErrUnrecoverable) || empty.Offset != 0 || empty.Epoch == first.Epoch {
+		t.Fatalf("history after losing the store: %+v (%v), want offset 0 in a new epoch, unrecoverable", empty, err)
+	}
+	pos, _, err = b.Publish(ctx, ch, &broker.Publication{Data: []byte("new")}, keep(10))
+	if err != nil || pos != (broker.StreamPosition{Offset: 1, Epoch: empty.Epoch}) {
+		t.Fatalf("publish after losing the store: %+v (%v), want offset 1 in %s", pos, err, empty.Epoch)
+	}
+	got, err = rec.Publications(ch, 3, 5*time.Second)
+	if err != nil || got[2].Pub.Offset != 1 || got[2].Pos.Epoch != empty.Epoch {
+		t.Fatalf("live after losing the store: %v", err)
+	}
+}
+
+// waitFor polls cond, for what only a clock can settle (a connection's
+// state).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
