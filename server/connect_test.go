@@ -122,7 +122,7 @@ func TestConnectTwice(t *testing.T) {
 // stillServes checks that a fresh connection works after some abuse.
 func stillServes(t *testing.T, s *ht.Server) {
 	t.Helper()
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "fresh", nil))
+	c, _ := s.Connect(t, ht.Token(t, "fresh", nil))
 	r := c.Call(map[string]any{"type": "subscribe", "channel": "chat:still-serves"})
 	if r.ErrorCode() != 0 {
 		t.Fatalf("fresh connection cannot subscribe: %v", r)
@@ -154,14 +154,21 @@ func TestMalformedInput(t *testing.T) {
 		c.Send(`{"id":2,"type":"publish",`)
 		c.ExpectClose(4500)
 	})
-	t.Run("unknown type", func(t *testing.T) {
-		c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
+	stillServes(t, s)
+}
+
+// TestUnknownCommandType: a well-formed command of an unknown type gets error
+// 104, then the connection is closed with 4500.
+func TestUnknownCommandType(t *testing.T) {
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc})
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
 		if r := c.Call(map[string]any{"type": "frobnicate"}); r.ErrorCode() != 104 {
 			t.Fatalf("reply %v, want 104", r)
 		}
 		c.ExpectClose(4500)
+		stillServes(t, s)
 	})
-	stillServes(t, s)
 }
 
 func TestBatchedCommands(t *testing.T) {

@@ -37,13 +37,15 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestMessageTooBig(t *testing.T) {
-	s := ht.Start(t, ht.Options{Server: server.Config{MaxMessageSize: 1024}})
-	c, _ := ht.Connect(t, s.WSURL, ht.Token(t, "u", nil))
-	c.Send(`{"type":"publish","channel":"chat:x","data":"` + strings.Repeat("a", 2000) + `"}`)
-	if code := c.WaitClosed(5 * time.Second); code != websocket.StatusMessageTooBig {
-		t.Fatalf("close code %d, want 1009", code)
-	}
-	stillServes(t, s)
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Server: server.Config{MaxMessageSize: 1024}})
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		c.Send(map[string]any{"type": "publish", "channel": "chat:x", "data": strings.Repeat("a", 2000)})
+		if code := c.WaitClosed(5 * time.Second); code != websocket.StatusMessageTooBig {
+			t.Fatalf("close code %d, want 1009", code)
+		}
+		stillServes(t, s)
+	})
 }
 
 func TestInvalidUTF8(t *testing.T) {

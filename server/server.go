@@ -105,6 +105,11 @@ type Server struct {
 	draining atomic.Bool
 	mu       sync.Mutex
 	httpSrv  *http.Server
+	// fresh holds connections that have not sent a byte yet (a browser's
+	// or an HTTP client's spare connection). http.Server.Shutdown waits 5 s
+	// before it counts those as idle; Herald closes them at once, as it
+	// would an idle keep-alive connection.
+	fresh map[net.Conn]struct{}
 
 	// ProtocolErrors counts connections closed by a recovered panic in
 	// frame parsing.
@@ -165,6 +170,7 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.httpSrv = &http.Server{
 		Handler:           s,
+		ConnState:         s.trackFresh,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
@@ -180,19 +186,25 @@ func (s *Server) Serve(l net.Listener) error {
 // closes the rest at once and returns ctx's error). The hub's broker stays
 // open: it belongs to the caller.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
 	s.mu.Lock()
-	srv := s.httpSrv
+	s.draining.Store(true)
+	srv, fresh := s.httpSrv, s.fresh
+	s.fresh = nil
 	s.mu.Unlock()
-	var err error
+	for c := range fresh {
+		c.Close()
+	}
+	// The HTTP side (listener, in-flight API requests) and the WebSocket
+	// side drain side by side: clients hear of the shutdown at once, not
+	// after the last API request.
+	httpErr := make(chan error, 1)
 	if srv != nil {
-		// Stops the listener and waits for in-flight API requests; it does
-		// not track hijacked WebSocket connections, the hub does.
-		err = srv.Shutdown(ctx)
+		// It does not track hijacked WebSocket connections; the hub does.
+		go func() { httpErr <- srv.Shutdown(ctx) }()
+	} else {
+		httpErr <- nil
 	}
-	if herr := s.hub.Shutdown(ctx); herr != nil && err == nil {
-		err = herr
-	}
+	err := s.hub.Shutdown(ctx)
 	done := make(chan struct{})
 	go func() { s.readers.Wait(); close(done) }()
 	select {
@@ -202,7 +214,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	if herr := <-httpErr; herr != nil && err == nil {
+		err = herr
+	}
 	return err
+}
+
+// trackFresh is the HTTP server's ConnState hook: it keeps the set of
+// connections that have sent nothing yet, and closes new ones once draining.
+func (s *Server) trackFresh(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case state != http.StateNew:
+		delete(s.fresh, c)
+	case s.draining.Load():
+		c.Close()
+	default:
+		if s.fresh == nil {
+			s.fresh = make(map[net.Conn]struct{})
+		}
+		s.fresh[c] = struct{}{}
+	}
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {

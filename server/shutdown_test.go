@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -90,4 +91,32 @@ func TestRestartRecovery(t *testing.T) {
 			t.Fatalf("recovery after restart: %v", sub)
 		}
 	})
+}
+
+// TestShutdownClosesSilentConnections: a connection that has sent nothing (an
+// HTTP client's spare keep-alive connection) does not hold up a drain, which
+// net/http alone would let it do for 5 s.
+func TestShutdownClosesSilentConnections(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	silent, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// Also one that has finished a request and sits idle.
+	resp, err := http.Get("http://" + s.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := s.Server.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a silent connection open: %v", err)
+	}
+	silent.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Fatal("silent connection still open after shutdown")
+	}
+	s.Stop()
 }
