@@ -249,17 +249,21 @@ func apiHistoryRemove(ctx context.Context, h *hub.Hub, req *apiRequest) (any, er
 	return protocol.EmptyResult{}, h.RemoveHistory(ctx, req.Channel)
 }
 
-func apiChannels(_ context.Context, h *hub.Hub, req *apiRequest) (any, error) {
+func apiChannels(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error) {
 	type channelInfo struct {
 		Clients int `json:"clients"`
 	}
-	out := map[string]channelInfo{}
-	for ch, n := range h.Channels(req.Pattern) {
+	counts, err := h.ClusterChannels(ctx, req.Pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]channelInfo, len(counts))
+	for ch, n := range counts {
 		out[ch] = channelInfo{Clients: n}
 	}
 	return map[string]any{"channels": out}, nil
 }
 
 func apiInfo(_ context.Context, h *hub.Hub, _ *apiRequest) (any, error) {
-	return map[string]any{"nodes": []hub.NodeInfo{h.Info()}}, nil
+	return map[string]any{"nodes": h.Nodes()}, nil
 }
