@@ -20,8 +20,16 @@ type Config struct {
 	// secret when none is set. Never in production. Default false.
 	Dev bool `yaml:"dev"`
 
+	// NodeName names this node in the info API. Default: the host name and
+	// the listen port ("web-1:8000").
+	NodeName string `yaml:"node_name"`
+
 	// Log configures structured logs.
 	Log Log `yaml:"log"`
+
+	// Broker is the engine that carries messages between connections and,
+	// in a cluster, between nodes.
+	Broker Broker `yaml:"broker"`
 
 	// TokenHMACSecret verifies HS256 connection and channel tokens. Required
 	// unless Anonymous is on or Dev generates one.
@@ -116,4 +124,70 @@ type Limits struct {
 	// WriteTimeout bounds one frame write: a client that stops reading for
 	// longer is dropped. Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// Broker selects and configures the message engine.
+type Broker struct {
+	// Engine is memory (one node, nothing else to run), redis or nats.
+	// Default memory.
+	Engine string `yaml:"engine"`
+	// Redis configures the redis engine.
+	Redis RedisBroker `yaml:"redis"`
+	// NATS configures the nats engine.
+	NATS NATSBroker `yaml:"nats"`
+}
+
+// RedisBroker configures the Redis engine.
+type RedisBroker struct {
+	// Addrs are the Redis servers as host:port. One is a single Redis;
+	// several shard channels over them by consistent hashing (every node
+	// must list the same servers in the same order). Default
+	// ["127.0.0.1:6379"].
+	Addrs []string `yaml:"addrs"`
+	// Cluster treats Addrs as seed nodes of a Redis Cluster. Default false.
+	Cluster bool `yaml:"cluster"`
+	// Username and Password authenticate to Redis (AUTH / ACL); set the
+	// password through HERALD_BROKER_REDIS_PASSWORD rather than the file.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Prefix starts every key and pub/sub channel, so that several Herald
+	// clusters can share one Redis. Default "herald".
+	Prefix string `yaml:"prefix"`
+}
+
+// NATSBroker configures the NATS engine.
+type NATSBroker struct {
+	// URL lists the NATS servers, comma-separated. Ignored when Embedded is
+	// on. Default "nats://127.0.0.1:4222".
+	URL string `yaml:"url"`
+	// Prefix starts every subject, stream and bucket name, so that several
+	// Herald clusters can share one NATS. Default "herald".
+	Prefix string `yaml:"prefix"`
+	// Replicas is the JetStream replication of Herald's streams and
+	// buckets: 1, or 3 for a cluster that survives the loss of a server.
+	// Default 1.
+	Replicas int `yaml:"replicas"`
+	// Embedded runs a NATS server inside this process.
+	Embedded EmbeddedNATS `yaml:"embedded"`
+}
+
+// EmbeddedNATS runs a NATS server with JetStream in the Herald process; the
+// embedded servers of several nodes form a NATS cluster through Peers.
+type EmbeddedNATS struct {
+	// Enabled turns the embedded server on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Listen is the embedded server's client address; other programs (the
+	// nats CLI) can connect to it. Default "127.0.0.1:4222".
+	Listen string `yaml:"listen"`
+	// ClusterListen is the address other nodes' embedded servers route to.
+	// Default ":6222".
+	ClusterListen string `yaml:"cluster_listen"`
+	// Peers are the other nodes' ClusterListen addresses, host:port. Empty:
+	// a single server. Default none.
+	Peers []string `yaml:"peers"`
+	// ClusterName must be the same on every node. Default "herald".
+	ClusterName string `yaml:"cluster_name"`
+	// Dir holds the JetStream store (history, inboxes, presence). Default
+	// "herald-data/nats", relative to the working directory.
+	Dir string `yaml:"dir"`
 }

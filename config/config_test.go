@@ -126,6 +126,19 @@ func TestValidate(t *testing.T) {
 		{"limits.api_body_size", func(c *Config) { c.Limits.APIBodySize = 0 }},
 		{"limits.command_rate", func(c *Config) { c.Limits.CommandRate = 0 }},
 		{"limits.write_queue_bytes", func(c *Config) { c.Limits.WriteQueueBytes = 100 }},
+		{"broker.engine", func(c *Config) { c.Broker.Engine = "kafka" }},
+		{"broker.redis.addrs", func(c *Config) { c.Broker.Engine = "redis"; c.Broker.Redis.Addrs = nil }},
+		{"broker.redis.addrs[1]", func(c *Config) {
+			c.Broker.Engine = "redis"
+			c.Broker.Redis.Addrs = []string{"a:1", "nonsense"}
+		}},
+		{"broker.nats.replicas", func(c *Config) { c.Broker.Engine = "nats"; c.Broker.NATS.Replicas = 0 }},
+		{"broker.nats.url", func(c *Config) { c.Broker.Engine = "nats"; c.Broker.NATS.URL = "" }},
+		{"broker.nats.embedded.peers[0]", func(c *Config) {
+			c.Broker.Engine = "nats"
+			c.Broker.NATS.Embedded.Enabled = true
+			c.Broker.NATS.Embedded.Peers = []string{"nonsense"}
+		}},
 		{"inbox.size", func(c *Config) { c.Inbox.Size = -1 }},
 		{"inbox.ttl", func(c *Config) { c.Inbox.TTL = 0 }},
 		{"namespaces.bad name", func(c *Config) { c.Namespaces["bad name"] = hub.Namespace{} }},

@@ -19,10 +19,26 @@ import (
 // Default returns the configuration with every default filled in.
 func Default() Config {
 	return Config{
-		Address:         ":8000",
-		APIKeys:         []string{},
-		AllowedOrigins:  []string{},
-		Log:             Log{Level: "info", Format: "text"},
+		Address:        ":8000",
+		APIKeys:        []string{},
+		AllowedOrigins: []string{},
+		Log:            Log{Level: "info", Format: "text"},
+		Broker: Broker{
+			Engine: "memory",
+			Redis:  RedisBroker{Addrs: []string{"127.0.0.1:6379"}, Prefix: "herald"},
+			NATS: NATSBroker{
+				URL:      "nats://127.0.0.1:4222",
+				Prefix:   "herald",
+				Replicas: 1,
+				Embedded: EmbeddedNATS{
+					Listen:        "127.0.0.1:4222",
+					ClusterListen: ":6222",
+					Peers:         []string{},
+					ClusterName:   "herald",
+					Dir:           "herald-data/nats",
+				},
+			},
+		},
 		PingInterval:    25 * time.Second,
 		PongTimeout:     10 * time.Second,
 		ConnectTimeout:  10 * time.Second,

@@ -44,6 +44,9 @@ func (c *Config) Validate() error {
 	default:
 		return problem("log.format", "%q is not one of text, json", c.Log.Format)
 	}
+	if err := c.Broker.validate(); err != nil {
+		return err
+	}
 	if c.TokenHMACSecret == "" && !c.Anonymous && !c.Dev {
 		return problem("token_hmac_secret", "required unless anonymous or dev")
 	}
@@ -106,6 +109,55 @@ func (c *Config) Validate() error {
 		}
 		ns.Normalize()
 		c.Namespaces[name] = ns
+	}
+	return nil
+}
+
+func (b *Broker) validate() error {
+	switch b.Engine {
+	case "memory":
+	case "redis":
+		if len(b.Redis.Addrs) == 0 {
+			return problem("broker.redis.addrs", "at least one Redis address")
+		}
+		for i, a := range b.Redis.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return problem(fmt.Sprintf("broker.redis.addrs[%d]", i), "not host:port: %q", a)
+			}
+		}
+		if b.Redis.Prefix == "" {
+			return problem("broker.redis.prefix", "must not be empty")
+		}
+	case "nats":
+		if b.NATS.Prefix == "" {
+			return problem("broker.nats.prefix", "must not be empty")
+		}
+		if b.NATS.Replicas < 1 || b.NATS.Replicas > 5 {
+			return problem("broker.nats.replicas", "%d is not between 1 and 5", b.NATS.Replicas)
+		}
+		e := &b.NATS.Embedded
+		if !e.Enabled {
+			if b.NATS.URL == "" {
+				return problem("broker.nats.url", "required unless broker.nats.embedded.enabled")
+			}
+			break
+		}
+		if _, _, err := net.SplitHostPort(e.Listen); err != nil {
+			return problem("broker.nats.embedded.listen", "not host:port: %q", e.Listen)
+		}
+		if _, _, err := net.SplitHostPort(e.ClusterListen); err != nil {
+			return problem("broker.nats.embedded.cluster_listen", "not host:port: %q", e.ClusterListen)
+		}
+		for i, a := range e.Peers {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return problem(fmt.Sprintf("broker.nats.embedded.peers[%d]", i), "not host:port: %q", a)
+			}
+		}
+		if e.Dir == "" {
+			return problem("broker.nats.embedded.dir", "must not be empty")
+		}
+	default:
+		return problem("broker.engine", "%q is not one of memory, redis, nats", b.Engine)
 	}
 	return nil
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
-	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/server"
@@ -29,18 +28,27 @@ func serveCommand() *cobra.Command {
 		path    string
 		dev     bool
 		address string
+		eng     engineFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Herald server",
-		Long: `Run the Herald server on its embedded in-memory broker.
+		Long: `Run the Herald server.
+
+By default it runs on an in-memory broker: one node, nothing else to install.
+Several nodes behind a load balancer share their channels through Redis
+(--broker redis) or NATS (--broker nats); --nats-embedded runs NATS inside
+each node, and --cluster-peers joins those into one NATS cluster.
 
 Configuration comes from the YAML file given with --config, then HERALD_*
 environment variables (HERALD_ADDRESS, HERALD_TOKEN_HMAC_SECRET,
-HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
+HERALD_BROKER_ENGINE, HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
 		Example: `  herald serve --dev
   herald serve --config herald.yaml
-  HERALD_TOKEN_HMAC_SECRET=... herald serve --address :9000`,
+  HERALD_TOKEN_HMAC_SECRET=... herald serve --address :9000
+  herald serve --config herald.yaml --broker redis --redis 10.0.0.5:6379
+  herald serve --config herald.yaml --broker nats --nats nats://10.0.0.5:4222
+  herald serve --config herald.yaml --nats-embedded --cluster-peers 10.0.0.2:6222,10.0.0.3:6222`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path, os.Environ())
@@ -53,6 +61,7 @@ HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
 			if address != "" {
 				cfg.Address = address
 			}
+			eng.apply(cmd, &cfg)
 			cfg.ApplyDev()
 			if cfg.Dev {
 				devSecrets(&cfg, cmd.ErrOrStderr())
@@ -66,6 +75,7 @@ HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (YAML)")
 	cmd.Flags().BoolVar(&dev, "dev", false, "development mode: anonymous, every namespace open, any origin, echo endpoint, generated API key")
 	cmd.Flags().StringVar(&address, "address", "", "listen address (default :8000)")
+	eng.register(cmd)
 	return cmd
 }
 
@@ -101,7 +111,6 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // hubConfig maps the file's options onto the hub's.
 func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
-	host, _ := os.Hostname()
 	return hub.Config{
 		Namespaces:               cfg.Namespaces,
 		OpenNamespaces:           cfg.Dev,
@@ -118,7 +127,7 @@ func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 		RateLimitStrikes:         cfg.Limits.RateLimitStrikes,
 		WriteQueueMessages:       cfg.Limits.WriteQueueMessages,
 		WriteQueueBytes:          cfg.Limits.WriteQueueBytes,
-		NodeName:                 host,
+		NodeName:                 cfg.NodeName,
 		Version:                  version,
 		Logger:                   log,
 	}
@@ -145,7 +154,15 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 // signal exits at once.
 func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	log := newLogger(cfg.Log, logOut)
-	b := memory.New(memory.Options{})
+	if cfg.NodeName == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(cfg.Address)
+		cfg.NodeName = host + ":" + port
+	}
+	b, err := newBroker(cfg, log)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
 	defer b.Close()
 	var tokens hub.TokenVerifier
 	if cfg.TokenHMACSecret != "" {
