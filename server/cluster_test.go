@@ -129,67 +129,87 @@ func nodeNames(t *testing.T, s *ht.Server) []string {
 // connected; when it is back the node resubscribes by itself, and a client
 // whose stream lost continuity (the engine restarted empty) is closed with
 // 4000 and told recovered: false when it resubscribes.
+//
+// Each engine runs the cases it can produce: Redis runs without persistence
+// and always comes back empty; NATS keeps its JetStream store, and a second
+// case deletes the store while the server is down.
 func TestEngineOutage(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e engine) {
-		if e.private == nil {
-			t.Skipf("no outage test for %s yet (see engines_test.go)", e.name)
+		for _, lose := range e.outages {
+			name := map[bool]string{false: "kept", true: "lost"}[lose]
+			t.Run(name, func(t *testing.T) { testOutage(t, e.private(t), lose) })
 		}
-		engineProc := e.private(t)
-		prefix := "herald-test-" + randomID()
-		s := ht.Start(t, ht.Options{
-			Broker: engineProc.connect(t, prefix),
-			Hub:    hub.Config{BrokerTimeout: 500 * time.Millisecond},
-		})
-		c, _ := s.Connect(t, ht.Token(t, "dora", nil))
-		sub := c.Call(map[string]any{"type": "subscribe", "channel": "chat:outage"})
-		epoch := sub.Result()["epoch"]
-		s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 1})
-		c.Messages("chat:outage", 1)
-
-		engineProc.stop()
-		ht.Eventually(t, 5*time.Second, func() bool {
-			code, _ := s.HTTPGet("/readyz")
-			return code == http.StatusServiceUnavailable
-		}, "readyz 503 while the engine is away")
-		status, out := s.API("publish", map[string]any{"channel": "chat:outage", "data": 2})
-		errObj, _ := out["error"].(map[string]any)
-		// Error 100 is temporary by the protocol's table; the API's error
-		// object carries only code and message.
-		if status != http.StatusOK || num(errObj["code"]) != 100 {
-			t.Fatalf("publish during outage: %d %v, want error 100", status, out)
-		}
-		if r := c.Call(map[string]any{"type": "publish", "channel": "chat:outage", "data": 3}); r.ErrorCode() != 100 {
-			t.Fatalf("client publish during outage: %v, want error 100", r)
-		}
-		if code := s.Hub.Info().Clients; code != 1 {
-			t.Fatalf("clients during outage: %d, want the connection kept", code)
-		}
-
-		engineProc.start()
-		ht.Eventually(t, 15*time.Second, func() bool {
-			code, _ := s.HTTPGet("/readyz")
-			return code == http.StatusOK
-		}, "readyz 200 once the engine is back")
-		if engineProc.keepsData {
-			// Nothing was lost: the subscriber stays and the stream goes on.
-			res := s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 4})
-			t.Logf("published after the outage: %v", res)
-			if m := c.Messages("chat:outage", 2)[1]; num(m["offset"]) != 2 {
-				t.Fatalf("after the outage: %v, want offset 2", m)
-			}
-			return
-		}
-		// The engine came back empty: the stream has a new epoch.
-		c.ExpectClose(4000)
-		c2, _ := s.Connect(t, ht.Token(t, "dora", nil))
-		r := c2.Call(map[string]any{"type": "subscribe", "channel": "chat:outage", "recover": true,
-			"since": map[string]any{"offset": 1, "epoch": epoch}})
-		if r.ErrorCode() != 0 || r.Result()["recovered"] != false || r.Result()["epoch"] == epoch {
-			t.Fatalf("resubscribe after data loss: %v, want recovered false and a new epoch", r)
-		}
-		s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 5})
-		c2.Messages("chat:outage", 1)
 	})
+}
+
+// testOutage runs one outage; with lose the engine comes back without the
+// data it had.
+func testOutage(t *testing.T, engineProc *privateEngine, lose bool) {
+	prefix := "herald-test-" + randomID()
+	s := ht.Start(t, ht.Options{
+		Broker: engineProc.connect(t, prefix),
+		Hub:    hub.Config{BrokerTimeout: 500 * time.Millisecond},
+	})
+	c, _ := s.Connect(t, ht.Token(t, "dora", nil))
+	sub := c.Call(map[string]any{"type": "subscribe", "channel": "chat:outage"})
+	epoch := sub.Result()["epoch"]
+	s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 1})
+	c.Messages("chat:outage", 1)
+
+	engineProc.stop()
+	ht.Eventually(t, 5*time.Second, func() bool {
+		code, _ := s.HTTPGet("/readyz")
+		return code == http.StatusServiceUnavailable
+	}, "readyz 503 while the engine is away")
+	status, out := s.API("publish", map[string]any{"channel": "chat:outage", "data": 2})
+	errObj, _ := out["error"].(map[string]any)
+	// Error 100 is temporary by the protocol's table; the API's error
+	// object carries only code and message.
+	if status != http.StatusOK || num(errObj["code"]) != 100 {
+		t.Fatalf("publish during outage: %d %v, want error 100", status, out)
+	}
+	if r := c.Call(map[string]any{"type": "publish", "channel": "chat:outage", "data": 3}); r.ErrorCode() != 100 {
+		t.Fatalf("client publish during outage: %v, want error 100", r)
+	}
+	if code := s.Hub.Info().Clients; code != 1 {
+		t.Fatalf("clients during outage: %d, want the connection kept", code)
+	}
+
+	if lose && engineProc.wipe != nil {
+		engineProc.wipe()
+	}
+	engineProc.start()
+	ht.Eventually(t, 15*time.Second, func() bool {
+		code, _ := s.HTTPGet("/readyz")
+		return code == http.StatusOK
+	}, "readyz 200 once the engine is back")
+	if !lose {
+		// Nothing was lost: the subscriber stays and the stream goes on.
+		res := s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 4})
+		t.Logf("published after the outage: %v", res)
+		if m := c.Messages("chat:outage", 1)[0]; num(m["offset"]) != 2 {
+			t.Fatalf("after the outage: %v, want offset 2", m)
+		}
+		// The resync after the reconnect (it lets a second pass for
+		// publications in flight) finds the subscriber up to date and
+		// leaves it connected.
+		time.Sleep(1500 * time.Millisecond)
+		s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 5})
+		if m := c.Messages("chat:outage", 1)[0]; num(m["offset"]) != 3 {
+			t.Fatalf("after the resync: %v, want offset 3 on the same connection", m)
+		}
+		return
+	}
+	// The engine came back empty: the stream has a new epoch.
+	c.ExpectClose(4000)
+	c2, _ := s.Connect(t, ht.Token(t, "dora", nil))
+	r := c2.Call(map[string]any{"type": "subscribe", "channel": "chat:outage", "recover": true,
+		"since": map[string]any{"offset": 1, "epoch": epoch}})
+	if r.ErrorCode() != 0 || r.Result()["recovered"] != false || r.Result()["epoch"] == epoch {
+		t.Fatalf("resubscribe after data loss: %v, want recovered false and a new epoch", r)
+	}
+	s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 5})
+	c2.Messages("chat:outage", 1)
 }
 
 // engine makes broker clients of one kind for these tests.
@@ -200,6 +220,9 @@ type engine struct {
 	connect func(t testing.TB, prefix string) broker.Broker
 	// private starts a server of the engine's own for this test.
 	private func(t testing.TB) *privateEngine
+	// outages lists the outage cases the private server can produce: a
+	// restart that keeps the data (false) and one that loses it (true).
+	outages []bool
 }
 
 // privateEngine is an engine server a test may stop and start.
@@ -207,8 +230,9 @@ type privateEngine struct {
 	connect func(t testing.TB, prefix string) broker.Broker
 	stop    func()
 	start   func()
-	// keepsData says whether a restart keeps what was stored.
-	keepsData bool
+	// wipe, when set, deletes the server's stored data while it is
+	// stopped; without it a restart keeps whatever the server persists.
+	wipe func()
 }
 
 func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"testing"
 	"time"
 
@@ -15,11 +16,8 @@ import (
 // engines are the cluster engines the cluster tests run on, each against
 // a real server.
 var engines = []engine{
-	{name: "redis", connect: redisOn(services.Redis), private: privateRedis},
-	// No outage test on NATS yet: after a restart of the NATS server a
-	// node no longer receives live publications (TestEngineOutage with
-	// private: privateNATS shows it); the bug is open in the cluster issue.
-	{name: "nats", connect: natsOn(services.NATS)},
+	{name: "redis", connect: redisOn(services.Redis), private: privateRedis, outages: []bool{true}},
+	{name: "nats", connect: natsOn(services.NATS), private: privateNATS, outages: []bool{false, true}},
 }
 
 func natsOn(url func(testing.TB) string) func(testing.TB, string) broker.Broker {
@@ -45,10 +43,14 @@ func natsOn(url func(testing.TB) string) func(testing.TB, string) broker.Broker 
 func privateNATS(t testing.TB) *privateEngine {
 	p := services.StartNATS(t)
 	return &privateEngine{
-		connect:   natsOn(func(testing.TB) string { return "nats://" + p.Addr() }),
-		stop:      p.Stop,
-		start:     p.Start,
-		keepsData: true,
+		connect: natsOn(func(testing.TB) string { return "nats://" + p.Addr() }),
+		stop:    p.Stop,
+		start:   p.Start,
+		wipe: func() {
+			if err := os.RemoveAll(p.Dir); err != nil {
+				t.Fatal(err)
+			}
+		},
 	}
 }
 

@@ -109,6 +109,8 @@ type Process struct {
 	args []string
 	// Port is where the server listens, the same across restarts.
 	Port int
+	// Dir is the server's data directory (a NATS's JetStream store).
+	Dir string
 	cmd  *exec.Cmd
 	out  bytes.Buffer
 }
@@ -132,8 +134,11 @@ func StartRedis(t testing.TB, extra ...string) *Process {
 func StartNATS(t testing.TB, extra ...string) *Process {
 	t.Helper()
 	port := FreePort(t)
-	args := append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", t.TempDir()}, extra...)
-	return start(t, Binary(t, "nats-server"), port, args)
+	dir := t.TempDir()
+	args := append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", dir}, extra...)
+	p := start(t, Binary(t, "nats-server"), port, args)
+	p.Dir = dir
+	return p
 }
 
 func start(t testing.TB, bin string, port int, args []string) *Process {
