@@ -348,7 +348,7 @@ func (c *Client) onConnected(cn *conn, res *protocol.ConnectResult) {
 
 	for ch, r := range res.Subs {
 		if s := c.subscription(ch); s != nil {
-			s.applyResult(r, true)
+			s.applyResult(r, cn)
 		}
 	}
 	if res.Inbox != nil {

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/client"
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
@@ -608,4 +611,61 @@ func TestEventsChannel(t *testing.T) {
 	s.MustAPI("publish", map[string]any{"channel": "chat:full", "data": 2})
 	time.Sleep(50 * time.Millisecond)
 	c.Close()
+}
+
+// flakyBroker is the memory broker with Subscribe failing while failures
+// are left, as an engine does for a moment during a node's restart.
+type flakyBroker struct {
+	broker.Broker
+	failures atomic.Int32
+}
+
+func (b *flakyBroker) Subscribe(ctx context.Context, channel string) error {
+	if b.failures.Add(-1) >= 0 {
+		return errors.New("engine unavailable")
+	}
+	return b.Broker.Subscribe(ctx, channel)
+}
+
+// TestResubscribeRetriesTemporaryErrors: a resubscribe after a reconnect
+// that the server refuses with a temporary error (100) is tried again
+// with backoff, keeping its position, so nothing is lost and the
+// application is not told the subscription ended.
+func TestResubscribeRetriesTemporaryErrors(t *testing.T) {
+	mb := memory.New(memory.Options{})
+	defer mb.Close()
+	fb := &flakyBroker{Broker: mb}
+	s := ht.Start(t, ht.Options{Broker: fb})
+	p := newProxy(t, s.Addr())
+	c, err := client.Dial(ctx(t), p.URL(), client.Options{Token: ht.Token(t, "u", nil), Backoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := newInbox()
+	opts := b.opts()
+	var unsubscribed atomic.Int32
+	opts.OnUnsubscribed = func(int, string) { unsubscribed.Add(1) }
+	if _, err := c.Subscribe(ctx(t), "chat:flaky", opts); err != nil {
+		t.Fatal(err)
+	}
+	s.MustAPI("publish", map[string]any{"channel": "chat:flaky", "data": 0})
+	b.wait(t, 1, 5*time.Second)
+
+	// The channel's last subscriber leaves the node with the cut, so the
+	// resubscribe needs the broker: it fails three times.
+	fb.failures.Store(3)
+	p.Cut()
+	for i := 1; i < 5; i++ {
+		s.MustAPI("publish", map[string]any{"channel": "chat:flaky", "data": i})
+	}
+	checkSequence(t, b.wait(t, 5, 10*time.Second), 5)
+	if n := fb.failures.Load(); n >= 0 {
+		t.Fatalf("the broker refused %d subscribes fewer than planned", n+1)
+	}
+	s.MustAPI("publish", map[string]any{"channel": "chat:flaky", "data": 5})
+	checkSequence(t, b.wait(t, 6, 5*time.Second), 6)
+	if n := unsubscribed.Load(); n != 0 || len(b.lost) != 0 {
+		t.Fatalf("unsubscribed %d times, lost %v; want neither", n, b.lost)
+	}
 }

@@ -40,7 +40,8 @@ type SubscribeOptions struct {
 	// recovered, before the ones that could are delivered.
 	OnRecoveryLost func(RecoveryLost)
 	// OnUnsubscribed is called when the server ends the subscription
-	// (server API, or a failed resubscribe after a reconnect).
+	// (server API, or a resubscribe after a reconnect refused for good;
+	// temporary refusals are retried with backoff).
 	OnUnsubscribed func(code int, reason string)
 	// Events, when set, receives everything the handlers left nil would
 	// have, in the same order. The client's reader waits for the
@@ -112,6 +113,8 @@ type Subscription struct {
 	ready  chan struct{} // closed at the first subscribe result
 	err    error         // the first subscribe's error
 	active bool
+	// retries counts temporary failures of resubscribes in a row.
+	retries int
 }
 
 // Channel returns the subscription's channel.
@@ -198,18 +201,57 @@ func (cn *conn) sendSubscribe(s *Subscription) {
 					res.Error = protocol.ErrInternal
 				}
 			}
-			s.applyResult(&res, false)
+			s.applyResult(&res, cn)
 		})
 	}()
 }
 
-// applyResult applies a subscribe result (from subscribe or from connect):
-// it reports a lost recovery, delivers the recovered publications it has
-// not delivered yet, and moves the position to the stream's.
-func (s *Subscription) applyResult(r *protocol.SubscribeResult, _ bool) {
+// retryLater sends the subscription again on cn after the n-th backoff,
+// unless it was unsubscribed or cn ended meanwhile (the next connect
+// command carries it then).
+func (s *Subscription) retryLater(cn *conn, n int) {
+	c := s.c
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTimer(c.opts.Backoff.Delay(n - 1))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-cn.dead:
+			return
+		case <-c.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		current := c.subs[s.channel] == s && c.conn == cn
+		c.mu.Unlock()
+		if current {
+			cn.sendSubscribe(s)
+		}
+	}()
+}
+
+// applyResult applies a subscribe result (from subscribe or from connect,
+// on connection cn): it reports a lost recovery, delivers the recovered
+// publications it has not delivered yet, and moves the position to the
+// stream's.
+//
+// A resubscribe that fails with a temporary error (the server's engine was
+// unavailable a moment) keeps the subscription and its position and tries
+// again after a backoff, so that a reconnect during a node's restart does
+// not end subscriptions the application never gave up.
+func (s *Subscription) applyResult(r *protocol.SubscribeResult, cn *conn) {
 	s.mu.Lock()
 	first := !s.active
 	if r.Error != nil {
+		if !first && r.Error.Code.Temporary() {
+			s.retries++
+			n := s.retries
+			s.mu.Unlock()
+			s.retryLater(cn, n)
+			return
+		}
 		s.mu.Unlock()
 		s.c.forget(s)
 		if first {
@@ -220,6 +262,7 @@ func (s *Subscription) applyResult(r *protocol.SubscribeResult, _ bool) {
 		}
 		return
 	}
+	s.retries = 0
 	asked := s.since
 	if s.active && s.pos.Epoch != "" {
 		p := s.pos
