@@ -132,6 +132,13 @@ func startCluster(t *testing.T, n int, env []string, nodeEnv func(i int) []strin
 		nodes[i] = nd
 		t.Cleanup(nd.kill)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, nd := range nodes {
+				t.Logf("%s's log:\n%s", nd.name, nd.logs.String())
+			}
+		}
+	})
 	// Side by side: embedded NATS servers elect their leaders once enough
 	// of them are up.
 	errs := make(chan error, n)
@@ -156,7 +163,10 @@ func (n *node) start() {
 
 // tryStart is start for any goroutine: it returns the failure.
 func (n *node) tryStart() error {
-	n.logs = &syncBuffer{}
+	if n.logs == nil {
+		n.logs = &syncBuffer{}
+	}
+	fmt.Fprintf(n.logs, "--- start %s\n", time.Now().Format(time.StampMilli))
 	n.cmd = herald(n.t, n.env, n.args...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	if err := n.cmd.Start(); err != nil {
@@ -253,14 +263,30 @@ type receiver struct {
 	lost    int
 	// drained counts the 1001 disconnects of node restarts.
 	drained int
+	// events is the connection's history, shown when the test fails.
+	events []string
 }
 
 func (r *receiver) state(sc client.StateChange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if sc.State == client.StateDisconnected && sc.Code == 1001 {
-		r.mu.Lock()
 		r.drained++
-		r.mu.Unlock()
 	}
+	r.events = append(r.events, fmt.Sprintf("%s %+v", time.Now().Format("15:04:05.000"), sc))
+}
+
+func (r *receiver) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, e := range r.events {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	for ch, offs := range r.offsets {
+		fmt.Fprintf(&b, "  %s: %d received, last %v\n", ch, len(offs), offs[max(0, len(offs)-3):])
+	}
+	return b.String()
 }
 
 func (r *receiver) add(m client.Message) {
@@ -282,7 +308,7 @@ func (r *receiver) snapshot(channel string) []uint64 {
 // acknowledged publication reaches every subscriber exactly once, in offset
 // order.
 func TestRollingRestart(t *testing.T) {
-	for _, engine := range []string{"redis", "nats"} {
+	for _, engine := range []string{"redis", "nats", "nats-embedded"} {
 		t.Run(engine, func(t *testing.T) { testRollingRestart(t, engine) })
 	}
 }
@@ -306,6 +332,11 @@ func testRollingRestart(t *testing.T, engine string) {
 	for i := range recv {
 		r := &receiver{offsets: make(map[string][]uint64)}
 		recv[i] = r
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("subscriber %d:\n%s", i, r)
+			}
+		})
 		c, err := client.Dial(ctx, "ws://"+lb.Addr()+"/ws", client.Options{
 			Token:   ht.Token(t, "sub-"+strconv.Itoa(i), nil),
 			OnState: r.state,
