@@ -111,8 +111,8 @@ type Process struct {
 	Port int
 	// Dir is the server's data directory (a NATS's JetStream store).
 	Dir string
-	cmd  *exec.Cmd
-	out  bytes.Buffer
+	cmd *exec.Cmd
+	out bytes.Buffer
 }
 
 // StartRedis runs a private redis-server on a free port, keeping nothing on
