@@ -52,7 +52,7 @@ func benchHub(b *testing.B, n int, history bool, encoding func(i int) protocol.E
 	var delivered atomic.Int64
 	for i := 0; i < n; i++ {
 		enc := encoding(i)
-		c := h.NewClient(sink{&delivered, enc}, enc, "bench")
+		c := h.NewClient(sink{&delivered, enc}, enc, hub.Peer{Remote: "bench"})
 		frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
 		frame = append(frame, enc.Separator()...)
 		frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: "bench"})

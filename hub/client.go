@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ type Client struct {
 	id     string
 	remote string
 	queue  writeQueue
+	// peer is what the transport knew before connect; its Header is
+	// dropped once connect has used it.
+	peer Peer
 
 	// Owned by the reader goroutine.
 	limiter *rate.Limiter
@@ -75,16 +79,30 @@ func newClientID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// Peer is what the transport knows about a connection before its first
+// command, for logs and for authentication that does not come from a token.
+type Peer struct {
+	// Remote is the peer's address (ip:port).
+	Remote string
+	// Header holds the upgrade request's headers that a connect proxy
+	// forwards (cookies among them); nil when none is configured. The hub
+	// lets go of it after connect.
+	Header http.Header
+	// CertUser is the user id a verified TLS client certificate names,
+	// when the server is configured to take it; "" otherwise.
+	CertUser string
+}
+
 // NewClient registers a new connection that has not sent connect yet. enc
-// is the encoding the connection negotiated; remote is the peer's address,
-// for logs and per-IP limits.
-func (h *Hub) NewClient(t Transport, enc protocol.Encoding, remote string) *Client {
+// is the encoding the connection negotiated.
+func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	c := &Client{
 		hub:     h,
 		t:       t,
 		enc:     enc,
 		id:      newClientID(),
-		remote:  remote,
+		remote:  peer.Remote,
+		peer:    peer,
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.CommandRate), h.cfg.CommandBurst),
 		subs:    make(map[string]*subscription),
 	}

@@ -32,6 +32,9 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	case cmd.Token != "":
 		c.replyError(cmd.ID, protocol.ErrUnauthorized)
 		return protocol.DisconnectUnauthorized
+	case c.peer.CertUser != "":
+		// The TLS layer verified a client certificate naming the user.
+		claims = &auth.ConnectClaims{User: c.peer.CertUser}
 	case !h.cfg.Anonymous:
 		c.replyError(cmd.ID, protocol.NewError(protocol.CodeUnauthorized, "anonymous connections are not allowed"))
 		return protocol.DisconnectUnauthorized
@@ -45,6 +48,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		return errStop
 	}
 	c.state = stateConnected
+	c.peer.Header = nil
 	c.user = claims.User
 	c.connInfo = claims.Info
 	c.channelsClaim = claims.Channels

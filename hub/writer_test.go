@@ -54,7 +54,7 @@ func testWriterCoalesces(t *testing.T, enc protocol.Encoding) {
 	}
 	defer h.Shutdown(context.Background())
 	g := &gate{release: make(chan struct{}), closed: make(chan protocol.CloseCode, 1)}
-	c := h.NewClient(g, enc, "test")
+	c := h.NewClient(g, enc, hub.Peer{Remote: "test"})
 	frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
 	frame = append(frame, enc.Separator()...)
 	frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: "c"})

@@ -42,6 +42,12 @@ type Config struct {
 	// MaxConnectionsPerIP caps concurrent connections per remote IP.
 	// Default 1000.
 	MaxConnectionsPerIP int
+	// ConnectHeaders names the upgrade request's headers handed to the hub
+	// for its connect proxy (Cookie, Authorization, ...). Empty: none.
+	ConnectHeaders []string
+	// ClientCertUser makes the subject common name of a verified TLS
+	// client certificate the connection's user when connect has no token.
+	ClientCertUser bool
 	// APIKeys authorize the server API; with none, every API call is 401.
 	APIKeys []string
 	// APIBodySize is the largest API request body (413). Default 1 MiB.
@@ -284,8 +290,27 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.readLoop(socket, c, release)
 		return
 	}
-	c.client = s.hub.NewClient(c, enc, r.RemoteAddr)
+	c.client = s.hub.NewClient(c, enc, s.peer(r))
 	s.readLoop(socket, c, release)
+}
+
+// peer collects what the hub may use before connect: the address, the
+// headers a connect proxy forwards, the user a client certificate names.
+func (s *Server) peer(r *http.Request) hub.Peer {
+	p := hub.Peer{Remote: r.RemoteAddr}
+	if len(s.cfg.ConnectHeaders) > 0 {
+		p.Header = make(http.Header, len(s.cfg.ConnectHeaders))
+		for _, name := range s.cfg.ConnectHeaders {
+			if v := r.Header.Values(name); len(v) > 0 {
+				p.Header[http.CanonicalHeaderKey(name)] = v
+			}
+		}
+	}
+	if s.cfg.ClientCertUser && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		// Only a chain the TLS layer verified against the client CA counts.
+		p.CertUser = r.TLS.VerifiedChains[0][0].Subject.CommonName
+	}
+	return p
 }
 
 // upgrade hijacks the connection and completes the WebSocket handshake.
