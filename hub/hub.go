@@ -91,6 +91,14 @@ type Config struct {
 	WriteQueueMessages int
 	WriteQueueBytes    int
 
+	// ConnectProxy, when set, authenticates connects that carry no token.
+	ConnectProxy ConnectProxy
+	// SubscribeProxy, when set, decides subscribes to the channels of
+	// namespaces with SubscribeProxy on.
+	SubscribeProxy SubscribeProxy
+	// MaxConnectionsPerUser caps one user's connections on this node; a
+	// connect past it is refused with 4005. Default 100; -1: no limit.
+	MaxConnectionsPerUser int
 	// NodeName and Version identify this node in the info API.
 	NodeName string
 	Version  string

@@ -51,6 +51,9 @@ type Namespace struct {
 	// authenticated or any. Presence or history must also be on.
 	AllowPresence AccessMode `yaml:"allow_presence"`
 	AllowHistory  AccessMode `yaml:"allow_history"`
+	// SubscribeProxy asks the hub's SubscribeProxy (the application's
+	// backend) about every client subscribe, after the checks above.
+	SubscribeProxy bool `yaml:"subscribe_proxy"`
 }
 
 // OpenNamespace is what --dev gives every namespace: everything on, anyone
