@@ -1,15 +1,10 @@
-// Package auth verifies the JWTs (RFC 7519) that Herald accepts: connection
-// tokens, which say who a client is and what it may do, and channel tokens,
-// which grant one user one channel.
-//
-// A Verifier pins its algorithm: a token signed with any other algorithm,
-// alg "none" included, is invalid. Errors never contain the token.
 package auth
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +16,8 @@ import (
 // wrong kind (a channel token used to connect, or the reverse).
 var ErrInvalidToken = errors.New("auth: invalid token")
 
-// ErrTokenExpired is returned for a well-formed, well-signed token whose exp
-// has passed.
+// ErrTokenExpired is returned for a well-formed, well-signed, otherwise valid
+// token whose exp has passed by more than the leeway.
 var ErrTokenExpired = errors.New("auth: token expired")
 
 // ConnectClaims are what a connection token grants.
@@ -47,11 +42,16 @@ type ChannelClaims struct {
 	ExpiresAt int64
 }
 
-// Verifier checks tokens against one key and algorithm. It is safe for
-// concurrent use.
+// Verifier checks tokens against the keys and algorithms it was built
+// with (see the package doc). It is safe for concurrent use.
 type Verifier struct {
-	key    any
-	method string
+	algs     []string
+	hmac     []byte
+	pem      any
+	jwks     *jwksSource
+	issuer   string
+	audience string
+
 	// Leeway tolerates clock skew when checking exp, nbf and iat.
 	Leeway time.Duration
 	// Now is the clock; nil means time.Now.
@@ -60,8 +60,20 @@ type Verifier struct {
 
 // NewHMACVerifier returns a Verifier for HS256 tokens signed with secret.
 func NewHMACVerifier(secret []byte) *Verifier {
-	return &Verifier{key: secret, method: jwt.SigningMethodHS256.Alg()}
+	return &Verifier{hmac: secret, algs: []string{jwt.SigningMethodHS256.Alg()}}
 }
+
+// Close stops the JWK Set's background refreshing. It is safe to call more
+// than once, and on a Verifier without a JWK Set.
+func (v *Verifier) Close() {
+	if v.jwks != nil {
+		v.jwks.close()
+	}
+}
+
+// maxTokenSize bounds the work one token can cause; real tokens are far
+// smaller.
+const maxTokenSize = 16 << 10
 
 // tokenClaims mirrors the claims Herald reads, with types that reject
 // malformed values at decode time.
@@ -73,25 +85,86 @@ type tokenClaims struct {
 	Channel  *string         `json:"channel,omitempty"`
 }
 
+func invalid(reason string) error {
+	return fmt.Errorf("%w: %s", ErrInvalidToken, reason)
+}
+
 func (v *Verifier) parse(token string) (*tokenClaims, error) {
+	if len(token) > maxTokenSize {
+		return nil, invalid("token too large")
+	}
 	var claims tokenClaims
-	opts := []jwt.ParserOption{jwt.WithValidMethods([]string{v.method}), jwt.WithLeeway(v.Leeway), jwt.WithIssuedAt()}
-	if v.Now != nil {
-		opts = append(opts, jwt.WithTimeFunc(v.Now))
+	// Claims are checked below, after the signature, so that only a
+	// well-signed token can ever be reported as expired.
+	p := jwt.NewParser(jwt.WithValidMethods(v.algs), jwt.WithoutClaimsValidation())
+	if _, err := p.ParseWithClaims(token, &claims, v.keyFor); err != nil {
+		return nil, invalid(parseReason(err))
 	}
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.key, nil }, opts...)
-	switch {
-	case err == nil:
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, ErrTokenExpired
-	default:
-		// The library's message names the failing part, never the token.
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	}
-	if claims.Subject == "" {
-		return nil, fmt.Errorf("%w: missing sub", ErrInvalidToken)
+	if err := v.checkClaims(&claims); err != nil {
+		return nil, err
 	}
 	return &claims, nil
+}
+
+// checkClaims applies the time, issuer and audience rules. Every other
+// failure takes precedence over expiry.
+func (v *Verifier) checkClaims(c *tokenClaims) error {
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
+	switch {
+	case c.Subject == "":
+		return invalid("missing sub")
+	case c.NotBefore != nil && now.Add(v.Leeway).Before(c.NotBefore.Time):
+		return invalid("nbf in the future")
+	case c.IssuedAt != nil && now.Add(v.Leeway).Before(c.IssuedAt.Time):
+		return invalid("iat in the future")
+	case v.issuer != "" && c.Issuer != v.issuer:
+		return invalid("wrong or missing iss")
+	case v.audience != "" && !slices.Contains(c.Audience, v.audience):
+		return invalid("wrong or missing aud")
+	case c.ExpiresAt != nil && !now.Before(c.ExpiresAt.Add(v.Leeway)):
+		return ErrTokenExpired
+	}
+	return nil
+}
+
+var malformedReasons = map[string]string{
+	"token contains an invalid number of segments": "malformed: wrong number of segments",
+	"could not base64 decode header":               "malformed header",
+	"could not JSON decode header":                 "malformed header",
+	"could not base64 decode claim":                "malformed claims",
+	"could not JSON decode claim":                  "malformed claims",
+	"could not base64 decode signature":            "malformed signature",
+}
+
+// parseReason names the failing part of a token the parser refused, without
+// echoing anything from the token (the library's inner errors can quote
+// claim values, and its alg message quotes the header).
+func parseReason(err error) string {
+	var ke keyError
+	switch {
+	case errors.As(err, &ke):
+		return string(ke)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		// The library's own message comes first; what follows it may quote
+		// the token, so only known prefixes are used.
+		msg := strings.TrimPrefix(err.Error(), jwt.ErrTokenMalformed.Error()+": ")
+		for prefix, reason := range malformedReasons {
+			if strings.HasPrefix(msg, prefix) {
+				return reason
+			}
+		}
+		return "malformed"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "unsupported or missing alg"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && strings.HasPrefix(err.Error(), jwt.ErrTokenSignatureInvalid.Error()+": signing method"):
+		return "algorithm not allowed"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "bad signature"
+	}
+	return "rejected"
 }
 
 // VerifyConnect checks a connection token.
