@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/heraldhq/herald/auth"
@@ -35,15 +36,28 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	case c.peer.CertUser != "":
 		// The TLS layer verified a client certificate naming the user.
 		claims = &auth.ConnectClaims{User: c.peer.CertUser}
+	case h.cfg.ConnectProxy != nil:
+		var e *protocol.Error
+		var d protocol.Disconnect
+		if claims, e, d = c.askConnectProxy(cmd); e != nil {
+			c.replyError(cmd.ID, e)
+			return d
+		}
 	case !h.cfg.Anonymous:
 		c.replyError(cmd.ID, protocol.NewError(protocol.CodeUnauthorized, "anonymous connections are not allowed"))
 		return protocol.DisconnectUnauthorized
 	default:
 		claims = &auth.ConnectClaims{}
 	}
+	if claims.User != "" && h.userConnections(claims.User) >= h.maxConnectionsPerUser() {
+		c.replyError(cmd.ID, errUserConnectionLimit)
+		return protocol.DisconnectConnectionLimit
+	}
 
 	c.mu.Lock()
-	if c.state != stateConnecting {
+	// A slow connect proxy may have outlived the connection, or a shutdown
+	// may have begun meanwhile.
+	if c.state != stateConnecting || c.closing != nil {
 		c.mu.Unlock()
 		return errStop
 	}
@@ -94,6 +108,14 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 
 	if c.inbox != nil {
 		h.users.add(c.user, c)
+		// The check above is cheap but two connects may pass it together;
+		// counting after adding is what keeps the limit. Two that cross
+		// it at once may both be refused: never both let in.
+		if h.userConnections(c.user) > h.maxConnectionsPerUser() {
+			h.users.remove(c.user, c)
+			c.replyError(cmd.ID, errUserConnectionLimit)
+			return protocol.DisconnectConnectionLimit
+		}
 		inbox, err := h.inboxResult(ctx, c.user, cmd.InboxSince)
 		if err != nil {
 			c.replyError(cmd.ID, toProtocolError(err))
@@ -133,10 +155,12 @@ func (h *Hub) inboxResult(ctx context.Context, user string, since *protocol.Stre
 }
 
 // refresh is the refresh command: a new token for the same user extends the
-// connection's life.
+// connection's life. A connection the connect proxy let in has no token to
+// renew: it refreshes by reconnecting, which asks the proxy again with the
+// cookies of the new upgrade request (the hub does not keep them).
 func (c *Client) refresh(token string) (any, error) {
 	if token == "" {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "token required")
+		return nil, errRefreshNeedsToken
 	}
 	if c.hub.tokens == nil {
 		return nil, protocol.ErrUnauthorized
@@ -153,4 +177,30 @@ func (c *Client) refresh(token string) (any, error) {
 	c.expiresAt = claims.ExpiresAt
 	c.scheduleExpiry()
 	return &protocol.RefreshResult{Expires: claims.ExpiresAt}, nil
+}
+
+var (
+	errUserConnectionLimit = protocol.NewError(protocol.CodeLimitExceeded, "too many connections for this user")
+	errRefreshNeedsToken   = protocol.NewError(protocol.CodeBadRequest,
+		"token required: a connection without a token (such as one the connect proxy let in) refreshes by reconnecting")
+)
+
+// maxConnectionsPerUser is the configured limit with its default applied;
+// the largest int for no limit.
+func (h *Hub) maxConnectionsPerUser() int {
+	switch n := h.cfg.MaxConnectionsPerUser; {
+	case n < 0:
+		return math.MaxInt
+	case n == 0:
+		return 100
+	default:
+		return n
+	}
+}
+
+// userConnections counts the user's connections on this node.
+func (h *Hub) userConnections(user string) int {
+	n := 0
+	h.users.forEach(user, func(*Client) { n++ })
+	return n
 }

@@ -3,9 +3,12 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/heraldhq/herald/auth"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // ConnectProxy authenticates a connection by asking the application's
@@ -13,9 +16,13 @@ import (
 // their users in without minting JWTs. Package proxy implements it over
 // HTTP.
 type ConnectProxy interface {
-	// Connect returns what the backend grants the connection. An error
-	// that is a *protocol.Error refuses it with that error; any other
-	// error is the backend's failure.
+	// Connect returns what the backend grants the connection, as a
+	// token's claims (User "" lets it in anonymously). An error that is a
+	// *protocol.Error refuses it with that error and the close code that
+	// goes with it (101 → 4501, 109 → 4003, 106 → 4005, 110 → 4004,
+	// 100 → 4006, others → 4501); a protocol.Disconnect closes with its
+	// code; any other error is the backend's failure: error 100, close
+	// 4006.
 	Connect(ctx context.Context, req *ConnectRequest) (*auth.ConnectClaims, error)
 }
 
@@ -42,4 +49,111 @@ type SubscribeRequest struct {
 	User    string
 	Channel string
 	Info    json.RawMessage
+}
+
+// connectProxyContext bounds a connect proxy call by the connect timeout
+// (the proxy has its own, shorter one) and by the hub's shutdown, so that
+// neither a stuck backend nor a draining node keeps the reader waiting.
+func (h *Hub) connectProxyContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ConnectTimeout)
+	go func() {
+		select {
+		case <-h.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// askConnectProxy authenticates a connect without a token through the
+// connect proxy. On refusal or failure it returns the reply's error and the
+// disconnect that follows it.
+func (c *Client) askConnectProxy(cmd *protocol.Command) (*auth.ConnectClaims, *protocol.Error, protocol.Disconnect) {
+	h := c.hub
+	// The connect command has arrived in time; from here the proxy call is
+	// bounded by its own context, and the connect timer must not close the
+	// connection under it with 4500.
+	c.mu.Lock()
+	c.timer.Stop()
+	req := &ConnectRequest{Client: c.id, Remote: c.peer.Remote, Header: c.peer.Header, Name: cmd.Name, Version: cmd.Version}
+	c.mu.Unlock()
+
+	ctx, cancel := h.connectProxyContext()
+	defer cancel()
+	claims, err := h.cfg.ConnectProxy.Connect(ctx, req)
+	if err == nil && claims.ExpiresAt != 0 && claims.ExpiresAt <= time.Now().Unix() {
+		err = protocol.ErrTokenExpired
+	}
+	if err == nil {
+		return claims, nil, protocol.Disconnect{}
+	}
+	var pe *protocol.Error
+	var d protocol.Disconnect
+	switch {
+	case errors.As(err, &pe):
+		return nil, pe, protocol.NewDisconnect(closeCodeFor(pe.Code), pe.Message)
+	case errors.As(err, &d):
+		return nil, protocol.NewError(errorCodeFor(d.Code), d.Reason), d
+	}
+	// Never the request's headers: the error comes from the proxy, which
+	// names the backend and what went wrong, not what was sent.
+	c.logger().Warn("connect proxy failed", "err", err)
+	return nil, protocol.ErrInternal, protocol.DisconnectInternal
+}
+
+// closeCodeFor is the close code that follows a refused connect's error.
+func closeCodeFor(code protocol.ErrorCode) protocol.CloseCode {
+	switch code {
+	case protocol.CodeInternal:
+		return protocol.CloseInternal
+	case protocol.CodeLimitExceeded:
+		return protocol.CloseConnectionLimit
+	case protocol.CodeTokenExpired:
+		return protocol.CloseTokenExpired
+	case protocol.CodeTooManyRequests:
+		return protocol.CloseRateLimited
+	}
+	return protocol.CloseUnauthorized
+}
+
+// errorCodeFor is the connect reply's error when the proxy chose a close
+// code: the connect command still gets exactly one reply.
+func errorCodeFor(code protocol.CloseCode) protocol.ErrorCode {
+	switch code {
+	case protocol.CloseInternal:
+		return protocol.CodeInternal
+	case protocol.CloseConnectionLimit:
+		return protocol.CodeLimitExceeded
+	case protocol.CloseTokenExpired:
+		return protocol.CodeTokenExpired
+	case protocol.CloseRateLimited:
+		return protocol.CodeTooManyRequests
+	}
+	return protocol.CodeUnauthorized
+}
+
+// askSubscribeProxy asks the subscribe proxy about a client subscribe to a
+// channel of a namespace with SubscribeProxy on.
+func (c *Client) askSubscribeProxy(ctx context.Context, channel, user string) error {
+	p := c.hub.cfg.SubscribeProxy
+	if p == nil {
+		// Fail closed: the namespace wants the backend's word and there is
+		// nobody to ask.
+		c.logger().Error("namespace has subscribe_proxy on but no subscribe proxy is configured", "channel", channel)
+		return protocol.ErrInternal
+	}
+	c.mu.Lock()
+	req := &SubscribeRequest{Client: c.id, User: user, Channel: channel, Info: c.connInfo}
+	c.mu.Unlock()
+	err := p.Subscribe(ctx, req)
+	var pe *protocol.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pe):
+		return pe
+	}
+	c.logger().Warn("subscribe proxy failed", "channel", channel, "err", err)
+	return protocol.ErrInternal
 }

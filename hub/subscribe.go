@@ -12,7 +12,7 @@ import (
 // subscribe checks and registers a subscription and builds its result. The
 // caller queues the result, then calls activate on the returned subscription.
 // serverSide subscriptions (token subs claim, server API) skip permission
-// checks.
+// checks and the subscribe proxy.
 func (c *Client) subscribe(ctx context.Context, channel, token string, since *protocol.StreamPosition, serverSide bool) (*protocol.SubscribeResult, *subscription, error) {
 	h := c.hub
 	ns, err := h.namespace(channel)
@@ -25,6 +25,14 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 	if !serverSide {
 		if err := c.canSubscribe(ns, channel, token, user, channels); err != nil {
 			return nil, nil, err
+		}
+		// Server-side subscribes (server API, the subs claim) come from the
+		// backend already: only the client's own ask the proxy. A repeated
+		// subscribe is refused below without a call.
+		if ns.SubscribeProxy && !c.subscribed(channel) {
+			if err := c.askSubscribeProxy(ctx, channel, user); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 
