@@ -50,9 +50,12 @@ type Client struct {
 	// dropped once connect has used it.
 	peer Peer
 
-	// Owned by the reader goroutine.
-	limiter *rate.Limiter
-	strikes int
+	// Owned by the reader goroutine. The publish and read buckets are
+	// created on first use.
+	limiter        *rate.Limiter
+	publishLimiter *rate.Limiter
+	readLimiter    *rate.Limiter
+	strikes        int
 
 	// Owned by the writer goroutine.
 	parts [][]byte
@@ -129,16 +132,19 @@ func (c *Client) logger() *slog.Logger {
 	return c.hub.log.With("client", c.id, "remote", c.remote)
 }
 
-// HandleFrame runs every command in one frame, in order. A malformed frame
-// closes the connection with 4500.
+// HandleFrame runs every command in one frame, in order. A malformed frame,
+// or one that batches more than MaxFrameCommands commands, closes the
+// connection with 4500.
 func (c *Client) HandleFrame(frame []byte) {
-	err := c.enc.DecodeFrame(frame, c.handleCommand)
+	err := c.enc.DecodeFrameLimit(frame, c.hub.cfg.MaxFrameCommands, c.handleCommand)
 	if err == nil {
 		return
 	}
 	var d protocol.Disconnect
 	switch {
 	case errors.Is(err, errStop):
+	case errors.Is(err, protocol.ErrTooManyCommands):
+		c.Disconnect(protocol.NewDisconnect(protocol.CloseBadRequest, "too many commands in one frame"))
 	case errors.As(err, &d):
 		c.Disconnect(d)
 	case errors.Is(err, protocol.ErrMalformed):
@@ -170,12 +176,16 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		c.onPong()
 		return nil
 	}
-	if !c.limiter.Allow() {
+	limited := protocol.ErrTooManyRequests
+	if c.limiter.Allow() {
+		limited = c.checkRate(cmd)
+	}
+	if limited != nil {
 		c.strikes++
 		if c.strikes >= c.hub.cfg.RateLimitStrikes {
 			return protocol.DisconnectRateLimited
 		}
-		c.replyError(cmd.ID, protocol.ErrTooManyRequests)
+		c.replyError(cmd.ID, limited)
 		return nil
 	}
 	c.strikes = 0

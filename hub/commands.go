@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/protocol"
@@ -16,15 +18,31 @@ func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (any, error
 	if err != nil {
 		return nil, err
 	}
-	if len(cmd.Data) == 0 {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "data required")
+	if err := c.checkData(cmd.Data); err != nil {
+		return nil, err
 	}
 	user := c.User()
 	if !userAllowed(cmd.Channel, user) || !allows(ns.AllowPublish, user, c.subscribed(cmd.Channel)) {
 		return nil, protocol.ErrPermissionDenied
 	}
+	if !c.hub.allowChannelPublish(cmd.Channel, ns) {
+		return nil, errChannelPublishRate
+	}
 	pub := &broker.Publication{Data: cmd.Data, Info: c.clientInfo(false)}
 	return c.hub.publish(ctx, cmd.Channel, ns, pub, "")
+}
+
+// checkData refuses empty data and, from JSON clients, data nested deeper
+// than the configured depth, which would burden every JSON receiver's
+// parser. Protobuf clients' data is opaque bytes.
+func (c *Client) checkData(data []byte) error {
+	if len(data) == 0 {
+		return protocol.NewError(protocol.CodeBadRequest, "data required")
+	}
+	if c.enc == protocol.JSON && jsonDepth(data) > c.hub.cfg.MaxDataDepth {
+		return errDataTooDeep
+	}
+	return nil
 }
 
 // readAccess checks a presence or history request: the feature must be on
@@ -74,8 +92,8 @@ func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
 	if cmd.User == "" {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "user required")
 	}
-	if len(cmd.Data) == 0 {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "data required")
+	if err := c.checkData(cmd.Data); err != nil {
+		return nil, err
 	}
 	from := c.clientInfo(false)
 	if from.User == "" {
@@ -116,8 +134,15 @@ func (h *Hub) presence(ctx context.Context, channel string) (*protocol.PresenceR
 		h.log.Error("broker presence", "channel", channel, "err", err)
 		return nil, protocol.ErrInternal
 	}
-	res := &protocol.PresenceResult{Clients: make(map[string]protocol.PresenceEntry, len(entries))}
-	for id, e := range entries {
+	ids := slices.Collect(maps.Keys(entries))
+	if limit := h.cfg.MaxPresenceMembers; limit >= 0 && len(ids) > limit {
+		// The smallest ids, so that asking twice gives the same members.
+		slices.Sort(ids)
+		ids = ids[:limit]
+	}
+	res := &protocol.PresenceResult{Clients: make(map[string]protocol.PresenceEntry, len(ids))}
+	for _, id := range ids {
+		e := entries[id]
 		res.Clients[id] = protocol.PresenceEntry{User: e.User, Info: e.ConnInfo}
 	}
 	return res, nil

@@ -83,9 +83,33 @@ type Config struct {
 	// Defaults 100/s and 200.
 	CommandRate  float64
 	CommandBurst int
+	// PublishRate and PublishBurst shape each connection's publish and send
+	// commands, within the command rate: over it they get error 110, which
+	// counts toward RateLimitStrikes. Defaults 20/s and 50; a negative rate
+	// turns the limit off.
+	PublishRate  float64
+	PublishBurst int
+	// ReadRate and ReadBurst do the same for presence, presence_stats and
+	// history, which cost the broker more than most commands. Defaults 10/s
+	// and 20; a negative rate turns the limit off.
+	ReadRate  float64
+	ReadBurst int
 	// RateLimitStrikes rate-limited commands in a row close the connection
 	// with 4004. Default 50.
 	RateLimitStrikes int
+	// MaxPresenceMembers caps the clients a presence reply lists, for
+	// clients and the server API alike: past it the reply holds the
+	// MaxPresenceMembers smallest client ids, and presence_stats still
+	// counts everyone. Default 1000; -1: no limit.
+	MaxPresenceMembers int
+	// MaxDataDepth caps how deeply arrays and objects nest in the data of a
+	// JSON client's publish or send (107 past it). Protobuf clients' data is
+	// opaque bytes and is not inspected. Default 64.
+	MaxDataDepth int
+	// MaxFrameCommands caps the commands one frame may batch; a frame with
+	// more is refused whole (none of its commands runs) and closes the
+	// connection with 4500. Default 100.
+	MaxFrameCommands int
 	// WriteQueueMessages and WriteQueueBytes bound each connection's queue.
 	// Defaults 4096 and 4 MiB.
 	WriteQueueMessages int
@@ -132,6 +156,23 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxChannelsPerConnection, 128)
 	defInt(&c.CommandBurst, 200)
 	defInt(&c.RateLimitStrikes, 50)
+	defInt(&c.PublishBurst, 50)
+	defInt(&c.ReadBurst, 20)
+	defInt(&c.MaxDataDepth, 64)
+	defInt(&c.MaxFrameCommands, 100)
+	// For these, -1 means no limit and only zero takes the default.
+	if c.MaxPresenceMembers == 0 {
+		c.MaxPresenceMembers = 1000
+	}
+	if c.MaxConnectionsPerUser == 0 {
+		c.MaxConnectionsPerUser = 100
+	}
+	if c.PublishRate == 0 {
+		c.PublishRate = 20
+	}
+	if c.ReadRate == 0 {
+		c.ReadRate = 10
+	}
 	defInt(&c.WriteQueueMessages, 4096)
 	defInt(&c.WriteQueueBytes, 4<<20)
 	if c.CommandRate <= 0 {
@@ -160,6 +201,9 @@ type Hub struct {
 	clients  clientRegistry
 	users    userRegistry
 	channels channelRegistry
+	// channelRates are the per-channel publish buckets of namespaces with
+	// a publish_rate.
+	channelRates *RateTable
 	// id names this node in control messages; unlike NodeName it is
 	// unique, even for nodes started on one host with one configuration.
 	id       string
@@ -211,6 +255,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	h.clients.init()
 	h.users.init()
 	h.channels.init()
+	h.channelRates = NewRateTable(maxChannelLimiters)
 	h.controls.init()
 	h.id = newClientID()
 	return h

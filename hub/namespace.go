@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -54,6 +55,20 @@ type Namespace struct {
 	// SubscribeProxy asks the hub's SubscribeProxy (the application's
 	// backend) about every client subscribe, after the checks above.
 	SubscribeProxy bool `yaml:"subscribe_proxy"`
+	// PublishRate caps client publishes to each channel of the namespace,
+	// per second on this node, with bursts of PublishBurst (default: the
+	// rate rounded up, at least 1); past it a publish gets error 110. 0: no
+	// limit. Server API publishes are never limited: the backend is trusted.
+	PublishRate  float64 `yaml:"publish_rate"`
+	PublishBurst int     `yaml:"publish_burst"`
+}
+
+// publishBurst is the burst of the per-channel publish bucket.
+func (n *Namespace) publishBurst() int {
+	if n.PublishBurst > 0 {
+		return n.PublishBurst
+	}
+	return max(1, int(math.Ceil(n.PublishRate)))
 }
 
 // OpenNamespace is what --dev gives every namespace: everything on, anyone
@@ -111,6 +126,12 @@ func (n *Namespace) Validate() error {
 	}
 	if (n.HistorySize > 0) != (n.HistoryTTL > 0) {
 		return fmt.Errorf("history_size and history_ttl: set both or neither")
+	}
+	if n.PublishRate < 0 || math.IsNaN(n.PublishRate) || math.IsInf(n.PublishRate, 0) {
+		return fmt.Errorf("publish_rate: must be a finite number, 0 or more")
+	}
+	if n.PublishBurst < 0 {
+		return fmt.Errorf("publish_burst: must not be negative")
 	}
 	if n.JoinLeave && !n.Presence {
 		return fmt.Errorf("join_leave: needs presence: true")

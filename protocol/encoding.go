@@ -1,6 +1,9 @@
 package protocol
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Encoding is one of the protocol's two wire encodings. A connection picks
 // one with its WebSocket subprotocol and keeps it; the server encodes every
@@ -74,6 +77,26 @@ func (e Encoding) DecodeFrame(frame []byte, fn func(*Command) error) error {
 		return decodeProtoFrame(frame, fn)
 	}
 	return decodeJSONFrame(frame, fn)
+}
+
+// ErrTooManyCommands is returned by DecodeFrameLimit for a frame that
+// batches more commands than allowed. The connection is closed with 4500.
+var ErrTooManyCommands = errors.New("protocol: too many commands in one frame")
+
+// DecodeFrameLimit is DecodeFrame for frames of at most limit commands. A
+// frame with more is refused whole, before fn sees any of its commands,
+// with an error that wraps ErrTooManyCommands: a client learns that its
+// batch was too large without having to work out which part ran. Counting
+// costs one pass over the frame without decoding it.
+func (e Encoding) DecodeFrameLimit(frame []byte, limit int, fn func(*Command) error) error {
+	count := countJSONCommands
+	if e == Protobuf {
+		count = countProtoCommands
+	}
+	if count(frame, limit) > limit {
+		return fmt.Errorf("%w: more than %d", ErrTooManyCommands, limit)
+	}
+	return e.DecodeFrame(frame, fn)
 }
 
 // AppendReply appends the reply to a command of type typ whose result is

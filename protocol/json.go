@@ -35,6 +35,22 @@ func decodeJSONFrame(frame []byte, fn func(*Command) error) error {
 	return err
 }
 
+// countJSONCommands counts a JSON frame's non-blank lines, stopping once
+// the count passes limit.
+func countJSONCommands(frame []byte, limit int) int {
+	n := 0
+	_ = eachLine(frame, func([]byte) error {
+		n++
+		if n > limit {
+			return errStopCounting
+		}
+		return nil
+	})
+	return n
+}
+
+var errStopCounting = errors.New("stop counting")
+
 // eachLine calls fn for each non-blank line of a JSON frame, stopping at
 // the first error.
 func eachLine(frame []byte, fn func(line []byte) error) error {

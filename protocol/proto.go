@@ -193,6 +193,22 @@ func nextProto(frame []byte) (msg, rest []byte, err error) {
 	return frame[:n], frame[n:], nil
 }
 
+// countProtoCommands counts the length-prefixed messages of a Protobuf
+// frame, stopping once the count passes limit. A malformed prefix ends the
+// count; decoding then reports it.
+func countProtoCommands(frame []byte, limit int) int {
+	n := 0
+	for len(frame) > 0 && n <= limit {
+		_, rest, err := nextProto(frame)
+		if err != nil {
+			break
+		}
+		frame = rest
+		n++
+	}
+	return n
+}
+
 // decodeProtoFrame decodes a binary frame of length-prefixed pb.Command
 // messages.
 func decodeProtoFrame(frame []byte, fn func(*Command) error) error {

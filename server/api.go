@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/heraldhq/herald/hub"
@@ -44,10 +45,11 @@ func (k *keyring) valid(key string) bool {
 
 // apiHandler serves POST /api/{method}.
 type apiHandler struct {
-	hub       *hub.Hub
-	keys      *keyring
-	bodyLimit int64
-	log       *slog.Logger
+	hub         *hub.Hub
+	keys        *keyring
+	bodyLimit   int64
+	allowedNets []netip.Prefix
+	log         *slog.Logger
 }
 
 // apiRequest is the union of every API method's body.
@@ -84,6 +86,10 @@ var apiMethods = map[string]apiMethod{
 }
 
 func (a *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !apiAllowed(r, a.allowedNets) {
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{"code": protocol.CodePermissionDenied, "message": "address not allowed"}})
+		return
+	}
 	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "apikey") || !a.keys.valid(strings.TrimSpace(key)) {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{"code": protocol.CodeUnauthorized, "message": "invalid API key"}})

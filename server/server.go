@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,13 @@ type Config struct {
 	// MaxConnectionsPerIP caps concurrent connections per remote IP.
 	// Default 1000.
 	MaxConnectionsPerIP int
+	// ConnectRatePerIP and ConnectBurstPerIP shape how fast one remote
+	// address (an IPv6 address counts as its /64) may open WebSocket
+	// connections: past the bucket the upgrade is answered 429 with
+	// Retry-After, before any handshake. Defaults 20/s and 50; a negative
+	// rate turns the limit off.
+	ConnectRatePerIP  float64
+	ConnectBurstPerIP int
 	// ConnectHeaders names the upgrade request's headers handed to the hub
 	// for its connect proxy (Cookie, Authorization, ...). Empty: none.
 	ConnectHeaders []string
@@ -50,6 +58,11 @@ type Config struct {
 	ClientCertUser bool
 	// APIKeys authorize the server API; with none, every API call is 401.
 	APIKeys []string
+	// APIAllowedNets, when not empty, restricts the server API to peers in
+	// these networks (403 for others, before the key is looked at). The
+	// TCP peer's address counts, not X-Forwarded-For: behind a proxy, list
+	// the proxy's address.
+	APIAllowedNets []netip.Prefix
 	// APIBodySize is the largest API request body (413). Default 1 MiB.
 	APIBodySize int64
 	// ReadHeaderTimeout bounds reading request headers. Default 5s.
@@ -72,6 +85,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConnectionsPerIP <= 0 {
 		c.MaxConnectionsPerIP = 1000
+	}
+	if c.ConnectRatePerIP == 0 {
+		c.ConnectRatePerIP = 20
+	}
+	if c.ConnectBurstPerIP <= 0 {
+		c.ConnectBurstPerIP = 50
 	}
 	if c.APIBodySize <= 0 {
 		c.APIBodySize = 1 << 20
@@ -104,9 +123,10 @@ type Server struct {
 	upgraders map[string]*gws.Upgrader
 	echo      *gws.Upgrader
 
-	conns   atomic.Int64
-	perIP   ipCounter
-	readers sync.WaitGroup // one per open WebSocket connection
+	conns       atomic.Int64
+	perIP       ipCounter
+	connectRate *connectRate
+	readers     sync.WaitGroup // one per open WebSocket connection
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -127,6 +147,7 @@ func New(cfg Config, h *hub.Hub) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, hub: h, log: cfg.Logger, keys: newKeyring(cfg.APIKeys)}
 	s.perIP.m = make(map[string]int)
+	s.connectRate = newConnectRate(cfg.ConnectRatePerIP, cfg.ConnectBurstPerIP)
 	events := &clientEvents{s: s}
 	opt := func(subprotocols ...string) *gws.ServerOption {
 		return &gws.ServerOption{
@@ -146,7 +167,7 @@ func New(cfg Config, h *hub.Hub) *Server {
 		protocol.SubprotocolProtobuf: gws.NewUpgrader(events, opt(protocol.SubprotocolProtobuf)),
 	}
 	s.echo = gws.NewUpgrader(&echoEvents{clientEvents{s: s}}, opt())
-	s.api = &apiHandler{hub: h, keys: s.keys, bodyLimit: cfg.APIBodySize, log: cfg.Logger}
+	s.api = &apiHandler{hub: h, keys: s.keys, bodyLimit: cfg.APIBodySize, allowedNets: cfg.APIAllowedNets, log: cfg.Logger}
 
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/ws", s.serveWS)
@@ -264,6 +285,10 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	// First: the cheapest refusal, before any work for the handshake.
+	if !s.connectRate.allow(w, r) {
 		return
 	}
 	if !checkHandshake(w, r) {

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald/hub"
+)
+
+// maxTrackedIPs bounds the per-IP connection-rate buckets; past it the
+// table drops buckets (full ones first), so a flood from many addresses
+// costs memory no more than this.
+const maxTrackedIPs = 1 << 16
+
+// connectRate limits how fast one address may open WebSocket connections.
+type connectRate struct {
+	table *hub.RateTable // nil when the limit is off
+	rate  rate.Limit
+	burst int
+	// retryAfter is what a refused client is told to wait, in seconds: the
+	// time one token takes to come back.
+	retryAfter string
+}
+
+func newConnectRate(perSecond float64, burst int) *connectRate {
+	if perSecond < 0 {
+		return &connectRate{}
+	}
+	return &connectRate{
+		table:      hub.NewRateTable(maxTrackedIPs),
+		rate:       rate.Limit(perSecond),
+		burst:      burst,
+		retryAfter: strconv.Itoa(int(math.Ceil(1 / perSecond))),
+	}
+}
+
+// allow takes a token for the request's source and, when there is none,
+// answers 429 with Retry-After and reports false.
+func (c *connectRate) allow(w http.ResponseWriter, r *http.Request) bool {
+	if c.table == nil || c.table.Allow(rateKey(remoteIP(r)), c.rate, c.burst) {
+		return true
+	}
+	w.Header().Set("Retry-After", c.retryAfter)
+	http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+	return false
+}
+
+// rateKey is the bucket of an address: the address itself for IPv4, its
+// /64 for IPv6, because one host commonly holds a whole /64 and could
+// otherwise draw fresh buckets at will.
+func rateKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// apiAllowed reports whether the request's source address is in one of
+// nets; no nets allows every address. The peer address counts, never a
+// forwarding header, which anyone can write.
+func apiAllowed(r *http.Request, nets []netip.Prefix) bool {
+	if len(nets) == 0 {
+		return true
+	}
+	a, err := netip.ParseAddr(remoteIP(r))
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
