@@ -19,7 +19,8 @@ const (
 
 // Options names the files of the listener's TLS configuration.
 type Options struct {
-	// CertFile is the PEM certificate chain served, leaf first. Required.
+	// CertFile is the PEM certificate chain served, leaf first. Required;
+	// an expired leaf is refused, at New as at Reload.
 	CertFile string
 	// KeyFile is the PEM private key of the leaf. Required.
 	KeyFile string

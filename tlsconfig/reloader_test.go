@@ -63,6 +63,25 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+func TestExpiredCertificate(t *testing.T) {
+	f := newFixture(t)
+	expired := f.ca.Expired(t, "stale")
+	staleCert, staleKey := expired.Write(t, f.dir, "stale")
+	if _, err := tlsconfig.New(tlsconfig.Options{CertFile: staleCert, KeyFile: staleKey}); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("New with an expired certificate: %v", err)
+	}
+
+	// A renewal that went wrong must not replace a certificate that works.
+	r := mustNew(t, tlsconfig.Options{CertFile: f.certFile, KeyFile: f.keyFile})
+	expired.Write(t, f.dir, "server")
+	if err := r.Reload(); err == nil || !strings.Contains(err.Error(), f.certFile) {
+		t.Fatalf("Reload with an expired certificate: %v", err)
+	}
+	if !r.Leaf().Equal(f.server.Cert) {
+		t.Fatalf("serving %q after a rejected reload", r.Leaf().Subject.CommonName)
+	}
+}
+
 func TestServesCertificate(t *testing.T) {
 	f := newFixture(t)
 	r := mustNew(t, tlsconfig.Options{CertFile: f.certFile, KeyFile: f.keyFile})
