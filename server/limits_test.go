@@ -652,3 +652,13 @@ func TestAPIAllowedNets(t *testing.T) {
 	}
 	stillServes(t, s)
 }
+
+// TestRateTableSteadyStateAllocs: a key already in the table costs no
+// allocation, so the limits add nothing per message.
+func TestRateTableSteadyStateAllocs(t *testing.T) {
+	tab := hub.NewRateTable(1024)
+	tab.Allow("chat:x", 1e9, 1e9)
+	if n := testing.AllocsPerRun(1000, func() { tab.Allow("chat:x", 1e9, 1e9) }); n != 0 {
+		t.Fatalf("%v allocations per Allow", n)
+	}
+}
