@@ -276,7 +276,7 @@ func TestJWKSOutageKeepsKeys(t *testing.T) {
 	for _, bad := range []struct {
 		status int
 		body   string
-	}{{500, "oops"}, {200, "not json"}, {200, `{"keys":[{"kty":"EC","kid":"x","crv":"P-256","x":"AAAA","y":"AAAA"}]}`}, {200, strings.Repeat(" ", maxJWKSSize+10)}} {
+	}{{500, "oops"}, {200, "not json"}, {200, `{"keys":[{"kty":"EC","kid":"x","crv":"P-256","x":"AAAA","y":"AAAA"}]}`}, {200, oversizedJWKS()}} {
 		srv.setResponse(bad.status, []byte(bad.body))
 		before, logged := srv.requests.Load(), logs.count()
 		waitFor(t, "refreshes to fail", func() bool { return srv.requests.Load() >= before+2 && logs.count() >= logged+2 })
@@ -313,7 +313,7 @@ func TestNewFailsWithoutJWKS(t *testing.T) {
 		{"not JSON", srv.URL, 200, "<html>", "fetching the JWK Set"},
 		{"empty set", srv.URL, 200, `{"keys":[]}`, "no usable public signing key"},
 		{"only a symmetric key", srv.URL, 200, `{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`, "no usable public signing key"},
-		{"too large", srv.URL, 200, strings.Repeat(" ", maxJWKSSize+10), "fetching the JWK Set"},
+		{"too large", srv.URL, 200, oversizedJWKS(), "fetching the JWK Set"},
 		{"unreachable", down.URL, 0, "", "fetching the JWK Set"},
 	} {
 		srv.setResponse(tc.status, []byte(tc.body))
@@ -348,6 +348,12 @@ func TestJWKSCallerClient(t *testing.T) {
 	verifyOK(t, v, "EdDSA from the set", signWith(t, "EdDSA", k.priv, "k", sub))
 	v.Close()
 	v.Close()
+}
+
+// oversizedJWKS is a valid JWK Set padded past the size limit.
+func oversizedJWKS() string {
+	set := fuzzJWKS()
+	return string(set[:len(set)-1]) + strings.Repeat(" ", maxJWKSSize) + "}"
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -10,14 +10,17 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
 type family int
 
+// The zero family is none, so a missing table entry never means HMAC.
 const (
-	familyHMAC family = iota
+	familyNone family = iota
+	familyHMAC
 	familyRSA
 	familyP256
 	familyP384
@@ -55,7 +58,7 @@ func keyFamily(key any) (family, bool) {
 	case ed25519.PublicKey:
 		return familyEd25519, len(k) == ed25519.PublicKeySize
 	}
-	return 0, false
+	return familyNone, false
 }
 
 // keyFits reports whether the public key key may verify tokens of alg.
@@ -130,8 +133,9 @@ func (e keyError) Error() string { return string(e) }
 // the alg is allowed, and verifies the signature with what this returns.
 func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
-	fam, ok := algFamilies[alg]
-	if !ok {
+	fam := algFamilies[alg]
+	if fam == familyNone || !slices.Contains(v.algs, alg) {
+		// The parser checked already; this keeps keyFor safe on its own.
 		return nil, keyError("algorithm not allowed")
 	}
 	if fam == familyHMAC {
