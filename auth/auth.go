@@ -37,8 +37,11 @@ type ConnectClaims struct {
 
 // ChannelClaims are what a channel token grants.
 type ChannelClaims struct {
-	User      string
-	Channel   string
+	// User is the sub claim, which must equal the connection's user.
+	User string
+	// Channel is the one channel the token grants.
+	Channel string
+	// ExpiresAt is the exp claim in unix seconds, 0 when absent.
 	ExpiresAt int64
 }
 

@@ -30,9 +30,9 @@
 // curve (and, for a JWK that declares an alg, only that alg).
 //
 // A token with a kid is checked against the JWK Set key of that id (the PEM
-// key is the fallback when the set has no such id); a token without a kid is
-// checked against the one configured key that fits its algorithm, and is
-// invalid if several keys fit.
+// key is the fallback when the set has no such id; with no JWK Set the kid is
+// ignored); a token without a kid is checked against the one configured key
+// that fits its algorithm, and is invalid if several keys fit.
 //
 // # Errors
 //

@@ -47,7 +47,9 @@ type Options struct {
 	// Default 1h.
 	JWKSRefreshInterval time.Duration
 	// JWKSRefreshRateLimit is the least time between refreshes triggered by
-	// tokens naming an unknown kid. Default 5s.
+	// tokens naming an unknown kid. Default 5s. Such a token waits for the
+	// next permitted refresh if it comes within the HTTP timeout, and fails
+	// at once otherwise, so made-up kids cannot flood the endpoint.
 	JWKSRefreshRateLimit time.Duration
 	// HTTPClient fetches the JWK Set. Default: a client with a 10s timeout.
 	// Responses over 1 MiB are refused either way.
