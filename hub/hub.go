@@ -85,13 +85,13 @@ type Config struct {
 	CommandBurst int
 	// PublishRate and PublishBurst shape each connection's publish and send
 	// commands, within the command rate: over it they get error 110, which
-	// counts toward RateLimitStrikes. Defaults 20/s and 50; a negative rate
+	// counts toward RateLimitStrikes. Defaults 50/s and 200; a negative rate
 	// turns the limit off.
 	PublishRate  float64
 	PublishBurst int
 	// ReadRate and ReadBurst do the same for presence, presence_stats and
-	// history, which cost the broker more than most commands. Defaults 10/s
-	// and 20; a negative rate turns the limit off.
+	// history, which cost the broker more than most commands. Defaults 20/s
+	// and 50; a negative rate turns the limit off.
 	ReadRate  float64
 	ReadBurst int
 	// RateLimitStrikes rate-limited commands in a row close the connection
@@ -156,8 +156,8 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxChannelsPerConnection, 128)
 	defInt(&c.CommandBurst, 200)
 	defInt(&c.RateLimitStrikes, 50)
-	defInt(&c.PublishBurst, 50)
-	defInt(&c.ReadBurst, 20)
+	defInt(&c.PublishBurst, 200)
+	defInt(&c.ReadBurst, 50)
 	defInt(&c.MaxDataDepth, 64)
 	defInt(&c.MaxFrameCommands, 100)
 	// For these, -1 means no limit and only zero takes the default.
@@ -168,10 +168,10 @@ func (c *Config) setDefaults() {
 		c.MaxConnectionsPerUser = 100
 	}
 	if c.PublishRate == 0 {
-		c.PublishRate = 20
+		c.PublishRate = 50
 	}
 	if c.ReadRate == 0 {
-		c.ReadRate = 10
+		c.ReadRate = 20
 	}
 	defInt(&c.WriteQueueMessages, 4096)
 	defInt(&c.WriteQueueBytes, 4<<20)
