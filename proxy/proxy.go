@@ -115,6 +115,10 @@ func (p *Proxy) SubscribeProxy() hub.SubscribeProxy {
 	return p
 }
 
+// CloseIdleConnections closes the kept-alive connections to the backend;
+// call it once the hub is shut down.
+func (p *Proxy) CloseIdleConnections() { p.client.CloseIdleConnections() }
+
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
