@@ -122,6 +122,11 @@ func (p *Proxy) CloseIdleConnections() { p.client.CloseIdleConnections() }
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
+		// Not the URL itself: it may hold a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("proxy: invalid URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
