@@ -31,11 +31,19 @@ type Config struct {
 	// in a cluster, between nodes.
 	Broker Broker `yaml:"broker"`
 
-	// TokenHMACSecret verifies HS256 connection and channel tokens. Required
-	// unless Anonymous is on or Dev generates one.
-	TokenHMACSecret string `yaml:"token_hmac_secret"`
+	// Token configures how connection and channel tokens are verified.
+	Token Token `yaml:"token"`
+	// Proxy asks the application's backend about connects and subscribes.
+	Proxy Proxy `yaml:"proxy"`
+	// TLS serves HTTPS and WSS, optionally with client certificates.
+	TLS TLS `yaml:"tls"`
 	// APIKeys authorize the server API. Empty disables the API.
 	APIKeys []string `yaml:"api_keys"`
+	// APIAllowedNets, when not empty, lists the networks (CIDR, or single
+	// addresses) that may call the server API; others get 403 before their
+	// key is looked at. The TCP peer is checked, never X-Forwarded-For:
+	// behind a reverse proxy, list the proxy. Default: any network.
+	APIAllowedNets []string `yaml:"api_allowed_nets"`
 	// Anonymous allows connections without a token. Default false.
 	Anonymous bool `yaml:"anonymous"`
 	// AllowedOrigins lists the Origin values accepted on the WebSocket
@@ -71,6 +79,78 @@ type Config struct {
 	Namespaces map[string]hub.Namespace `yaml:"namespaces"`
 }
 
+// Token configures token verification. At least one key source (an HMAC
+// secret, a public key file or a JWKS URL) is required unless connections
+// authenticate otherwise (anonymous, connect proxy, client certificates).
+type Token struct {
+	// HMACSecret verifies HS256/384/512 tokens; at least 32 bytes. Set it
+	// through HERALD_TOKEN_HMAC_SECRET rather than the file. Default none.
+	HMACSecret string `yaml:"hmac_secret"`
+	// PublicKeyFile is a PEM public key (RSA of 2048 bits or more, ECDSA
+	// P-256/P-384, Ed25519) or certificate verifying RS*, ES* or EdDSA
+	// tokens. Default none.
+	PublicKeyFile string `yaml:"public_key_file"`
+	// JWKSURL serves the token keys as a JWK Set (https, or http on
+	// loopback), cached and refreshed hourly and on an unknown kid, at most
+	// every 5 s. Default none.
+	JWKSURL string `yaml:"jwks_url"`
+	// Algorithms pins the accepted algorithms (HS256, HS384, HS512, RS256,
+	// RS384, RS512, ES256, ES384, EdDSA). Default: those the configured keys
+	// imply (HS256 for a secret).
+	Algorithms []string `yaml:"algorithms"`
+	// Issuer and Audience, when set, must match the iss and aud claims.
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// Leeway tolerates clock skew when checking exp, nbf and iat. Default 0.
+	Leeway time.Duration `yaml:"leeway"`
+	// RefreshNotice is how long before a token expires the client gets
+	// refresh_needed. Default 1m.
+	RefreshNotice time.Duration `yaml:"refresh_notice"`
+}
+
+// Configured reports whether any key source is set.
+func (t *Token) Configured() bool {
+	return t.HMACSecret != "" || t.PublicKeyFile != "" || t.JWKSURL != ""
+}
+
+// Proxy configures the HTTP calls to the application's backend that
+// authenticate connections (by their cookies, say) and authorize
+// subscribes, for apps that do not mint JWTs.
+type Proxy struct {
+	// ConnectURL receives a POST for every connect without a token. Default
+	// none (off).
+	ConnectURL string `yaml:"connect_url"`
+	// SubscribeURL receives a POST for every client subscribe to a
+	// namespace with subscribe_proxy: true. Default none (off).
+	SubscribeURL string `yaml:"subscribe_url"`
+	// Timeout bounds one call. Default 3s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ForwardHeaders are the WebSocket upgrade request's headers sent to
+	// the connect proxy. Default ["Cookie", "Authorization"].
+	ForwardHeaders []string `yaml:"forward_headers"`
+}
+
+// TLS configures the listener's TLS.
+type TLS struct {
+	// CertFile and KeyFile turn TLS on (1.2 or later). Both files, and
+	// ClientCAFile, are read again on SIGHUP without dropping connections.
+	// Default none (plain HTTP).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile holds the CAs that sign client certificates; required
+	// for ClientAuth request or require. Default none.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is none, request (verify a certificate when sent) or
+	// require (refuse handshakes without a valid one). Default none.
+	ClientAuth string `yaml:"client_auth"`
+	// ClientCertUser makes a verified client certificate's subject common
+	// name the user of a connect without a token. Default false.
+	ClientCertUser bool `yaml:"client_cert_user"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t *TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
 // Log configures logging.
 type Log struct {
 	// Level: debug, info (default), warn or error.
@@ -100,6 +180,14 @@ type Limits struct {
 	// MaxConnectionsPerIP caps concurrent connections from one IP (4005).
 	// Default 1000.
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxConnectionsPerUser caps one user's connections on a node (4005).
+	// Default 100; -1: no limit.
+	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
+	// ConnectRatePerIP and ConnectBurstPerIP shape new WebSocket
+	// connections per address (IPv6 per /64): past them the upgrade is
+	// answered HTTP 429. Defaults 20/s and 50; rate -1: no limit.
+	ConnectRatePerIP  float64 `yaml:"connect_rate_per_ip"`
+	ConnectBurstPerIP int     `yaml:"connect_burst_per_ip"`
 	// MaxChannelsPerConnection caps one connection's subscriptions (106).
 	// Default 128.
 	MaxChannelsPerConnection int `yaml:"max_channels_per_connection"`
@@ -108,9 +196,28 @@ type Limits struct {
 	// and 200.
 	CommandRate  float64 `yaml:"command_rate"`
 	CommandBurst int     `yaml:"command_burst"`
+	// PublishRate and PublishBurst shape one connection's publish and send
+	// commands (error 110, counted as a strike). Defaults 50/s and 200;
+	// rate -1: no limit.
+	PublishRate  float64 `yaml:"publish_rate"`
+	PublishBurst int     `yaml:"publish_burst"`
+	// ReadRate and ReadBurst shape one connection's presence,
+	// presence_stats and history commands (110). Defaults 20/s and 50;
+	// rate -1: no limit.
+	ReadRate  float64 `yaml:"read_rate"`
+	ReadBurst int     `yaml:"read_burst"`
 	// RateLimitStrikes is how many rate-limited commands in a row close the
 	// connection with 4004. Default 50.
 	RateLimitStrikes int `yaml:"rate_limit_strikes"`
+	// MaxFrameCommands is the most commands one frame may batch; more
+	// closes the connection with 4500. Default 100.
+	MaxFrameCommands int `yaml:"max_frame_commands"`
+	// MaxDataDepth bounds the nesting of a JSON client's data (107).
+	// Default 64.
+	MaxDataDepth int `yaml:"max_data_depth"`
+	// MaxPresenceMembers caps the clients one presence reply lists
+	// (presence_stats stays exact). Default 1000; -1: no limit.
+	MaxPresenceMembers int `yaml:"max_presence_members"`
 	// WriteQueueMessages and WriteQueueBytes bound a connection's outgoing
 	// queue; overflow closes it with 4001. Defaults 4096 and 4 MiB.
 	WriteQueueMessages int `yaml:"write_queue_messages"`

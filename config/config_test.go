@@ -39,10 +39,10 @@ func TestDefaultFileNeedsASecret(t *testing.T) {
 	p := write(t, string(DefaultFile()))
 	cfg, _ := Load(p, nil)
 	var ce *Error
-	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "token_hmac_secret" {
-		t.Fatalf("Validate: %v, want token_hmac_secret", err)
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "token" {
+		t.Fatalf("Validate: %v, want token", err)
 	}
-	cfg, _ = Load(p, []string{"HERALD_TOKEN_HMAC_SECRET=0123456789abcdef"})
+	cfg, _ = Load(p, []string{"HERALD_TOKEN_HMAC_SECRET=0123456789abcdef0123456789abcdef"})
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("with a secret: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestBadEnvNamesTheVariable(t *testing.T) {
 func TestValidate(t *testing.T) {
 	valid := func() Config {
 		c := Default()
-		c.TokenHMACSecret = "0123456789abcdef"
+		c.Token.HMACSecret = "0123456789abcdef0123456789abcdef"
 		return c
 	}
 	cases := []struct {
@@ -118,8 +118,22 @@ func TestValidate(t *testing.T) {
 		{"address", func(c *Config) { c.Address = "nonsense" }},
 		{"log.level", func(c *Config) { c.Log.Level = "loud" }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
-		{"token_hmac_secret", func(c *Config) { c.TokenHMACSecret = "" }},
-		{"token_hmac_secret", func(c *Config) { c.TokenHMACSecret = "short" }},
+		{"token", func(c *Config) { c.Token.HMACSecret = "" }},
+		{"token.hmac_secret", func(c *Config) { c.Token.HMACSecret = "0123456789abcdef" }},
+		{"token.algorithms[0]", func(c *Config) { c.Token.Algorithms = []string{"none"} }},
+		{"token.jwks_url", func(c *Config) { c.Token.JWKSURL = "ftp://keys.example" }},
+		{"token.refresh_notice", func(c *Config) { c.Token.RefreshNotice = 0 }},
+		{"proxy.connect_url", func(c *Config) { c.Proxy.ConnectURL = "not a url" }},
+		{"proxy.timeout", func(c *Config) { c.Proxy.Timeout = 0 }},
+		{"tls", func(c *Config) { c.TLS.CertFile = "cert.pem" }},
+		{"tls.client_auth", func(c *Config) { c.TLS.ClientAuth = "maybe" }},
+		{"tls.client_ca_file", func(c *Config) { c.TLS.CertFile, c.TLS.KeyFile, c.TLS.ClientAuth = "c", "k", "require" }},
+		{"tls.client_cert_user", func(c *Config) { c.TLS.ClientCertUser = true }},
+		{"api_allowed_nets[0]", func(c *Config) { c.APIAllowedNets = []string{"10.0.0.0/33"} }},
+		{"limits.publish_rate", func(c *Config) { c.Limits.PublishRate = 0 }},
+		{"limits.max_connections_per_user", func(c *Config) { c.Limits.MaxConnectionsPerUser = -2 }},
+		{"limits.max_frame_commands", func(c *Config) { c.Limits.MaxFrameCommands = 0 }},
+		{"namespaces.chat.subscribe_proxy", func(c *Config) { c.Namespaces = map[string]hub.Namespace{"chat": {SubscribeProxy: true}} }},
 		{"api_keys[1]", func(c *Config) { c.APIKeys = []string{"0123456789abcdef", "short"} }},
 		{"ping_interval", func(c *Config) { c.PingInterval = 0 }},
 		{"limits.max_message_size", func(c *Config) { c.Limits.MaxMessageSize = -1 }},
@@ -168,5 +182,32 @@ func TestValidate(t *testing.T) {
 	dev.ApplyDev()
 	if err := dev.Validate(); err != nil || !dev.Anonymous || !dev.EchoEndpoint || dev.AllowedOrigins[0] != "*" {
 		t.Fatalf("dev: %v %+v", err, dev)
+	}
+}
+
+// TestValidateAuthAlternatives: a configuration without token keys is
+// valid when connections authenticate another way, and limits that may be
+// turned off accept -1.
+func TestValidateAuthAlternatives(t *testing.T) {
+	for name, mutate := range map[string]func(*Config){
+		"anonymous":     func(c *Config) { c.Anonymous = true },
+		"connect proxy": func(c *Config) { c.Proxy.ConnectURL = "http://127.0.0.1:3000/herald/connect" },
+		"client cert user": func(c *Config) {
+			c.TLS = TLS{CertFile: "c", KeyFile: "k", ClientCAFile: "ca", ClientAuth: "require", ClientCertUser: true}
+		},
+		"public key": func(c *Config) { c.Token.PublicKeyFile = "key.pem" },
+		"jwks":       func(c *Config) { c.Token.JWKSURL = "https://auth.example.com/.well-known/jwks.json" },
+		"limits off": func(c *Config) {
+			c.Anonymous = true
+			c.Limits.MaxConnectionsPerUser, c.Limits.ConnectRatePerIP, c.Limits.PublishRate = -1, -1, -1
+			c.Limits.ReadRate, c.Limits.MaxPresenceMembers = -1, -1
+			c.APIAllowedNets = []string{"10.0.0.0/8", "192.168.1.7", "::1"}
+		},
+	} {
+		c := Default()
+		mutate(&c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -47,15 +49,17 @@ func (c *Config) Validate() error {
 	if err := c.Broker.validate(); err != nil {
 		return err
 	}
-	if c.TokenHMACSecret == "" && !c.Anonymous && !c.Dev {
-		return problem("token_hmac_secret", "required unless anonymous or dev")
-	}
-	if c.TokenHMACSecret != "" && len(c.TokenHMACSecret) < 16 {
-		return problem("token_hmac_secret", "too short: at least 16 bytes")
+	if err := c.validateAuth(); err != nil {
+		return err
 	}
 	for i, k := range c.APIKeys {
 		if len(k) < 16 {
 			return problem(fmt.Sprintf("api_keys[%d]", i), "too short: at least 16 bytes")
+		}
+	}
+	for i, n := range c.APIAllowedNets {
+		if _, err := ParseNet(n); err != nil {
+			return problem(fmt.Sprintf("api_allowed_nets[%d]", i), "%v", err)
 		}
 	}
 	// In file order, so the first problem reported is always the same.
@@ -76,8 +80,13 @@ func (c *Config) Validate() error {
 		{"limits.max_connections", int64(c.Limits.MaxConnections)},
 		{"limits.max_connections_per_ip", int64(c.Limits.MaxConnectionsPerIP)},
 		{"limits.max_channels_per_connection", int64(c.Limits.MaxChannelsPerConnection)},
+		{"limits.connect_burst_per_ip", int64(c.Limits.ConnectBurstPerIP)},
 		{"limits.command_burst", int64(c.Limits.CommandBurst)},
+		{"limits.publish_burst", int64(c.Limits.PublishBurst)},
+		{"limits.read_burst", int64(c.Limits.ReadBurst)},
 		{"limits.rate_limit_strikes", int64(c.Limits.RateLimitStrikes)},
+		{"limits.max_frame_commands", int64(c.Limits.MaxFrameCommands)},
+		{"limits.max_data_depth", int64(c.Limits.MaxDataDepth)},
 		{"limits.write_queue_messages", int64(c.Limits.WriteQueueMessages)},
 		{"limits.write_queue_bytes", int64(c.Limits.WriteQueueBytes)},
 		{"limits.api_body_size", c.Limits.APIBodySize},
@@ -88,6 +97,21 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.CommandRate <= 0 {
 		return problem("limits.command_rate", "must be positive")
+	}
+	// These may be turned off with -1.
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{
+		{"limits.max_connections_per_user", float64(c.Limits.MaxConnectionsPerUser)},
+		{"limits.connect_rate_per_ip", c.Limits.ConnectRatePerIP},
+		{"limits.publish_rate", c.Limits.PublishRate},
+		{"limits.read_rate", c.Limits.ReadRate},
+		{"limits.max_presence_members", float64(c.Limits.MaxPresenceMembers)},
+	} {
+		if f.v <= 0 && f.v != -1 {
+			return problem(f.key, "must be positive, or -1 for no limit")
+		}
 	}
 	if c.Limits.WriteQueueBytes < c.Limits.MaxMessageSize {
 		return problem("limits.write_queue_bytes", "must be at least limits.max_message_size")
@@ -107,10 +131,86 @@ func (c *Config) Validate() error {
 		if err := ns.Validate(); err != nil {
 			return problem(key, "%v", err)
 		}
+		if ns.SubscribeProxy && c.Proxy.SubscribeURL == "" {
+			return problem(key+".subscribe_proxy", "needs proxy.subscribe_url")
+		}
 		ns.Normalize()
 		c.Namespaces[name] = ns
 	}
 	return nil
+}
+
+// validateAuth checks that connections can authenticate somehow, and the
+// token, proxy and TLS sections.
+func (c *Config) validateAuth() error {
+	t := &c.Token
+	if !t.Configured() && !c.Anonymous && !c.Dev && c.Proxy.ConnectURL == "" && !c.TLS.ClientCertUser {
+		return problem("token", "set token.hmac_secret, token.public_key_file or token.jwks_url "+
+			"(or allow anonymous, a proxy.connect_url or tls.client_cert_user)")
+	}
+	if t.HMACSecret != "" && len(t.HMACSecret) < 32 {
+		// RFC 7518 §3.2: an HS256 key at least as long as the hash.
+		return problem("token.hmac_secret", "too short: at least 32 bytes")
+	}
+	for i, a := range t.Algorithms {
+		switch a {
+		case "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA":
+		default:
+			return problem(fmt.Sprintf("token.algorithms[%d]", i), "%q is not one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, EdDSA", a)
+		}
+	}
+	if t.Leeway < 0 {
+		return problem("token.leeway", "must not be negative")
+	}
+	if t.RefreshNotice <= 0 {
+		return problem("token.refresh_notice", "must be positive")
+	}
+	for _, u := range []struct{ key, v string }{{"token.jwks_url", t.JWKSURL}, {"proxy.connect_url", c.Proxy.ConnectURL}, {"proxy.subscribe_url", c.Proxy.SubscribeURL}} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return problem(u.key, "not an http(s) URL: %q", u.v)
+		}
+	}
+	if c.Proxy.Timeout <= 0 {
+		return problem("proxy.timeout", "must be positive")
+	}
+	tls := &c.TLS
+	if tls.Enabled() && (tls.CertFile == "" || tls.KeyFile == "") {
+		return problem("tls", "cert_file and key_file go together")
+	}
+	switch tls.ClientAuth {
+	case "none":
+		if tls.ClientCAFile != "" {
+			return problem("tls.client_ca_file", "set tls.client_auth to request or require to use it")
+		}
+	case "request", "require":
+		if !tls.Enabled() {
+			return problem("tls.client_auth", "needs tls.cert_file and tls.key_file")
+		}
+		if tls.ClientCAFile == "" {
+			return problem("tls.client_ca_file", "required with tls.client_auth %s", tls.ClientAuth)
+		}
+	default:
+		return problem("tls.client_auth", "%q is not one of none, request, require", tls.ClientAuth)
+	}
+	if tls.ClientCertUser && tls.ClientAuth == "none" {
+		return problem("tls.client_cert_user", "needs tls.client_auth request or require")
+	}
+	return nil
+}
+
+// ParseNet parses an api_allowed_nets entry: a CIDR prefix or one address.
+func ParseNet(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("not a CIDR prefix or an address: %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (b *Broker) validate() error {

@@ -25,7 +25,8 @@ import (
 
 // clusterConfig is every node's configuration file: a history long enough
 // that nothing published during the test is trimmed.
-var clusterConfig = fmt.Sprintf(`token_hmac_secret: %s
+var clusterConfig = fmt.Sprintf(`token:
+  hmac_secret: %s
 api_keys: [%s]
 shutdown_timeout: 20s
 namespaces:

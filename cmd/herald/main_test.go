@@ -55,7 +55,7 @@ func run(t *testing.T, env []string, args ...string) (string, int) {
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("limits:\n  max_message_size: -5\ntoken_hmac_secret: s3cret-s3cret-s3cret\n"), 0o600)
+	os.WriteFile(bad, []byte("limits:\n  max_message_size: -5\ntoken:\n  hmac_secret: s3cret-s3cret-s3cret-s3cret-s3cret-s3cret\n"), 0o600)
 	out, code := run(t, nil, "config", "check", bad)
 	if code != 2 || !strings.Contains(out, "limits.max_message_size") {
 		t.Fatalf("exit %d, output %q", code, out)
@@ -78,10 +78,10 @@ func TestConfigInitWritesAValidFile(t *testing.T) {
 	if _, code := run(t, nil, "config", "init", path); code == 0 {
 		t.Fatal("init overwrote an existing file without --force")
 	}
-	if out, code := run(t, []string{"HERALD_TOKEN_HMAC_SECRET=0123456789abcdef0123"}, "config", "check", path); code != 0 {
+	if out, code := run(t, []string{"HERALD_TOKEN_HMAC_SECRET=0123456789abcdef0123456789abcdef"}, "config", "check", path); code != 0 {
 		t.Fatalf("check of the default file: exit %d %q", code, out)
 	}
-	if out, code := run(t, nil, "config", "check", path); code != 2 || !strings.Contains(out, "token_hmac_secret") {
+	if out, code := run(t, nil, "config", "check", path); code != 2 || !strings.Contains(out, "token.hmac_secret") {
 		t.Fatalf("default file without a secret: exit %d %q", code, out)
 	}
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,7 +22,9 @@ import (
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/proxy"
 	"github.com/heraldhq/herald/server"
+	"github.com/heraldhq/herald/tlsconfig"
 )
 
 func serveCommand() *cobra.Command {
@@ -82,9 +86,9 @@ HERALD_BROKER_ENGINE, HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
 // devSecrets fills in what development mode must not leave empty and tells
 // the user the generated API key, the one secret they need to use the API.
 func devSecrets(cfg *config.Config, w io.Writer) {
-	if cfg.TokenHMACSecret == "" {
-		cfg.TokenHMACSecret = randomHex(32)
-		fmt.Fprintln(w, "dev: generated a token secret for this run (set token_hmac_secret to mint tokens)")
+	if !cfg.Token.Configured() {
+		cfg.Token.HMACSecret = randomHex(32)
+		fmt.Fprintln(w, "dev: generated a token secret for this run (set token.hmac_secret to mint tokens)")
 	}
 	if len(cfg.APIKeys) == 0 {
 		key := randomHex(16)
@@ -121,10 +125,19 @@ func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 		PresenceTTL:              cfg.PresenceTTL,
 		IdempotencyTTL:           cfg.IdempotencyTTL,
 		Inbox:                    broker.StreamOptions{Size: cfg.Inbox.Size, TTL: cfg.Inbox.TTL},
+		RefreshNotice:            cfg.Token.RefreshNotice,
+		MaxConnectionsPerUser:    cfg.Limits.MaxConnectionsPerUser,
 		MaxChannelsPerConnection: cfg.Limits.MaxChannelsPerConnection,
 		CommandRate:              cfg.Limits.CommandRate,
 		CommandBurst:             cfg.Limits.CommandBurst,
+		PublishRate:              cfg.Limits.PublishRate,
+		PublishBurst:             cfg.Limits.PublishBurst,
+		ReadRate:                 cfg.Limits.ReadRate,
+		ReadBurst:                cfg.Limits.ReadBurst,
 		RateLimitStrikes:         cfg.Limits.RateLimitStrikes,
+		MaxFrameCommands:         cfg.Limits.MaxFrameCommands,
+		MaxDataDepth:             cfg.Limits.MaxDataDepth,
+		MaxPresenceMembers:       cfg.Limits.MaxPresenceMembers,
 		WriteQueueMessages:       cfg.Limits.WriteQueueMessages,
 		WriteQueueBytes:          cfg.Limits.WriteQueueBytes,
 		NodeName:                 cfg.NodeName,
@@ -135,13 +148,27 @@ func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 
 // serverConfig maps the file's options onto the server's.
 func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
+	var nets []netip.Prefix
+	for _, n := range cfg.APIAllowedNets {
+		p, _ := config.ParseNet(n) // checked by Validate
+		nets = append(nets, p)
+	}
+	var forward []string
+	if cfg.Proxy.ConnectURL != "" {
+		forward = cfg.Proxy.ForwardHeaders
+	}
 	return server.Config{
 		AllowedOrigins:      cfg.AllowedOrigins,
 		EchoEndpoint:        cfg.EchoEndpoint,
 		MaxMessageSize:      cfg.Limits.MaxMessageSize,
 		MaxConnections:      cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
+		ConnectRatePerIP:    cfg.Limits.ConnectRatePerIP,
+		ConnectBurstPerIP:   cfg.Limits.ConnectBurstPerIP,
+		ConnectHeaders:      forward,
+		ClientCertUser:      cfg.TLS.ClientCertUser,
 		APIKeys:             cfg.APIKeys,
+		APIAllowedNets:      nets,
 		APIBodySize:         cfg.Limits.APIBodySize,
 		ReadHeaderTimeout:   cfg.Limits.ReadHeaderTimeout,
 		HandshakeTimeout:    cfg.Limits.HandshakeTimeout,
@@ -150,8 +177,46 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 	}
 }
 
+// newVerifier builds the token verifier from the token section.
+func newVerifier(t config.Token, log *slog.Logger) (*auth.Verifier, error) {
+	opts := auth.Options{
+		HMACSecret: []byte(t.HMACSecret),
+		JWKSURL:    t.JWKSURL,
+		Algorithms: t.Algorithms,
+		Issuer:     t.Issuer,
+		Audience:   t.Audience,
+		Leeway:     t.Leeway,
+		Logger:     log,
+	}
+	if t.HMACSecret == "" {
+		opts.HMACSecret = nil
+	}
+	if t.PublicKeyFile != "" {
+		pem, err := os.ReadFile(t.PublicKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.PublicKeyPEM = pem
+	}
+	return auth.New(opts)
+}
+
+// reloadCertificates re-reads the TLS files on SIGHUP; a broken new set
+// leaves the current one in place.
+func reloadCertificates(certs *tlsconfig.Reloader, log *slog.Logger) {
+	if certs == nil {
+		log.Info("SIGHUP: no TLS configured, nothing to reload")
+		return
+	}
+	if err := certs.Reload(); err != nil {
+		log.Error("SIGHUP: TLS files not reloaded, keeping the current ones", "err", err)
+		return
+	}
+	log.Info("SIGHUP: TLS certificate reloaded", "subject", certs.Leaf().Subject.String(), "expires", certs.Leaf().NotAfter)
+}
+
 // serve runs the server until SIGINT or SIGTERM, then drains it. A second
-// signal exits at once.
+// signal exits at once. SIGHUP reloads the TLS certificate.
 func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	log := newLogger(cfg.Log, logOut)
 	if cfg.NodeName == "" {
@@ -164,11 +229,33 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		return fmt.Errorf("broker: %w", err)
 	}
 	defer b.Close()
+	hcfg := hubConfig(cfg, log)
 	var tokens hub.TokenVerifier
-	if cfg.TokenHMACSecret != "" {
-		tokens = auth.NewHMACVerifier([]byte(cfg.TokenHMACSecret))
+	if cfg.Token.Configured() {
+		v, err := newVerifier(cfg.Token, log)
+		if err != nil {
+			return fmt.Errorf("token: %w", err)
+		}
+		defer v.Close()
+		tokens = v
 	}
-	h := hub.New(hubConfig(cfg, log), b, tokens)
+	if cfg.Proxy.ConnectURL != "" || cfg.Proxy.SubscribeURL != "" {
+		p, err := proxy.New(proxy.Options{ConnectURL: cfg.Proxy.ConnectURL, SubscribeURL: cfg.Proxy.SubscribeURL, Timeout: cfg.Proxy.Timeout})
+		if err != nil {
+			return fmt.Errorf("proxy: %w", err)
+		}
+		defer p.CloseIdleConnections()
+		hcfg.ConnectProxy, hcfg.SubscribeProxy = p.ConnectProxy(), p.SubscribeProxy()
+	}
+	var certs *tlsconfig.Reloader
+	if cfg.TLS.Enabled() {
+		certs, err = tlsconfig.New(tlsconfig.Options{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+			ClientCAFile: cfg.TLS.ClientCAFile, ClientAuth: cfg.TLS.ClientAuth})
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+	}
+	h := hub.New(hcfg, b, tokens)
 	if err := h.Run(ctx); err != nil {
 		return err
 	}
@@ -178,19 +265,31 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("herald listening", "address", l.Addr().String(), "version", version, "dev", cfg.Dev)
+	if certs != nil {
+		l = tls.NewListener(l, certs.Config())
+	}
+	log.Info("herald listening", "address", l.Addr().String(), "tls", certs != nil, "version", version, "dev", cfg.Dev)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 
-	select {
-	case err := <-served:
-		return err
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
+wait:
+	for {
+		select {
+		case err := <-served:
+			return err
+		case <-hup:
+			reloadCertificates(certs, log)
+		case sig := <-sigs:
+			log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
+			break wait
+		}
 	}
 	go func() {
 		<-sigs
