@@ -90,7 +90,13 @@ func TestConfigInitWritesAValidFile(t *testing.T) {
 // process, its address and its API key.
 func startServe(t *testing.T) (*exec.Cmd, string, string) {
 	t.Helper()
-	cmd := herald(t, nil, "serve", "--dev", "--address", "127.0.0.1:0")
+	return startServeEnv(t, nil)
+}
+
+// startServeEnv is startServe with extra environment variables.
+func startServeEnv(t *testing.T, env []string) (*exec.Cmd, string, string) {
+	t.Helper()
+	cmd := herald(t, env, "serve", "--dev", "--address", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
