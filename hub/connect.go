@@ -49,7 +49,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	default:
 		claims = &auth.ConnectClaims{}
 	}
-	if claims.User != "" && h.userConnections(claims.User) >= h.maxConnectionsPerUser() {
+	if claims.User != "" && h.users.countOf(claims.User) >= h.maxConnectionsPerUser() {
 		c.replyError(cmd.ID, errUserConnectionLimit)
 		return protocol.DisconnectConnectionLimit
 	}
@@ -111,7 +111,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		// The check above is cheap but two connects may pass it together;
 		// counting after adding is what keeps the limit. Two that cross
 		// it at once may both be refused: never both let in.
-		if h.userConnections(c.user) > h.maxConnectionsPerUser() {
+		if h.users.countOf(c.user) > h.maxConnectionsPerUser() {
 			h.users.remove(c.user, c)
 			c.replyError(cmd.ID, errUserConnectionLimit)
 			return protocol.DisconnectConnectionLimit
@@ -185,22 +185,10 @@ var (
 		"token required: a connection without a token (such as one the connect proxy let in) refreshes by reconnecting")
 )
 
-// maxConnectionsPerUser is the configured limit with its default applied;
-// the largest int for no limit.
+// maxConnectionsPerUser is the configured limit; the largest int for none.
 func (h *Hub) maxConnectionsPerUser() int {
-	switch n := h.cfg.MaxConnectionsPerUser; {
-	case n < 0:
-		return math.MaxInt
-	case n == 0:
-		return 100
-	default:
+	if n := h.cfg.MaxConnectionsPerUser; n > 0 {
 		return n
 	}
-}
-
-// userConnections counts the user's connections on this node.
-func (h *Hub) userConnections(user string) int {
-	n := 0
-	h.users.forEach(user, func(*Client) { n++ })
-	return n
+	return math.MaxInt
 }

@@ -132,6 +132,14 @@ func (r *userRegistry) forEach(user string, fn func(*Client)) {
 	s.mu.RUnlock()
 }
 
+// countOf returns how many clients the user has on this node.
+func (r *userRegistry) countOf(user string) int {
+	s := &r.shards[shardOf(user)]
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.m[user])
+}
+
 func (r *userRegistry) count() int { return int(r.n.Load()) }
 
 // channelRegistry maps channel names to this node's subscriptions.
