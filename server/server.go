@@ -72,6 +72,9 @@ type Config struct {
 	// WriteTimeout bounds one frame write; a client that stops reading for
 	// longer is dropped. Default 10s.
 	WriteTimeout time.Duration
+	// Pages are further handlers by mux pattern ("/metrics", "/admin/",
+	// "/demo/"): the server routes to them and knows nothing else of them.
+	Pages map[string]http.Handler
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -179,6 +182,9 @@ func New(cfg Config, h *hub.Hub) *Server {
 		w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	for prefix, h := range cfg.Pages {
+		s.mux.Handle(prefix, h)
+	}
 	return s
 }
 
