@@ -116,6 +116,10 @@ func (h *Hub) Channels(pattern string) map[string]int {
 }
 
 // NodeInfo describes this node for the info API.
+//
+// Published and Delivered are cumulative since the node started, so a
+// reader computes rates from two readings (a restart shows as a drop: start
+// over from the new value).
 type NodeInfo struct {
 	Name     string `json:"name"`
 	Version  string `json:"version"`
@@ -124,6 +128,12 @@ type NodeInfo struct {
 	Users    int    `json:"users"`
 	Channels int    `json:"channels"`
 	Subs     int    `json:"subs"`
+	// Published counts publications accepted through this node (client
+	// publish commands and the server API).
+	Published int64 `json:"published"`
+	// Delivered counts channel publications and direct messages handed to
+	// this node's connections, once per receiving connection.
+	Delivered int64 `json:"delivered"`
 }
 
 // Info describes this node.
@@ -136,6 +146,9 @@ func (h *Hub) Info() NodeInfo {
 		Users:    h.users.count(),
 		Channels: int(h.channels.n.Load()),
 		Subs:     int(h.channels.subs.Load()),
+
+		Published: h.metrics.published.Load(),
+		Delivered: h.metrics.delivered.Load(),
 	}
 }
 

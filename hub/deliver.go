@@ -14,12 +14,13 @@ var _ broker.Handler = (*Hub)(nil)
 // HandlePublication fans a publication out to the channel's subscribers on
 // this node.
 func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
-	h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
+	n := h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		wire := toWire(pub)
 		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
 	}, func(s *subscription, msg []byte) {
 		s.deliver(pub.Offset, pos.Epoch, msg)
 	})
+	h.metrics.delivered.Add(int64(n[protocol.JSON] + n[protocol.Protobuf]))
 }
 
 // HandleJoin sends a join push to the channel's subscribers whose namespace
@@ -47,6 +48,7 @@ func (h *Hub) presencePush(typ, channel string, info *broker.ClientInfo) {
 // this node.
 func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.StreamPosition) {
 	var msgs [protocol.NumEncodings][]byte
+	var n int64
 	h.users.forEach(user, func(c *Client) {
 		if c.inbox == nil {
 			return
@@ -60,7 +62,9 @@ func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.Stre
 			msgs[c.enc] = c.enc.AppendDirectPush(nil, from, &wire)
 		}
 		c.inbox.deliver(pub.Offset, pos.Epoch, msgs[c.enc])
+		n++
 	})
+	h.metrics.delivered.Add(n)
 }
 
 // toWire converts a broker publication to its wire form.

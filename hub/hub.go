@@ -237,6 +237,7 @@ type Hub struct {
 type counters struct {
 	slowConsumers atomic.Int64
 	published     atomic.Int64
+	delivered     atomic.Int64
 }
 
 // New returns a hub on broker b. tokens may be nil when only anonymous

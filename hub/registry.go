@@ -217,8 +217,10 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 // forEach hands a push to each of the channel's local subscribers, holding
 // the shard's read lock; deliver must not block. The push is encoded at most
 // once per encoding, and only for encodings some subscriber speaks: every
-// subscriber of one encoding shares the same bytes.
-func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding) []byte, deliver func(*subscription, []byte)) {
+// subscriber of one encoding shares the same bytes. It returns how many
+// subscribers of each encoding deliver was called for, so that statistics
+// cost one add per push rather than one per subscriber.
+func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding) []byte, deliver func(*subscription, []byte)) (n [protocol.NumEncodings]int) {
 	sh := &r.shards[shardOf(channel)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -229,7 +231,9 @@ func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding)
 			msgs[enc] = encode(enc)
 		}
 		deliver(s, msgs[enc])
+		n[enc]++
 	}
+	return n
 }
 
 // subscriptionsOf returns a snapshot of the channel's local subscriptions.
