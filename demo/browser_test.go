@@ -1,0 +1,98 @@
+package demo_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/broker/memory"
+	"github.com/heraldhq/herald/demo"
+	"github.com/heraldhq/herald/internal/browsertest"
+	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/server"
+)
+
+// TestBrowserChat runs the page in headless Chromium against a real
+// server: two users chat, watch presence, exchange a direct message, then
+// the server restarts while messages keep arriving through another node on
+// the same broker, and both pages recover every message exactly once.
+func TestBrowserChat(t *testing.T) {
+	browsertest.Require(t)
+	mb := memory.New(memory.Options{})
+	t.Cleanup(func() { mb.Close() })
+	h, err := demo.New(demo.Options{TokenSecret: []byte(ht.Secret), Namespace: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ht.Options{Broker: mb, Server: server.Config{Pages: map[string]http.Handler{demo.Path: h}}}
+	ctl := &restarter{t: t, opts: opts, srv: ht.Start(t, opts)}
+	control := httptest.NewServer(ctl)
+	t.Cleanup(control.Close)
+	browsertest.Run(t, "testdata/chat.cjs", 3*time.Minute,
+		"URL="+ctl.srv.URL+demo.Path, "CONTROL="+control.URL)
+}
+
+// restarter is the script's control endpoint: POST /control/restart stops
+// the server (clients get 1001), publishes through the server API of a
+// second node on the same broker while the first is down, starts the
+// first again on the same address, and answers what it published.
+type restarter struct {
+	t    *testing.T
+	opts ht.Options
+	mu   sync.Mutex
+	srv  *ht.Server
+}
+
+// outage is what was published while the server was down.
+type outage struct {
+	Room   []string `json:"room"`
+	Direct string   `json:"direct"`
+}
+
+func (r *restarter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost || req.URL.Path != "/control/restart" {
+		http.NotFound(w, req)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.srv.Stop()
+	out, err := r.publishDuringOutage()
+	r.srv = r.srv.Restart(r.opts)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (r *restarter) publishDuringOutage() (outage, error) {
+	other := ht.Start(r.t, ht.Options{Broker: r.opts.Broker})
+	defer other.Stop()
+	var out outage
+	for i := 1; i <= 3; i++ {
+		text := fmt.Sprintf("missed while down %d", i)
+		if err := apiCall(other, "publish", map[string]any{"channel": "chat:lobby", "data": map[string]string{"text": text}}); err != nil {
+			return out, err
+		}
+		out.Room = append(out.Room, text)
+	}
+	out.Direct = "direct while down"
+	err := apiCall(other, "send", map[string]any{"user": "bob", "data": map[string]string{"text": out.Direct}})
+	return out, err
+}
+
+// apiCall calls the server API and reports failure as an error: it runs
+// on the control server's goroutine, where the test must not be stopped.
+func apiCall(s *ht.Server, method string, body any) error {
+	status, out := s.API(method, body)
+	if status != http.StatusOK || out["error"] != nil {
+		return fmt.Errorf("api %s: status %d, body %v", method, status, out)
+	}
+	return nil
+}

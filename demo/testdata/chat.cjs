@@ -1,0 +1,152 @@
+// The demo chat in two real browser pages (alice, bob) and a third that
+// comes and goes (carol): presence, room messages, a direct message, then a
+// server restart during which the Go test publishes through another node;
+// both pages must reconnect and show every message exactly once.
+//
+// Env: URL (the demo page), CONTROL (the Go test's control server).
+'use strict';
+const { launch, artifact, check } = require(process.env.BROWSERTEST);
+
+const WAIT = { timeout: 20000 };
+const problems = []; // CSP violations and uncaught errors in any page
+
+async function openChat(context, name) {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1100, height: 720 });
+  page.on('pageerror', (err) => problems.push(`${name}: uncaught ${err.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    // Refused connections while the server is down are expected noise;
+    // a policy violation or an uncaught error is not.
+    if (/Content Security Policy|Uncaught/i.test(text)) problems.push(`${name}: ${text}`);
+  });
+  await page.goto(process.env.URL);
+  await page.fill('#name', name);
+  await page.fill('#room', 'lobby');
+  await page.click('#join');
+  await page.waitForSelector('#status[data-state="online"]', WAIT);
+  return page;
+}
+
+const user = (name) => `#presence li[data-user="${name}"]`;
+const online = (page, name) => page.waitForSelector(user(name), WAIT);
+const gone = (page, name) => page.waitForSelector(user(name), { ...WAIT, state: 'detached' });
+
+// msgText waits for a message with exactly this text in the log.
+function shows(page, kind, text) {
+  return page.waitForFunction(
+    ([kind, text]) => [...document.querySelectorAll(`#messages li.msg.${kind} .text`)].some((el) => el.textContent === text),
+    [kind, text], WAIT);
+}
+
+async function send(page, text, to = '') {
+  await page.selectOption('#target', to);
+  await page.fill('#text', text);
+  await page.click('#send');
+}
+
+// The log as data: every message's stream, offset, text and author.
+function log(page) {
+  return page.$$eval('#messages li.msg', (lis) => lis.map((li) => ({
+    kind: li.classList[1],
+    stream: li.dataset.stream,
+    offset: li.dataset.offset ? Number(li.dataset.offset) : 0,
+    text: li.querySelector('.text').textContent,
+    author: li.querySelector('.author').textContent,
+  })));
+}
+
+async function checkExactlyOnce(page, name, expectRoom, expectDirect) {
+  const msgs = await log(page);
+  const seen = new Set();
+  for (const m of msgs) {
+    if (!m.offset) continue;
+    const key = `${m.stream}@${m.offset}`;
+    check(!seen.has(key), `${name}: ${key} shown twice`);
+    seen.add(key);
+  }
+  for (const text of expectRoom) {
+    const n = msgs.filter((m) => m.kind === 'room' && m.text === text).length;
+    check(n === 1, `${name}: room message "${text}" shown ${n} times`);
+  }
+  for (const text of expectDirect) {
+    const n = msgs.filter((m) => m.kind === 'direct' && m.text === text).length;
+    check(n === 1, `${name}: direct message "${text}" shown ${n} times`);
+  }
+  // Both pages joined before the first message: the room's offsets are
+  // exactly 1..N, in order, with no gap.
+  const offsets = msgs.filter((m) => m.kind === 'room').map((m) => m.offset);
+  check(offsets.length === expectRoom.length, `${name}: ${offsets.length} room messages, want ${expectRoom.length}`);
+  offsets.forEach((o, i) => check(o === i + 1, `${name}: room offsets ${offsets}, want 1..${offsets.length}`));
+  check((await page.$$('#messages li.notice.warning')).length === 0, `${name}: shows a "messages missing" notice`);
+}
+
+(async () => {
+  const { context, close } = await launch();
+  try {
+    const alice = await openChat(context, 'alice');
+    await alice.screenshot({ path: artifact('demo-alice-alone.png') });
+    const bob = await openChat(context, 'bob');
+    for (const page of [alice, bob]) {
+      await online(page, 'alice');
+      await online(page, 'bob');
+    }
+
+    // A third user comes and goes: join and leave pushes reach both.
+    const carol = await openChat(context, 'carol');
+    await online(alice, 'carol');
+    await online(bob, 'carol');
+    await carol.close();
+    await gone(alice, 'carol');
+    await gone(bob, 'carol');
+    check(await alice.textContent('#online-count') === '2', 'alice counts other than 2 online');
+
+    // Room messages, both ways.
+    await send(alice, 'hello bob');
+    await shows(bob, 'room', 'hello bob');
+    await send(bob, 'hi alice');
+    await shows(alice, 'room', 'hi alice');
+
+    // A direct message: alice picks bob in the presence list.
+    await alice.click(`${user('bob')} button`);
+    check(await alice.inputValue('#target') === 'bob', 'clicking bob did not choose him as the recipient');
+    await alice.fill('#text', 'psst, bob');
+    await alice.click('#send');
+    await shows(bob, 'direct', 'psst, bob');
+    await shows(alice, 'sent', 'psst, bob');
+    check(!(await log(alice)).some((m) => m.kind === 'direct'), 'alice received her own direct message');
+
+    // The restart: the Go test stops the server, publishes through another
+    // node meanwhile, and starts it again on the same address.
+    const res = await fetch(`${process.env.CONTROL}/control/restart`, { method: 'POST' });
+    const body = await res.text();
+    check(res.ok, `restart: ${res.status} ${body}`);
+    const outage = JSON.parse(body);
+
+    for (const [page, n] of [[alice, 3], [bob, 4]]) {
+      for (const text of outage.room) await shows(page, 'room', text);
+      await page.waitForSelector(`#messages li.notice.recovered:has-text("caught up on ${n} missed messages")`, WAIT);
+      await page.waitForSelector('#status[data-state="online"]', WAIT);
+      await online(page, 'alice');
+      await online(page, 'bob');
+    }
+    await shows(bob, 'direct', outage.direct);
+
+    // Live again after the restart.
+    await bob.selectOption('#target', '');
+    await send(bob, 'welcome back');
+    await shows(alice, 'room', 'welcome back');
+    await shows(bob, 'room', 'welcome back');
+
+    const room = ['hello bob', 'hi alice', ...outage.room, 'welcome back'];
+    await checkExactlyOnce(alice, 'alice', room, []);
+    await checkExactlyOnce(bob, 'bob', room, ['psst, bob', outage.direct]);
+    check((await log(alice)).filter((m) => m.author === 'server').length === 3, 'alice: outage messages not shown as from the server');
+
+    await alice.screenshot({ path: artifact('demo-alice.png') });
+    await bob.screenshot({ path: artifact('demo-bob.png') });
+    check(problems.length === 0, `page problems:\n${problems.join('\n')}`);
+  } finally {
+    await close();
+  }
+})().catch((err) => { console.error(err); process.exit(1); });
