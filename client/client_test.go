@@ -400,11 +400,12 @@ func TestRecoveryLostIsReported(t *testing.T) {
 		}
 		s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": 0})
 		b.wait(t, 1, 5*time.Second)
-		p.Cut()
+		p.Down()
 		// news keeps 10: 15 more while away leaves a hole.
 		for i := 1; i <= 15; i++ {
 			s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": i})
 		}
+		p.Up()
 		msgs := b.wait(t, 11, 5*time.Second)
 		b.mu.Lock()
 		lost := b.lost
@@ -652,13 +653,16 @@ func TestResubscribeRetriesTemporaryErrors(t *testing.T) {
 	s.MustAPI("publish", map[string]any{"channel": "chat:flaky", "data": 0})
 	b.wait(t, 1, 5*time.Second)
 
-	// The channel's last subscriber leaves the node with the cut, so the
-	// resubscribe needs the broker: it fails three times.
+	// Once the server has seen the connection go, the channel has no
+	// subscriber on the node, so the resubscribe needs the broker: it fails
+	// three times.
+	p.Down()
+	ht.Eventually(t, 5*time.Second, func() bool { return s.Hub.Info().Clients == 0 }, "the server to notice the cut")
 	fb.failures.Store(3)
-	p.Cut()
 	for i := 1; i < 5; i++ {
 		s.MustAPI("publish", map[string]any{"channel": "chat:flaky", "data": i})
 	}
+	p.Up()
 	checkSequence(t, b.wait(t, 5, 10*time.Second), 5)
 	if n := fb.failures.Load(); n >= 0 {
 		t.Fatalf("the broker refused %d subscribes fewer than planned", n+1)

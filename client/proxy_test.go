@@ -16,6 +16,8 @@ type proxy struct {
 	l      net.Listener
 	target string
 	frozen atomic.Bool
+	// down refuses new connections (closes them at once) until Up.
+	down atomic.Bool
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -43,6 +45,10 @@ func (p *proxy) accept() {
 		in, err := p.l.Accept()
 		if err != nil {
 			return
+		}
+		if p.down.Load() {
+			in.Close()
+			continue
 		}
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {
@@ -94,6 +100,16 @@ func (p *proxy) Cut() {
 		c.Close()
 	}
 }
+
+// Down cuts every connection and refuses new ones until Up: the network
+// is gone for as long as the test needs, however slow the machine.
+func (p *proxy) Down() {
+	p.down.Store(true)
+	p.Cut()
+}
+
+// Up accepts connections again.
+func (p *proxy) Up() { p.down.Store(false) }
 
 // Freeze stops server-to-client traffic on every connection (new ones too)
 // until Thaw, leaving the sockets open: a half-dead network.
