@@ -24,7 +24,7 @@ import (
 // wait bounds every wait for an asynchronous delivery or expiry; generous,
 // so a loaded CI machine does not fail the suite, and only reached when
 // something is broken.
-const wait = 5 * time.Second
+const wait = 20 * time.Second
 
 // shortTTL is the lifetime used where the suite watches something expire.
 const shortTTL = 200 * time.Millisecond
