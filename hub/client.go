@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -59,6 +60,10 @@ type Client struct {
 
 	// Owned by the writer goroutine.
 	parts [][]byte
+
+	// closeCode is the close code the connection ended with, for metrics:
+	// the first of the server's and the peer's, 0 while open.
+	closeCode atomic.Uint32
 
 	mu            sync.Mutex // guards the fields below
 	state         clientState
@@ -113,6 +118,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	c.queue.maxBytes = h.cfg.WriteQueueBytes
 	c.queue.flush = c.writeLoop
 	h.clients.add(c)
+	h.obs.ConnectionOpened()
 	c.timer = time.AfterFunc(h.cfg.ConnectTimeout, c.onTimer)
 	return c
 }
@@ -136,6 +142,7 @@ func (c *Client) logger() *slog.Logger {
 // or one that batches more than MaxFrameCommands commands, closes the
 // connection with 4500.
 func (c *Client) HandleFrame(frame []byte) {
+	c.hub.obs.FrameReceived(c.enc, len(frame))
 	err := c.enc.DecodeFrameLimit(frame, c.hub.cfg.MaxFrameCommands, c.handleCommand)
 	if err == nil {
 		return
@@ -160,6 +167,7 @@ func (c *Client) HandleFrame(frame []byte) {
 var errStop = errors.New("stop")
 
 func (c *Client) handleCommand(cmd *protocol.Command) error {
+	c.hub.obs.CommandReceived(c.enc, cmd.Type)
 	c.mu.Lock()
 	state, closing := c.state, c.closing != nil
 	c.mu.Unlock()
@@ -179,6 +187,8 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 	limited := protocol.ErrTooManyRequests
 	if c.limiter.Allow() {
 		limited = c.checkRate(cmd)
+	} else {
+		c.hub.obs.RateLimited(LimitCommand)
 	}
 	if limited != nil {
 		c.strikes++
@@ -266,7 +276,7 @@ func (c *Client) encodeReply(cmd *protocol.Command, result any) []byte {
 	}
 	msg, err := c.enc.AppendReply(nil, id, cmd.Type, result)
 	if err != nil {
-		c.hub.log.Error("encode reply", "client", c.id, "err", err)
+		c.logger().Error("encode reply", "err", err)
 		c.replyError(id, protocol.ErrInternal)
 		return nil
 	}
@@ -274,6 +284,7 @@ func (c *Client) encodeReply(cmd *protocol.Command, result any) []byte {
 		c.replyError(id, errReplyTooLarge)
 		return nil
 	}
+	c.hub.obs.Queued(c.enc, KindReply, 1)
 	return msg
 }
 
@@ -310,8 +321,7 @@ func (c *Client) queueActivating(msg []byte, acts []activation) {
 		unit = a.sub.release(a.pos, unit)
 	}
 	if !c.queue.pushAll(unit) {
-		c.hub.metrics.slowConsumers.Add(1)
-		c.disconnectAsync(protocol.DisconnectSlowConsumer)
+		c.slowConsumer()
 	}
 	for _, a := range acts {
 		a.sub.mu.Unlock()
@@ -323,6 +333,7 @@ func (c *Client) replyError(id uint32, e *protocol.Error) {
 		return
 	}
 	c.enqueue(c.enc.AppendErrorReply(nil, id, e))
+	c.hub.obs.Queued(c.enc, KindReply, 1)
 }
 
 // enqueue queues an encoded message, shared with other clients and never
@@ -330,16 +341,30 @@ func (c *Client) replyError(id uint32, e *protocol.Error) {
 // the message would break the no-gap promise.
 func (c *Client) enqueue(msg []byte) {
 	if !c.queue.push(msg) {
-		c.hub.metrics.slowConsumers.Add(1)
-		c.disconnectAsync(protocol.DisconnectSlowConsumer)
+		c.slowConsumer()
 	}
+}
+
+// enqueueLive is enqueue for a live publication whose Time is pubTime, so
+// the writer can measure its delivery latency.
+func (c *Client) enqueueLive(msg []byte, pubTime int64) {
+	if !c.queue.pushStamped(msg, pubTime) {
+		c.slowConsumer()
+	}
+}
+
+// slowConsumer disconnects a client whose queue overflowed.
+func (c *Client) slowConsumer() {
+	c.hub.metrics.slowConsumers.Add(1)
+	c.hub.obs.SlowConsumer()
+	c.disconnectAsync(protocol.DisconnectSlowConsumer)
 }
 
 // writeLoop drains the queue, packing queued messages into as few frames as
 // possible. It runs only while the queue is non-empty.
 func (c *Client) writeLoop() {
 	for {
-		batch, finished, stop := c.queue.take()
+		batch, st, finished, stop := c.queue.take()
 		if finished {
 			c.finishClose()
 			return
@@ -349,20 +374,24 @@ func (c *Client) writeLoop() {
 		}
 		parts := c.parts[:0]
 		sep := c.enc.Separator()
+		size := 0
 		for i, m := range batch {
 			if i > 0 && sep != nil {
 				parts = append(parts, sep)
+				size += len(sep)
 			}
 			parts = append(parts, m)
+			size += len(m)
 		}
 		err := c.t.WriteFrame(parts)
 		clear(parts)
 		c.parts = parts[:0]
 		if err != nil {
 			c.queue.close()
-			c.t.Close(protocol.CloseGoingAway, "write failed")
+			c.closeTransport(protocol.CloseGoingAway, "write failed")
 			return
 		}
+		c.hub.obs.FrameWritten(c.enc, size, len(batch), st.depth, st.oldest)
 	}
 }
 
@@ -378,7 +407,9 @@ func (c *Client) Disconnect(d protocol.Disconnect) {
 	}
 	c.pendingClose(d)
 	c.mu.Unlock()
-	c.queue.pushFinal(c.enc.AppendDisconnectPush(nil, d))
+	if c.queue.pushFinal(c.enc.AppendDisconnectPush(nil, d)) {
+		c.hub.obs.Queued(c.enc, protocol.PushDisconnect, 1)
+	}
 }
 
 // pendingClose records the close code the writer uses once drained. Called
@@ -403,7 +434,24 @@ func (c *Client) finishClose() {
 		d = *c.closing
 	}
 	c.mu.Unlock()
-	c.t.Close(d.Code, d.Reason)
+	c.closeTransport(d.Code, d.Reason)
+}
+
+// closeTransport closes the connection with code, recording the code.
+func (c *Client) closeTransport(code protocol.CloseCode, reason string) {
+	c.closeCode.CompareAndSwap(0, uint32(code))
+	c.t.Close(code, reason)
+}
+
+// CloseAbnormal is the close code of a connection that ended without a
+// close frame (RFC 6455 §7.1.5); it is never sent, only reported.
+const CloseAbnormal protocol.CloseCode = 1006
+
+// PeerClosed records the close code the peer sent (CloseAbnormal when it
+// sent none), unless the server closed first. The transport calls it before
+// Closed.
+func (c *Client) PeerClosed(code protocol.CloseCode) {
+	c.closeCode.CompareAndSwap(0, uint32(code))
 }
 
 // Closed tells the client its connection is gone, however it ended. It
@@ -433,7 +481,12 @@ func (c *Client) cleanup() {
 	for _, s := range subs {
 		c.hub.removeSubscription(ctx, s)
 	}
-	c.logger().Debug("client disconnected", "user", user)
+	code := protocol.CloseCode(c.closeCode.Load())
+	if code == 0 {
+		code = CloseAbnormal
+	}
+	c.logger().Debug("client disconnected", "user", user, "code", int(code))
+	c.hub.obs.ConnectionClosed(code)
 	c.hub.clients.remove(c)
 	if hasInbox {
 		c.hub.users.remove(user, c)

@@ -26,6 +26,7 @@ func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (any, error
 		return nil, protocol.ErrPermissionDenied
 	}
 	if !c.hub.allowChannelPublish(cmd.Channel, ns) {
+		c.hub.obs.RateLimited(LimitChannel)
 		return nil, errChannelPublishRate
 	}
 	pub := &broker.Publication{Data: cmd.Data, Info: c.clientInfo(false)}

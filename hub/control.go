@@ -147,7 +147,9 @@ func (h *Hub) applyControl(cmd *control) {
 			}
 			msg, err := c.enc.AppendSubscribedPush(nil, cmd.Channel, res)
 			if err != nil {
-				h.log.Error("encode subscribed push", "client", c.id, "err", err)
+				c.logger().Error("encode subscribed push", "err", err)
+			} else {
+				h.obs.Queued(c.enc, protocol.PushSubscribed, 1)
 			}
 			c.queueActivating(msg, []activation{{s, res.Position()}})
 		case opUnsubscribe:
@@ -160,6 +162,7 @@ func (h *Hub) applyControl(cmd *control) {
 			}
 			h.removeSubscription(ctx, s)
 			c.enqueue(c.enc.AppendUnsubscribedPush(nil, cmd.Channel, unsubscribedByServer, "unsubscribed by server"))
+			h.obs.Queued(c.enc, protocol.PushUnsubscribed, 1)
 		case opDisconnect:
 			c.Disconnect(protocol.NewDisconnect(cmd.Code, cmd.Reason))
 		}

@@ -18,9 +18,19 @@ func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos bro
 		wire := toWire(pub)
 		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
 	}, func(s *subscription, msg []byte) {
-		s.deliver(pub.Offset, pos.Epoch, msg)
+		s.deliver(pub.Offset, pos.Epoch, msg, pub.Time)
 	})
+	h.countQueued(protocol.PushMessage, n)
 	h.metrics.delivered.Add(int64(n[protocol.JSON] + n[protocol.Protobuf]))
+}
+
+// countQueued reports pushes of one kind fanned out, per encoding.
+func (h *Hub) countQueued(kind string, n [protocol.NumEncodings]int) {
+	for enc, k := range n {
+		if k > 0 {
+			h.obs.Queued(protocol.Encoding(enc), kind, k)
+		}
+	}
 }
 
 // HandleJoin sends a join push to the channel's subscribers whose namespace
@@ -35,20 +45,23 @@ func (h *Hub) HandleLeave(channel string, info *broker.ClientInfo) {
 }
 
 func (h *Hub) presencePush(typ, channel string, info *broker.ClientInfo) {
+	var n [protocol.NumEncodings]int
 	h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		return enc.AppendPresencePush(nil, typ, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
 	}, func(s *subscription, msg []byte) {
 		if s.ns.JoinLeave {
-			s.deliver(0, "", msg)
+			s.deliver(0, "", msg, 0)
+			n[s.client.enc]++
 		}
 	})
+	h.countQueued(typ, n)
 }
 
 // HandleDirect delivers a direct message to every connection of its user on
 // this node.
 func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.StreamPosition) {
 	var msgs [protocol.NumEncodings][]byte
-	var n int64
+	var n [protocol.NumEncodings]int
 	h.users.forEach(user, func(c *Client) {
 		if c.inbox == nil {
 			return
@@ -61,10 +74,11 @@ func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.Stre
 			wire := toWire(pub)
 			msgs[c.enc] = c.enc.AppendDirectPush(nil, from, &wire)
 		}
-		c.inbox.deliver(pub.Offset, pos.Epoch, msgs[c.enc])
-		n++
+		c.inbox.deliver(pub.Offset, pos.Epoch, msgs[c.enc], pub.Time)
+		n[c.enc]++
 	})
-	h.metrics.delivered.Add(n)
+	h.countQueued(protocol.PushDirect, n)
+	h.metrics.delivered.Add(int64(n[protocol.JSON] + n[protocol.Protobuf]))
 }
 
 // toWire converts a broker publication to its wire form.

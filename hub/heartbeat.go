@@ -31,6 +31,7 @@ func (c *Client) onTimer() {
 	c.timer.Reset(c.hub.cfg.PongTimeout)
 	c.mu.Unlock()
 	c.enqueue(c.enc.PingPush())
+	c.hub.obs.Queued(c.enc, protocol.PushPing, 1)
 }
 
 // startHeartbeat switches the timer from connect timeout to heartbeat. Called
@@ -85,4 +86,5 @@ func (c *Client) onExpiryTimer() {
 	exp := c.expiresAt
 	c.mu.Unlock()
 	c.enqueue(c.enc.AppendRefreshNeededPush(nil, exp))
+	c.hub.obs.Queued(c.enc, protocol.PushRefreshNeeded, 1)
 }

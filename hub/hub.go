@@ -132,6 +132,9 @@ type Config struct {
 	NodeInfoInterval time.Duration
 	// Logger receives the hub's logs. Default: discard.
 	Logger *slog.Logger
+	// Observer receives the hub's measurements (package metrics implements
+	// it). Default: NopObserver.
+	Observer Observer
 }
 
 func (c *Config) setDefaults() {
@@ -181,6 +184,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Observer == nil {
+		c.Observer = NopObserver{}
+	}
 	ns := make(map[string]Namespace, len(c.Namespaces))
 	for name, n := range c.Namespaces {
 		n.Normalize()
@@ -196,6 +202,7 @@ type Hub struct {
 	broker  broker.Broker
 	tokens  TokenVerifier
 	log     *slog.Logger
+	obs     Observer
 	started time.Time
 
 	clients  clientRegistry
@@ -249,6 +256,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 		broker:  b,
 		tokens:  tokens,
 		log:     cfg.Logger,
+		obs:     cfg.Observer,
 		started: time.Now(),
 		stop:    make(chan struct{}),
 		drained: make(chan struct{}),
@@ -302,7 +310,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 		for _, c := range h.clients.all() {
 			c.queue.close()
-			c.t.Close(disconnectShutdown.Code, disconnectShutdown.Reason)
+			c.closeTransport(disconnectShutdown.Code, disconnectShutdown.Reason)
 			c.Closed()
 		}
 	}

@@ -133,6 +133,7 @@ func (c *Client) checkRate(cmd *protocol.Command) *protocol.Error {
 			c.publishLimiter = newLimiter(cfg.PublishRate, cfg.PublishBurst)
 		}
 		if !c.publishLimiter.Allow() {
+			c.hub.obs.RateLimited(LimitPublish)
 			return errPublishRate
 		}
 	case protocol.TypePresence, protocol.TypePresenceStats, protocol.TypeHistory:
@@ -140,6 +141,7 @@ func (c *Client) checkRate(cmd *protocol.Command) *protocol.Error {
 			c.readLimiter = newLimiter(cfg.ReadRate, cfg.ReadBurst)
 		}
 		if !c.readLimiter.Allow() {
+			c.hub.obs.RateLimited(LimitRead)
 			return errReadRate
 		}
 	}

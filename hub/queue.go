@@ -11,12 +11,15 @@ const maxFrameBytes = 64 << 10
 // starts one. The writer goroutine exists only while the queue is non-empty,
 // so an idle connection costs no goroutine beyond its reader.
 type writeQueue struct {
-	mu       sync.Mutex
-	items    [][]byte // pending messages, oldest first
-	bytes    int      // sum of len(items[i])
-	writing  bool     // a writer goroutine is running
-	closing  bool     // no more ordinary messages; close after the final drain
-	closed   bool     // the connection is gone; drop everything
+	mu    sync.Mutex
+	items [][]byte // pending messages, oldest first
+	// stamps[i] is the Time of the live publication items[i] carries, 0
+	// for anything else; it feeds the delivery latency metric.
+	stamps   []int64
+	bytes    int  // sum of len(items[i])
+	writing  bool // a writer goroutine is running
+	closing  bool // no more ordinary messages; close after the final drain
+	closed   bool // the connection is gone; drop everything
 	maxItems int
 	maxBytes int
 	// batch is the writer's buffer for one frame's messages. It lives here,
@@ -33,6 +36,11 @@ type writeQueue struct {
 // without queueing when the queue is closing or closed (the message is
 // dropped: the connection is going away).
 func (q *writeQueue) push(msg []byte) bool {
+	return q.pushStamped(msg, 0)
+}
+
+// pushStamped is push for a live publication whose Time is stamp.
+func (q *writeQueue) pushStamped(msg []byte, stamp int64) bool {
 	q.mu.Lock()
 	if q.closing || q.closed {
 		q.mu.Unlock()
@@ -44,7 +52,10 @@ func (q *writeQueue) push(msg []byte) bool {
 		q.mu.Unlock()
 		return false
 	}
-	q.appendAndUnlock(msg)
+	q.items = append(q.items, msg)
+	q.stamps = append(q.stamps, stamp)
+	q.bytes += len(msg)
+	q.startAndUnlock()
 	return true
 }
 
@@ -76,9 +87,16 @@ func (q *writeQueue) appendAndUnlock(msgs ...[]byte) {
 	for _, msg := range msgs {
 		if msg != nil {
 			q.items = append(q.items, msg)
+			q.stamps = append(q.stamps, 0)
 			q.bytes += len(msg)
 		}
 	}
+	q.startAndUnlock()
+}
+
+// startAndUnlock releases q.mu and starts a writer unless one is running.
+// Called with q.mu held.
+func (q *writeQueue) startAndUnlock() {
 	start := !q.writing
 	q.writing = true
 	q.mu.Unlock()
@@ -101,31 +119,38 @@ func (q *writeQueue) pushFinal(msg []byte) bool {
 	return true
 }
 
+// frameStats describe a batch that take returned, for the metrics.
+type frameStats struct {
+	depth  int   // messages queued when the batch was taken
+	oldest int64 // the smallest non-zero stamp in the batch; 0 for none
+}
+
 // take returns up to one frame's worth of messages, valid until the next
 // take, and reports whether the queue is closing and now empty. When there
 // is nothing to take the writer must stop: writing is false from then on and
 // the next push starts a new one.
-func (q *writeQueue) take() (batch [][]byte, finished bool, stop bool) {
+func (q *writeQueue) take() (batch [][]byte, st frameStats, finished bool, stop bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	clear(q.batch)
 	dst := q.batch[:0]
 	if q.closed {
 		q.writing = false
-		q.items, q.bytes, q.batch = nil, 0, nil
-		return nil, false, true
+		q.items, q.stamps, q.bytes, q.batch = nil, nil, 0, nil
+		return nil, st, false, true
 	}
 	if len(q.items) == 0 {
 		q.writing = false
 		if q.closing {
-			return nil, true, true
+			return nil, st, true, true
 		}
 		// Release a backlog's large array so an idle connection stays small.
 		if cap(q.items) > 64 {
-			q.items, q.batch = nil, nil
+			q.items, q.stamps, q.batch = nil, nil, nil
 		}
-		return nil, false, true
+		return nil, st, false, true
 	}
+	st.depth = len(q.items)
 	n, size := 0, 0
 	for n < len(q.items) {
 		l := len(q.items[n])
@@ -133,6 +158,9 @@ func (q *writeQueue) take() (batch [][]byte, finished bool, stop bool) {
 			break
 		}
 		size += l + 1
+		if t := q.stamps[n]; t != 0 && (st.oldest == 0 || t < st.oldest) {
+			st.oldest = t
+		}
 		n++
 	}
 	dst = append(dst, q.items[:n]...)
@@ -140,19 +168,21 @@ func (q *writeQueue) take() (batch [][]byte, finished bool, stop bool) {
 	// Shift rather than reslice so the array is reused instead of leaking
 	// its prefix.
 	rest := copy(q.items, q.items[n:])
+	copy(q.stamps, q.stamps[n:])
 	for i := rest; i < len(q.items); i++ {
 		q.items[i] = nil
 	}
 	q.items = q.items[:rest]
+	q.stamps = q.stamps[:rest]
 	q.bytes -= size - n
-	return dst, false, false
+	return dst, st, false, false
 }
 
 // close drops everything queued; later pushes are ignored.
 func (q *writeQueue) close() {
 	q.mu.Lock()
 	q.closed = true
-	q.items, q.bytes = nil, 0
+	q.items, q.stamps, q.bytes = nil, nil, 0
 	q.mu.Unlock()
 }
 

@@ -12,7 +12,7 @@ func newTestQueue(items, bytes int) (*writeQueue, *[][]byte, *sync.WaitGroup) {
 	q.flush = func() {
 		defer wg.Done()
 		for {
-			batch, _, stop := q.take()
+			batch, _, _, stop := q.take()
 			if stop {
 				return
 			}
@@ -54,7 +54,7 @@ func TestWriteQueueTakeCoalescesUpToFrameSize(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		q.push(big)
 	}
-	batch, _, stop := q.take()
+	batch, _, _, stop := q.take()
 	if stop || len(batch) != 1 {
 		t.Fatalf("first frame has %d messages, want 1 (two halves plus a newline exceed a frame)", len(batch))
 	}
@@ -63,7 +63,7 @@ func TestWriteQueueTakeCoalescesUpToFrameSize(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		q2.push(small)
 	}
-	batch, _, _ = q2.take()
+	batch, _, _, _ = q2.take()
 	if len(batch) != 100 {
 		t.Fatalf("small messages: %d in one frame, want 100", len(batch))
 	}
@@ -97,11 +97,11 @@ func TestWriteQueueFinal(t *testing.T) {
 	if !q.push([]byte("dropped")) || q.depth() != 2 {
 		t.Fatalf("push after final must be dropped silently; depth %d", q.depth())
 	}
-	b, finished, _ := q.take()
+	b, _, finished, _ := q.take()
 	if len(b) != 2 || finished {
 		t.Fatalf("take %q finished %v", b, finished)
 	}
-	if _, finished, stop := q.take(); !finished || !stop {
+	if _, _, finished, stop := q.take(); !finished || !stop {
 		t.Fatal("drained closing queue should report finished")
 	}
 }

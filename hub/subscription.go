@@ -35,8 +35,9 @@ type heldPush struct {
 }
 
 // deliver queues an encoded push for the client. offset is 0 for pushes that
-// are not stream publications (join, leave, or a channel without history).
-func (s *subscription) deliver(offset uint64, epoch string, msg []byte) {
+// are not stream publications (join, leave, or a channel without history);
+// pubTime is a publication's Time, 0 for other pushes.
+func (s *subscription) deliver(offset uint64, epoch string, msg []byte, pubTime int64) {
 	s.mu.Lock()
 	if !s.live {
 		s.held = append(s.held, heldPush{offset, epoch, msg})
@@ -50,7 +51,7 @@ func (s *subscription) deliver(offset uint64, epoch string, msg []byte) {
 		return
 	}
 	if ok {
-		s.client.enqueue(msg)
+		s.client.enqueueLive(msg, pubTime)
 	}
 }
 

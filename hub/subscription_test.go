@@ -32,18 +32,18 @@ func TestSubscriptionAdvance(t *testing.T) {
 // the subscribe reply was being built are queued after it, minus the ones
 // the reply already carried.
 func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
-	c := &Client{hub: &Hub{}}
+	c := &Client{hub: &Hub{obs: NopObserver{}}}
 	c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
 	s := &subscription{client: c}
 	for _, o := range []uint64{3, 4, 5, 6} {
-		s.deliver(o, "e", []byte{byte('0' + o)})
+		s.deliver(o, "e", []byte{byte('0' + o)}, 0)
 	}
-	s.deliver(0, "", []byte("j")) // a join, no offset
+	s.deliver(0, "", []byte("j"), 0) // a join, no offset
 	if c.queue.depth() != 0 {
 		t.Fatal("pushes queued before activate")
 	}
 	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 4, Epoch: "e"}}})
-	s.deliver(7, "e", []byte("7"))
+	s.deliver(7, "e", []byte("7"), 0)
 	if got := queued(c); got != "R56j7" {
 		t.Fatalf("queued %q, want R56j7", got)
 	}
@@ -55,11 +55,11 @@ func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
 // the reply alone.
 func TestDisconnectNeverSplitsReplyFromHeld(t *testing.T) {
 	for i := 0; i < 2000; i++ {
-		c := &Client{hub: &Hub{}, enc: protocol.JSON}
+		c := &Client{hub: &Hub{obs: NopObserver{}}, enc: protocol.JSON}
 		c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
 		a, b := &subscription{client: c}, &subscription{client: c}
-		a.deliver(2, "e", []byte("a"))
-		b.deliver(1, "e", []byte("b"))
+		a.deliver(2, "e", []byte("a"), 0)
+		b.deliver(1, "e", []byte("b"), 0)
 		done := make(chan struct{})
 		go func() {
 			c.Disconnect(protocol.DisconnectShutdown)
@@ -83,7 +83,7 @@ var disconnectJSON = string(protocol.JSON.AppendDisconnectPush(nil, protocol.Dis
 func queued(c *Client) string {
 	var got string
 	for {
-		batch, _, stop := c.queue.take()
+		batch, _, _, stop := c.queue.take()
 		if stop {
 			return got
 		}
