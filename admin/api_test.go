@@ -38,6 +38,13 @@ func TestAPINodes(t *testing.T) {
 	if _, ok := n["uptime"]; !ok {
 		t.Fatalf("node without uptime: %v", n)
 	}
+	// The cumulative counters the dashboard turns into rates come through.
+	c.post(t, b, "publish", map[string]any{"channel": "chat:a", "data": 1}, nil)
+	a.Messages("chat:a", 1)
+	n = c.get(t, b, "nodes").body["nodes"].([]any)[0].(map[string]any)
+	if num(n["published"]) != 1 || num(n["delivered"]) != 1 {
+		t.Fatalf("counters after one publish to one subscriber: %v", n)
+	}
 	if r := c.post(t, b, "nodes", map[string]any{}, nil); r.status != http.StatusMethodNotAllowed {
 		t.Fatalf("POST nodes: %d", r.status)
 	}

@@ -58,9 +58,9 @@ function fmtUptime(s) {
 
 // sparkline draws values (nulls skipped) as a small SVG line with a soft
 // area under it; label describes it for screen readers.
-function sparkline(values, label, cls) {
+function sparkline(values, label, cls, w = 120, h = 28) {
   const NS = 'http://www.w3.org/2000/svg';
-  const w = 120, h = 28, pad = 2;
+  const pad = 2;
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
   svg.setAttribute('width', w);
@@ -68,6 +68,15 @@ function sparkline(values, label, cls) {
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', label);
   svg.classList.add('spark', cls);
+  // A faint baseline spans the whole window, so a young series reads as
+  // recent rather than squeezed.
+  const base = document.createElementNS(NS, 'line');
+  base.setAttribute('x1', pad);
+  base.setAttribute('x2', w - pad);
+  base.setAttribute('y1', h - pad);
+  base.setAttribute('y2', h - pad);
+  base.setAttribute('class', 'base');
+  svg.append(base);
   const pts = values.map((v, i) => [i, v]).filter(([, v]) => v !== null);
   if (pts.length < 2) return svg;
   const maxV = Math.max(1, ...pts.map(([, v]) => v));
@@ -89,29 +98,43 @@ function sparkline(values, label, cls) {
 }
 
 // series keeps the last WINDOW samples of a node's (or the cluster's)
-// connections and message rate, and the counter the rate derives from.
+// connections and message rates (published and delivered per second),
+// and the readings of the cumulative counters the rates derive from.
 const series = new Map();
 
-function record(key, clients, counter, now) {
+// rateOf turns a cumulative counter into a rate against the previous
+// reading; a counter that went down means the node restarted, and the next
+// reading starts over.
+function rateOf(prev, cur, field) {
+  const was = prev && prev[field], now = cur[field];
+  if (typeof now !== 'number' || typeof was !== 'number' || cur.t <= prev.t || now < was) return null;
+  return (now - was) / ((cur.t - prev.t) / 1000);
+}
+
+function record(key, node, now) {
   let s = series.get(key);
-  if (!s) { s = { clients: [], rate: [], last: null }; series.set(key, s); }
-  let rate = null;
-  if (typeof counter === 'number') {
-    if (s.last && now > s.last.t && counter >= s.last.n) rate = (counter - s.last.n) / ((now - s.last.t) / 1000);
-    s.last = { n: counter, t: now };
-  }
-  s.clients.push(clients);
-  s.rate.push(rate);
-  if (s.clients.length > WINDOW) { s.clients.shift(); s.rate.shift(); }
+  if (!s) { s = { clients: [], rate: [], out: [], last: null }; series.set(key, s); }
+  const cur = { published: node.published, delivered: node.delivered, t: now };
+  s.clients.push(node.clients);
+  s.rate.push(rateOf(s.last, cur, 'published'));
+  s.out.push(rateOf(s.last, cur, 'delivered'));
+  s.last = cur;
+  if (s.clients.length > WINDOW) { s.clients.shift(); s.rate.shift(); s.out.shift(); }
   return s;
 }
 
-// messages is a node's cumulative message counter, if the server reports one.
-function messages(n) {
-  if (typeof n.published === 'number') return n.published;
-  if (typeof n.messages === 'number') return n.messages;
-  return undefined;
+const CLUSTER = Symbol('cluster'); // the series of the whole cluster
+
+function sum(nodes, field) {
+  let total = 0;
+  for (const n of nodes) {
+    if (typeof n[field] !== 'number') return undefined;
+    total += n[field];
+  }
+  return total;
 }
+
+const last = (a) => a[a.length - 1];
 
 let nodesBusy = false;
 async function refreshNodes() {
@@ -120,41 +143,42 @@ async function refreshNodes() {
   try {
     const { nodes } = await api('nodes');
     const now = Date.now();
-    const tbody = $('#nodes tbody');
-    const rows = [];
-    let conns = 0, subs = 0, total = 0, counted = false;
-    const seen = new Set();
-    for (const n of nodes) {
-      seen.add(n.name);
-      const s = record(n.name, n.clients, messages(n), now);
-      const rate = s.rate[s.rate.length - 1];
-      conns += n.clients; subs += n.subs;
-      if (rate !== null) { total += rate; counted = true; }
-      rows.push(el('tr', {},
-        el('th', { scope: 'row', textContent: n.name }),
+    const seen = new Set([CLUSTER]);
+    const rows = nodes.map((n) => {
+      const name = n.name || '(unnamed)';
+      seen.add(name);
+      const s = record(name, n, now);
+      return el('tr', {},
+        el('th', { scope: 'row', textContent: name }),
         el('td', { textContent: n.version || '–' }),
         el('td', { textContent: fmtUptime(n.uptime) }),
         el('td', { className: 'num', textContent: fmtInt(n.clients) }),
         el('td', { className: 'num', textContent: fmtInt(n.users) }),
         el('td', { className: 'num', textContent: fmtInt(n.channels) }),
         el('td', { className: 'num', textContent: fmtInt(n.subs) }),
-        el('td', { className: 'num', textContent: fmtRate(rate) }),
-        el('td', {}, sparkline(s.clients, `Connections of ${n.name} over the last minutes`, 'blue')),
-        el('td', {}, sparkline(s.rate, `Messages per second of ${n.name} over the last minutes`, 'green')),
-      ));
-    }
-    for (const key of series.keys()) if (key !== '' && !seen.has(key)) series.delete(key);
-    tbody.replaceChildren(...rows);
-    const c = record('', conns, undefined, now);
-    c.rate[c.rate.length - 1] = counted ? total : null;
+        el('td', { className: 'num', textContent: fmtRate(last(s.rate)) }),
+        el('td', { className: 'num', textContent: fmtRate(last(s.out)) }),
+        el('td', {}, sparkline(s.clients, `Connections of ${name} over the last minutes`, 'blue')),
+        el('td', {}, sparkline(s.rate, `Messages published per second on ${name} over the last minutes`, 'green')),
+      );
+    });
+    for (const key of series.keys()) if (!seen.has(key)) series.delete(key);
+    $('#nodes tbody').replaceChildren(...rows);
+
+    const c = record(CLUSTER, {
+      clients: sum(nodes, 'clients'), published: sum(nodes, 'published'), delivered: sum(nodes, 'delivered'),
+    }, now);
     $('#total-nodes').textContent = fmtInt(nodes.length);
-    $('#total-connections').textContent = fmtInt(conns);
-    $('#total-subs').textContent = fmtInt(subs);
-    $('#total-rate').textContent = fmtRate(counted ? total : null);
-    $('#spark-connections').replaceChildren(sparkline(c.clients, 'Cluster connections over the last minutes', 'blue'));
-    $('#spark-rate').replaceChildren(sparkline(c.rate, 'Cluster messages per second over the last minutes', 'green'));
+    $('#nodes-sub').textContent = nodes.length === 1 ? 'single node' : 'cluster, this node first';
+    $('#users-sub').textContent = fmtInt(sum(nodes, 'users')) + ' users';
+    $('#total-connections').textContent = fmtInt(last(c.clients));
+    $('#total-subs').textContent = fmtInt(sum(nodes, 'subs'));
+    $('#total-rate').textContent = fmtRate(last(c.rate));
+    $('#total-out').textContent = last(c.out) === null ? '' : fmtRate(last(c.out)) + ' delivered/s';
+    $('#spark-connections').replaceChildren(sparkline(c.clients, 'Cluster connections over the last minutes', 'blue', 160, 36));
+    $('#spark-rate').replaceChildren(sparkline(c.rate, 'Cluster messages published per second over the last minutes', 'green', 160, 36));
     $('#live-dot').className = 'dot ok';
-    $('#live-text').textContent = 'Live · ' + new Date(now).toLocaleTimeString('en-GB');
+    $('#live-text').textContent = 'Live · updated ' + new Date(now).toLocaleTimeString('en-GB');
   } catch (err) {
     $('#live-dot').className = 'dot bad';
     $('#live-text').textContent = 'Not updating: ' + err.message;
@@ -287,6 +311,7 @@ async function setupLogLevel() {
 
 function init() {
   $('#publish').addEventListener('submit', publish);
+  $('#publish').addEventListener('input', () => { $('#pub-status').textContent = ''; });
   $('#disconnect').addEventListener('submit', disconnect);
   $('#inspect').addEventListener('submit', (ev) => {
     ev.preventDefault();
