@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// buildInfo is what `herald version` reports: enough to tell which source a
+// running binary came from when a bug report arrives.
+type buildInfo struct {
+	// Version is main.version, set at build time with
+	// -ldflags "-X main.version=v1.2.3"; "dev" otherwise.
+	Version string `json:"version"`
+	// Commit is the VCS revision the Go toolchain stamped into the binary
+	// (absent when built outside a checkout or with -buildvcs=false).
+	Commit string `json:"commit,omitempty"`
+	// Modified reports uncommitted changes in the checkout at build time.
+	Modified bool `json:"modified"`
+	// Go is the toolchain that built the binary.
+	Go string `json:"go"`
+}
+
+// readBuildInfo combines the ldflags version with the toolchain's build
+// settings; bi is nil when the binary carries none.
+func readBuildInfo(version string, bi *debug.BuildInfo) buildInfo {
+	info := buildInfo{Version: version, Go: "unknown"}
+	if bi == nil {
+		return info
+	}
+	info.Go = bi.GoVersion
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			info.Commit = s.Value
+		case "vcs.modified":
+			info.Modified = s.Value == "true"
+		}
+	}
+	return info
+}
+
+// writeText prints the human form: one line a reader can paste into a bug
+// report.
+func (b buildInfo) writeText(w io.Writer) error {
+	commit := b.Commit
+	switch {
+	case commit == "":
+		commit = "unknown"
+	case b.Modified:
+		commit += " (modified)"
+	}
+	_, err := fmt.Fprintf(w, "herald %s\ncommit %s\ngo     %s\n", b.Version, commit, b.Go)
+	return err
+}
+
+func newVersionCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit and Go version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bi, ok := debug.ReadBuildInfo()
+			if !ok {
+				bi = nil
+			}
+			info := readBuildInfo(version, bi)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				return enc.Encode(info)
+			}
+			return info.writeText(cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object (version, commit, modified, go)")
+	return cmd
+}
