@@ -26,6 +26,12 @@ type Config struct {
 
 	// Log configures structured logs.
 	Log Log `yaml:"log"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `yaml:"metrics"`
+	// Admin configures the admin web UI.
+	Admin Admin `yaml:"admin"`
+	// Demo configures the demo chat page.
+	Demo Demo `yaml:"demo"`
 
 	// Broker is the engine that carries messages between connections and,
 	// in a cluster, between nodes.
@@ -150,6 +156,30 @@ type TLS struct {
 
 // Enabled reports whether TLS is configured.
 func (t *TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Metrics configures /metrics.
+type Metrics struct {
+	// Enabled serves Prometheus metrics on /metrics. Default true.
+	Enabled bool `yaml:"enabled"`
+}
+
+// Admin configures the admin web UI on /admin/.
+type Admin struct {
+	// Password turns the admin UI on and protects it; at least 16 bytes.
+	// Set it through HERALD_ADMIN_PASSWORD rather than the file. Default
+	// none: no admin UI.
+	Password string `yaml:"password"`
+}
+
+// Demo configures the demo chat on /demo/.
+type Demo struct {
+	// Enabled serves the demo chat, which hands out a token for any name
+	// anyone picks: for trying Herald, never for production. Needs
+	// token.hmac_secret. Development mode turns it on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Namespace is the namespace of the demo's rooms. Default "chat".
+	Namespace string `yaml:"namespace"`
+}
 
 // Log configures logging.
 type Log struct {

@@ -27,6 +27,8 @@ func Default() Config {
 		APIAllowedNets: []string{},
 		AllowedOrigins: []string{},
 		Log:            Log{Level: "info", Format: "text"},
+		Metrics:        Metrics{Enabled: true},
+		Demo:           Demo{Namespace: "chat"},
 		Broker: Broker{
 			Engine: "memory",
 			Redis:  RedisBroker{Addrs: []string{"127.0.0.1:6379"}, Prefix: "herald"},
@@ -116,6 +118,7 @@ func (c *Config) ApplyDev() {
 	c.Anonymous = true
 	c.AllowedOrigins = []string{"*"}
 	c.EchoEndpoint = true
+	c.Demo.Enabled = true
 }
 
 // EnvPrefix starts every environment variable that overrides a key.

@@ -52,6 +52,15 @@ func (c *Config) Validate() error {
 	if err := c.validateAuth(); err != nil {
 		return err
 	}
+	if c.Admin.Password != "" && len(c.Admin.Password) < 16 {
+		return problem("admin.password", "too short: at least 16 bytes")
+	}
+	if c.Demo.Enabled && c.Token.HMACSecret == "" && !c.Dev { // dev generates one
+		return problem("demo.enabled", "the demo signs tokens: set token.hmac_secret")
+	}
+	if c.Demo.Enabled && !namespaceName.MatchString(c.Demo.Namespace) {
+		return problem("demo.namespace", "not a namespace name: %q", c.Demo.Namespace)
+	}
 	for i, k := range c.APIKeys {
 		if len(k) < 16 {
 			return problem(fmt.Sprintf("api_keys[%d]", i), "too short: at least 16 bytes")
