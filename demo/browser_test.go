@@ -36,6 +36,16 @@ func TestBrowserChat(t *testing.T) {
 		"URL="+ctl.srv.URL+demo.Path, "CONTROL="+control.URL)
 }
 
+// TestBrowserClientLogic feeds herald.js, in Chromium, the overlaps and
+// failures a healthy server rarely produces: repeated and stale offsets,
+// recovery overlapping live messages in one frame, an epoch change, ping,
+// and close codes that do and do not reconnect.
+func TestBrowserClientLogic(t *testing.T) {
+	browsertest.Require(t)
+	srv := newHandler(t, demo.Options{})
+	browsertest.Run(t, "testdata/client.cjs", time.Minute, "URL="+srv.URL+demo.Path)
+}
+
 // restarter is the script's control endpoint: POST /control/restart stops
 // the server (clients get 1001), publishes through the server API of a
 // second node on the same broker while the first is down, starts the

@@ -131,6 +131,14 @@ async function checkExactlyOnce(page, name, expectRoom, expectDirect) {
       await online(page, 'bob');
     }
     await shows(bob, 'direct', outage.direct);
+    // The log reads in order: the drop, what was missed, the recovery.
+    for (const page of [alice, bob]) {
+      const order = await page.$$eval('#messages li', (lis) => lis.map((li) => li.className + ' ' + li.textContent));
+      const lost = order.findIndex((s) => s.startsWith('notice lost'));
+      const first = order.findIndex((s) => s.includes(outage.room[0]));
+      const back = order.findIndex((s) => s.startsWith('notice recovered'));
+      check(lost >= 0 && lost < first && first < back, `log out of order: ${JSON.stringify(order)}`);
+    }
 
     // Live again after the restart.
     await bob.selectOption('#target', '');

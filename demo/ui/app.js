@@ -294,6 +294,11 @@ function append(li) {
 
 function showStatus(state, detail) {
   const el = $('status');
+  // Mark in the log where the connection dropped, so that what the
+  // reconnect recovers reads in order.
+  if (state === 'reconnecting' && el.dataset.state === 'online') {
+    addNotice(`Connection lost (${detail.reason}). Reconnecting…`, 'lost');
+  }
   el.dataset.state = state;
   if (state === 'reconnecting') {
     el.textContent = `reconnecting in ${(detail.delay / 1000).toFixed(1)} s`;
