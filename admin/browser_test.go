@@ -20,7 +20,8 @@ import (
 // TestBrowserDashboard drives the console in Chromium: a wrong password,
 // the login, the live connection count rising as clients connect, the
 // channel list, presence, a publish that a real subscriber receives and the
-// history viewer shows, the log level selector, and a screenshot.
+// history viewer shows, the log level selector, a screenshot, a user
+// disconnected from the form, and the sign-out.
 func TestBrowserDashboard(t *testing.T) {
 	browsertest.Require(t)
 	c := startConsole(t)

@@ -55,8 +55,10 @@ func (g *guard) failed(addr string, now time.Time) {
 }
 
 // evict makes room: addresses back at a full allowance are no different
-// from new ones; if none is, any one goes (handing it a fresh allowance is
-// the price of bounded memory).
+// from new ones; if too few are, arbitrary ones go until an eighth of the
+// table is free, so that the sweep's cost is paid once per many inserts.
+// Handing a dropped address a fresh allowance is the price of bounded
+// memory.
 func (g *guard) evict(now time.Time) {
 	for addr, lim := range g.fails {
 		if lim.TokensAt(now) >= loginBurst {
@@ -64,7 +66,7 @@ func (g *guard) evict(now time.Time) {
 		}
 	}
 	for addr := range g.fails {
-		if len(g.fails) < maxTracked {
+		if len(g.fails) <= maxTracked-maxTracked/8 {
 			return
 		}
 		delete(g.fails, addr)

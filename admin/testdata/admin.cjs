@@ -1,5 +1,5 @@
 // The admin console end to end: login, live counts, channels, presence,
-// publish, history, log level, screenshot. The Go test connects clients when
+// publish, history, log level, screenshot, disconnect, sign-out. The Go test connects clients when
 // asked through CONTROL_URL and checks the publish reached a subscriber.
 'use strict';
 const { launch, artifact, check } = require(process.env.BROWSERTEST);
@@ -79,7 +79,19 @@ const T = { timeout: 15000 };
     // Let the charts gather a few samples before the picture.
     await page.waitForTimeout(3000);
     await page.screenshot({ path: artifact('admin.png'), fullPage: true });
+
+    // Disconnect a user from the form (after confirming): the count drops.
+    page.once('dialog', (d) => d.accept());
+    await page.fill('#dc-user', 'viewer0');
+    await page.click('#dc-submit');
+    await page.waitForSelector('#dc-status.ok:has-text("Disconnected viewer0")', T);
+    await page.waitForFunction(() => document.querySelector('#total-connections').textContent === '3', null, T);
     check(problems.length === 0, 'the page reported problems:\n' + problems.join('\n'));
+
+    // Signing out ends the session: the dashboard sends back to the login.
+    await Promise.all([page.waitForURL('**/admin/login', T), page.click('#logout')]);
+    await page.goto(ADMIN);
+    check(page.url().endsWith('/admin/login'), 'the session outlived the sign-out: ' + page.url());
   } finally {
     await close();
   }
