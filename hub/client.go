@@ -388,6 +388,13 @@ func (c *Client) writeLoop() {
 		c.parts = parts[:0]
 		if err != nil {
 			c.queue.close()
+			// A disconnect already decided (4001 for a slow consumer) is
+			// what ended the connection, though its close frame is lost.
+			c.mu.Lock()
+			if c.closing != nil {
+				c.closeCode.CompareAndSwap(0, uint32(c.closing.Code))
+			}
+			c.mu.Unlock()
 			c.closeTransport(protocol.CloseGoingAway, "write failed")
 			return
 		}

@@ -77,6 +77,9 @@ type Config struct {
 	Pages map[string]http.Handler
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
+	// Observer receives the server's measurements (package metrics
+	// implements it). Default: none.
+	Observer Observer
 }
 
 func (c *Config) setDefaults() {
@@ -110,6 +113,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 }
 
 // Server serves one hub over HTTP. It is an http.Handler; Serve runs it on
@@ -118,6 +124,7 @@ type Server struct {
 	cfg  Config
 	hub  *hub.Hub
 	log  *slog.Logger
+	obs  Observer
 	mux  *http.ServeMux
 	api  *apiHandler
 	keys *keyring
@@ -148,7 +155,7 @@ type Server struct {
 // New returns a server for h.
 func New(cfg Config, h *hub.Hub) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, hub: h, log: cfg.Logger, keys: newKeyring(cfg.APIKeys)}
+	s := &Server{cfg: cfg, hub: h, log: cfg.Logger, obs: cfg.Observer, keys: newKeyring(cfg.APIKeys)}
 	s.perIP.m = make(map[string]int)
 	s.connectRate = newConnectRate(cfg.ConnectRatePerIP, cfg.ConnectBurstPerIP)
 	events := &clientEvents{s: s}
@@ -177,7 +184,7 @@ func New(cfg Config, h *hub.Hub) *Server {
 	if cfg.EchoEndpoint {
 		s.mux.HandleFunc("/echo", s.serveEcho)
 	}
-	s.mux.Handle("/api/{method}", s.api)
+	s.mux.Handle("/api/{method}", s.instrumentAPI(s.api))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -295,6 +302,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// First: the cheapest refusal, before any work for the handshake.
 	if !s.connectRate.allow(w, r) {
+		s.obs.RateLimited(hub.LimitConnectIP)
 		return
 	}
 	if !checkHandshake(w, r) {
@@ -389,6 +397,7 @@ func (s *Server) readLoop(socket *gws.Conn, c *wsConn, release func()) {
 				_ = socket.WriteClose(uint16(protocol.CloseProtocolError), []byte("protocol error"))
 				c.raw.closeNow()
 				if c.client != nil {
+					c.client.PeerClosed(protocol.CloseProtocolError)
 					c.client.Closed()
 				}
 			}

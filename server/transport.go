@@ -122,10 +122,11 @@ type clientEvents struct {
 
 func (e *clientEvents) OnOpen(*gws.Conn) {}
 
-func (e *clientEvents) OnClose(socket *gws.Conn, _ error) {
+func (e *clientEvents) OnClose(socket *gws.Conn, err error) {
 	c := connOf(socket)
 	c.raw.closeNow()
 	if c.client != nil {
+		c.client.PeerClosed(peerCloseCode(err))
 		c.client.Closed()
 	}
 }
