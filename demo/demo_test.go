@@ -63,7 +63,7 @@ func TestPageAndAssets(t *testing.T) {
 		}
 	}
 	for path, status := range map[string]int{
-		"/demo/nope.js":  http.StatusNotFound,
+		"/demo/nope.js":   http.StatusNotFound,
 		"/demo/ui/app.js": http.StatusNotFound,
 		"/demo/../go.mod": http.StatusNotFound,
 	} {

@@ -23,6 +23,7 @@ async function openChat(context, name) {
   await page.goto(process.env.URL);
   await page.fill('#name', name);
   await page.fill('#room', 'lobby');
+  if (name === 'alice') await page.screenshot({ path: artifact('demo-login.png') });
   await page.click('#join');
   await page.waitForSelector('#status[data-state="online"]', WAIT);
   return page;
