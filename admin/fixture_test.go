@@ -14,7 +14,6 @@ import (
 
 	"github.com/heraldhq/herald/admin"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
-	"github.com/heraldhq/herald/server"
 )
 
 // password is the test console's password.
@@ -50,9 +49,16 @@ type console struct {
 // before New sees them.
 func startConsole(t *testing.T, opts ...func(*admin.Options)) *console {
 	t.Helper()
+	return startConsoleWith(t, ht.Options{}, opts...)
+}
+
+// startConsoleWith is startConsole on a server started with base.
+func startConsoleWith(t *testing.T, base ht.Options, opts ...func(*admin.Options)) *console {
+	t.Helper()
 	var handler atomic.Pointer[http.Handler]
 	late := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) })
-	s := ht.Start(t, ht.Options{Server: server.Config{Pages: map[string]http.Handler{admin.Prefix: late}}})
+	base.Server.Pages = map[string]http.Handler{admin.Prefix: late}
+	s := ht.Start(t, base)
 	c := &console{Server: s, logs: &syncBuffer{}, level: new(slog.LevelVar)}
 	o := admin.Options{
 		Hub: s.Hub, Password: password, LevelVar: c.level,
@@ -69,7 +75,7 @@ func startConsole(t *testing.T, opts ...func(*admin.Options)) *console {
 	return c
 }
 
-// noRedirect is an HTTP client that shows redirects instead of following
+// browser is an HTTP client that shows redirects instead of following
 // them, with a cookie jar.
 func browser(t *testing.T) *http.Client {
 	t.Helper()
