@@ -24,6 +24,7 @@ const T = { timeout: 15000 };
     await page.fill('#password', 'not the password');
     await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
     await page.waitForSelector('.error:has-text("Wrong password")', T);
+    await page.screenshot({ path: artifact('admin-login.png') });
     problems.length = 0; // the 401 of that page is logged as a console error
 
     await page.fill('#password', process.env.ADMIN_PASSWORD);
