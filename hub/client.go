@@ -134,8 +134,12 @@ func (c *Client) User() string {
 	return c.user
 }
 
+// logger returns the hub's logger with the connection's fields: client,
+// user ("" before connect and for anonymous connections) and remote, so
+// every line about a connection can be found by any of them. It takes c.mu:
+// never call it with c.mu held.
 func (c *Client) logger() *slog.Logger {
-	return c.hub.log.With("client", c.id, "remote", c.remote)
+	return c.hub.log.With("client", c.id, "user", c.User(), "remote", c.remote)
 }
 
 // HandleFrame runs every command in one frame, in order. A malformed frame,
@@ -492,7 +496,7 @@ func (c *Client) cleanup() {
 	if code == 0 {
 		code = CloseAbnormal
 	}
-	c.logger().Debug("client disconnected", "user", user, "code", int(code))
+	c.logger().Debug("client disconnected", "code", int(code))
 	c.hub.obs.ConnectionClosed(code)
 	c.hub.clients.remove(c)
 	if hasInbox {

@@ -126,7 +126,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	}
 
 	c.queueActivating(c.encodeReply(cmd, res), acts)
-	c.logger().Debug("client connected", "user", claims.User, "subs", len(res.Subs))
+	c.logger().Debug("client connected", "subs", len(res.Subs))
 	return nil
 }
 
