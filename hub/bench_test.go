@@ -6,11 +6,17 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/metrics"
 	"github.com/heraldhq/herald/protocol"
 )
+
+// benchObserver is the Observer of the benchmarks' hubs; nil for none.
+var benchObserver hub.Observer
 
 // sink is a Transport that discards frames and counts the messages in them.
 type sink struct {
@@ -45,6 +51,7 @@ func benchHub(b *testing.B, n int, history bool, encoding func(i int) protocol.E
 		Namespaces:         map[string]hub.Namespace{"": ns},
 		WriteQueueMessages: 1 << 20,
 		WriteQueueBytes:    1 << 30,
+		Observer:           benchObserver,
 	}, br, nil)
 	if err := h.Run(context.Background()); err != nil {
 		b.Fatal(err)
@@ -91,6 +98,18 @@ func BenchmarkFanout(b *testing.B) {
 				benchFanout(b, n, e.of)
 			})
 		}
+	}
+}
+
+// BenchmarkFanoutMetrics is BenchmarkFanout with Prometheus metrics on:
+// its allocations per op must match BenchmarkFanout's.
+func BenchmarkFanoutMetrics(b *testing.B) {
+	benchObserver = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	defer func() { benchObserver = nil }()
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("json/%d", n), func(b *testing.B) {
+			benchFanout(b, n, fanoutEncodings[0].of)
+		})
 	}
 }
 
