@@ -76,6 +76,10 @@ func TestReferenceEnvNamesWork(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s: no sample for type %q", k.path, k.typ)
 			}
+			// The sample must differ from the default to show an effect.
+			if k.def == "`"+value+"`" {
+				value = map[string]string{"true": "false", "7": "8"}[value]
+			}
 			cfg, err := Load("", []string{EnvPrefix + env + "=" + value})
 			if err != nil {
 				t.Fatalf("%s: %v", k.path, err)
