@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,4 +199,45 @@ func apiPost(t *testing.T, addr, key, method, body string) (int, string) {
 	var b bytes.Buffer
 	b.ReadFrom(resp.Body)
 	return resp.StatusCode, b.String()
+}
+
+// TestServePages: serve mounts /metrics unless turned off, the demo chat in
+// dev mode, and the admin UI only when a password is configured.
+func TestServePages(t *testing.T) {
+	get := func(addr, path, auth string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const password = "admin-password-0123456789"
+	_, addr, _ := startServeEnv(t, []string{"HERALD_ADMIN_PASSWORD=" + password})
+	if code, body := get(addr, "/metrics", ""); code != 200 || !strings.Contains(body, "herald_connections ") || !strings.Contains(body, "herald_build_info") {
+		t.Fatalf("/metrics: %d %.200s", code, body)
+	}
+	if code, _ := get(addr, "/demo/", ""); code != 200 {
+		t.Fatalf("/demo/ in dev mode: %d", code)
+	}
+	if code, _ := get(addr, "/admin/", ""); code != http.StatusSeeOther {
+		t.Fatalf("/admin/ without a session: %d, want a redirect to the login", code)
+	}
+	if code, body := get(addr, "/admin/api/nodes", "Bearer "+password); code != 200 || !strings.Contains(body, "published") {
+		t.Fatalf("/admin/api/nodes: %d %.200s", code, body)
+	}
+
+	_, plain, _ := startServeEnv(t, []string{"HERALD_METRICS_ENABLED=false"})
+	for _, path := range []string{"/metrics", "/admin/"} {
+		if code, _ := get(plain, path, ""); code != http.StatusNotFound {
+			t.Errorf("%s when not configured: %d, want 404", path, code)
+		}
+	}
 }

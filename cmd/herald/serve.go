@@ -10,18 +10,24 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldhq/herald/admin"
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/config"
+	"github.com/heraldhq/herald/demo"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/metrics"
 	"github.com/heraldhq/herald/proxy"
 	"github.com/heraldhq/herald/server"
 	"github.com/heraldhq/herald/tlsconfig"
@@ -103,14 +109,16 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
+// newLogger returns the process's logger and its level, which the admin UI
+// may change while the server runs.
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if strings.EqualFold(c.Format, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
 // hubConfig maps the file's options onto the hub's.
@@ -218,7 +226,7 @@ func reloadCertificates(certs *tlsconfig.Reloader, log *slog.Logger) {
 // serve runs the server until SIGINT or SIGTERM, then drains it. A second
 // signal exits at once. SIGHUP reloads the TLS certificate.
 func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
-	log := newLogger(cfg.Log, logOut)
+	log, level := newLogger(cfg.Log, logOut)
 	if cfg.NodeName == "" {
 		host, _ := os.Hostname()
 		_, port, _ := net.SplitHostPort(cfg.Address)
@@ -230,6 +238,16 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	}
 	defer b.Close()
 	hcfg := hubConfig(cfg, log)
+	var reg *prometheus.Registry
+	var m *metrics.Metrics
+	if cfg.Metrics.Enabled {
+		bi, _ := debug.ReadBuildInfo()
+		info := readBuildInfo(version, bi)
+		reg = metrics.NewRegistry()
+		m = metrics.New(reg, metrics.BuildInfo{Version: info.Version, Commit: info.Commit})
+		b = m.InstrumentBroker(b, cfg.Broker.Engine)
+		hcfg.Observer = m
+	}
 	var tokens hub.TokenVerifier
 	if cfg.Token.Configured() {
 		v, err := newVerifier(cfg.Token, log)
@@ -259,7 +277,33 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err := h.Run(ctx); err != nil {
 		return err
 	}
-	srv := server.New(serverConfig(cfg, log), h)
+	scfg := serverConfig(cfg, log)
+	scfg.Pages = make(map[string]http.Handler)
+	if m != nil {
+		if err := m.WatchHub(h); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		scfg.Observer = m
+		scfg.Pages["/metrics"] = metrics.Handler(reg)
+	}
+	// Validate requires the secret, but for dev mode, which generates one
+	// unless tokens are verified by public keys only.
+	if cfg.Demo.Enabled && cfg.Token.HMACSecret != "" {
+		d, err := demo.New(demo.Options{TokenSecret: []byte(cfg.Token.HMACSecret), Namespace: cfg.Demo.Namespace})
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		scfg.Pages[demo.Path] = d
+		log.Warn("the demo chat on /demo/ hands out a token for any name: never enable it in production")
+	}
+	if cfg.Admin.Password != "" {
+		a, err := admin.New(admin.Options{Hub: h, Password: cfg.Admin.Password, LevelVar: level, Logger: log})
+		if err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+		scfg.Pages[admin.Prefix] = a
+	}
+	srv := server.New(scfg, h)
 
 	l, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
