@@ -171,7 +171,10 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze not installed")
+		if os.Getenv("CI") != "" {
+			t.Fatal("systemd-analyze not installed (apt-get install systemd)")
+		}
+		t.Skip("systemd-analyze not installed: the unit is not verified")
 	}
 	verify := func(body string) string {
 		dir := t.TempDir()
