@@ -1,13 +1,13 @@
 package admin
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald/internal/netaddr"
 )
 
 // Failed logins (form or bearer) per remote address: a burst of
@@ -75,19 +75,4 @@ func (g *guard) evict(now time.Time) {
 
 // remoteKey is the key a request's attempts count under: the TCP peer's
 // address, an IPv6 one as its /64, which one host usually holds whole.
-func remoteKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
-}
+func remoteKey(r *http.Request) string { return netaddr.ClientKey(r.RemoteAddr) }

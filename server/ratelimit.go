@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/netaddr"
 )
 
 // maxTrackedIPs bounds the per-IP connection-rate buckets; past it the
@@ -41,24 +42,12 @@ func newConnectRate(perSecond float64, burst int) *connectRate {
 // allow takes a token for the request's source and, when there is none,
 // answers 429 with Retry-After and reports false.
 func (c *connectRate) allow(w http.ResponseWriter, r *http.Request) bool {
-	if c.table == nil || c.table.Allow(rateKey(remoteIP(r)), c.rate, c.burst) {
+	if c.table == nil || c.table.Allow(netaddr.ClientKey(r.RemoteAddr), c.rate, c.burst) {
 		return true
 	}
 	w.Header().Set("Retry-After", c.retryAfter)
 	http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 	return false
-}
-
-// rateKey is the bucket of an address: the address itself for IPv4, its
-// /64 for IPv6, because one host commonly holds a whole /64 and could
-// otherwise draw fresh buckets at will.
-func rateKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return ip
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
 }
 
 // apiAllowed reports whether the request's source address is in one of
