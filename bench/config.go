@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Scenarios lists the scenario names Run accepts.
+var Scenarios = []string{"idle", "fanout", "channels", "echo", "connect"}
+
+// Config is one bench run. Zero values take the defaults stated per field.
+type Config struct {
+	// Scenario is one of Scenarios.
+	Scenario string
+	// URL is the WebSocket endpoint. Default ws://127.0.0.1:8000/ws.
+	URL string
+	// Protocol is "herald" (default) or "raw": plain text frames that a
+	// baseline server broadcasts to every connection (fanout and echo only).
+	Protocol string
+	// Connections is N: subscribers (fanout), clients (channels, echo,
+	// idle, connect). Default 100.
+	Connections int
+	// Rate is publications per second (fanout; channels: over all personal
+	// channels). Default 10.
+	Rate float64
+	// HotChannels is K for the channels scenario (default 1) and HotRate
+	// the publications per second on each (default 1).
+	HotChannels int
+	HotRate     float64
+	// Size is the payload size in bytes (fanout, channels). Default 128.
+	Size int
+	// Sizes are the echo payload sizes. Default 128, 1024, 4096.
+	Sizes []int
+	// EchoVia lists how echo round trips go: "echo" (the server's /echo
+	// endpoint) and "self" (publish to a channel one is subscribed to).
+	// Default both for Herald, "echo" for raw.
+	EchoVia []string
+	// EchoURL is the echo endpoint. Default URL with its path set to /echo.
+	EchoURL string
+	// Duration bounds each measured phase. Default 10s.
+	Duration time.Duration
+	// Drain is how long to wait for messages in flight after publishing
+	// stops. Default 3s.
+	Drain time.Duration
+	// Channel prefixes every channel name; a run id follows it. Default
+	// "bench:".
+	Channel string
+	// PublishVia is "client" (default: a protocol client publishes) or
+	// "api" (the server API; needs APIKey).
+	PublishVia string
+	// APIURL is the server API base. Default URL's host over http(s) + /api.
+	APIURL string
+	// APIKey authenticates server API calls; never logged.
+	APIKey string
+	// TokenSecret mints an HS256 token per client (user "bench-N"); empty
+	// with Anonymous connects without a token.
+	TokenSecret string
+	Anonymous   bool
+	// SourceIPs are local addresses spread over the clients. Empty: the
+	// system's choice, except on loopback beyond AutoSpread clients.
+	SourceIPs []net.IP
+	// ConnectConcurrency is how many clients connect at once. Default 64.
+	ConnectConcurrency int
+	// Timeout bounds each handshake and each awaited reply. Default 10s.
+	Timeout time.Duration
+	// Storm makes the connect scenario hold its clients for Duration and
+	// reconnect every one the server closes (a restart), timing the storm.
+	Storm bool
+	// ServerPID or MetricsURL let idle report server memory per connection.
+	ServerPID  int
+	MetricsURL string
+	// Ramp, when Enabled, raises the fanout rate step by step.
+	Ramp Ramp
+	// Progress, when set, receives a live status line every second.
+	Progress interface{ Write([]byte) (int, error) }
+	// Role splits fanout over worker processes: "" runs everything,
+	// RoleSubscribers only the subscribers, RolePublisher only the
+	// publisher (see Worker).
+	Role string
+	// Hooks are used with RoleSubscribers.
+	Hooks WorkerHooks
+	// RunID names this run's channels; default random. Workers share it.
+	RunID string
+}
+
+// Roles of a fanout split over processes.
+const (
+	RoleSubscribers = "subscribers"
+	RolePublisher   = "publisher"
+)
+
+// AutoSpread is how many clients one loopback source address takes before
+// Run spreads clients over 127.0.0.2 and up (ephemeral ports run out near
+// 28k per address pair).
+const AutoSpread = 20000
+
+func (c *Config) defaults() error {
+	if c.URL == "" {
+		c.URL = "ws://127.0.0.1:8000/ws"
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+		return fmt.Errorf("bench: URL %q: want ws:// or wss://", c.URL)
+	}
+	if c.Protocol == "" {
+		c.Protocol = "herald"
+	}
+	if c.Protocol != "herald" && c.Protocol != "raw" {
+		return fmt.Errorf("bench: protocol %q: want herald or raw", c.Protocol)
+	}
+	if c.Protocol == "raw" && c.Scenario != "fanout" && c.Scenario != "echo" {
+		return fmt.Errorf("bench: scenario %s needs the Herald protocol (raw supports fanout and echo)", c.Scenario)
+	}
+	found := false
+	for _, s := range Scenarios {
+		found = found || s == c.Scenario
+	}
+	if !found {
+		return fmt.Errorf("bench: unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
+	}
+	if c.Connections <= 0 {
+		c.Connections = 100
+	}
+	if c.Rate <= 0 {
+		c.Rate = 10
+	}
+	if c.HotChannels < 0 {
+		return errors.New("bench: hot channels must be 0 or more")
+	}
+	if c.HotChannels == 0 && c.Scenario == "channels" {
+		c.HotChannels = 1
+	}
+	if c.HotRate <= 0 {
+		c.HotRate = 1
+	}
+	if c.Size <= 0 {
+		c.Size = 128
+	}
+	if len(c.Sizes) == 0 {
+		c.Sizes = []int{128, 1024, 4096}
+	}
+	if len(c.EchoVia) == 0 {
+		c.EchoVia = []string{"echo", "self"}
+		if c.Protocol == "raw" {
+			c.EchoVia = []string{"echo"}
+		}
+	}
+	for _, v := range c.EchoVia {
+		if v != "echo" && v != "self" {
+			return fmt.Errorf("bench: echo via %q: want echo or self", v)
+		}
+	}
+	if c.EchoURL == "" {
+		e := *u
+		e.Path = "/echo"
+		if c.Protocol == "raw" {
+			e.Path = u.Path
+		}
+		c.EchoURL = e.String()
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Drain <= 0 {
+		c.Drain = 3 * time.Second
+	}
+	if c.Channel == "" {
+		c.Channel = "bench:"
+	}
+	if c.PublishVia == "" {
+		c.PublishVia = "client"
+	}
+	if c.PublishVia != "client" && c.PublishVia != "api" {
+		return fmt.Errorf("bench: publish via %q: want client or api", c.PublishVia)
+	}
+	if c.PublishVia == "api" && c.Protocol == "raw" {
+		return errors.New("bench: a raw server has no API: publish via client")
+	}
+	if c.PublishVia == "api" && c.APIKey == "" {
+		return errors.New("bench: publishing through the API needs an API key")
+	}
+	if c.APIURL == "" {
+		a := *u
+		a.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
+		a.Path = "/api"
+		c.APIURL = a.String()
+	}
+	if c.Protocol == "herald" && c.TokenSecret == "" && !c.Anonymous {
+		return errors.New("bench: give --token-secret to mint client tokens, or --anonymous")
+	}
+	if c.ConnectConcurrency <= 0 {
+		c.ConnectConcurrency = 64
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Role != "" && c.Role != RoleSubscribers && c.Role != RolePublisher {
+		return fmt.Errorf("bench: role %q", c.Role)
+	}
+	if c.RunID == "" {
+		c.RunID = newRunID()
+	}
+	if len(c.SourceIPs) == 0 && c.Connections > AutoSpread {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() && ip.To4() != nil {
+			for i := 0; i*AutoSpread < c.Connections; i++ {
+				c.SourceIPs = append(c.SourceIPs, net.IPv4(127, 0, 0, byte(2+i)))
+			}
+		}
+	}
+	return c.Ramp.defaults()
+}
+
+// ParseIPRange reads "127.0.0.2-127.0.0.40", a single address, or a
+// comma-separated list of either.
+func ParseIPRange(s string) ([]net.IP, error) {
+	var out []net.IP
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		from, to, isRange := strings.Cut(part, "-")
+		a := net.ParseIP(from).To4()
+		b := a
+		if isRange {
+			b = net.ParseIP(to).To4()
+		}
+		if a == nil || b == nil {
+			return nil, fmt.Errorf("bench: source address %q: want IPv4 A or A-B", part)
+		}
+		lo := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		hi := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		if hi < lo || hi-lo > 65535 {
+			return nil, fmt.Errorf("bench: source address range %q is empty or too large", part)
+		}
+		for v := lo; v <= hi; v++ {
+			out = append(out, net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)))
+			if v == hi {
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("bench: no source addresses")
+	}
+	return out, nil
+}
+
+// WorkerHooks connect a subscribers-only fanout to the process that
+// publishes (see Config.Role).
+type WorkerHooks struct {
+	// Ready is called once the subscribers are connected and subscribed.
+	Ready func()
+	// Published blocks until the publisher is done and returns how many
+	// publications it made.
+	Published func(ctx context.Context) (uint64, error)
+}

@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// fanout: N subscribers on one channel, one publisher at Rate.
+func (r *runner) fanout(ctx context.Context) (*Report, error) {
+	cfg := r.cfg
+	channel := r.channel("fanout", -1)
+	name := fmt.Sprintf("fanout %dB", cfg.Size)
+	var cur atomicPhase
+	cur.Store(newPhase())
+	onMsg := func(c *conn, f fields, now int64) {
+		cur.Load().record(now - f.sendNs)
+		c.track(f)
+	}
+	var subs []*conn
+	var errs map[string]int
+	if cfg.Role != RolePublisher {
+		setup := r.subscribe(channel)
+		if cfg.Protocol == "raw" {
+			setup = nil
+		}
+		subs, errs = r.open(ctx, 0, cfg.Connections, onMsg, setup)
+	}
+	res := &Result{}
+	defer closeAll(subs, res)
+	if cfg.Role == RoleSubscribers {
+		if cfg.Hooks.Ready != nil {
+			cfg.Hooks.Ready()
+		}
+		p := newPhase()
+		cur.Store(p)
+		stop := make(chan struct{})
+		go r.watch(p, name, func() int { return len(subs) }, stop)
+		published, err := cfg.Hooks.Published(ctx)
+		close(stop)
+		if err != nil {
+			return nil, err
+		}
+		r.drain(ctx, published*uint64(len(subs)), func() uint64 { u, _ := counts(subs); return u })
+		*res = *r.measure(p, name, subs, published, 0)
+		res.ConnectErrors = errs
+		res.finish()
+		return &Report{Results: []*Result{res}}, nil
+	}
+	step := func(rate float64, d time.Duration) (*Result, error) {
+		pub, err := r.newPublisher()
+		if err != nil {
+			return nil, err
+		}
+		defer pub.close()
+		u0, d0 := counts(subs)
+		p := newPhase()
+		cur.Store(p)
+		stop := make(chan struct{})
+		go r.watch(p, name, func() int { return len(subs) }, stop)
+		var seq uint64
+		published := pace(ctx, rate, d, func(n uint64) {
+			seq = n
+			pub.publish(channel, payload(time.Now().UnixNano(), n, publisherID, cfg.Size))
+		})
+		_ = seq
+		errors := pub.wait()
+		close(stop)
+		r.drain(ctx, u0+published*uint64(len(subs)), func() uint64 { u, _ := counts(subs); return u })
+		out := r.measure(p, name, subs, published, errors)
+		u1, d1 := counts(subs)
+		out.Lost = sat(out.Expected, u1-u0)
+		out.Duplicates = d1 - d0
+		out.TargetRate, out.Size = rate, cfg.Size
+		out.finish()
+		return out, nil
+	}
+	var out *Result
+	if cfg.Ramp.Enabled {
+		var steps []*Result
+		ramp, err := runRamp(ctx, cfg.Ramp, func(rate float64) (*Result, error) {
+			s, err := step(rate, cfg.Ramp.Step)
+			if err == nil {
+				steps = append(steps, s)
+			}
+			return s, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = &Result{Name: name + " ramp", Protocol: cfg.Protocol, Histogram: NewHistogram()}
+		for _, s := range steps {
+			s.Connections = 0
+			out.Merge(s)
+		}
+		out.Name = name + " ramp"
+		out.Ramp = ramp
+	} else {
+		var err error
+		if out, err = step(cfg.Rate, cfg.Duration); err != nil {
+			return nil, err
+		}
+	}
+	out.Connections = len(subs)
+	out.ConnectErrors = errs
+	*res = *out
+	return &Report{Results: []*Result{res}}, nil
+}
+
+// measure fills a phase's Result: deliveries expected from publications
+// times subscribers, loss from the trackers.
+func (r *runner) measure(p *phase, name string, subs []*conn, published, errors uint64) *Result {
+	out := p.result(name, r)
+	out.Connections = len(subs)
+	out.Published = published
+	out.Expected = published * uint64(len(subs))
+	u, d := counts(subs)
+	out.Lost = sat(out.Expected, u)
+	out.Duplicates = d
+	out.Errors = errors
+	out.Size = r.cfg.Size
+	return out
+}
+
+func sat(a, b uint64) uint64 {
+	if b >= a {
+		return 0
+	}
+	return a - b
+}

@@ -1,0 +1,33 @@
+package bench
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/heraldhq/herald/hub"
+
+	ht "github.com/heraldhq/herald/internal/heraldtest"
+)
+
+func anonymousHub() hub.Config { return hub.Config{Anonymous: true, Namespaces: ht.DefaultNamespaces()} }
+
+// httptestMetrics serves a /metrics page reporting rss bytes.
+func httptestMetrics(t *testing.T, rss int) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %e\n", float64(rss))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/metrics"
+}
+
+// clients is the server's connection count, from the info API.
+func clients(s *ht.Server) int {
+	nodes, _ := s.MustAPI("info", nil)["nodes"].([]any)
+	if len(nodes) == 0 {
+		return 0
+	}
+	n, _ := nodes[0].(map[string]any)["clients"].(float64)
+	return int(n)
+}

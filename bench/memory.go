@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Memory is the server's resident memory around the idle scenario.
+type Memory struct {
+	Source        string  `json:"source"`
+	Before        uint64  `json:"before_bytes"`
+	After         uint64  `json:"after_bytes"`
+	PerConnection float64 `json:"per_connection_bytes"`
+}
+
+// serverRSS reads the server's resident memory: VmRSS of pid from
+// /proc, or process_resident_memory_bytes from a /metrics page.
+func serverRSS(ctx context.Context, pid int, metricsURL string) (uint64, string, error) {
+	if pid > 0 {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return 0, "", fmt.Errorf("bench: server memory: %w", err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+				kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+				return kb * 1024, "VmRSS", err
+			}
+		}
+		return 0, "", fmt.Errorf("bench: no VmRSS for pid %d", pid)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("bench: server memory: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return uint64(v), "metrics", err
+		}
+	}
+	return 0, "", fmt.Errorf("bench: %s has no process_resident_memory_bytes", metricsURL)
+}

@@ -1,0 +1,353 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldhq/herald/auth"
+)
+
+// Run runs the configured scenario and returns what it measured. It
+// always ends: each phase lasts Config.Duration, draining Config.Drain,
+// and cancelling ctx stops it early with what was measured so far.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg}
+	r.dialer = &dialer{url: cfg.URL, raw: cfg.Protocol == "raw", sources: cfg.SourceIPs, timeout: cfg.Timeout}
+	if cfg.Protocol == "herald" && cfg.TokenSecret != "" {
+		secret := []byte(cfg.TokenSecret)
+		r.dialer.token = func(i int) (string, error) {
+			return auth.SignHMAC(secret, map[string]any{"sub": "bench-" + strconv.Itoa(i), "exp": time.Now().Add(24 * time.Hour).Unix()})
+		}
+	}
+	switch cfg.Scenario {
+	case "fanout":
+		return r.fanout(ctx)
+	case "channels":
+		return r.channels(ctx)
+	case "echo":
+		return r.echo(ctx)
+	case "idle":
+		return r.idle(ctx)
+	default:
+		return r.connect(ctx)
+	}
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type runner struct {
+	cfg    Config
+	dialer *dialer
+}
+
+// channel names a channel of this run.
+func (r *runner) channel(kind string, i int) string {
+	name := r.cfg.Channel + kind + "." + r.cfg.RunID
+	if i >= 0 {
+		name += "." + strconv.Itoa(i)
+	}
+	return name
+}
+
+// phase collects one measured phase's latencies and counts.
+type phase struct {
+	hist      *Histogram
+	interval  *Histogram
+	delivered atomic.Uint64
+	start     time.Time
+	mu        sync.Mutex
+	timeline  []Sample
+}
+
+func newPhase() *phase {
+	return &phase{hist: NewHistogram(), interval: NewHistogram(), start: time.Now()}
+}
+
+func (p *phase) record(latencyNs int64) {
+	p.hist.Record(latencyNs)
+	p.interval.Record(latencyNs)
+	p.delivered.Add(1)
+}
+
+// tick closes one timeline interval.
+func (p *phase) tick() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.interval
+	p.timeline = append(p.timeline, Sample{T: time.Since(p.start).Seconds(), Count: h.Count(),
+		P50: ms(h.Quantile(0.5)), P99: ms(h.Quantile(0.99)), Max: ms(h.Max())})
+	h.Reset()
+}
+
+// watch ticks the phase every second and prints the live line, until
+// stop is closed.
+func (r *runner) watch(p *phase, name string, conns func() int, stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-stop:
+			if r.cfg.Progress != nil {
+				fmt.Fprintln(r.cfg.Progress)
+			}
+			return
+		case <-t.C:
+			p.tick()
+			d := p.delivered.Load()
+			if r.cfg.Progress != nil {
+				fmt.Fprintf(r.cfg.Progress, "\r%s %4.0fs  conns %d  delivered %d  %.0f msg/s  p99 %.3f ms   ",
+					name, time.Since(p.start).Seconds(), conns(), d, float64(d-last), ms(p.hist.Quantile(0.99)))
+			}
+			last = d
+		}
+	}
+}
+
+// result turns a finished phase into a Result.
+func (p *phase) result(name string, r *runner) *Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return &Result{Name: name, Protocol: r.cfg.Protocol, Seconds: time.Since(p.start).Seconds(),
+		Delivered: p.delivered.Load(), Histogram: p.hist, Timeline: p.timeline}
+}
+
+// open connects n clients (ids from first) with bounded concurrency and
+// runs setup on each; failures are counted by cause.
+func (r *runner) open(ctx context.Context, first, n int, onMsg handler, setup func(*conn) error) ([]*conn, map[string]int) {
+	var (
+		mu    sync.Mutex
+		conns = make([]*conn, 0, n)
+		errs  map[string]int
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, r.cfg.ConnectConcurrency)
+	)
+	for i := first; i < first+n && ctx.Err() == nil; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := r.dialer.dial(i, onMsg)
+			if err == nil && setup != nil {
+				if err = setup(c); err != nil {
+					c.close()
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if errs == nil {
+					errs = map[string]int{}
+				}
+				errs[errorKey(err)]++
+				return
+			}
+			conns = append(conns, c)
+		}()
+	}
+	wg.Wait()
+	return conns, errs
+}
+
+func errorKey(err error) string {
+	if ce, ok := err.(*connectError); ok {
+		return ce.Key
+	}
+	return "other"
+}
+
+// subscribe is a setup that subscribes to channels.
+func (r *runner) subscribe(channels ...string) func(*conn) error {
+	return func(c *conn) error {
+		for _, ch := range channels {
+			if _, err := c.call(map[string]any{"type": "subscribe", "channel": ch}, r.cfg.Timeout); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// closeAll closes clients and counts those the server had closed.
+func closeAll(conns []*conn, res *Result) {
+	for _, c := range conns {
+		select {
+		case <-c.done:
+			if res.Closes == nil {
+				res.Closes = map[string]int{}
+			}
+			res.Closes[c.closeKey()]++
+		default:
+		}
+		res.Errors += c.cmdErrors.Load()
+		c.close()
+	}
+	for _, c := range conns {
+		<-c.done
+	}
+}
+
+// counts sums distinct and duplicate deliveries over clients.
+func counts(conns []*conn) (unique, dups uint64) {
+	for _, c := range conns {
+		u, d := c.counts()
+		unique += u
+		dups += d
+	}
+	return unique, dups
+}
+
+// pace calls send at rate per second for d (or until ctx ends) and
+// returns how many it sent.
+func pace(ctx context.Context, rate float64, d time.Duration, send func(n uint64)) uint64 {
+	start := time.Now()
+	var sent uint64
+	for {
+		el := time.Since(start)
+		if el >= d || ctx.Err() != nil {
+			return sent
+		}
+		for due := uint64(rate*el.Seconds()) + 1; sent < due; {
+			sent++
+			send(sent)
+		}
+		next := start.Add(time.Duration(float64(sent) / rate * float64(time.Second)))
+		if w := time.Until(next); w > 0 {
+			time.Sleep(min(w, d-el))
+		}
+	}
+}
+
+// publisher publishes payloads to channels.
+type publisher interface {
+	publish(channel string, p []byte)
+	// wait returns once every publish has been sent (the API's are
+	// asynchronous) and the error count.
+	wait() uint64
+	close()
+}
+
+// clientPublisher publishes over a protocol connection, not waiting for
+// replies (error replies are counted).
+type clientPublisher struct {
+	c   *conn
+	raw bool
+}
+
+func (p *clientPublisher) publish(channel string, data []byte) {
+	if p.raw {
+		p.c.send(data)
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"id":`)
+	b.WriteString(strconv.FormatUint(uint64(p.c.nextID.Add(1)), 10))
+	b.WriteString(`,"type":"publish","channel":`)
+	b.WriteString(strconv.Quote(channel))
+	b.WriteString(`,"data":`)
+	b.Write(data)
+	b.WriteByte('}')
+	if p.c.send(b.Bytes()) != nil {
+		p.c.cmdErrors.Add(1)
+	}
+}
+
+func (p *clientPublisher) wait() uint64 { return p.c.cmdErrors.Load() }
+func (p *clientPublisher) close()       { p.c.close(); <-p.c.done }
+
+// apiPublisher publishes through the server API with a few requests in
+// flight, so one slow request does not hold the rate back.
+type apiPublisher struct {
+	url, key string
+	client   *http.Client
+	work     chan [2][]byte
+	wg       sync.WaitGroup
+	errs     atomic.Uint64
+}
+
+func newAPIPublisher(url, key string, timeout time.Duration) *apiPublisher {
+	p := &apiPublisher{url: url + "/publish", key: key, work: make(chan [2][]byte, 1024),
+		client: &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
+	for range 16 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for w := range p.work {
+				body := append(append(append([]byte(`{"channel":`), strconv.Quote(string(w[0]))...), `,"data":`...), w[1]...)
+				body = append(body, '}')
+				req, _ := http.NewRequest(http.MethodPost, p.url, bytes.NewReader(body))
+				req.Header.Set("Authorization", "apikey "+p.key)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := p.client.Do(req)
+				if err != nil {
+					p.errs.Add(1)
+					continue
+				}
+				var b bytes.Buffer
+				b.ReadFrom(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || bytes.Contains(b.Bytes(), []byte(`"error"`)) {
+					p.errs.Add(1)
+				}
+			}
+		}()
+	}
+	return p
+}
+
+func (p *apiPublisher) publish(channel string, data []byte) { p.work <- [2][]byte{[]byte(channel), data} }
+
+func (p *apiPublisher) wait() uint64 {
+	close(p.work)
+	p.wg.Wait()
+	p.work = nil
+	return p.errs.Load()
+}
+
+func (p *apiPublisher) close() {
+	if p.work != nil {
+		p.wait()
+	}
+	p.client.CloseIdleConnections()
+}
+
+// newPublisher opens the configured publisher (client id -1).
+func (r *runner) newPublisher() (publisher, error) {
+	if r.cfg.PublishVia == "api" {
+		return newAPIPublisher(r.cfg.APIURL, r.cfg.APIKey, r.cfg.Timeout), nil
+	}
+	c, err := r.dialer.dial(publisherID, func(*conn, fields, int64) {})
+	if err != nil {
+		return nil, fmt.Errorf("bench: publisher: %w", err)
+	}
+	return &clientPublisher{c: c, raw: r.cfg.Protocol == "raw"}, nil
+}
+
+// drain waits until have() reaches want, for at most Drain.
+func (r *runner) drain(ctx context.Context, want uint64, have func() uint64) {
+	deadline := time.Now().Add(r.cfg.Drain)
+	for have() < want && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// atomicPhase is the phase that receivers record into.
+type atomicPhase = atomic.Pointer[phase]
+
+// publisherID is the client number publishers stamp in payloads.
+const publisherID = 1 << 30
