@@ -166,15 +166,17 @@ func TestConnectStorm(t *testing.T) {
 	s := ht.Start(t, ht.Options{})
 	cfg := base(s, "connect")
 	cfg.Storm, cfg.Duration = true, 3*time.Second
+	ready := make(chan struct{})
+	cfg.Hooks.Ready = func() { close(ready) }
 	done := make(chan *Report, 1)
 	go func() {
 		rep, _ := Run(context.Background(), cfg)
 		done <- rep
 	}()
-	ht.Eventually(t, 5*time.Second, func() bool { return clients(s) == 5 }, "clients connected")
+	<-ready
 	s.Restart(ht.Options{})
 	r := (<-done).Results[0]
-	if r.Closes["close 1001"] != 5 || r.Reconnected != 5 || r.StormSeconds <= 0 {
+	if r.Connections != 5 || r.Closes["close 1001"] != 5 || r.Reconnected != 5 || r.StormSeconds <= 0 {
 		t.Fatalf("storm: closes %v reconnected %d in %v", r.Closes, r.Reconnected, r.StormSeconds)
 	}
 }

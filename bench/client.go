@@ -41,6 +41,8 @@ type conn struct {
 	trackers map[string]*tracker
 	// cmdErrors counts error replies to commands nobody waited for.
 	cmdErrors atomic.Uint64
+	// errCodes counts those error replies by code, guarded by mu.
+	errCodes map[string]int
 }
 
 type reply struct {
@@ -237,6 +239,12 @@ func (c *conn) reply(line []byte) {
 		ch <- r.reply
 	} else if r.Error != nil {
 		c.cmdErrors.Add(1)
+		c.mu.Lock()
+		if c.errCodes == nil {
+			c.errCodes = map[string]int{}
+		}
+		c.errCodes["error "+strconv.Itoa(r.Error.Code)]++
+		c.mu.Unlock()
 	}
 }
 

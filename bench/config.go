@@ -82,7 +82,7 @@ type Config struct {
 	// RoleSubscribers only the subscribers, RolePublisher only the
 	// publisher (see Worker).
 	Role string
-	// Hooks are used with RoleSubscribers.
+	// Hooks are used with RoleSubscribers and Storm.
 	Hooks WorkerHooks
 	// RunID names this run's channels; default random. Workers share it.
 	RunID string
@@ -254,7 +254,8 @@ func ParseIPRange(s string) ([]net.IP, error) {
 // WorkerHooks connect a subscribers-only fanout to the process that
 // publishes (see Config.Role).
 type WorkerHooks struct {
-	// Ready is called once the subscribers are connected and subscribed.
+	// Ready is called once the subscribers are connected and subscribed
+	// (and, in a connect storm, once every client is connected).
 	Ready func()
 	// Published blocks until the publisher is done and returns how many
 	// publications it made.

@@ -43,6 +43,7 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		}
 		r.drain(ctx, published*uint64(len(subs)), func() uint64 { u, _ := counts(subs); return u })
 		*res = *r.measure(p, name, subs, published, 0)
+		res.Published = 0 // the publishing process counts its own
 		res.ConnectErrors = errs
 		res.finish()
 		return &Report{Results: []*Result{res}}, nil
@@ -65,6 +66,10 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		})
 		_ = seq
 		errors := pub.wait()
+		var codes map[string]int
+		if cp, ok := pub.(*clientPublisher); ok {
+			codes = cp.errorCodes()
+		}
 		close(stop)
 		r.drain(ctx, u0+published*uint64(len(subs)), func() uint64 { u, _ := counts(subs); return u })
 		out := r.measure(p, name, subs, published, errors)
@@ -72,6 +77,7 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		out.Lost = sat(out.Expected, u1-u0)
 		out.Duplicates = d1 - d0
 		out.TargetRate, out.Size = rate, cfg.Size
+		out.ErrorCodes = codes
 		out.finish()
 		return out, nil
 	}

@@ -11,7 +11,9 @@ import (
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 )
 
-func anonymousHub() hub.Config { return hub.Config{Anonymous: true, Namespaces: ht.DefaultNamespaces()} }
+func anonymousHub() hub.Config {
+	return hub.Config{Anonymous: true, Namespaces: ht.DefaultNamespaces()}
+}
 
 // httptestMetrics serves a /metrics page reporting rss bytes.
 func httptestMetrics(t *testing.T, rss int) string {

@@ -161,11 +161,11 @@ func (h *Histogram) Reset() {
 
 // histogramJSON is the sparse wire form: bucket index → count.
 type histogramJSON struct {
-	SubBits int               `json:"sub_bits"`
-	Min     int64             `json:"min"`
-	Max     int64             `json:"max"`
-	Sum     uint64            `json:"sum"`
-	Buckets map[int]uint64    `json:"buckets"`
+	SubBits int            `json:"sub_bits"`
+	Min     int64          `json:"min"`
+	Max     int64          `json:"max"`
+	Sum     uint64         `json:"sum"`
+	Buckets map[int]uint64 `json:"buckets"`
 }
 
 // MarshalJSON writes the non-empty buckets only.

@@ -28,13 +28,15 @@ type Result struct {
 	// "error 101", "http 503", "dial", "timeout".
 	ConnectErrors map[string]int `json:"connect_errors,omitempty"`
 	// Closes counts connections the server closed during the run, by code.
-	Closes      map[string]int `json:"closes,omitempty"`
-	Published   uint64         `json:"published"`
-	Expected    uint64         `json:"expected"`
-	Delivered   uint64         `json:"delivered"`
-	Lost        uint64         `json:"lost"`
-	Duplicates  uint64         `json:"duplicates"`
-	Errors      uint64         `json:"errors"`
+	Closes     map[string]int `json:"closes,omitempty"`
+	Published  uint64         `json:"published"`
+	Expected   uint64         `json:"expected"`
+	Delivered  uint64         `json:"delivered"`
+	Lost       uint64         `json:"lost"`
+	Duplicates uint64         `json:"duplicates"`
+	Errors     uint64         `json:"errors"`
+	// ErrorCodes counts the publisher's error replies by code.
+	ErrorCodes  map[string]int `json:"error_codes,omitempty"`
 	PerSecond   float64        `json:"delivered_per_sec"`
 	Latency     Percentiles    `json:"latency_ms"`
 	Histogram   *Histogram     `json:"histogram"`
@@ -93,6 +95,7 @@ func (r *Result) Merge(o *Result) {
 	r.Connections += o.Connections
 	r.ConnectErrors = addCounts(r.ConnectErrors, o.ConnectErrors)
 	r.Closes = addCounts(r.Closes, o.Closes)
+	r.ErrorCodes = addCounts(r.ErrorCodes, o.ErrorCodes)
 	r.Published += o.Published
 	r.Expected += o.Expected
 	r.Delivered += o.Delivered
@@ -170,6 +173,9 @@ func (rep *Report) WriteTable(w io.Writer) {
 		var notes []string
 		if len(r.ConnectErrors) > 0 {
 			notes = append(notes, "connect errors: "+countsString(r.ConnectErrors))
+		}
+		if len(r.ErrorCodes) > 0 {
+			notes = append(notes, "publish errors: "+countsString(r.ErrorCodes))
 		}
 		if len(r.Closes) > 0 {
 			notes = append(notes, "closed by server: "+countsString(r.Closes))

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -268,7 +269,14 @@ func (p *clientPublisher) publish(channel string, data []byte) {
 }
 
 func (p *clientPublisher) wait() uint64 { return p.c.cmdErrors.Load() }
-func (p *clientPublisher) close()       { p.c.close(); <-p.c.done }
+
+// errorCodes are the publisher's error replies by code.
+func (p *clientPublisher) errorCodes() map[string]int {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return maps.Clone(p.c.errCodes)
+}
+func (p *clientPublisher) close() { p.c.close(); <-p.c.done }
 
 // apiPublisher publishes through the server API with a few requests in
 // flight, so one slow request does not hold the rate back.
@@ -310,7 +318,9 @@ func newAPIPublisher(url, key string, timeout time.Duration) *apiPublisher {
 	return p
 }
 
-func (p *apiPublisher) publish(channel string, data []byte) { p.work <- [2][]byte{[]byte(channel), data} }
+func (p *apiPublisher) publish(channel string, data []byte) {
+	p.work <- [2][]byte{[]byte(channel), data}
+}
 
 func (p *apiPublisher) wait() uint64 {
 	close(p.work)

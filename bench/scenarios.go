@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -140,7 +141,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	p = newPhase()
 	stop := make(chan struct{})
 	go r.watch(p, name, func() int { return len(conns) }, stop)
-	var sent, lost atomic.Uint64
+	var sent, lost, refused atomic.Uint64
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(cfg.Duration)
 	for _, c := range conns {
@@ -148,8 +149,19 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 		ch := r.channel("echo", c.id)
 		wg.Go(func() {
 			for seq := uint64(1); time.Now().Before(deadline) && ctx.Err() == nil; seq++ {
+				data := payload(time.Now().UnixNano(), seq, c.id, size)
+				if via == "self" {
+					// Wait for the reply too: a publish the server refuses
+					// (rate limits) is an error, not a lost echo.
+					if _, err := c.call(map[string]any{"type": "publish", "channel": ch, "data": json.RawMessage(data)}, cfg.Timeout); err != nil {
+						refused.Add(1)
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+				} else {
+					pub.publish(ch, data)
+				}
 				sent.Add(1)
-				pub.publish(ch, payload(time.Now().UnixNano(), seq, c.id, size))
 				if !waitSeq(back[c.id], seq, cfg.Timeout, c.done) {
 					lost.Add(1)
 					return
@@ -163,6 +175,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	out.Connections = len(conns)
 	out.ConnectErrors = errs
 	out.Published, out.Expected, out.Lost, out.Size = sent.Load(), sent.Load(), lost.Load(), size
+	out.Errors = refused.Load()
 	out.finish()
 	*res = *out
 	return res, nil
@@ -284,6 +297,9 @@ func (r *runner) connect(ctx context.Context) (*Report, error) {
 	var reconnected atomic.Int64
 	var firstClose, lastBack atomic.Int64
 	if cfg.Storm {
+		if cfg.Hooks.Ready != nil {
+			cfg.Hooks.Ready()
+		}
 		name = "connect storm"
 		storm := NewHistogram()
 		deadline := time.Now().Add(cfg.Duration)

@@ -37,7 +37,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), connectCommand(), publishCommand(), apiCommand(), tokenCommand(), configCommand(), newVersionCommand())
+	root.AddCommand(serveCommand(), connectCommand(), publishCommand(), apiCommand(), tokenCommand(), configCommand(), newVersionCommand(), benchCommand())
 	if err := root.Execute(); err != nil {
 		// Library errors already say "herald: "; say it once.
 		fmt.Fprintln(os.Stderr, "herald:", strings.TrimPrefix(err.Error(), "herald: "))
