@@ -44,14 +44,18 @@ func benchHub(b *testing.B, n int, history bool, encoding func(i int) protocol.E
 	b.Cleanup(func() { br.Close() })
 	ns := hub.Namespace{AllowPublish: hub.AccessAny}
 	if history {
-		ns.HistorySize, ns.HistoryTTL = 100, 1<<40
+		ns.HistorySize, ns.HistoryTTL, ns.Recover = 100, 1<<40, true
 	}
 	h := hub.New(hub.Config{
 		Anonymous:          true,
 		Namespaces:         map[string]hub.Namespace{"": ns},
 		WriteQueueMessages: 1 << 20,
 		WriteQueueBytes:    1 << 30,
-		Observer:           benchObserver,
+		// Out of the way: the benchmarks send commands far faster than
+		// any client is allowed to.
+		CommandRate:  1e12,
+		CommandBurst: 1 << 30,
+		Observer:     benchObserver,
 	}, br, nil)
 	if err := h.Run(context.Background()); err != nil {
 		b.Fatal(err)
