@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -305,7 +304,7 @@ func (c *Client) ExpectClose(code int) {
 // HTTPGet fetches a path from the server and returns status and body.
 func (s *Server) HTTPGet(path string) (int, string) {
 	s.t.Helper()
-	resp, err := http.Get(s.URL + path)
+	resp, err := s.http.Get(s.URL + path)
 	if err != nil {
 		s.t.Fatalf("get %s: %v", path, err)
 	}
