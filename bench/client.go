@@ -39,6 +39,8 @@ type conn struct {
 	closeCode int
 	// trackers are per channel, guarded by mu.
 	trackers map[string]*tracker
+	// warm is set once a warm-up message arrived (raw fan-out).
+	warm atomic.Bool
 	// cmdErrors counts error replies to commands nobody waited for.
 	cmdErrors atomic.Uint64
 	// errCodes counts those error replies by code, guarded by mu.

@@ -14,6 +14,10 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 	var cur atomicPhase
 	cur.Store(newPhase())
 	onMsg := func(c *conn, f fields, now int64) {
+		if f.client == warmupID {
+			c.warm.Store(true)
+			return
+		}
 		cur.Load().record(now - f.sendNs)
 		c.track(f)
 	}
@@ -54,6 +58,11 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 		defer pub.close()
+		if cfg.Protocol == "raw" {
+			// A raw server acknowledges nothing: a subscriber counts as
+			// there once a warm-up message reached it.
+			warmUp(ctx, pub, channel, subs, cfg.Size)
+		}
 		u0, d0 := counts(subs)
 		p := newPhase()
 		cur.Store(p)
@@ -133,4 +142,27 @@ func sat(a, b uint64) uint64 {
 		return 0
 	}
 	return a - b
+}
+
+// warmupID stamps the messages warmUp sends; subscribers do not count them.
+const warmupID = publisherID + 1
+
+// warmUp publishes unmeasured messages until every subscriber has received
+// one (or 10 s pass): on a server that confirms no subscription, the
+// measured phase must not start before the server knows every subscriber.
+func warmUp(ctx context.Context, pub publisher, channel string, subs []*conn, size int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		ready := 0
+		for _, c := range subs {
+			if c.warm.Load() {
+				ready++
+			}
+		}
+		if ready == len(subs) {
+			return
+		}
+		pub.publish(channel, payload(time.Now().UnixNano(), 0, warmupID, size))
+		time.Sleep(20 * time.Millisecond)
+	}
 }
