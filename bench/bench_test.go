@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -87,13 +88,41 @@ func validXML(t *testing.T, b []byte) {
 
 func TestFanoutClient(t *testing.T) {
 	s := ht.Start(t, ht.Options{})
-	rep := run(t, base(s, "fanout"))
+	cfg := base(s, "fanout")
+	// The test server runs in this process, so its CPU is ours.
+	cfg.ServerPID = os.Getpid()
+	rep := run(t, cfg)
 	r := rep.Results[0]
 	sane(t, r, r.Published*5)
 	if r.Connections != 5 {
 		t.Fatalf("connections %d", r.Connections)
 	}
+	if r.CPU == nil || r.CPU.Seconds < 0 || r.CPU.Utilisation < 0 {
+		t.Fatalf("server CPU: %+v", r.CPU)
+	}
 	checkOutputs(t, rep)
+}
+
+func TestServerCPU(t *testing.T) {
+	m := startCPU(os.Getpid())
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for n := 0; time.Now().Before(deadline); n++ {
+		_ = n * n
+	}
+	c, err := m.stop(0.2, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200 ms of spinning is about 20 ticks; allow for a loaded machine.
+	if c.Seconds < 0.02 || c.PerDeliveryUs != c.Seconds*1e3 {
+		t.Fatalf("cpu %+v after spinning 200ms", c)
+	}
+	if c, err := startCPU(0).stop(1, 1); c != nil || err != nil {
+		t.Fatalf("no pid: %+v %v", c, err)
+	}
+	if _, err := startCPU(1 << 30).stop(1, 1); err == nil {
+		t.Fatal("a missing process measured")
+	}
 }
 
 func TestFanoutAPIAnonymous(t *testing.T) {

@@ -71,7 +71,9 @@ type Config struct {
 	// Storm makes the connect scenario hold its clients for Duration and
 	// reconnect every one the server closes (a restart), timing the storm.
 	Storm bool
-	// ServerPID or MetricsURL let idle report server memory per connection.
+	// ServerPID or MetricsURL let idle report server memory per
+	// connection; ServerPID also lets fanout (in one process) and echo
+	// report the server's CPU time per delivery.
 	ServerPID  int
 	MetricsURL string
 	// Ramp, when Enabled, raises the fanout rate step by step.

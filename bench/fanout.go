@@ -64,6 +64,15 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 			warmUp(ctx, pub, channel, subs, cfg.Size)
 		}
 		u0, d0 := counts(subs)
+		var cpu *cpuMeter
+		if cfg.Role == "" {
+			// With workers the deliveries finish in other processes, so
+			// only a single-process run can divide CPU by deliveries.
+			cpu = startCPU(cfg.ServerPID)
+		} else {
+			cpu = startCPU(0)
+		}
+		t0 := time.Now()
 		p := newPhase()
 		cur.Store(p)
 		stop := make(chan struct{})
@@ -83,6 +92,9 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		r.drain(ctx, u0+published*uint64(len(subs)), func() uint64 { u, _ := counts(subs); return u })
 		out := r.measure(p, name, subs, published, errors)
 		u1, d1 := counts(subs)
+		if out.CPU, err = cpu.stop(time.Since(t0).Seconds(), u1-u0); err != nil {
+			return nil, err
+		}
 		out.Lost = sat(out.Expected, u1-u0)
 		out.Duplicates = d1 - d0
 		out.TargetRate, out.Size = rate, cfg.Size

@@ -36,14 +36,17 @@ type Result struct {
 	Duplicates uint64         `json:"duplicates"`
 	Errors     uint64         `json:"errors"`
 	// ErrorCodes counts the publisher's error replies by code.
-	ErrorCodes  map[string]int `json:"error_codes,omitempty"`
-	PerSecond   float64        `json:"delivered_per_sec"`
-	Latency     Percentiles    `json:"latency_ms"`
-	Histogram   *Histogram     `json:"histogram"`
-	Timeline    []Sample       `json:"timeline,omitempty"`
-	Memory      *Memory        `json:"memory,omitempty"`
-	Ramp        *RampResult    `json:"ramp,omitempty"`
-	Reconnected int            `json:"reconnected,omitempty"`
+	ErrorCodes map[string]int `json:"error_codes,omitempty"`
+	PerSecond  float64        `json:"delivered_per_sec"`
+	Latency    Percentiles    `json:"latency_ms"`
+	Histogram  *Histogram     `json:"histogram"`
+	Timeline   []Sample       `json:"timeline,omitempty"`
+	Memory     *Memory        `json:"memory,omitempty"`
+	// CPU is the server's processor time in the measured phase, given
+	// its PID (fanout in one process, echo).
+	CPU         *CPU        `json:"server_cpu,omitempty"`
+	Ramp        *RampResult `json:"ramp,omitempty"`
+	Reconnected int         `json:"reconnected,omitempty"`
 	// StormSeconds is how long a reconnect storm took, from the first close
 	// to the last reconnect.
 	StormSeconds float64 `json:"storm_seconds,omitempty"`
@@ -183,6 +186,10 @@ func (rep *Report) WriteTable(w io.Writer) {
 		if m := r.Memory; m != nil {
 			notes = append(notes, fmt.Sprintf("server memory (%s): %.1f MiB before, %.1f MiB after, %.1f KiB per connection",
 				m.Source, float64(m.Before)/(1<<20), float64(m.After)/(1<<20), m.PerConnection/1024))
+		}
+		if c := r.CPU; c != nil {
+			notes = append(notes, fmt.Sprintf("server CPU: %.2fs (%.0f%% of a core), %.2f µs per delivery",
+				c.Seconds, c.Utilisation*100, c.PerDeliveryUs))
 		}
 		if r.Reconnected > 0 || r.StormSeconds > 0 {
 			notes = append(notes, fmt.Sprintf("reconnect storm: %d reconnected in %.2fs", r.Reconnected, r.StormSeconds))

@@ -143,7 +143,9 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	go r.watch(p, name, func() int { return len(conns) }, stop)
 	var sent, lost, refused atomic.Uint64
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(cfg.Duration)
+	cpu := startCPU(cfg.ServerPID)
+	t0 := time.Now()
+	deadline := t0.Add(cfg.Duration)
 	for _, c := range conns {
 		pub := &clientPublisher{c: c, raw: via == "echo"}
 		ch := r.channel("echo", c.id)
@@ -172,6 +174,10 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	wg.Wait()
 	close(stop)
 	out := p.result(name, r)
+	var err error
+	if out.CPU, err = cpu.stop(time.Since(t0).Seconds(), sent.Load()-lost.Load()); err != nil {
+		return nil, err
+	}
 	out.Connections = len(conns)
 	out.ConnectErrors = errs
 	out.Published, out.Expected, out.Lost, out.Size = sent.Load(), sent.Load(), lost.Load(), size

@@ -26,9 +26,11 @@ Scenarios:
   idle      N clients connected and subscribed, held with heartbeats; with
             --server-pid or --metrics-url, server memory per connection
   fanout    N subscribers on one channel, one publisher at --rate
-            (--publish-via client|api), payload --size bytes
+            (--publish-via client|api), payload --size bytes; with
+            --server-pid, server CPU time per delivery
   channels  N clients each on its own channel plus --hot K shared channels
   echo      round trips at --sizes through /echo and publish-to-self
+            (with --server-pid, server CPU time per round trip)
   connect   connection/handshake rate; --storm holds the clients and times
             their reconnection after a server restart
 
@@ -154,7 +156,7 @@ func benchCommand() *cobra.Command {
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "clients connecting at once")
 	f.DurationVar(&cfg.Timeout, "timeout", 10e9, "handshake and reply timeout")
 	f.BoolVar(&cfg.Storm, "storm", false, "connect: hold the clients and time their reconnection after a restart")
-	f.IntVar(&cfg.ServerPID, "server-pid", 0, "idle: read the server's VmRSS from /proc")
+	f.IntVar(&cfg.ServerPID, "server-pid", 0, "read the server's memory (idle) and CPU time (fanout, echo) from /proc")
 	f.StringVar(&cfg.MetricsURL, "metrics-url", "", "idle: read process_resident_memory_bytes from this /metrics")
 	f.BoolVar(&cfg.Ramp.Enabled, "ramp", false, "fanout: raise the rate until p99 passes --ramp-p99 or loss appears")
 	f.Float64Var(&cfg.Ramp.Start, "ramp-start", 100, "ramp: first rate")
