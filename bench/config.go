@@ -159,10 +159,7 @@ func (c *Config) defaults() error {
 	}
 	if c.EchoURL == "" {
 		e := *u
-		e.Path = "/echo"
-		if c.Protocol == "raw" {
-			e.Path = u.Path
-		}
+		e.Path = "/echo" // Herald's and the baselines' echo endpoint
 		c.EchoURL = e.String()
 	}
 	if c.Duration <= 0 {

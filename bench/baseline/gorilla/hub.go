@@ -41,6 +41,7 @@ type hub struct {
 	// goroutines, so Close can wait for all of them.
 	loop  sync.WaitGroup
 	conns sync.WaitGroup
+	echo  echoServer
 }
 
 func newHub() *hub {
@@ -50,6 +51,7 @@ func newHub() *hub {
 		broadcast:  make(chan []byte, sendBuffer),
 		done:       make(chan struct{}),
 	}
+	h.echo.h = h
 	h.loop.Add(1)
 	go h.run()
 	return h
@@ -170,7 +172,10 @@ func closeWith(ws *websocket.Conn, code int, reason string) {
 // Close stops the broadcast loop, which closes every connection, and waits
 // for every goroutine to end.
 func (h *hub) Close() {
+	h.echo.mu.Lock()
 	close(h.done)
+	h.echo.mu.Unlock()
+	h.echo.close()
 	h.loop.Wait()
 	h.conns.Wait()
 }

@@ -16,8 +16,10 @@ import (
 type hub struct {
 	up *gws.Upgrader
 
-	mu     sync.RWMutex
-	conns  map[*gws.Conn]struct{}
+	mu sync.RWMutex
+	// conns holds every connection; the value is true for echo ones,
+	// which the broadcast skips.
+	conns  map[*gws.Conn]bool
 	closed bool
 	// readers counts the connections' read loops, so Close can wait for
 	// them.
@@ -25,7 +27,7 @@ type hub struct {
 }
 
 func newHub() *hub {
-	h := &hub{conns: make(map[*gws.Conn]struct{})}
+	h := &hub{conns: make(map[*gws.Conn]bool)}
 	h.up = gws.NewUpgrader(h, &gws.ServerOption{
 		ReadMaxPayloadSize: serve.MaxMessageSize,
 		// Herald checks UTF-8 itself; the raw baseline does not check it.
@@ -35,10 +37,23 @@ func newHub() *hub {
 }
 
 // ServeHTTP upgrades the request and starts the connection's read loop.
-func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, false) }
+
+// Echo serves connections whose messages come back to their sender.
+func (h *hub) Echo() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, true) })
+}
+
+// echoKey marks an echo connection in its gws session.
+const echoKey = "echo"
+
+func (h *hub) serve(w http.ResponseWriter, r *http.Request, echo bool) {
 	socket, err := h.up.Upgrade(w, r)
 	if err != nil {
 		return // gws has answered the request
+	}
+	if echo {
+		socket.Session().Store(echoKey, true)
 	}
 	h.mu.Lock()
 	if h.closed {
@@ -46,7 +61,7 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = socket.WriteClose(1001, []byte("server shutting down"))
 		return
 	}
-	h.conns[socket] = struct{}{}
+	h.conns[socket] = echo
 	h.readers.Add(1)
 	h.mu.Unlock()
 	go func() {
@@ -82,18 +97,26 @@ func (h *hub) OnPing(socket *gws.Conn, payload []byte) { _ = socket.WritePong(pa
 // OnPong implements gws.Event.
 func (h *hub) OnPong(*gws.Conn, []byte) {}
 
-// OnMessage broadcasts a text message to every connection. The frame is
+// OnMessage echoes a text message on an echo connection, the way Herald's
+// echo endpoint does (written from the reader), and otherwise broadcasts
+// it to every broadcast connection. The frame is
 // built once, during the first Broadcast, so the message's buffer may go
 // back to gws's pool when this returns even though the writes are queued.
-func (h *hub) OnMessage(_ *gws.Conn, msg *gws.Message) {
+func (h *hub) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	if msg.Opcode != gws.OpcodeText {
 		return
 	}
+	if _, echo := socket.Session().Load(echoKey); echo {
+		_ = socket.WriteMessage(gws.OpcodeText, msg.Bytes())
+		return
+	}
 	b := gws.NewBroadcaster(gws.OpcodeText, msg.Bytes())
 	h.mu.RLock()
-	for c := range h.conns {
-		_ = b.Broadcast(c)
+	for c, echo := range h.conns {
+		if !echo {
+			_ = b.Broadcast(c)
+		}
 	}
 	h.mu.RUnlock()
 	_ = b.Close()

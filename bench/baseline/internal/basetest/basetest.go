@@ -19,11 +19,13 @@ import (
 // Run serves a hub from newHub on a random port and checks it: text
 // messages reach every connection, the sender included; binary messages are
 // ignored; a message over serve.MaxMessageSize closes its sender with 1009
-// and no one else; Close closes every connection with 1001.
+// and no one else; echo connections get their own messages back and no
+// broadcasts; Close closes every connection with 1001.
 func Run(t *testing.T, newHub func() serve.Hub) {
 	hub := newHub()
 	mux := http.NewServeMux()
 	mux.Handle(serve.Path, hub)
+	mux.Handle(serve.EchoPath, hub.Echo())
 	srv := httptest.NewServer(mux)
 	closed := false
 	closeAll := func() {
@@ -35,6 +37,7 @@ func Run(t *testing.T, newHub func() serve.Hub) {
 	}
 	defer closeAll()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + serve.Path
+	echoURL := "ws" + strings.TrimPrefix(srv.URL, "http") + serve.EchoPath
 
 	t.Run("Broadcast", func(t *testing.T) {
 		a, b := dial(t, url), dial(t, url)
@@ -46,6 +49,26 @@ func Run(t *testing.T, newHub func() serve.Hub) {
 			if got := receive(t, c); string(got) != "hello" {
 				t.Fatalf("received %q, want hello", got)
 			}
+		}
+	})
+
+	t.Run("Echo", func(t *testing.T) {
+		e, b := dial(t, echoURL), dial(t, url)
+		defer e.Close()
+		defer b.Close()
+		send(t, e, websocket.TextMessage, []byte("ping"))
+		if got := receive(t, e); string(got) != "ping" {
+			t.Fatalf("echo: received %q, want ping", got)
+		}
+		send(t, b, websocket.TextMessage, []byte("broadcast"))
+		if got := receive(t, b); string(got) != "broadcast" {
+			t.Fatalf("broadcast: received %q", got)
+		}
+		// The broadcast has gone out; the echo connection's next message
+		// must be its own.
+		send(t, e, websocket.TextMessage, []byte("pong"))
+		if got := receive(t, e); string(got) != "pong" {
+			t.Fatalf("echo connection received %q, want its own pong", got)
 		}
 	})
 
@@ -66,14 +89,19 @@ func Run(t *testing.T, newHub func() serve.Hub) {
 	})
 
 	t.Run("Close", func(t *testing.T) {
-		a := dial(t, url)
+		a, e := dial(t, url), dial(t, echoURL)
 		defer a.Close()
-		// A round trip proves a has joined before the hub closes.
-		send(t, a, websocket.TextMessage, []byte("joined"))
-		receive(t, a)
+		defer e.Close()
+		// A round trip proves each has joined before the hub closes.
+		for _, c := range []*websocket.Conn{a, e} {
+			send(t, c, websocket.TextMessage, []byte("joined"))
+			receive(t, c)
+		}
 		closeAll()
-		if code := closeCode(t, a); code != websocket.CloseGoingAway {
-			t.Fatalf("shutdown: closed with %d, want %d", code, websocket.CloseGoingAway)
+		for _, c := range []*websocket.Conn{a, e} {
+			if code := closeCode(t, c); code != websocket.CloseGoingAway {
+				t.Fatalf("shutdown: closed with %d, want %d", code, websocket.CloseGoingAway)
+			}
 		}
 	})
 }

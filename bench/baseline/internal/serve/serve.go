@@ -25,11 +25,18 @@ const MaxMessageSize = 64 << 10
 // Path is where the baselines accept WebSocket connections, Herald's path.
 const Path = "/ws"
 
-// Hub is one baseline: the WebSocket endpoint and its connections.
+// EchoPath is where the baselines accept echo connections, Herald's path
+// for its diagnostic echo endpoint.
+const EchoPath = "/echo"
+
+// Hub is one baseline: the WebSocket endpoints and their connections.
 type Hub interface {
 	// ServeHTTP upgrades a request to a WebSocket connection that joins the
 	// broadcast.
 	http.Handler
+	// Echo upgrades a request to a WebSocket connection whose text messages
+	// go back to it alone: the floor of a request/response round trip.
+	Echo() http.Handler
 	// Close closes every connection and returns once the hub's goroutines
 	// have ended.
 	Close()
@@ -90,6 +97,7 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, out io.Wr
 	hub := newHub()
 	mux := http.NewServeMux()
 	mux.Handle(Path, hub)
+	mux.Handle(EchoPath, hub.Echo())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

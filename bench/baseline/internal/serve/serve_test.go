@@ -25,6 +25,7 @@ type plainHub struct{ closed chan struct{} }
 
 func (h *plainHub) ServeHTTP(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }
 func (h *plainHub) Close()                                           { close(h.closed) }
+func (h *plainHub) Echo() http.Handler                               { return h }
 
 // TestRunServesAndShutsDown: Run prints its PID and real addresses, serves
 // the hub at Path and the profiles at -pprof, and on cancellation returns
