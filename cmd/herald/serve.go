@@ -38,6 +38,7 @@ func serveCommand() *cobra.Command {
 		path    string
 		dev     bool
 		address string
+		pprof   string
 		eng     engineFlags
 	)
 	cmd := &cobra.Command{
@@ -79,12 +80,20 @@ HERALD_BROKER_ENGINE, HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
 			if err := cfg.Validate(); err != nil {
 				return &exitError{2, err}
 			}
+			if pprof != "" {
+				stop, err := startProfiler(pprof, cmd.ErrOrStderr())
+				if err != nil {
+					return &exitError{1, err}
+				}
+				defer stop()
+			}
 			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (YAML)")
 	cmd.Flags().BoolVar(&dev, "dev", false, "development mode: anonymous, every namespace open, any origin, echo endpoint, generated API key")
 	cmd.Flags().StringVar(&address, "address", "", "listen address (default :8000)")
+	cmd.Flags().StringVar(&pprof, "pprof", "", "serve Go profiles (net/http/pprof) at this address, e.g. localhost:6060; off by default")
 	eng.register(cmd)
 	return cmd
 }

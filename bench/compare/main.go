@@ -1,0 +1,260 @@
+// Command compare measures Herald against the bare baselines the way
+// BENCHMARKS.md reports it: the same load on each server in turn, rounds
+// interleaved so that a noisy neighbour hurts every server alike, and
+// results as per-round ratios.
+//
+//	go run ./bench/compare -rounds 3 -scenarios fanout,echo
+//
+// It builds herald and the two baselines, starts each as its own process on
+// loopback, drives it with herald bench's library in this process, reads
+// the server's CPU time from /proc, stops it, and moves on. Run it from the
+// repository root on an otherwise idle Linux machine.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/heraldhq/herald/bench"
+)
+
+// server is one contestant: how to build and start it, and which bench
+// protocol it speaks.
+type server struct {
+	name     string
+	pkg      string
+	protocol string
+	args     func(addr string) []string
+}
+
+// heraldConfig is the server configuration the comparison runs Herald
+// with: anonymous clients, the bench namespace as an application would
+// set up a busy channel (history and recovery on, no presence or join
+// events, whose pushes would turn 10,000 subscribes into 50 million), and
+// the per-address and per-connection limits lifted, because the whole load
+// comes from one address and one publisher.
+const heraldConfig = `anonymous: true
+echo_endpoint: true
+token:
+  hmac_secret: compare-only-secret-never-used-for-tokens
+namespaces:
+  bench:
+    history_size: 100
+    history_ttl: 1h
+    recover: true
+    allow_publish: any
+limits:
+  max_connections_per_ip: 1000000
+  connect_rate_per_ip: -1
+  publish_rate: -1
+  command_rate: 1000000
+  command_burst: 1000000
+log:
+  level: warn
+`
+
+var servers = []server{
+	{
+		name: "herald", pkg: "./cmd/herald", protocol: "herald",
+		args: func(addr string) []string { return []string{"serve", "--config", heraldConfigFile, "--address", addr} },
+	},
+	{name: "gws", pkg: "./bench/baseline/gws", protocol: "raw", args: rawArgs},
+	{name: "gorilla", pkg: "./bench/baseline/gorilla", protocol: "raw", args: rawArgs},
+}
+
+// heraldConfigFile is where run writes heraldConfig.
+var heraldConfigFile string
+
+func rawArgs(addr string) []string { return []string{"-addr", addr} }
+
+// measurement is one server's result in one round.
+type measurement struct {
+	Round    int           `json:"round"`
+	Server   string        `json:"server"`
+	Scenario string        `json:"scenario"`
+	Result   *bench.Result `json:"result"`
+}
+
+func main() {
+	rounds := flag.Int("rounds", 3, "interleaved rounds")
+	scenarios := flag.String("scenarios", "fanout,echo", "fanout, echo")
+	only := flag.String("servers", "herald,gws,gorilla", "servers to compare")
+	subscribers := flag.Int("subscribers", 10000, "fanout: subscribers")
+	rate := flag.Float64("rate", 10, "fanout: publications per second")
+	size := flag.Int("size", 64, "fanout: payload bytes")
+	echoClients := flag.Int("echo-clients", 1000, "echo: clients")
+	sizes := flag.String("sizes", "128,1024,4096", "echo: payload sizes")
+	duration := flag.Duration("duration", 10*time.Second, "measured phase per run")
+	addr := flag.String("addr", "127.0.0.1:8300", "where the servers listen")
+	out := flag.String("json", "", "also write every measurement to this file")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, config{
+		rounds: *rounds, scenarios: strings.Split(*scenarios, ","), servers: strings.Split(*only, ","),
+		subscribers: *subscribers, rate: *rate, size: *size, echoClients: *echoClients,
+		sizes: *sizes, duration: *duration, addr: *addr, jsonOut: *out,
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	rounds                         int
+	scenarios, servers             []string
+	subscribers, size, echoClients int
+	rate                           float64
+	sizes                          string
+	duration                       time.Duration
+	addr, jsonOut                  string
+}
+
+func run(ctx context.Context, cfg config) error {
+	raiseFileLimit()
+	dir, err := os.MkdirTemp("", "herald-compare")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	heraldConfigFile = filepath.Join(dir, "herald.yaml")
+	if err := os.WriteFile(heraldConfigFile, []byte(heraldConfig), 0o600); err != nil {
+		return err
+	}
+	var chosen []server
+	for _, s := range servers {
+		if slices.Contains(cfg.servers, s.name) {
+			fmt.Fprintf(os.Stderr, "building %s\n", s.pkg)
+			if b, err := exec.Command("go", "build", "-o", filepath.Join(dir, s.name), s.pkg).CombinedOutput(); err != nil {
+				return fmt.Errorf("build %s: %v\n%s", s.pkg, err, b)
+			}
+			chosen = append(chosen, s)
+		}
+	}
+	var all []measurement
+	for round := 1; round <= cfg.rounds; round++ {
+		// Rotate the order each round so no server always runs first
+		// (or right after the heaviest).
+		order := append(slices.Clone(chosen[(round-1)%len(chosen):]), chosen[:(round-1)%len(chosen)]...)
+		for _, scenario := range cfg.scenarios {
+			for _, s := range order {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				res, err := measure(ctx, dir, s, scenario, cfg)
+				if err != nil {
+					return fmt.Errorf("round %d, %s, %s: %w", round, scenario, s.name, err)
+				}
+				for _, r := range res {
+					all = append(all, measurement{Round: round, Server: s.name, Scenario: scenario, Result: r})
+					fmt.Fprintf(os.Stderr, "round %d %-8s %-22s %s\n", round, s.name, r.Name, brief(r))
+				}
+			}
+		}
+	}
+	if cfg.jsonOut != "" {
+		b, _ := json.MarshalIndent(all, "", "  ")
+		if err := os.WriteFile(cfg.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	summarise(os.Stdout, all, cfg.rounds)
+	return nil
+}
+
+// measure starts s, runs one scenario against it and stops it.
+func measure(ctx context.Context, dir string, s server, scenario string, cfg config) ([]*bench.Result, error) {
+	cmd := exec.Command(filepath.Join(dir, s.name), s.args(cfg.addr)...)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = io.Discard, &logs
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	if err := waitListening(ctx, cfg.addr); err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, logs.String())
+	}
+	bc := bench.Config{
+		Scenario: scenario, URL: "ws://" + cfg.addr + "/ws", Protocol: s.protocol,
+		Anonymous: true, ServerPID: cmd.Process.Pid, Duration: cfg.duration, Drain: 10 * time.Second,
+	}
+	switch scenario {
+	case "fanout":
+		bc.Connections, bc.Rate, bc.Size = cfg.subscribers, cfg.rate, cfg.size
+	case "echo":
+		bc.Connections = cfg.echoClients
+		for _, f := range strings.Split(cfg.sizes, ",") {
+			var n int
+			if _, err := fmt.Sscan(f, &n); err != nil {
+				return nil, fmt.Errorf("size %q: %w", f, err)
+			}
+			bc.Sizes = append(bc.Sizes, n)
+		}
+		// Herald's round trip is the instant-messaging path (publish to a
+		// channel one is subscribed to); a baseline's is its bare echo.
+		bc.EchoVia = []string{"echo"}
+		if s.protocol == "herald" {
+			bc.EchoVia = []string{"self"}
+		}
+	default:
+		return nil, fmt.Errorf("unknown scenario %q", scenario)
+	}
+	rep, err := bench.Run(ctx, bc)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, logs.String())
+	}
+	return rep.Results, nil
+}
+
+func waitListening(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s", addr)
+}
+
+// raiseFileLimit lifts this process's (and so the servers') soft limit on
+// open files to the hard one: 10,000 subscribers need as many sockets.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func brief(r *bench.Result) string {
+	s := fmt.Sprintf("%.0f msg/s, lost %d, p50 %.2f ms, p99 %.2f ms", r.PerSecond, r.Lost, r.Latency.P50, r.Latency.P99)
+	if r.CPU != nil {
+		s += fmt.Sprintf(", server CPU %.2f µs/msg (%.0f%% of a core)", r.CPU.PerDeliveryUs, r.CPU.Utilisation*100)
+	}
+	return s
+}
