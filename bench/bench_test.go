@@ -120,7 +120,7 @@ func TestServerCPU(t *testing.T) {
 	if c, err := startCPU(0).stop(1, 1); c != nil || err != nil {
 		t.Fatalf("no pid: %+v %v", c, err)
 	}
-	if _, err := startCPU(1 << 30).stop(1, 1); err == nil {
+	if _, err := startCPU(1<<30).stop(1, 1); err == nil {
 		t.Fatal("a missing process measured")
 	}
 }
