@@ -26,6 +26,9 @@ type wsConn struct {
 	client       *hub.Client // nil when the connection was refused after upgrade
 	closed       atomic.Bool // a close frame was sent or received
 	writeFailed  atomic.Bool // the peer stopped reading; no close handshake
+	// writeDeadline is the deadline last set on the socket, kept by the
+	// writer (WriteFrame is called from one goroutine at a time).
+	writeDeadline time.Time
 }
 
 var _ hub.Transport = (*wsConn)(nil)
@@ -41,9 +44,15 @@ func (c *wsConn) opcode() gws.Opcode {
 // WriteFrame writes parts as one data frame, text or binary as the
 // connection's encoding asks.
 // The write deadline bounds how long a peer that stops reading can hold its
-// writer; past it the connection is dropped.
+// writer; past it the connection is dropped. Moving a socket's deadline
+// costs a runtime timer update, a measurable share of a fan-out's CPU, so
+// it moves only when less than half of writeTimeout is left: every write
+// still gets between half and all of it.
 func (c *wsConn) WriteFrame(parts [][]byte) error {
-	_ = c.socket.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	if now := time.Now(); c.writeDeadline.Sub(now) < c.writeTimeout/2 {
+		c.writeDeadline = now.Add(c.writeTimeout)
+		_ = c.socket.SetWriteDeadline(c.writeDeadline)
+	}
 	var err error
 	if len(parts) == 1 {
 		err = c.socket.WriteMessage(c.opcode(), parts[0])
