@@ -45,6 +45,10 @@ type Publication struct {
 	Info *ClientInfo
 	// Time is when the broker accepted the publication, in unix milliseconds.
 	Time int64
+	// JSON says Data is known to be valid JSON (a JSON client's publish,
+	// already parsed), so that encoders need not scan it again. Brokers
+	// need not keep it: false only means unknown.
+	JSON bool
 }
 
 // StreamPosition is a place in a stream. Epoch changes whenever the stream

@@ -29,7 +29,8 @@ func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (any, error
 		c.hub.obs.RateLimited(LimitChannel)
 		return nil, errChannelPublishRate
 	}
-	pub := &broker.Publication{Data: cmd.Data, Info: c.clientInfo(false)}
+	// A JSON client's data was parsed with its command: it is JSON.
+	pub := &broker.Publication{Data: cmd.Data, Info: c.clientInfo(false), JSON: c.enc == protocol.JSON}
 	return c.hub.publish(ctx, cmd.Channel, ns, pub, "")
 }
 

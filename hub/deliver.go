@@ -83,7 +83,7 @@ func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.Stre
 
 // toWire converts a broker publication to its wire form.
 func toWire(pub *broker.Publication) protocol.Publication {
-	w := protocol.Publication{Offset: pub.Offset, Data: pub.Data, Time: pub.Time}
+	w := protocol.Publication{Offset: pub.Offset, Data: pub.Data, Time: pub.Time, JSON: pub.JSON}
 	if pub.Info != nil {
 		w.Info = &protocol.ClientInfo{User: pub.Info.User, Client: pub.Info.Client}
 	}

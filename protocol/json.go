@@ -196,7 +196,11 @@ func (p *Publication) UnmarshalJSON(b []byte) error {
 
 // appendDataInfoTime appends `,"data":...` (or b64), info and ts.
 func appendDataInfoTime(buf []byte, pub *Publication) []byte {
-	buf = AppendData(buf, pub.Data)
+	if pub.JSON && len(pub.Data) > 0 {
+		buf = appendJSONData(buf, pub.Data)
+	} else {
+		buf = AppendData(buf, pub.Data)
+	}
 	if pub.Info != nil {
 		buf = append(buf, `,"info":`...)
 		buf = appendClientInfo(buf, pub.Info)
@@ -209,8 +213,7 @@ func appendDataInfoTime(buf []byte, pub *Publication) []byte {
 // `,"b64":"<base64>"` otherwise.
 func AppendData(buf []byte, data []byte) []byte {
 	if len(data) > 0 && json.Valid(data) {
-		buf = append(buf, `,"data":`...)
-		return append(buf, data...)
+		return appendJSONData(buf, data)
 	}
 	if len(data) == 0 {
 		return append(buf, `,"data":null`...)
@@ -218,6 +221,22 @@ func AppendData(buf []byte, data []byte) []byte {
 	buf = append(buf, `,"b64":"`...)
 	buf = base64.StdEncoding.AppendEncode(buf, data)
 	return append(buf, '"')
+}
+
+// appendJSONData appends `,"data":<data>` for data that is valid JSON. A
+// JSON frame carries one message per line, so JSON with line breaks
+// (pretty-printed, as an API body may hold it) is compacted first.
+func appendJSONData(buf []byte, data []byte) []byte {
+	buf = append(buf, `,"data":`...)
+	if bytes.IndexByte(data, '\n') < 0 {
+		return append(buf, data...)
+	}
+	out := bytes.NewBuffer(buf)
+	if err := json.Compact(out, data); err != nil {
+		// Not JSON after all: never emit broken framing.
+		return append(buf, `null`...)
+	}
+	return out.Bytes()
 }
 
 func appendClientInfo(buf []byte, ci *ClientInfo) []byte {

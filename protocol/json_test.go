@@ -154,3 +154,23 @@ func FuzzDecodeFrame(f *testing.F) {
 		})
 	})
 }
+
+// TestPushDataOnOneLine: JSON data with line breaks is compacted, because a
+// JSON frame holds one message per line; known-JSON data encodes exactly
+// as checked data does.
+func TestPushDataOnOneLine(t *testing.T) {
+	pretty := []byte("{\n  \"text\": \"two\\nlines\",\r\n  \"n\": [1, 2]\n}")
+	for _, known := range []bool{false, true} {
+		got := JSON.AppendMessagePush(nil, "c", &Publication{Data: pretty, Time: 1, JSON: known})
+		want := `{"type":"message","channel":"c","data":{"text":"two\nlines","n":[1,2]},"ts":1}`
+		if string(got) != want {
+			t.Fatalf("known %v:\ngot  %s\nwant %s", known, got, want)
+		}
+	}
+	compact := []byte(`{"a": [1, 2]}`)
+	checked := JSON.AppendMessagePush(nil, "c", &Publication{Data: compact, Time: 1})
+	known := JSON.AppendMessagePush(nil, "c", &Publication{Data: compact, Time: 1, JSON: true})
+	if string(checked) != string(known) {
+		t.Fatalf("known JSON %s, checked %s", known, checked)
+	}
+}

@@ -93,6 +93,9 @@ type Publication struct {
 	Data   []byte      `json:"-"`
 	Info   *ClientInfo `json:"info,omitempty"`
 	Time   int64       `json:"ts"`
+	// JSON says Data is known to be valid JSON, which spares the JSON
+	// encoder a validating scan; false only means unknown.
+	JSON bool `json:"-"`
 }
 
 // ConnectResult is the result of connect.

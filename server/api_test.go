@@ -221,3 +221,22 @@ func TestServerSubscribeRacingClose(t *testing.T) {
 		}, "subscriptions left behind: %v", s.Hub.Channels(""))
 	})
 }
+
+// TestAPIPublishPrettyJSON: data with newlines (pretty-printed JSON in an
+// API body) reaches JSON clients as one line, since their frames are one
+// message per line, and nothing after it is garbled.
+func TestAPIPublishPrettyJSON(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	c, _ := s.Connect(t, ht.Token(t, "u", nil))
+	c.Call(map[string]any{"type": "subscribe", "channel": "chat:a"})
+	body := "{\"channel\": \"chat:a\",\n \"data\": {\n  \"text\": \"two\\nlines\",\n  \"n\": [1,\r\n 2]\n }\n}"
+	if status, out := s.APIRaw("publish", ht.APIKey, body); status != 200 {
+		t.Fatalf("publish: %d %s", status, out)
+	}
+	s.MustAPI("publish", map[string]any{"channel": "chat:a", "data": "after"})
+	msgs := c.Messages("chat:a", 2)
+	data, _ := msgs[0]["data"].(map[string]any)
+	if data["text"] != "two\nlines" || len(data["n"].([]any)) != 2 || msgs[1]["data"] != "after" {
+		t.Fatalf("messages %v", msgs)
+	}
+}
