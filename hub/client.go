@@ -147,7 +147,9 @@ func (c *Client) logger() *slog.Logger {
 // connection with 4500.
 func (c *Client) HandleFrame(frame []byte) {
 	c.hub.obs.FrameReceived(c.enc, len(frame))
+	c.queue.cork()
 	err := c.enc.DecodeFrameLimit(frame, c.hub.cfg.MaxFrameCommands, c.handleCommand)
+	c.queue.uncork()
 	if err == nil {
 		return
 	}

@@ -15,13 +15,17 @@ type writeQueue struct {
 	items [][]byte // pending messages, oldest first
 	// stamps[i] is the Time of the live publication items[i] carries, 0
 	// for anything else; it feeds the delivery latency metric.
-	stamps   []int64
-	bytes    int  // sum of len(items[i])
-	writing  bool // a writer goroutine is running
-	closing  bool // no more ordinary messages; close after the final drain
-	closed   bool // the connection is gone; drop everything
-	maxItems int
-	maxBytes int
+	stamps  []int64
+	bytes   int  // sum of len(items[i])
+	writing bool // a writer goroutine is running
+	// corked holds back starting a writer while the reader handles a
+	// frame (see cork); startPending records that one is due.
+	corked       bool
+	startPending bool
+	closing      bool // no more ordinary messages; close after the final drain
+	closed       bool // the connection is gone; drop everything
+	maxItems     int
+	maxBytes     int
 	// batch is the writer's buffer for one frame's messages. It lives here,
 	// not on the writer, because a writer that has just stopped and the next
 	// one may overlap for an instant; only take touches it, under mu.
@@ -97,12 +101,41 @@ func (q *writeQueue) appendAndUnlock(msgs ...[]byte) {
 // startAndUnlock releases q.mu and starts a writer unless one is running.
 // Called with q.mu held.
 func (q *writeQueue) startAndUnlock() {
+	if q.corked && !q.writing {
+		q.startPending = true
+		q.mu.Unlock()
+		return
+	}
 	start := !q.writing
 	q.writing = true
 	q.mu.Unlock()
 	if start {
 		go q.flush()
 	}
+}
+
+// cork holds back the writer until uncork, so that what the reader queues
+// while it handles one frame (a publish's reply and the push it causes for
+// the publisher itself, or the replies of batched commands) leaves in one
+// frame and one write instead of racing a writer that sends the first
+// message alone. Pushes from other goroutines wait too, for as long as the
+// frame takes; the reader uncorks before anything that may block for long.
+func (q *writeQueue) cork() {
+	q.mu.Lock()
+	q.corked = true
+	q.mu.Unlock()
+}
+
+// uncork starts the writer if a push asked for one while corked.
+func (q *writeQueue) uncork() {
+	q.mu.Lock()
+	q.corked = false
+	if !q.startPending {
+		q.mu.Unlock()
+		return
+	}
+	q.startPending = false
+	q.startAndUnlock()
 }
 
 // pushFinal appends msg past the bounds and marks the queue closing: the

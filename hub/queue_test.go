@@ -150,3 +150,36 @@ func TestWriteQueuePushAllBounds(t *testing.T) {
 		t.Fatal("a closing queue must drop a unit without reporting overflow")
 	}
 }
+
+// TestWriteQueueCork: while corked no writer starts, so everything pushed
+// meanwhile goes out in one take once uncorked.
+func TestWriteQueueCork(t *testing.T) {
+	q, got, wg := newTestQueue(100, 1000)
+	var batches int
+	inner := q.flush
+	q.flush = func() {
+		batches++
+		inner()
+	}
+	q.cork()
+	q.push([]byte("reply"))
+	q.push([]byte("push"))
+	q.mu.Lock()
+	writing := q.writing
+	q.mu.Unlock()
+	if writing {
+		t.Fatal("a writer started while corked")
+	}
+	wg.Add(1)
+	q.uncork()
+	wg.Wait()
+	if batches != 1 || len(*got) != 2 {
+		t.Fatalf("%d writers, got %q", batches, *got)
+	}
+	// Uncorked with nothing pending starts nothing.
+	q.cork()
+	q.uncork()
+	if batches != 1 {
+		t.Fatal("uncork started a writer for an empty queue")
+	}
+}

@@ -30,6 +30,8 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 		// backend already: only the client's own ask the proxy. A repeated
 		// subscribe is refused below without a call.
 		if ns.SubscribeProxy && !c.subscribed(channel) {
+			// The backend may take a while: let what is queued go out.
+			c.queue.uncork()
 			if err := c.askSubscribeProxy(ctx, channel, user); err != nil {
 				return nil, nil, err
 			}

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -97,5 +98,79 @@ func testWriterCoalesces(t *testing.T, enc protocol.Encoding) {
 	}
 	if last := msgs[102]; last.Type != protocol.PushDisconnect || last.Code != 1000 || last.Reason != "done" {
 		t.Fatalf("last message %+v, want the disconnect push", last)
+	}
+}
+
+// recorder is a Transport that keeps every frame, each as one message
+// list, and signals each write.
+type recorder struct {
+	enc    protocol.Encoding
+	mu     sync.Mutex
+	frames [][]*protocol.ServerMessage
+	wrote  chan struct{}
+}
+
+func (r *recorder) WriteFrame(parts [][]byte) error {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	var msgs []*protocol.ServerMessage
+	if err := r.enc.DecodeServerFrame(b, func(m *protocol.ServerMessage) error {
+		msgs = append(msgs, m)
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.frames = append(r.frames, msgs)
+	r.mu.Unlock()
+	r.wrote <- struct{}{}
+	return nil
+}
+
+func (r *recorder) Close(protocol.CloseCode, string) {}
+
+// TestFrameRepliesLeaveTogether: what handling one frame queues leaves in
+// one write: the replies of batched commands, and a publish's reply with
+// the push it causes for the publisher itself, whichever comes first.
+func TestFrameRepliesLeaveTogether(t *testing.T) {
+	for _, enc := range []protocol.Encoding{protocol.JSON, protocol.Protobuf} {
+		t.Run(enc.String(), func(t *testing.T) {
+			b := memory.New(memory.Options{})
+			defer b.Close()
+			h := hub.New(hub.Config{Anonymous: true, Namespaces: map[string]hub.Namespace{"": {AllowPublish: hub.AccessAny}}}, b, nil)
+			if err := h.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer h.Shutdown(context.Background())
+			r := &recorder{enc: enc, wrote: make(chan struct{}, 100)}
+			c := h.NewClient(r, enc, hub.Peer{Remote: "test"})
+			defer c.Closed()
+			frame := func(cmds ...*protocol.Command) []byte {
+				var f []byte
+				for i, cmd := range cmds {
+					if i > 0 {
+						f = append(f, enc.Separator()...)
+					}
+					f, _ = enc.AppendCommand(f, cmd)
+				}
+				return f
+			}
+			c.HandleFrame(frame(&protocol.Command{ID: 1, Type: protocol.TypeConnect},
+				&protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: "c"}))
+			<-r.wrote
+			c.HandleFrame(frame(&protocol.Command{ID: 3, Type: protocol.TypePublish, Channel: "c", Data: []byte(`"hi"`)}))
+			<-r.wrote
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if len(r.frames) != 2 || len(r.frames[0]) != 2 || len(r.frames[1]) != 2 {
+				t.Fatalf("frames %v: want the two replies, then the publish's reply and push, each in one frame", r.frames)
+			}
+			types := []string{r.frames[1][0].Type, r.frames[1][1].Type}
+			if r.frames[1][0].ID != 3 && r.frames[1][1].ID != 3 || !slices.Contains(types, protocol.PushMessage) {
+				t.Fatalf("second frame %+v %+v", r.frames[1][0], r.frames[1][1])
+			}
+		})
 	}
 }
