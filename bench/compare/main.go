@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -40,30 +41,10 @@ type server struct {
 }
 
 // heraldConfig is the server configuration the comparison runs Herald
-// with: anonymous clients, the bench namespace as an application would
-// set up a busy channel (history and recovery on, no presence or join
-// events, whose pushes would turn 10,000 subscribes into 50 million), and
-// the per-address and per-connection limits lifted, because the whole load
-// comes from one address and one publisher.
-const heraldConfig = `anonymous: true
-echo_endpoint: true
-token:
-  hmac_secret: compare-only-secret-never-used-for-tokens
-namespaces:
-  bench:
-    history_size: 100
-    history_ttl: 1h
-    recover: true
-    allow_publish: any
-limits:
-  max_connections_per_ip: 1000000
-  connect_rate_per_ip: -1
-  publish_rate: -1
-  command_rate: 1000000
-  command_burst: 1000000
-log:
-  level: warn
-`
+// with (see the file for why each setting).
+//
+//go:embed herald.yaml
+var heraldConfig string
 
 var servers = []server{
 	{

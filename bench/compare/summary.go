@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 )
 
 // key names what is compared across servers: the scenario and, for echo,
@@ -115,7 +114,7 @@ func summarise(w io.Writer, all []measurement, rounds int) {
 				n, spread(cpuRatio, "%.2f×"), spread(rateRatio, "%.2f×"))
 		}
 	}
-	fmt.Fprintln(w, strings.Repeat("", 0))
+	fmt.Fprintln(w)
 }
 
 func utilisation(m measurement) float64 {
