@@ -41,7 +41,7 @@ func (c *Client) checkData(data []byte) error {
 	if len(data) == 0 {
 		return protocol.NewError(protocol.CodeBadRequest, "data required")
 	}
-	if c.enc == protocol.JSON && jsonDepth(data) > c.hub.cfg.MaxDataDepth {
+	if c.enc == protocol.JSON && protocol.JSONDepth(data) > c.hub.cfg.MaxDataDepth {
 		return errDataTooDeep
 	}
 	return nil

@@ -156,32 +156,3 @@ func (h *Hub) allowChannelPublish(channel string, ns *Namespace) bool {
 	}
 	return h.channelRates.Allow(channel, rate.Limit(ns.PublishRate), ns.publishBurst())
 }
-
-// jsonDepth returns the deepest nesting of arrays and objects in a JSON
-// value, ignoring brackets inside strings. It reads valid JSON only: data
-// that reached it was decoded from a JSON frame.
-func jsonDepth(b []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, c := range b {
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			switch c {
-			case '\\':
-				escaped = true
-			case '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '[' || c == '{':
-			depth++
-			deepest = max(deepest, depth)
-		case c == ']' || c == '}':
-			depth--
-		}
-	}
-	return deepest
-}

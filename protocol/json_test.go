@@ -3,8 +3,11 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 func TestDecodeFrame(t *testing.T) {
@@ -172,5 +175,70 @@ func TestPushDataOnOneLine(t *testing.T) {
 	known := JSON.AppendMessagePush(nil, "c", &Publication{Data: compact, Time: 1, JSON: true})
 	if string(checked) != string(known) {
 		t.Fatalf("known JSON %s, checked %s", known, checked)
+	}
+}
+
+// FuzzFastJSONMatchesStdlib: the faster decoder used for commands and the
+// data check accepts and decodes exactly what encoding/json does, so that
+// swapping it in changed no client-visible behaviour.
+func FuzzFastJSONMatchesStdlib(f *testing.F) {
+	for _, s := range []string{
+		`{"id":2,"type":"publish","channel":"c","data":[1,{"a":null}]}`,
+		`{"id":1,"type":"connect","token":"x","subs":{"a":{"since":{"offset":1,"epoch":"e"}}}}`,
+		`{"ID":1,"TYPE":"publish","Data":1}`, `{"id":1,"id":2,"type":"a"}`,
+		`{"id":-1,"type":"a"}`, `{"id":1.5,"type":"a"}`, `{"id":4294967296,"type":"a"}`,
+		`{"type":"a","data":"\ud800"}`, `{"type":"a","data":1e999}`, `{"type":"a"} x`,
+		`{"type":"a","limit":null}`, `{"type":"a","since":[]}`, `[]`, `null`, ` {"type":"a"} `,
+		"{\"type\":\"a\",\"data\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var std, fast Command
+		stdErr := json.Unmarshal(line, &std)
+		fastErr := fastjson.Unmarshal(line, &fast)
+		if (stdErr == nil) != (fastErr == nil) {
+			t.Fatalf("%q: encoding/json says %v, the fast decoder %v", line, stdErr, fastErr)
+		}
+		if stdErr == nil && !reflect.DeepEqual(std, fast) {
+			t.Fatalf("%q: decoded differently:\n%+v\n%+v", line, std, fast)
+		}
+		if json.Valid(line) != fastjson.Valid(line) {
+			t.Fatalf("%q: Valid differs (encoding/json %v)", line, json.Valid(line))
+		}
+	})
+}
+
+func TestJSONDepth(t *testing.T) {
+	cases := map[string]int{
+		`1`: 0, `[]`: 1, `{"a":[1,{"b":[]}]}`: 4, `"[[[["`: 0, `["\"[[", [[]]]`: 3, `"\\"`: 0,
+	}
+	for in, want := range cases {
+		if got := JSONDepth([]byte(in)); got != want {
+			t.Errorf("JSONDepth(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// TestDecodeRefusesDeepNesting: past encoding/json's nesting bound a frame
+// is malformed (the decoder in use has no bound of its own), and just
+// under it the frame decodes.
+func TestDecodeRefusesDeepNesting(t *testing.T) {
+	frame := func(depth int) []byte {
+		return []byte(`{"type":"publish","channel":"c","data":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`)
+	}
+	if err := JSON.DecodeFrame(frame(maxNesting+1), func(*Command) error { return nil }); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("nesting past the bound: %v, want ErrMalformed", err)
+	}
+	// Brackets inside strings do not count.
+	inString := []byte(`{"type":"publish","channel":"c","data":"` + strings.Repeat("[", 2*maxNesting) + `"}`)
+	decoded := 0
+	for _, f := range [][]byte{frame(maxNesting - 2), inString} {
+		if err := JSON.DecodeFrame(f, func(*Command) error { decoded++; return nil }); err != nil {
+			t.Fatalf("%.60s...: %v", f, err)
+		}
+	}
+	if decoded != 2 {
+		t.Fatalf("decoded %d frames, want 2", decoded)
 	}
 }
