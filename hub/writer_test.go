@@ -11,6 +11,22 @@ import (
 	"github.com/heraldhq/herald/protocol"
 )
 
+// openHub runs an anonymous hub on a memory broker where anyone may
+// publish, shut down with the test.
+func openHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	b := memory.New(memory.Options{})
+	h := hub.New(hub.Config{Anonymous: true, Namespaces: map[string]hub.Namespace{"": {AllowPublish: hub.AccessAny}}}, b, nil)
+	if err := h.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Shutdown(context.Background())
+		b.Close()
+	})
+	return h
+}
+
 // gate is a Transport whose first write blocks until released, so that
 // messages pile up behind it, as they do behind a slow socket.
 type gate struct {
@@ -47,13 +63,7 @@ func TestWriterCoalesces(t *testing.T) {
 }
 
 func testWriterCoalesces(t *testing.T, enc protocol.Encoding) {
-	b := memory.New(memory.Options{})
-	defer b.Close()
-	h := hub.New(hub.Config{Anonymous: true, Namespaces: map[string]hub.Namespace{"": {AllowPublish: hub.AccessAny}}}, b, nil)
-	if err := h.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Shutdown(context.Background())
+	h := openHub(t)
 	g := &gate{release: make(chan struct{}), closed: make(chan protocol.CloseCode, 1)}
 	c := h.NewClient(g, enc, hub.Peer{Remote: "test"})
 	frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
@@ -137,13 +147,7 @@ func (r *recorder) Close(protocol.CloseCode, string) {}
 func TestFrameRepliesLeaveTogether(t *testing.T) {
 	for _, enc := range []protocol.Encoding{protocol.JSON, protocol.Protobuf} {
 		t.Run(enc.String(), func(t *testing.T) {
-			b := memory.New(memory.Options{})
-			defer b.Close()
-			h := hub.New(hub.Config{Anonymous: true, Namespaces: map[string]hub.Namespace{"": {AllowPublish: hub.AccessAny}}}, b, nil)
-			if err := h.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer h.Shutdown(context.Background())
+			h := openHub(t)
 			r := &recorder{enc: enc, wrote: make(chan struct{}, 100)}
 			c := h.NewClient(r, enc, hub.Peer{Remote: "test"})
 			defer c.Closed()
