@@ -55,3 +55,23 @@ func serverRSS(ctx context.Context, pid int, metricsURL string) (uint64, string,
 	}
 	return 0, "", fmt.Errorf("bench: %s has no process_resident_memory_bytes", metricsURL)
 }
+
+// merge combines two workers' readings of one server into one for conns
+// connections in all. Each worker reads "before" when it starts opening its
+// own clients, possibly after another worker has opened some, so the lowest
+// reading is the baseline; "after" is read while every worker holds its
+// clients, and the highest reading counts.
+func (m *Memory) merge(o *Memory, conns int) *Memory {
+	if m == nil || o == nil {
+		if m == nil {
+			m = o
+		}
+		return m
+	}
+	out := *m
+	out.Before, out.After = min(m.Before, o.Before), max(m.After, o.After)
+	if conns > 0 {
+		out.PerConnection = (float64(out.After) - float64(out.Before)) / float64(conns)
+	}
+	return &out
+}

@@ -121,9 +121,7 @@ func (r *Result) Merge(o *Result) {
 		t.Count += s.Count
 		t.P50, t.P99, t.Max = max(t.P50, s.P50), max(t.P99, s.P99), max(t.Max, s.Max)
 	}
-	if r.Memory == nil {
-		r.Memory = o.Memory
-	}
+	r.Memory = r.Memory.merge(o.Memory, r.Connections)
 	r.finish()
 }
 
