@@ -8,6 +8,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
 	"net"
@@ -360,8 +361,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrade
 		return nil, nil, false
 	}
 	raw := &halfCloseConn{Conn: netConn}
-	// brw.Reader keeps any bytes the client sent right after its request.
-	socket, err := up.UpgradeFromConn(raw, brw.Reader, r)
+	socket, err := up.UpgradeFromConn(raw, readerFor(raw, brw.Reader), r)
 	if err != nil {
 		raw.closeNow()
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -370,6 +370,23 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrade
 	c := &wsConn{socket: socket, raw: raw, enc: enc, writeTimeout: s.cfg.WriteTimeout}
 	socket.Session().Store("", c)
 	return socket, c, true
+}
+
+// readBufferSize is the size of a connection's read buffer. Most of a
+// connection's life is idle, so the buffer is small: frame headers and small
+// messages are read through it, and the bufio reader hands larger payloads
+// straight to the socket.
+const readBufferSize = 1024
+
+// readerFor returns the reader a hijacked connection is read through. The
+// net/http reader is 4 KiB and keeps the server's per-request state
+// reachable for the connection's whole life, so it is kept only when it
+// holds bytes the client sent right after its request.
+func readerFor(raw net.Conn, httpReader *bufio.Reader) *bufio.Reader {
+	if httpReader.Buffered() > 0 {
+		return httpReader
+	}
+	return bufio.NewReaderSize(raw, readBufferSize)
 }
 
 // refuse closes a connection the server will not serve, with the protocol's
