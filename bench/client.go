@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -248,6 +249,13 @@ func (c *conn) reply(line []byte) {
 		c.errCodes["error "+strconv.Itoa(r.Error.Code)]++
 		c.mu.Unlock()
 	}
+}
+
+// errorCodes are the counts of error replies nobody waited for, by code.
+func (c *conn) errorCodes() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.errCodes)
 }
 
 // track records a delivery for loss and duplicate counting; position is

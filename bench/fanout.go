@@ -140,7 +140,8 @@ func (r *runner) measure(p *phase, name string, subs []*conn, published, errors 
 	out := p.result(name, r)
 	out.Connections = len(subs)
 	out.Published = published
-	out.Expected = published * uint64(len(subs))
+	// A publication refused or never sent is an error, not a loss.
+	out.Expected = sat(published, errors) * uint64(len(subs))
 	u, d := counts(subs)
 	out.Lost = sat(out.Expected, u)
 	out.Duplicates = d

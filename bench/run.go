@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"net/http"
 	"strconv"
 	"sync"
@@ -244,15 +243,30 @@ type publisher interface {
 }
 
 // clientPublisher publishes over a protocol connection, not waiting for
-// replies (error replies are counted).
+// replies (error replies are counted). A publisher the server closes (or
+// whose network fails) is dialled again at its next publication, so one
+// lost connection costs the publications sent meanwhile, not the rest of
+// a long run; the closes are reported under "publisher close N".
 type clientPublisher struct {
-	c   *conn
-	raw bool
+	c    *conn
+	raw  bool
+	dial func() (*conn, error)
+	// failed counts publications that could not be sent; earlier counts
+	// the error replies and codes of connections already replaced.
+	failed  uint64
+	earlier uint64
+	codes   map[string]int
 }
 
 func (p *clientPublisher) publish(channel string, data []byte) {
+	if !p.alive() {
+		p.failed++
+		return
+	}
 	if p.raw {
-		p.c.send(data)
+		if p.c.send(data) != nil {
+			p.failed++
+		}
 		return
 	}
 	var b bytes.Buffer
@@ -264,18 +278,53 @@ func (p *clientPublisher) publish(channel string, data []byte) {
 	b.Write(data)
 	b.WriteByte('}')
 	if p.c.send(b.Bytes()) != nil {
-		p.c.cmdErrors.Add(1)
+		p.failed++
 	}
 }
 
-func (p *clientPublisher) wait() uint64 { return p.c.cmdErrors.Load() }
-
-// errorCodes are the publisher's error replies by code.
-func (p *clientPublisher) errorCodes() map[string]int {
-	p.c.mu.Lock()
-	defer p.c.mu.Unlock()
-	return maps.Clone(p.c.errCodes)
+// alive reports whether the publisher has an open connection, replacing
+// one that closed.
+func (p *clientPublisher) alive() bool {
+	select {
+	case <-p.c.done:
+	default:
+		return true
+	}
+	p.note("publisher "+p.c.closeKey(), 1)
+	p.earlier += p.c.cmdErrors.Load()
+	for k, n := range p.c.errorCodes() {
+		p.note(k, n)
+	}
+	c, err := p.dial()
+	if err != nil {
+		p.note("publisher redial", 1)
+		return false
+	}
+	p.c = c
+	return true
 }
+
+func (p *clientPublisher) note(key string, n int) {
+	if p.codes == nil {
+		p.codes = map[string]int{}
+	}
+	p.codes[key] += n
+}
+
+func (p *clientPublisher) wait() uint64 { return p.failed + p.earlier + p.c.cmdErrors.Load() }
+
+// errorCodes are the publisher's error replies by code, and its closes.
+func (p *clientPublisher) errorCodes() map[string]int {
+	out := p.c.errorCodes()
+	for k, n := range p.codes {
+		if out == nil {
+			out = map[string]int{}
+		}
+		out[k] += n
+	}
+	return out
+}
+
 func (p *clientPublisher) close() { p.c.close(); <-p.c.done }
 
 // apiPublisher publishes through the server API with a few requests in
@@ -341,11 +390,12 @@ func (r *runner) newPublisher() (publisher, error) {
 	if r.cfg.PublishVia == "api" {
 		return newAPIPublisher(r.cfg.APIURL, r.cfg.APIKey, r.cfg.Timeout), nil
 	}
-	c, err := r.dialer.dial(publisherID, func(*conn, fields, int64) {})
+	dial := func() (*conn, error) { return r.dialer.dial(publisherID, func(*conn, fields, int64) {}) }
+	c, err := dial()
 	if err != nil {
 		return nil, fmt.Errorf("bench: publisher: %w", err)
 	}
-	return &clientPublisher{c: c, raw: r.cfg.Protocol == "raw"}, nil
+	return &clientPublisher{c: c, raw: r.cfg.Protocol == "raw", dial: dial}, nil
 }
 
 // drain waits until have() reaches want, for at most Drain.
