@@ -114,6 +114,15 @@ func TestKubernetesManifest(t *testing.T) {
 	shutdown := config.Default().ShutdownTimeout
 	for _, e := range get(t, c, "env").([]any) {
 		name := get(t, e, "name").(string)
+		if name == "GOMEMLIMIT" {
+			// The Go runtime's soft limit must sit below the container's.
+			soft := mebibytes(t, e.(map[string]any)["value"].(string), "MiB")
+			hard := mebibytes(t, get(t, c, "resources", "limits", "memory").(string), "Mi")
+			if soft >= hard || soft < hard*8/10 {
+				t.Errorf("GOMEMLIMIT %d MiB for a %d MiB container: want 80-99%%", soft, hard)
+			}
+			continue
+		}
 		if !known[name] {
 			t.Errorf("%s is not a configuration variable", name)
 		}
@@ -149,6 +158,23 @@ func TestKubernetesManifest(t *testing.T) {
 	if cfg.Broker.Engine != "redis" {
 		t.Fatalf("engine %q", cfg.Broker.Engine)
 	}
+}
+
+// mebibytes reads a quantity such as "900MiB" or "1Gi" (unit is the MiB
+// spelling; the GiB one is unit with G for M).
+func mebibytes(t *testing.T, v, unit string) int {
+	t.Helper()
+	mult := 1
+	num, ok := strings.CutSuffix(v, unit)
+	if !ok {
+		num, ok = strings.CutSuffix(v, strings.Replace(unit, "M", "G", 1))
+		mult = 1024
+	}
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil {
+		t.Fatalf("memory quantity %q", v)
+	}
+	return n * mult
 }
 
 // TestSystemdUnit checks the stop timeout against the drain and the
