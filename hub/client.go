@@ -117,6 +117,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	c.queue.maxItems = h.cfg.WriteQueueMessages
 	c.queue.maxBytes = h.cfg.WriteQueueBytes
 	c.queue.flush = c.writeLoop
+	c.queue.inline = c.writeFirstFrame
 	h.clients.add(c)
 	h.obs.ConnectionOpened()
 	c.timer = time.AfterFunc(h.cfg.ConnectTimeout, c.onTimer)
@@ -368,15 +369,24 @@ func (c *Client) slowConsumer() {
 
 // writeLoop drains the queue, packing queued messages into as few frames as
 // possible. It runs only while the queue is non-empty.
-func (c *Client) writeLoop() {
-	for {
+func (c *Client) writeLoop() { c.writeFrames(-1) }
+
+// writeFirstFrame writes one frame for the queue's uncork, and reports
+// whether more is queued for a writeLoop to take over.
+func (c *Client) writeFirstFrame() (more bool) { return c.writeFrames(1) }
+
+// writeFrames writes up to limit frames (no limit when negative) and
+// reports whether the queue still holds messages for the writer, which the
+// caller then must keep draining.
+func (c *Client) writeFrames(limit int) (more bool) {
+	for n := 0; n != limit; n++ {
 		batch, st, finished, stop := c.queue.take()
 		if finished {
 			c.finishClose()
-			return
+			return false
 		}
 		if stop {
-			return
+			return false
 		}
 		parts := c.parts[:0]
 		sep := c.enc.Separator()
@@ -402,10 +412,11 @@ func (c *Client) writeLoop() {
 			}
 			c.mu.Unlock()
 			c.closeTransport(protocol.CloseGoingAway, "write failed")
-			return
+			return false
 		}
 		c.hub.obs.FrameWritten(c.enc, size, len(batch), st.depth, st.oldest)
 	}
+	return c.queue.keepWriting()
 }
 
 // Disconnect ends the connection gracefully: it queues a disconnect push

@@ -9,7 +9,10 @@ const maxFrameBytes = 64 << 10
 // writeQueue is a connection's bounded outgoing queue. Enqueue never blocks:
 // it appends shared, immutable byte slices and, when no writer is running,
 // starts one. The writer goroutine exists only while the queue is non-empty,
-// so an idle connection costs no goroutine beyond its reader.
+// so an idle connection costs no goroutine beyond its reader; replies to a
+// frame the reader handled are written by the reader itself (see uncork).
+// Whoever writes holds the writer's role (writing), so frames never
+// interleave.
 type writeQueue struct {
 	mu    sync.Mutex
 	items [][]byte // pending messages, oldest first
@@ -33,6 +36,10 @@ type writeQueue struct {
 	// flush is the writer's body, bound once at construction so starting a
 	// writer allocates no closure.
 	flush func()
+	// inline, when set, is a bounded writer body that uncork runs on its
+	// own goroutine; it reports whether writing must go on in a flush
+	// goroutine.
+	inline func() (more bool)
 }
 
 // push appends msg. It reports false when the queue would overflow its bounds
@@ -126,7 +133,13 @@ func (q *writeQueue) cork() {
 	q.mu.Unlock()
 }
 
-// uncork starts the writer if a push asked for one while corked.
+// uncork starts the writer if a push asked for one while corked. The
+// writer's first frame (usually all of it: the replies to the frame just
+// handled) is written right here, on the reader's goroutine, as a plain
+// request/response server would: handing it to a new goroutine costs a
+// goroutine start and a wake-up per round trip. Whatever is left after that
+// frame goes to a flush goroutine, so a connection with a backlog does not
+// keep its reader from reading.
 func (q *writeQueue) uncork() {
 	q.mu.Lock()
 	q.corked = false
@@ -135,7 +148,15 @@ func (q *writeQueue) uncork() {
 		return
 	}
 	q.startPending = false
-	q.startAndUnlock()
+	if q.inline == nil || q.writing {
+		q.startAndUnlock()
+		return
+	}
+	q.writing = true
+	q.mu.Unlock()
+	if q.inline() {
+		go q.flush()
+	}
 }
 
 // pushFinal appends msg past the bounds and marks the queue closing: the
@@ -209,6 +230,20 @@ func (q *writeQueue) take() (batch [][]byte, st frameStats, finished bool, stop 
 	q.stamps = q.stamps[:rest]
 	q.bytes -= size - n
 	return dst, st, false, false
+}
+
+// keepWriting is for a writer that stops before the queue is empty: it
+// reports whether anything is left for another writer (messages, a close
+// to finish, a closed queue to clear) and otherwise gives up the writer's
+// role, as take does when it finds the queue empty.
+func (q *writeQueue) keepWriting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 || q.closing || q.closed {
+		return true
+	}
+	q.writing = false
+	return false
 }
 
 // close drops everything queued; later pushes are ignored.

@@ -183,3 +183,61 @@ func TestWriteQueueCork(t *testing.T) {
 		t.Fatal("uncork started a writer for an empty queue")
 	}
 }
+
+// TestWriteQueueUncorkWritesInline: uncork writes the first frame on its
+// own goroutine and starts a flush goroutine only when something is left
+// after it.
+func TestWriteQueueUncorkWritesInline(t *testing.T) {
+	q, got, wg := newTestQueue(100, 1000)
+	flushes := 0
+	inner := q.flush
+	q.flush = func() { flushes++; inner() }
+	var inline [][]byte
+	var during func()
+	q.inline = func() bool {
+		batch, _, _, stop := q.take()
+		if !stop {
+			inline = append(inline, batch...)
+		}
+		if during != nil {
+			during()
+		}
+		return q.keepWriting()
+	}
+
+	q.cork()
+	q.push([]byte("reply"))
+	q.push([]byte("push"))
+	q.uncork()
+	if len(inline) != 2 || flushes != 0 {
+		t.Fatalf("inline %q, %d flush goroutines", inline, flushes)
+	}
+	q.mu.Lock()
+	writing := q.writing
+	q.mu.Unlock()
+	if writing {
+		t.Fatal("the writer's role was kept after an inline write emptied the queue")
+	}
+
+	// A push that lands while the inline frame is being written is left
+	// to a flush goroutine.
+	inline = nil
+	during = func() { q.push([]byte("late")) }
+	q.cork()
+	q.push([]byte("reply"))
+	wg.Add(1)
+	q.uncork()
+	wg.Wait()
+	if len(inline) != 1 || flushes != 1 || len(*got) != 1 || string((*got)[0]) != "late" {
+		t.Fatalf("inline %q, flushed %q by %d goroutines", inline, *got, flushes)
+	}
+
+	// Pushes while not corked start a flush goroutine as before.
+	during = nil
+	wg.Add(1)
+	q.push([]byte("live"))
+	wg.Wait()
+	if flushes != 2 || len(inline) != 1 {
+		t.Fatalf("a push outside a frame wrote inline (%q) or started no writer (%d)", inline, flushes)
+	}
+}

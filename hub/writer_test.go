@@ -28,10 +28,12 @@ func openHub(t *testing.T) *hub.Hub {
 }
 
 // gate is a Transport whose first write blocks until released, so that
-// messages pile up behind it, as they do behind a slow socket.
+// messages pile up behind it, as they do behind a slow socket. blocked is
+// closed when that write starts.
 type gate struct {
 	mu      sync.Mutex
 	release chan struct{}
+	blocked chan struct{}
 	frames  [][]byte
 	closed  chan protocol.CloseCode
 }
@@ -46,6 +48,7 @@ func (g *gate) WriteFrame(parts [][]byte) error {
 	g.frames = append(g.frames, b)
 	g.mu.Unlock()
 	if first {
+		close(g.blocked)
 		<-g.release
 	}
 	return nil
@@ -64,18 +67,23 @@ func TestWriterCoalesces(t *testing.T) {
 
 func testWriterCoalesces(t *testing.T, enc protocol.Encoding) {
 	h := openHub(t)
-	g := &gate{release: make(chan struct{}), closed: make(chan protocol.CloseCode, 1)}
+	g := &gate{release: make(chan struct{}), blocked: make(chan struct{}), closed: make(chan protocol.CloseCode, 1)}
 	c := h.NewClient(g, enc, hub.Peer{Remote: "test"})
 	frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
 	frame = append(frame, enc.Separator()...)
 	frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: "c"})
-	c.HandleFrame(frame)
+	// The replies are written on the reader's goroutine, which the gate
+	// holds; the publications pile up meanwhile.
+	handled := make(chan struct{})
+	go func() { c.HandleFrame(frame); close(handled) }()
+	<-g.blocked
 	for i := 0; i < 100; i++ {
 		if _, err := h.Publish(context.Background(), "c", []byte(`1`), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	close(g.release)
+	<-handled
 	c.Disconnect(protocol.NewDisconnect(protocol.CloseNormal, "done"))
 	if code := <-g.closed; code != protocol.CloseNormal {
 		t.Fatalf("closed with %d", code)
