@@ -402,6 +402,9 @@ func (c *Client) writeFrames(limit int) (more bool) {
 		err := c.t.WriteFrame(parts)
 		clear(parts)
 		c.parts = parts[:0]
+		if cap(parts) > 2*keptSlots { // message and separator per slot
+			c.parts = nil
+		}
 		if err != nil {
 			c.queue.close()
 			// A disconnect already decided (4001 for a slow consumer) is

@@ -241,3 +241,23 @@ func TestWriteQueueUncorkWritesInline(t *testing.T) {
 		t.Fatalf("a push outside a frame wrote inline (%q) or started no writer (%d)", inline, flushes)
 	}
 }
+
+// TestWriteQueueReleasesBacklogArrays: after a burst drains, the queue
+// keeps no more than keptSlots of array, so connections that once had a
+// backlog do not hold its size forever.
+func TestWriteQueueReleasesBacklogArrays(t *testing.T) {
+	for _, burst := range []int{keptSlots, keptSlots + 4, 10 * keptSlots} {
+		q := &writeQueue{maxItems: 1000, maxBytes: 1 << 20, flush: func() {}}
+		for range burst {
+			q.push([]byte("m"))
+		}
+		for {
+			if _, _, _, stop := q.take(); stop {
+				break
+			}
+		}
+		if cap(q.items) > keptSlots || cap(q.stamps) > keptSlots || cap(q.batch) > keptSlots {
+			t.Fatalf("burst %d: kept items %d stamps %d batch %d", burst, cap(q.items), cap(q.stamps), cap(q.batch))
+		}
+	}
+}
