@@ -20,12 +20,20 @@ import (
 // layer implements it. The hub never sees HTTP or WebSocket framing.
 type Transport interface {
 	// WriteFrame writes parts, concatenated, as one data frame. The client
-	// calls it from one goroutine at a time.
+	// calls it from one goroutine at a time. It returns ErrTransportClosed
+	// when the connection is already ending on the transport's side (the
+	// peer's close frame arrived): the transport then reports the peer's
+	// code through PeerClosed and Closed itself.
 	WriteFrame(parts [][]byte) error
 	// Close sends a close frame with code and reason and ends the connection.
 	// It may be called more than once and concurrently with WriteFrame.
 	Close(code protocol.CloseCode, reason string)
 }
+
+// ErrTransportClosed is what WriteFrame returns for a connection the peer
+// is closing: the write is dropped without choosing a close code, because
+// the peer's is the one to record.
+var ErrTransportClosed = errors.New("hub: transport closed")
 
 type clientState uint8
 
@@ -404,6 +412,10 @@ func (c *Client) writeFrames(limit int) (more bool) {
 		c.parts = parts[:0]
 		if cap(parts) > 2*keptSlots { // message and separator per slot
 			c.parts = nil
+		}
+		if errors.Is(err, ErrTransportClosed) {
+			c.queue.close()
+			return false
 		}
 		if err != nil {
 			c.queue.close()

@@ -186,3 +186,48 @@ func TestFrameRepliesLeaveTogether(t *testing.T) {
 		})
 	}
 }
+
+// closingPeer is a Transport whose peer is closing: every write reports
+// ErrTransportClosed, and Close must not be called.
+type closingPeer struct {
+	closes chan protocol.CloseCode
+}
+
+func (p *closingPeer) WriteFrame([][]byte) error               { return hub.ErrTransportClosed }
+func (p *closingPeer) Close(code protocol.CloseCode, _ string) { p.closes <- code }
+
+// codeObserver records the close codes the hub reports.
+type codeObserver struct {
+	hub.NopObserver
+	codes chan protocol.CloseCode
+}
+
+func (o *codeObserver) ConnectionClosed(code protocol.CloseCode) { o.codes <- code }
+
+// TestWriteRacingPeerClose: a push written while the peer's close frame is
+// being handled is dropped without the server choosing a close code, so
+// the connection is recorded with the peer's code (it was recorded as 1001
+// "write failed" when the write won the race).
+func TestWriteRacingPeerClose(t *testing.T) {
+	obs := &codeObserver{codes: make(chan protocol.CloseCode, 1)}
+	b := memory.New(memory.Options{})
+	h := hub.New(hub.Config{Anonymous: true, Observer: obs}, b, nil)
+	if err := h.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Shutdown(context.Background()); b.Close() })
+	p := &closingPeer{closes: make(chan protocol.CloseCode, 1)}
+	c := h.NewClient(p, protocol.JSON, hub.Peer{Remote: "test"})
+	frame, _ := protocol.JSON.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
+	c.HandleFrame(frame) // its reply meets the closed transport
+	c.PeerClosed(protocol.CloseNormal)
+	c.Closed()
+	if code := <-obs.codes; code != protocol.CloseNormal {
+		t.Fatalf("recorded close code %d, want the peer's 1000", code)
+	}
+	select {
+	case code := <-p.closes:
+		t.Fatalf("the server closed a connection the peer was closing, with %d", code)
+	default:
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,11 @@ func (c *wsConn) WriteFrame(parts [][]byte) error {
 		err = c.socket.WriteMessage(c.opcode(), parts[0])
 	} else {
 		err = c.socket.Writev(c.opcode(), parts...)
+	}
+	if errors.Is(err, gws.ErrConnClosed) && !c.closed.Load() {
+		// gws closed the socket itself: the peer's close frame (or a
+		// read error) ended the connection, and OnClose reports its code.
+		return hub.ErrTransportClosed
 	}
 	if err != nil {
 		c.writeFailed.Store(true)
