@@ -68,6 +68,35 @@ func clusterBroker(t testing.TB, s *embed.Server, prefix string) (*Broker, error
 	return New(o)
 }
 
+// waitInterest returns once subscriptions made on node to before the call
+// are known to node from: a probe subscribed on to receives a message
+// published on from, and a route carries interest in order.
+func waitInterest(t *testing.T, from, to *embed.Server) {
+	t.Helper()
+	sc, err := natsgo.Connect("", to.InProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	probe, err := sc.SubscribeSync("interest-probe")
+	if err != nil || sc.Flush() != nil {
+		t.Fatalf("probe subscribe: %v", err)
+	}
+	pc, err := natsgo.Connect("", from.InProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		_ = pc.Publish("interest-probe", nil)
+		_ = pc.Flush()
+		if _, err := probe.NextMsg(100 * time.Millisecond); err == nil {
+			return
+		}
+	}
+	t.Fatalf("interest from %s never reached %s", to.Name(), from.Name())
+}
+
 // TestCluster: three embedded servers form a cluster; streams replicated
 // three times carry a publish made through node A to a subscriber on node
 // C, and node B reads it from history. Then the suite runs across the
@@ -91,6 +120,10 @@ func TestCluster(t *testing.T) {
 	if err := c.Subscribe(ctx, "smoke"); err != nil {
 		t.Fatal(err)
 	}
+	// Core NATS forwards a publish only to nodes whose interest has
+	// arrived; a subscription's interest crosses the cluster a moment
+	// after the subscribe returns.
+	waitInterest(t, servers[0], servers[2])
 	pos, _, err := a.Publish(ctx, "smoke", &broker.Publication{Data: []byte("hello")}, keep(10))
 	if err != nil || pos.Offset != 1 {
 		t.Fatalf("publish on A: %+v (%v)", pos, err)
