@@ -56,11 +56,16 @@ func (b *Broker) streamConfigs() []jetstream.StreamConfig {
 func (b *Broker) ensureStreams(ctx context.Context) error {
 	var handles []jetstream.Stream
 	for _, cfg := range b.streamConfigs() {
-		s, err := b.js.CreateOrUpdateStream(ctx, cfg)
-		for try := 0; try < 3 && raced(err); try++ {
-			// Another node created it between our look and our create:
-			// now it exists, and updating it works.
-			s, err = b.js.CreateOrUpdateStream(ctx, cfg)
+		s, err := b.createStream(ctx, cfg)
+		for err != nil && apiCode(err) == errNoPeers && ctx.Err() == nil {
+			// A node starting together with its peers: JetStream has a
+			// leader but not yet enough peers for the replicas. They
+			// join within moments; wait for them within the timeout.
+			select {
+			case <-ctx.Done():
+			case <-time.After(250 * time.Millisecond):
+				s, err = b.createStream(ctx, cfg)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("nats: stream %s: %w", cfg.Name, err)
@@ -71,7 +76,22 @@ func (b *Broker) ensureStreams(ctx context.Context) error {
 	return nil
 }
 
+// createStream creates or updates one stream.
+func (b *Broker) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
+	for try := 0; try < 3 && raced(err); try++ {
+		// Another node created it between our look and our create: now
+		// it exists, and updating it works.
+		s, err = b.js.CreateOrUpdateStream(ctx, cfg)
+	}
+	return s, err
+}
+
 func (b *Broker) st() *streamSet { return b.streams.Load() }
+
+// errNoPeers is the code of a replicated stream's create when too few
+// peers are online for its replicas ("no suitable peers for placement").
+const errNoPeers jetstream.ErrorCode = 10005
 
 // errSubjectsOverlap is the code nats-server 2.9 answers a create that
 // lost the race to an identical one with; nats.go names no constant for it.
