@@ -40,9 +40,18 @@ func Run(t *testing.T, newHub func() serve.Hub) {
 	echoURL := "ws" + strings.TrimPrefix(srv.URL, "http") + serve.EchoPath
 
 	t.Run("Broadcast", func(t *testing.T) {
-		a, b := dial(t, url), dial(t, url)
-		defer a.Close()
+		// A hub may register a connection after its handshake completes,
+		// but always before it reads the connection's first message: b's
+		// own broadcast coming back proves b registered, and a, dialled
+		// after that, only reaches the hub after its registration.
+		b := dial(t, url)
 		defer b.Close()
+		send(t, b, websocket.TextMessage, []byte("b is here"))
+		if got := receive(t, b); string(got) != "b is here" {
+			t.Fatalf("b received %q, want its own message", got)
+		}
+		a := dial(t, url)
+		defer a.Close()
 		send(t, a, websocket.BinaryMessage, []byte("ignored"))
 		send(t, a, websocket.TextMessage, []byte("hello"))
 		for _, c := range []*websocket.Conn{a, b} {
