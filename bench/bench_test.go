@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"io"
 	"os"
 	"strconv"
@@ -267,5 +268,25 @@ func TestPublisherReconnects(t *testing.T) {
 	// in flight when it was closed.
 	if closes != 1 || r.Published < 80 || r.Delivered < (r.Published-5)*5 || r.Lost > 2*5 {
 		t.Fatalf("closes %v published %d delivered %d lost %d errors %d", r.ErrorCodes, r.Published, r.Delivered, r.Lost, r.Errors)
+	}
+}
+
+// TestPublisherRedialFails: while the server stays unreachable every
+// publication is an error and every redial is reported, but the closed
+// connection's own close and error replies are counted once.
+func TestPublisherRedialFails(t *testing.T) {
+	dead := &conn{done: make(chan struct{}), errCodes: map[string]int{"error 110": 2}}
+	dead.cmdErrors.Store(2)
+	close(dead.done)
+	p := &clientPublisher{c: dead, dial: func() (*conn, error) { return nil, errors.New("refused") }}
+	for range 3 {
+		p.publish("ch", []byte(`1`))
+	}
+	codes := p.errorCodes()
+	if got := p.wait(); got != 3+2 {
+		t.Fatalf("errors %d, want 3 failed publications + 2 error replies", got)
+	}
+	if codes["publisher network"] != 1 || codes["error 110"] != 2 || codes["publisher redial"] != 3 {
+		t.Fatalf("codes %v", codes)
 	}
 }

@@ -256,6 +256,9 @@ type clientPublisher struct {
 	failed  uint64
 	earlier uint64
 	codes   map[string]int
+	// counted is the closed connection whose counts are already in
+	// earlier and codes, so that failed redials do not count it again.
+	counted *conn
 }
 
 func (p *clientPublisher) publish(channel string, data []byte) {
@@ -290,10 +293,13 @@ func (p *clientPublisher) alive() bool {
 	default:
 		return true
 	}
-	p.note("publisher "+p.c.closeKey(), 1)
-	p.earlier += p.c.cmdErrors.Load()
-	for k, n := range p.c.errorCodes() {
-		p.note(k, n)
+	if p.counted != p.c {
+		p.counted = p.c
+		p.note("publisher "+p.c.closeKey(), 1)
+		p.earlier += p.c.cmdErrors.Load()
+		for k, n := range p.c.errorCodes() {
+			p.note(k, n)
+		}
 	}
 	c, err := p.dial()
 	if err != nil {
@@ -311,11 +317,20 @@ func (p *clientPublisher) note(key string, n int) {
 	p.codes[key] += n
 }
 
-func (p *clientPublisher) wait() uint64 { return p.failed + p.earlier + p.c.cmdErrors.Load() }
+func (p *clientPublisher) wait() uint64 {
+	n := p.failed + p.earlier
+	if p.counted != p.c {
+		n += p.c.cmdErrors.Load()
+	}
+	return n
+}
 
 // errorCodes are the publisher's error replies by code, and its closes.
 func (p *clientPublisher) errorCodes() map[string]int {
-	out := p.c.errorCodes()
+	var out map[string]int
+	if p.counted != p.c {
+		out = p.c.errorCodes()
+	}
 	for k, n := range p.codes {
 		if out == nil {
 			out = map[string]int{}
