@@ -1,14 +1,10 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
-	"github.com/lxzan/gws"
-
 	"github.com/heraldhq/herald/hub"
-	"github.com/heraldhq/herald/protocol"
 )
 
 // Observer receives the server's measurements; package metrics implements
@@ -79,14 +75,4 @@ func (s *Server) instrumentAPI(next http.Handler) http.Handler {
 		s.log.Info("api request", "method", method, "http_method", r.Method,
 			"status", rec.status, "duration", d, "remote", r.RemoteAddr)
 	})
-}
-
-// peerCloseCode is the close code the peer sent, from the error a
-// connection ended with; hub.CloseAbnormal when it sent none.
-func peerCloseCode(err error) protocol.CloseCode {
-	var ce *gws.CloseError
-	if errors.As(err, &ce) && ce.Code != 0 {
-		return protocol.CloseCode(ce.Code)
-	}
-	return hub.CloseAbnormal
 }

@@ -3,7 +3,7 @@
 // echo endpoint, plus Serve and Shutdown in the manner of net/http.
 //
 // The server owns transport concerns (handshakes, origins, connection
-// limits, WebSocket framing via github.com/lxzan/gws); everything a
+// limits, WebSocket framing via github.com/gobwas/ws); everything a
 // connection does once open is the hub's business.
 package server
 
@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/gobwas/ws"
 
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/hub"
@@ -131,13 +131,13 @@ type Server struct {
 	keys *keyring
 
 	// upgraders by negotiated subprotocol ("" for none).
-	upgraders map[string]*gws.Upgrader
-	echo      *gws.Upgrader
+	upgraders map[string]ws.HTTPUpgrader
 
 	conns       atomic.Int64
 	perIP       ipCounter
 	connectRate *connectRate
 	readers     sync.WaitGroup // one per open WebSocket connection
+	bursts      *burstPool
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -159,25 +159,15 @@ func New(cfg Config, h *hub.Hub) *Server {
 	s := &Server{cfg: cfg, hub: h, log: cfg.Logger, obs: cfg.Observer, keys: newKeyring(cfg.APIKeys)}
 	s.perIP.m = make(map[string]int)
 	s.connectRate = newConnectRate(cfg.ConnectRatePerIP, cfg.ConnectBurstPerIP)
-	events := &clientEvents{s: s}
-	opt := func(subprotocols ...string) *gws.ServerOption {
-		return &gws.ServerOption{
-			// In order: one connection's frames must be handled one by one.
-			ParallelEnabled: false,
-			// Checked by us, to close with 1007 as the protocol requires.
-			CheckUtf8Enabled:   false,
-			ReadMaxPayloadSize: cfg.MaxMessageSize,
-			HandshakeTimeout:   cfg.HandshakeTimeout,
-			SubProtocols:       subprotocols,
-			NewSession:         func() gws.SessionStorage { return &session{} },
+	s.bursts = newBurstPool()
+	s.upgraders = make(map[string]ws.HTTPUpgrader)
+	for _, sub := range []string{"", protocol.SubprotocolJSON, protocol.SubprotocolProtobuf} {
+		up := ws.HTTPUpgrader{Timeout: cfg.HandshakeTimeout}
+		if sub != "" {
+			up.Protocol = func(p string) bool { return p == sub }
 		}
+		s.upgraders[sub] = up
 	}
-	s.upgraders = map[string]*gws.Upgrader{
-		"":                           gws.NewUpgrader(events, opt()),
-		protocol.SubprotocolJSON:     gws.NewUpgrader(events, opt(protocol.SubprotocolJSON)),
-		protocol.SubprotocolProtobuf: gws.NewUpgrader(events, opt(protocol.SubprotocolProtobuf)),
-	}
-	s.echo = gws.NewUpgrader(&echoEvents{clientEvents{s: s}}, opt())
 	s.api = &apiHandler{hub: h, keys: s.keys, bodyLimit: cfg.APIBodySize, allowedNets: cfg.APIAllowedNets, log: cfg.Logger}
 
 	s.mux = http.NewServeMux()
@@ -248,6 +238,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.hub.Shutdown(ctx)
 	done := make(chan struct{})
 	go func() { s.readers.Wait(); close(done) }()
+	defer s.bursts.close()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -315,7 +306,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sub, enc := negotiateEncoding(r)
 	ip := remoteIP(r)
-	socket, c, ok := s.upgrade(w, r, s.upgraders[sub], enc)
+	c, first, ok := s.upgrade(w, r, sub, enc)
 	if !ok {
 		return
 	}
@@ -326,12 +317,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.perIP.done(ip)
 	}
 	if total > int64(s.cfg.MaxConnections) || perIP > s.cfg.MaxConnectionsPerIP {
-		s.refuse(socket, c, protocol.DisconnectConnectionLimit)
-		s.readLoop(socket, c, release)
+		s.refuse(c, protocol.DisconnectConnectionLimit)
+		s.readLoop(c, first, release)
 		return
 	}
 	c.client = s.hub.NewClient(c, enc, s.peer(r))
-	s.readLoop(socket, c, release)
+	c.handle = clientMessage
+	s.readLoop(c, first, release)
 }
 
 // peer collects what the hub may use before connect: the address, the
@@ -353,74 +345,59 @@ func (s *Server) peer(r *http.Request) hub.Peer {
 	return p
 }
 
-// upgrade hijacks the connection and completes the WebSocket handshake.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, up *gws.Upgrader, enc protocol.Encoding) (*gws.Conn, *wsConn, bool) {
-	netConn, brw, err := http.NewResponseController(w).Hijack()
+// upgrade completes the WebSocket handshake on the hijacked connection. It
+// also returns the HTTP server's reader when that already holds bytes the
+// client sent right behind its request; otherwise that reader (4 KiB, which
+// keeps the server's per-request state reachable) is let go.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub string, enc protocol.Encoding) (*wsConn, *bufio.Reader, bool) {
+	netConn, brw, _, err := s.upgraders[sub].Upgrade(r, w)
 	if err != nil {
-		http.Error(w, "websocket: cannot hijack", http.StatusInternalServerError)
-		return nil, nil, false
-	}
-	raw := &halfCloseConn{Conn: netConn}
-	socket, err := up.UpgradeFromConn(raw, readerFor(raw, brw.Reader), r)
-	if err != nil {
-		raw.closeNow()
+		if netConn != nil {
+			_ = netConn.Close()
+		}
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return nil, nil, false
 	}
-	c := &wsConn{socket: socket, raw: raw, enc: enc, writeTimeout: s.cfg.WriteTimeout}
-	socket.Session().Store("", c)
-	return socket, c, true
-}
-
-// readBufferSize is the size of a connection's read buffer. Most of a
-// connection's life is idle, so the buffer is small: frame headers and small
-// messages are read through it, and the bufio reader hands larger payloads
-// straight to the socket.
-const readBufferSize = 1024
-
-// readerFor returns the reader a hijacked connection is read through. The
-// net/http reader is 4 KiB and keeps the server's per-request state
-// reachable for the connection's whole life, so it is kept only when it
-// holds bytes the client sent right after its request.
-func readerFor(raw net.Conn, httpReader *bufio.Reader) *bufio.Reader {
-	if httpReader.Buffered() > 0 {
-		return httpReader
+	c := &wsConn{
+		raw:          &halfCloseConn{Conn: netConn},
+		enc:          enc,
+		maxMessage:   int64(s.cfg.MaxMessageSize),
+		writeTimeout: s.cfg.WriteTimeout,
+		panicked:     s.readPanicked,
+		bursts:       s.bursts,
 	}
-	return bufio.NewReaderSize(raw, readBufferSize)
+	c.onControl = c.control
+	c.enablePolling(netConn)
+	var first *bufio.Reader
+	if brw.Reader.Buffered() > 0 {
+		first = brw.Reader
+	}
+	return c, first, true
 }
 
 // refuse closes a connection the server will not serve, with the protocol's
 // disconnect push before the close frame.
-func (s *Server) refuse(socket *gws.Conn, c *wsConn, d protocol.Disconnect) {
-	_ = socket.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	_ = socket.WriteMessage(c.opcode(), c.enc.AppendDisconnectPush(nil, d))
+func (s *Server) refuse(c *wsConn, d protocol.Disconnect) {
+	_ = c.WriteFrame([][]byte{c.enc.AppendDisconnectPush(nil, d)})
 	c.Close(d.Code, d.Reason)
 }
 
-// readLoop runs the connection's reader on its own goroutine, the only one
-// an idle connection has. A panic while parsing a frame closes that
-// connection with 1002 and leaves the rest of the server running: gws
-// v1.8.9 panics on a frame whose 64-bit length has its top bit set.
-func (s *Server) readLoop(socket *gws.Conn, c *wsConn, release func()) {
+// readLoop reads the connection until it ends (reader.go), counted in
+// s.readers for Shutdown.
+func (s *Server) readLoop(c *wsConn, first *bufio.Reader, release func()) {
 	s.readers.Add(1)
 	go func() {
 		defer s.readers.Done()
 		defer release()
-		defer func() {
-			if v := recover(); v != nil {
-				s.protocolPanics.Add(1)
-				s.log.Warn("websocket read panic; closing connection", "panic", v)
-				c.closed.Store(true)
-				_ = socket.WriteClose(uint16(protocol.CloseProtocolError), []byte("protocol error"))
-				c.raw.closeNow()
-				if c.client != nil {
-					c.client.PeerClosed(protocol.CloseProtocolError)
-					c.client.Closed()
-				}
-			}
-		}()
-		socket.ReadLoop()
+		c.serve(first)
 	}()
+}
+
+// readPanicked counts and logs a connection closed by a recovered panic in
+// frame parsing.
+func (s *Server) readPanicked(v any) {
+	s.protocolPanics.Add(1)
+	s.log.Warn("websocket read panic; closing connection", "panic", v)
 }
 
 // serveEcho serves the diagnostic echo endpoint.
@@ -432,11 +409,12 @@ func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	socket, c, ok := s.upgrade(w, r, s.echo, protocol.JSON)
+	c, first, ok := s.upgrade(w, r, "", protocol.JSON)
 	if !ok {
 		return
 	}
-	s.readLoop(socket, c, func() {})
+	c.handle = echoMessage
+	s.readLoop(c, first, func() {})
 }
 
 // remoteIP returns the request's peer IP without the port.

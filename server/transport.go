@@ -1,14 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-	"unicode/utf8"
 
-	"github.com/lxzan/gws"
+	"github.com/gobwas/ws"
 
 	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/protocol"
@@ -18,76 +20,164 @@ import (
 // after sending its own.
 const closeTimeout = 5 * time.Second
 
-// wsConn adapts a gws connection to hub.Transport.
+// errCloseSent is what a write after the server's close frame returns.
+var errCloseSent = errors.New("websocket: close frame already sent")
+
+// wsConn is one WebSocket connection after its handshake: the hub's
+// Transport on the write side (this file) and a frame reader on the read
+// side (reader.go). RFC 6455 framing is github.com/gobwas/ws's.
 type wsConn struct {
-	socket       *gws.Conn
 	raw          *halfCloseConn
 	enc          protocol.Encoding
+	maxMessage   int64
 	writeTimeout time.Duration
-	client       *hub.Client // nil when the connection was refused after upgrade
-	closed       atomic.Bool // a close frame was sent or received
-	writeFailed  atomic.Bool // the peer stopped reading; no close handshake
-	// writeDeadline is the deadline last set on the socket, kept by the
-	// writer (WriteFrame is called from one goroutine at a time).
+	// handle receives every complete data message; nil drops them (a
+	// connection refused after its handshake).
+	handle func(c *wsConn, op ws.OpCode, data []byte)
+	client *hub.Client // the hub's side, when handle is clientMessage
+	// onControl is c.control, made once: the frame parser calls it for a
+	// control frame between the fragments of a message.
+	onControl func(ws.Header, io.Reader) error
+	// panicked reports a recovered panic in frame parsing.
+	panicked func(v any)
+
+	// poll, when set, lets the connection wait for bytes without a
+	// goroutine of its own depth; see reader.go.
+	poll     syscall.RawConn
+	readable func(fd uintptr) bool
+	peek     [1]byte
+	bursts   *burstPool
+	first    *bufio.Reader    // the first burst's reader, when it holds bytes
+	results  chan burstResult // a burst's end, to the waiter
+
+	stopped    atomic.Bool // no further messages reach the hub
+	peerClosed atomic.Bool // the peer's close frame arrived
+
+	// wmu serializes writes: the hub's writer, control replies from the
+	// reader and the close frame.
+	wmu         sync.Mutex
+	closeSent   bool // under wmu
+	writeFailed atomic.Bool
+	// writeDeadline is the deadline last set on the socket, under wmu.
 	writeDeadline time.Time
 }
 
 var _ hub.Transport = (*wsConn)(nil)
 
-// opcode is the frame type of the connection's encoding.
-func (c *wsConn) opcode() gws.Opcode {
+// dataOpCode is the frame type of the connection's encoding.
+func (c *wsConn) dataOpCode() ws.OpCode {
 	if c.enc.Binary() {
-		return gws.OpcodeBinary
+		return ws.OpBinary
 	}
-	return gws.OpcodeText
+	return ws.OpText
 }
 
 // WriteFrame writes parts as one data frame, text or binary as the
 // connection's encoding asks.
-// The write deadline bounds how long a peer that stops reading can hold its
-// writer; past it the connection is dropped. Moving a socket's deadline
-// costs a runtime timer update, a measurable share of a fan-out's CPU, so
-// it moves only when less than half of writeTimeout is left: every write
-// still gets between half and all of it.
 func (c *wsConn) WriteFrame(parts [][]byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		if c.peerClosed.Load() {
+			// The peer's close frame ended the connection; the reader
+			// reports its code.
+			return hub.ErrTransportClosed
+		}
+		return errCloseSent
+	}
+	return c.writeLocked(c.dataOpCode(), parts...)
+}
+
+// writeLocked writes one frame (header and payload in one write) with wmu
+// held. The write deadline bounds how long a peer that stops reading can
+// hold the writer; past it the connection is dropped. Moving a socket's
+// deadline costs a runtime timer update, a measurable share of a fan-out's
+// CPU, so it moves only when less than half of writeTimeout is left: every
+// write still gets between half and all of it.
+func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
 	if now := time.Now(); c.writeDeadline.Sub(now) < c.writeTimeout/2 {
 		c.writeDeadline = now.Add(c.writeTimeout)
-		_ = c.socket.SetWriteDeadline(c.writeDeadline)
+		_ = c.raw.SetWriteDeadline(c.writeDeadline)
 	}
-	var err error
-	if len(parts) == 1 {
-		err = c.socket.WriteMessage(c.opcode(), parts[0])
-	} else {
-		err = c.socket.Writev(c.opcode(), parts...)
+	f := getFrameBuffer()
+	defer putFrameBuffer(f)
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	if errors.Is(err, gws.ErrConnClosed) && !c.closed.Load() {
-		// gws closed the socket itself: the peer's close frame (or a
-		// read error) ended the connection, and OnClose reports its code.
-		return hub.ErrTransportClosed
+	if err := ws.WriteHeaderBuffer(f, ws.Header{Fin: true, OpCode: op, Length: int64(n)}, f.header[:]); err != nil {
+		return err
 	}
-	if err != nil {
+	for _, p := range parts {
+		f.b = append(f.b, p...)
+	}
+	if _, err := c.raw.Write(f.b); err != nil {
 		c.writeFailed.Store(true)
+		return err
 	}
-	return err
+	return nil
 }
 
 // Close sends a close frame; the reader then waits for the peer's. After a
 // failed write there is no point: the socket is dropped at once.
 func (c *wsConn) Close(code protocol.CloseCode, reason string) {
-	c.closed.Store(true)
+	c.stopped.Store(true)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.sendCloseLocked(code, reason)
+}
+
+// sendCloseLocked sends the close frame once, then half-closes the socket,
+// with wmu held.
+func (c *wsConn) sendCloseLocked(code protocol.CloseCode, reason string) {
+	if c.closeSent {
+		return
+	}
+	c.closeSent = true
 	if c.writeFailed.Load() {
 		c.raw.closeNow()
 		return
 	}
-	_ = c.socket.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-	_ = c.socket.WriteClose(uint16(code), []byte(reason))
+	c.writeDeadline = time.Now().Add(c.writeTimeout)
+	_ = c.raw.SetWriteDeadline(c.writeDeadline)
+	_ = c.writeLocked(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), reason))
+	_ = c.raw.Close()
 }
 
-// halfCloseConn makes the WebSocket library's Close a half-close: after the
-// close frame, the write side is shut (FIN) and the read side stays open
-// until the peer's close frame arrives or closeTimeout passes. Closing at
-// once would reset connections whose peer still had data in flight, and a
-// reset can destroy the last messages before the peer reads them.
+// frameBuffer is the buffer one outgoing frame is built in, header and
+// payload together, so that a frame leaves in one write.
+type frameBuffer struct {
+	b      []byte
+	header [ws.MaxHeaderSize]byte
+}
+
+// Write appends to the frame; ws.WriteHeaderBuffer writes the header here.
+func (f *frameBuffer) Write(p []byte) (int, error) {
+	f.b = append(f.b, p...)
+	return len(p), nil
+}
+
+var framePool = sync.Pool{New: func() any { return new(frameBuffer) }}
+
+// maxPooledFrame bounds the frame buffers kept for reuse, so that one large
+// message does not pin its buffer for good.
+const maxPooledFrame = 64 << 10
+
+func getFrameBuffer() *frameBuffer { return framePool.Get().(*frameBuffer) }
+
+func putFrameBuffer(f *frameBuffer) {
+	if cap(f.b) > maxPooledFrame {
+		return
+	}
+	f.b = f.b[:0]
+	framePool.Put(f)
+}
+
+// halfCloseConn makes closing a half-close: after the close frame, the write
+// side is shut (FIN) and the read side stays open until the peer's close
+// frame arrives or closeTimeout passes. Closing at once would reset
+// connections whose peer still had data in flight, and a reset can destroy
+// the last messages before the peer reads them.
 type halfCloseConn struct {
 	net.Conn
 	once sync.Once
@@ -112,81 +202,4 @@ func (c *halfCloseConn) Close() error {
 func (c *halfCloseConn) closeNow() {
 	c.once.Do(func() {})
 	_ = c.Conn.Close()
-}
-
-// session is the per-connection storage gws asks for; we only ever store the
-// wsConn, so one field replaces gws's default map.
-type session struct{ conn *wsConn }
-
-func (s *session) Len() int { return 1 }
-func (s *session) Load(string) (any, bool) {
-	return s.conn, s.conn != nil
-}
-func (s *session) Delete(string)                {}
-func (s *session) Store(_ string, v any)        { s.conn, _ = v.(*wsConn) }
-func (s *session) Range(func(string, any) bool) {}
-
-func connOf(socket *gws.Conn) *wsConn {
-	return socket.Session().(*session).conn
-}
-
-// clientEvents routes gws events of client connections to the hub.
-type clientEvents struct {
-	s *Server
-}
-
-func (e *clientEvents) OnOpen(*gws.Conn) {}
-
-func (e *clientEvents) OnClose(socket *gws.Conn, err error) {
-	c := connOf(socket)
-	c.raw.closeNow()
-	if c.client != nil {
-		c.client.PeerClosed(peerCloseCode(err))
-		c.client.Closed()
-	}
-}
-
-// OnPing answers RFC 6455 pings; gws leaves that to the handler.
-func (e *clientEvents) OnPing(socket *gws.Conn, payload []byte) {
-	_ = socket.WritePong(payload)
-}
-
-func (e *clientEvents) OnPong(*gws.Conn, []byte) {}
-
-func (e *clientEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	c := connOf(socket)
-	if c.client == nil || c.closed.Load() {
-		return
-	}
-	if msg.Opcode != c.opcode() {
-		reason := "binary frames need the protobuf subprotocol"
-		if c.enc.Binary() {
-			reason = "text frames need the JSON subprotocol"
-		}
-		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseUnsupportedData, reason))
-		return
-	}
-	data := msg.Bytes()
-	// gws's own check answers invalid UTF-8 with 1003; the protocol says 1007.
-	if msg.Opcode == gws.OpcodeText && !utf8.Valid(data) {
-		c.closed.Store(true)
-		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseInvalidPayload, "invalid UTF-8"))
-		return
-	}
-	c.client.HandleFrame(data)
-}
-
-// echoEvents serves the diagnostic echo endpoint: every message goes back
-// unchanged.
-type echoEvents struct{ clientEvents }
-
-func (e *echoEvents) OnMessage(socket *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	if msg.Opcode == gws.OpcodeText && !utf8.Valid(msg.Bytes()) {
-		_ = socket.WriteClose(uint16(protocol.CloseInvalidPayload), []byte("invalid UTF-8"))
-		return
-	}
-	_ = socket.SetWriteDeadline(time.Now().Add(e.s.cfg.WriteTimeout))
-	_ = socket.WriteMessage(msg.Opcode, msg.Bytes())
 }

@@ -1,0 +1,378 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/protocol"
+)
+
+// How a connection reads.
+//
+// Most connections are idle most of the time, so what an idle connection
+// holds decides how many fit in a server's memory. A goroutine that reads
+// frames and hands them to the hub grows its stack to the depth of that
+// work (a token check, a publish) and keeps it while blocked in its next
+// read: 4 KiB or more per idle connection, and the collector's heap goal
+// grows with it. So a plain socket is read in bursts instead:
+//
+//   - a waiter goroutine, whose only call chain is a readiness wait, parks
+//     until the socket has bytes (a non-consuming peek tells it, so no
+//     buffer is needed while waiting) and stays at the minimum stack;
+//   - it hands the connection to a burst goroutine from burstPool, which
+//     takes a read buffer from a pool, reads and handles whole messages
+//     while bytes remain buffered, returns the buffer and tells the waiter,
+//     which waits again.
+//
+// The waiter waits for its burst, so a connection's messages are handled
+// one at a time, in order. A message split across packets keeps its burst
+// waiting for the rest. Connections without a pollable socket (TLS) keep
+// one goroutine that reads in a loop.
+
+// readBufferSize is the size of a burst's pooled read buffer.
+const readBufferSize = 4096
+
+// loopBufferSize is the read buffer of a connection that reads in a loop:
+// small, because it is held for the connection's whole life; larger
+// payloads are read straight into the message buffer.
+const loopBufferSize = 1024
+
+// frameReader is the state of reading: the buffered source, the frame
+// parser and the buffer a message is assembled in. Bursts take one from
+// readerPool.
+type frameReader struct {
+	br  *bufio.Reader
+	rd  wsutil.Reader
+	msg []byte
+}
+
+var readerPool = sync.Pool{New: func() any {
+	return &frameReader{br: bufio.NewReaderSize(nil, readBufferSize)}
+}}
+
+// maxPooledMessage bounds the message buffers kept with pooled readers.
+const maxPooledMessage = 64 << 10
+
+// newFrameReader prepares a reader of br for c.
+func (c *wsConn) newFrameReader(fr *frameReader, br *bufio.Reader) {
+	fr.br = br
+	fr.rd = wsutil.Reader{
+		Source:         br,
+		State:          ws.StateServerSide,
+		MaxMessageSize: c.maxMessage,
+		OnIntermediate: c.onControl,
+	}
+}
+
+// serve reads the connection until it ends, then tells the hub. first is
+// the reader the handshake left, when it already holds the client's first
+// bytes.
+func (c *wsConn) serve(first *bufio.Reader) {
+	code := c.readAll(first)
+	c.raw.closeNow()
+	if c.client != nil {
+		c.client.PeerClosed(code)
+		c.client.Closed()
+	}
+}
+
+// readAll reads messages until the connection ends and returns the close
+// code to record.
+func (c *wsConn) readAll(first *bufio.Reader) protocol.CloseCode {
+	if c.poll == nil {
+		br := first
+		if br == nil {
+			br = bufio.NewReaderSize(c.raw, loopBufferSize)
+		}
+		fr := &frameReader{}
+		c.newFrameReader(fr, br)
+		for {
+			if code, done := c.readMessage(fr); done {
+				return code
+			}
+		}
+	}
+	c.results = make(chan burstResult, 1)
+	c.first = first
+	for {
+		if c.first == nil {
+			// An error (a deadline, a reset) is the burst's to read.
+			_ = c.poll.Read(c.readable)
+		}
+		c.bursts.run(c)
+		if r := <-c.results; r.done {
+			return r.code
+		}
+	}
+}
+
+// burstResult is how a burst ended.
+type burstResult struct {
+	code protocol.CloseCode
+	done bool
+}
+
+// runBurst runs one burst on a pool goroutine and reports its end to the
+// waiter.
+func (c *wsConn) runBurst() {
+	first := c.first
+	c.first = nil
+	code, done := c.burst(first)
+	c.results <- burstResult{code, done}
+}
+
+// burstPool runs bursts on goroutines that outlive one burst: a goroutine
+// start and the growth of a fresh stack to the depth of the hub's work cost
+// more than the burst itself when a client sends a message at a time. A
+// goroutine idle for burstIdle exits.
+type burstPool struct {
+	jobs      chan *wsConn
+	quit      chan struct{}
+	closeOnce sync.Once
+}
+
+// burstIdle is how long a pool goroutine waits for another burst before
+// it exits: long enough to serve a busy connection's next message, short
+// enough that a quiet server keeps no goroutines (and their stacks) around.
+const burstIdle = time.Second
+
+func newBurstPool() *burstPool {
+	return &burstPool{jobs: make(chan *wsConn), quit: make(chan struct{})}
+}
+
+// run hands c's burst to an idle goroutine, or starts one.
+func (p *burstPool) run(c *wsConn) {
+	select {
+	case p.jobs <- c:
+	default:
+		go p.work(c)
+	}
+}
+
+func (p *burstPool) work(c *wsConn) {
+	idle := time.NewTimer(burstIdle)
+	defer idle.Stop()
+	for {
+		c.runBurst()
+		idle.Reset(burstIdle)
+		select {
+		case c = <-p.jobs:
+		case <-idle.C:
+			return
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// close makes the goroutines exit once they finish their burst, and at
+// once when idle. Safe to call more than once.
+func (p *burstPool) close() {
+	p.closeOnce.Do(func() { close(p.quit) })
+}
+
+// burst reads and handles messages while bytes remain buffered. It reports
+// done, with the close code, when the connection has ended.
+func (c *wsConn) burst(first *bufio.Reader) (code protocol.CloseCode, done bool) {
+	fr := readerPool.Get().(*frameReader)
+	own := fr.br
+	br := first
+	if br == nil {
+		own.Reset(c.raw)
+		br = own
+	}
+	c.newFrameReader(fr, br)
+	defer func() {
+		own.Reset(nil)
+		fr.br, fr.rd = own, wsutil.Reader{}
+		if cap(fr.msg) > maxPooledMessage {
+			fr.msg = nil
+		}
+		readerPool.Put(fr)
+	}()
+	for {
+		if code, done = c.readMessage(fr); done || br.Buffered() == 0 {
+			return code, done
+		}
+	}
+}
+
+// readMessage reads one message (and any control frames before it) and
+// hands it on. It reports done, with the close code to record, when the
+// connection has ended. A panic in parsing closes this connection with 1002
+// and leaves the rest of the server running.
+func (c *wsConn) readMessage(fr *frameReader) (code protocol.CloseCode, done bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.onPanic(v)
+			code, done = protocol.CloseProtocolError, true
+		}
+	}()
+	for {
+		hdr, err := fr.rd.NextFrame()
+		if err != nil {
+			return c.readFailed(err), true
+		}
+		if hdr.OpCode.IsControl() {
+			if err := c.control(hdr, &fr.rd); err != nil {
+				return c.readFailed(err), true
+			}
+			continue
+		}
+		fr.msg, err = readPayload(&fr.rd, fr.msg[:0], hdr.Length)
+		if err != nil {
+			return c.readFailed(err), true
+		}
+		if !c.stopped.Load() && c.handle != nil {
+			c.handle(c, hdr.OpCode, fr.msg)
+		}
+		return 0, false
+	}
+}
+
+// readPayload reads the rest of the message rd is at into buf, which it
+// grows; size is the first frame's length, all of it for an unfragmented
+// message.
+func readPayload(rd *wsutil.Reader, buf []byte, size int64) ([]byte, error) {
+	if int64(cap(buf)) < size {
+		buf = make([]byte, 0, size)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// control answers a control frame: a ping with a pong, a close with the
+// close handshake (as wsutil.ClosedError, which ends the reading).
+func (c *wsConn) control(hdr ws.Header, payload io.Reader) error {
+	p := make([]byte, hdr.Length) // ≤125: CheckHeader bounded it
+	if _, err := io.ReadFull(payload, p); err != nil {
+		return err
+	}
+	switch hdr.OpCode {
+	case ws.OpPing:
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		if c.closeSent {
+			return nil
+		}
+		return c.writeLocked(ws.OpPong, p)
+	case ws.OpClose:
+		code, reason := ws.StatusNoStatusRcvd, ""
+		switch len(p) {
+		case 0:
+		case 1: // a body must start with a two-byte code
+			return ws.ErrProtocolStatusCodeUnknown
+		default:
+			code, reason = ws.ParseCloseFrameData(p)
+			if err := ws.CheckCloseFrameData(code, reason); err != nil {
+				return err
+			}
+			if code >= 5000 { // RFC 6455 §7.4.2 defines no codes past 4999
+				return ws.ErrProtocolStatusCodeUnknown
+			}
+		}
+		c.stopped.Store(true)
+		c.peerClosed.Store(true)
+		c.wmu.Lock()
+		if !c.closeSent {
+			// RFC 6455 §5.5.1: answer with a close frame, echoing the code.
+			c.closeSent = true
+			_ = c.writeLocked(ws.OpClose, p[:min(len(p), 2)])
+		}
+		c.wmu.Unlock()
+		return wsutil.ClosedError{Code: code, Reason: reason}
+	}
+	return nil // a pong
+}
+
+// readFailed ends reading on err and returns the close code to record:
+// the peer's for its close frame, 1002 or 1009 (sent to the peer) for a
+// frame that breaks the protocol or the size limit, 1006 for a connection
+// that ended without a close frame.
+func (c *wsConn) readFailed(err error) protocol.CloseCode {
+	var closed wsutil.ClosedError
+	var perr ws.ProtocolError
+	switch {
+	case errors.As(err, &closed):
+		return protocol.CloseCode(closed.Code)
+	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
+		return c.failConnection(protocol.CloseMessageTooBig, "message too big")
+	case errors.As(err, &perr), errors.Is(err, ws.ErrHeaderLengthMSB), errors.Is(err, ws.ErrHeaderLengthUnexpected):
+		return c.failConnection(protocol.CloseProtocolError, "protocol error")
+	}
+	return hub.CloseAbnormal
+}
+
+// failConnection closes a connection whose peer broke the protocol: a close
+// frame with code, then the bytes still arriving are discarded until the
+// peer closes or closeTimeout passes, so that the close frame is read
+// rather than lost to a reset.
+func (c *wsConn) failConnection(code protocol.CloseCode, reason string) protocol.CloseCode {
+	c.stopped.Store(true)
+	c.wmu.Lock()
+	c.sendCloseLocked(code, reason)
+	c.wmu.Unlock()
+	_, _ = io.Copy(io.Discard, c.raw)
+	return code
+}
+
+// onPanic closes a connection whose frame parsing panicked.
+func (c *wsConn) onPanic(v any) {
+	c.stopped.Store(true)
+	c.wmu.Lock()
+	c.sendCloseLocked(protocol.CloseProtocolError, "protocol error")
+	c.wmu.Unlock()
+	c.panicked(v)
+}
+
+// clientMessage hands a client's message to the hub, after the checks
+// RFC 6455 and the protocol leave to the application.
+func clientMessage(c *wsConn, op ws.OpCode, data []byte) {
+	if op != c.dataOpCode() {
+		reason := "binary frames need the protobuf subprotocol"
+		if c.enc.Binary() {
+			reason = "text frames need the JSON subprotocol"
+		}
+		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseUnsupportedData, reason))
+		return
+	}
+	if op == ws.OpText && !utf8.Valid(data) {
+		c.stopped.Store(true)
+		c.client.Disconnect(protocol.NewDisconnect(protocol.CloseInvalidPayload, "invalid UTF-8"))
+		return
+	}
+	c.client.HandleFrame(data)
+}
+
+// echoMessage serves the diagnostic echo endpoint: every message goes back
+// unchanged.
+func echoMessage(c *wsConn, op ws.OpCode, data []byte) {
+	if op == ws.OpText && !utf8.Valid(data) {
+		c.Close(protocol.CloseInvalidPayload, "invalid UTF-8")
+		return
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.closeSent {
+		_ = c.writeLocked(op, data)
+	}
+}

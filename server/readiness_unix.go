@@ -1,0 +1,33 @@
+//go:build unix
+
+package server
+
+import (
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// enablePolling lets c wait for readability without reading (see
+// reader.go) when its socket allows it: a plain TCP or Unix socket, not a
+// TLS connection, whose buffered records the socket cannot see.
+func (c *wsConn) enablePolling(conn net.Conn) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	c.poll = rc
+	// The callback of rc.Read: true once the socket has a byte to read,
+	// has reached end of file or has failed, without consuming anything;
+	// false makes rc.Read park until the runtime's poller sees the socket
+	// readable, then ask again.
+	c.readable = func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), c.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN && err != unix.EWOULDBLOCK
+	}
+}
