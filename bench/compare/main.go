@@ -51,6 +51,7 @@ var servers = []server{
 		name: "herald", pkg: "./cmd/herald", protocol: "herald",
 		args: func(addr string) []string { return []string{"serve", "--config", heraldConfigFile, "--address", addr} },
 	},
+	{name: "gobwas", pkg: "./bench/baseline/gobwas", protocol: "raw", args: rawArgs},
 	{name: "gws", pkg: "./bench/baseline/gws", protocol: "raw", args: rawArgs},
 	{name: "gorilla", pkg: "./bench/baseline/gorilla", protocol: "raw", args: rawArgs},
 }
@@ -71,7 +72,7 @@ type measurement struct {
 func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
 	scenarios := flag.String("scenarios", "fanout,echo", "fanout, echo")
-	only := flag.String("servers", "herald,gws,gorilla", "servers to compare")
+	only := flag.String("servers", "herald,gobwas,gws,gorilla", "servers to compare")
 	subscribers := flag.Int("subscribers", 10000, "fanout: subscribers")
 	rate := flag.Float64("rate", 10, "fanout: publications per second")
 	size := flag.Int("size", 64, "fanout: payload bytes")
