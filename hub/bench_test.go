@@ -36,6 +36,17 @@ func (s sink) WriteFrame(parts [][]byte) error {
 
 func (s sink) Close(protocol.CloseCode, string) {}
 
+// trySink is a sink that also writes without blocking, as the server's
+// transport on a plain socket does: fan-outs then write from a few
+// goroutines instead of a writer goroutine per subscriber.
+type trySink struct{ sink }
+
+func (s trySink) TryWriteFrame(parts [][]byte) (bool, error) { return true, s.WriteFrame(parts) }
+func (s trySink) Flush() error                               { return nil }
+
+// benchTry makes benchHub's clients trySinks.
+var benchTry bool
+
 // benchHub starts a hub with n anonymous clients subscribed to one channel,
 // client i speaking encoding(i).
 func benchHub(b *testing.B, n int, history bool, encoding func(i int) protocol.Encoding) (*hub.Hub, *atomic.Int64) {
@@ -63,7 +74,11 @@ func benchHub(b *testing.B, n int, history bool, encoding func(i int) protocol.E
 	var delivered atomic.Int64
 	for i := 0; i < n; i++ {
 		enc := encoding(i)
-		c := h.NewClient(sink{&delivered, enc}, enc, hub.Peer{Remote: "bench"})
+		var t hub.Transport = sink{&delivered, enc}
+		if benchTry {
+			t = trySink{sink{&delivered, enc}}
+		}
+		c := h.NewClient(t, enc, hub.Peer{Remote: "bench"})
 		frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
 		frame = append(frame, enc.Separator()...)
 		frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: "bench"})
@@ -110,6 +125,18 @@ func BenchmarkFanout(b *testing.B) {
 func BenchmarkFanoutMetrics(b *testing.B) {
 	benchObserver = metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
 	defer func() { benchObserver = nil }()
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("json/%d", n), func(b *testing.B) {
+			benchFanout(b, n, fanoutEncodings[0].of)
+		})
+	}
+}
+
+// BenchmarkFanoutTry is BenchmarkFanout with transports that write without
+// blocking, as plain sockets do in the server.
+func BenchmarkFanoutTry(b *testing.B) {
+	benchTry = true
+	defer func() { benchTry = false }()
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("json/%d", n), func(b *testing.B) {
 			benchFanout(b, n, fanoutEncodings[0].of)

@@ -51,6 +51,7 @@ const (
 type Client struct {
 	hub    *Hub
 	t      Transport
+	tw     TryWriter // t, when it can write without blocking
 	enc    protocol.Encoding
 	id     string
 	remote string
@@ -124,6 +125,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	}
 	c.queue.maxItems = h.cfg.WriteQueueMessages
 	c.queue.maxBytes = h.cfg.WriteQueueBytes
+	c.tw, _ = t.(TryWriter)
 	c.queue.flush = c.writeLoop
 	c.queue.inline = c.writeFirstFrame
 	h.clients.add(c)
@@ -362,9 +364,18 @@ func (c *Client) enqueue(msg []byte) {
 
 // enqueueLive is enqueue for a live publication whose Time is pubTime, so
 // the writer can measure its delivery latency.
-func (c *Client) enqueueLive(msg []byte, pubTime int64) {
-	if !c.queue.pushStamped(msg, pubTime) {
+// Within a fan-out (f not nil) a writer the push calls for is left to f.
+func (c *Client) enqueueLive(msg []byte, pubTime int64, f *fanout) {
+	ok, claimed := c.queue.pushLive(msg, pubTime)
+	if !ok {
 		c.slowConsumer()
+	}
+	if claimed {
+		if f != nil {
+			f.add(c)
+		} else {
+			go c.queue.flush()
+		}
 	}
 }
 
@@ -376,17 +387,28 @@ func (c *Client) slowConsumer() {
 }
 
 // writeLoop drains the queue, packing queued messages into as few frames as
-// possible. It runs only while the queue is non-empty.
-func (c *Client) writeLoop() { c.writeFrames(-1) }
+// possible. It runs only while the queue is non-empty, or while a frame a
+// fan-out started is unfinished.
+func (c *Client) writeLoop() {
+	if c.tw != nil {
+		if err := c.tw.Flush(); err != nil {
+			c.writeFailed(err)
+			return
+		}
+	}
+	c.writeFrames(-1, false)
+}
 
 // writeFirstFrame writes one frame for the queue's uncork, and reports
 // whether more is queued for a writeLoop to take over.
-func (c *Client) writeFirstFrame() (more bool) { return c.writeFrames(1) }
+func (c *Client) writeFirstFrame() (more bool) { return c.writeFrames(1, false) }
 
 // writeFrames writes up to limit frames (no limit when negative) and
 // reports whether the queue still holds messages for the writer, which the
-// caller then must keep draining.
-func (c *Client) writeFrames(limit int) (more bool) {
+// caller then must keep draining in a writeLoop. With try, frames are
+// written without waiting for the socket (c.tw); a frame the socket did not
+// take whole also ends the call with more, for the writeLoop to finish.
+func (c *Client) writeFrames(limit int, try bool) (more bool) {
 	for n := 0; n != limit; n++ {
 		batch, st, finished, stop := c.queue.take()
 		if finished {
@@ -407,31 +429,44 @@ func (c *Client) writeFrames(limit int) (more bool) {
 			parts = append(parts, m)
 			size += len(m)
 		}
-		err := c.t.WriteFrame(parts)
+		done := true
+		var err error
+		if try {
+			done, err = c.tw.TryWriteFrame(parts)
+		} else {
+			err = c.t.WriteFrame(parts)
+		}
 		clear(parts)
 		c.parts = parts[:0]
 		if cap(parts) > 2*keptSlots { // message and separator per slot
 			c.parts = nil
 		}
-		if errors.Is(err, ErrTransportClosed) {
-			c.queue.close()
-			return false
-		}
 		if err != nil {
-			c.queue.close()
-			// A disconnect already decided (4001 for a slow consumer) is
-			// what ended the connection, though its close frame is lost.
-			c.mu.Lock()
-			if c.closing != nil {
-				c.closeCode.CompareAndSwap(0, uint32(c.closing.Code))
-			}
-			c.mu.Unlock()
-			c.closeTransport(protocol.CloseGoingAway, "write failed")
+			c.writeFailed(err)
 			return false
 		}
 		c.hub.obs.FrameWritten(c.enc, size, len(batch), st.depth, st.oldest)
+		if !done {
+			return true
+		}
 	}
 	return c.queue.keepWriting()
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *Client) writeFailed(err error) {
+	c.queue.close()
+	if errors.Is(err, ErrTransportClosed) {
+		return
+	}
+	// A disconnect already decided (4001 for a slow consumer) is what ended
+	// the connection, though its close frame is lost.
+	c.mu.Lock()
+	if c.closing != nil {
+		c.closeCode.CompareAndSwap(0, uint32(c.closing.Code))
+	}
+	c.mu.Unlock()
+	c.closeTransport(protocol.CloseGoingAway, "write failed")
 }
 
 // Disconnect ends the connection gracefully: it queues a disconnect push

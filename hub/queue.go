@@ -59,22 +59,31 @@ func (q *writeQueue) push(msg []byte) bool {
 
 // pushStamped is push for a live publication whose Time is stamp.
 func (q *writeQueue) pushStamped(msg []byte, stamp int64) bool {
+	ok, claimed := q.pushLive(msg, stamp)
+	if claimed {
+		go q.flush()
+	}
+	return ok
+}
+
+// pushLive is pushStamped without starting the writer: claimed reports that
+// the caller took the writer's role and must see that a writer runs.
+func (q *writeQueue) pushLive(msg []byte, stamp int64) (ok, claimed bool) {
 	q.mu.Lock()
 	if q.closing || q.closed {
 		q.mu.Unlock()
-		return true
+		return true, false
 	}
 	// The bounds limit backlog: one message larger than maxBytes (a long
 	// history reply) still goes out when nothing is waiting before it.
 	if len(q.items) >= q.maxItems || (len(q.items) > 0 && q.bytes+len(msg) > q.maxBytes) {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	q.items = append(q.items, msg)
 	q.stamps = append(q.stamps, stamp)
 	q.bytes += len(msg)
-	q.startAndUnlock()
-	return true
+	return true, q.claimAndUnlock()
 }
 
 // pushAll appends msgs as one unit: all of them or none, with nothing from
@@ -115,17 +124,24 @@ func (q *writeQueue) appendAndUnlock(msgs ...[]byte) {
 // startAndUnlock releases q.mu and starts a writer unless one is running.
 // Called with q.mu held.
 func (q *writeQueue) startAndUnlock() {
+	if q.claimAndUnlock() {
+		go q.flush()
+	}
+}
+
+// claimAndUnlock releases q.mu and reports whether the caller took the
+// writer's role (no writer was running, and none is held back by cork), in
+// which case it must start one. Called with q.mu held.
+func (q *writeQueue) claimAndUnlock() bool {
 	if q.corked && !q.writing {
 		q.startPending = true
 		q.mu.Unlock()
-		return
+		return false
 	}
 	start := !q.writing
 	q.writing = true
 	q.mu.Unlock()
-	if start {
-		go q.flush()
-	}
+	return start
 }
 
 // cork holds back the writer until uncork, so that what the reader queues

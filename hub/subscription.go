@@ -38,6 +38,12 @@ type heldPush struct {
 // are not stream publications (join, leave, or a channel without history);
 // pubTime is a publication's Time, 0 for other pushes.
 func (s *subscription) deliver(offset uint64, epoch string, msg []byte, pubTime int64) {
+	s.deliverTo(offset, epoch, msg, pubTime, nil)
+}
+
+// deliverTo is deliver within a fan-out: when the client needs a writer, f
+// collects it instead of a writer goroutine starting (nil: start one).
+func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTime int64, f *fanout) {
 	s.mu.Lock()
 	if !s.live {
 		s.held = append(s.held, heldPush{offset, epoch, msg})
@@ -51,7 +57,7 @@ func (s *subscription) deliver(offset uint64, epoch string, msg []byte, pubTime 
 		return
 	}
 	if ok {
-		s.client.enqueueLive(msg, pubTime)
+		s.client.enqueueLive(msg, pubTime, f)
 	}
 }
 

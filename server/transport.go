@@ -60,9 +60,22 @@ type wsConn struct {
 	writeFailed atomic.Bool
 	// writeDeadline is the deadline last set on the socket, under wmu.
 	writeDeadline time.Time
+	// pending is the part of a frame TryWriteFrame could not write, under
+	// wmu: it goes out before anything else.
+	pending []byte
+	// tryWrite is the callback of poll.Write that writes tryBuf from
+	// tryN on without waiting (readiness_unix.go), made once; tryBuf,
+	// tryN and tryErr are its arguments and results, under wmu.
+	tryWrite func(fd uintptr) bool
+	tryBuf   []byte
+	tryN     int
+	tryErr   error
 }
 
-var _ hub.Transport = (*wsConn)(nil)
+var (
+	_ hub.Transport = (*wsConn)(nil)
+	_ hub.TryWriter = (*wsConn)(nil)
+)
 
 // dataOpCode is the frame type of the connection's encoding.
 func (c *wsConn) dataOpCode() ws.OpCode {
@@ -88,34 +101,108 @@ func (c *wsConn) WriteFrame(parts [][]byte) error {
 	return c.writeLocked(c.dataOpCode(), parts...)
 }
 
-// writeLocked writes one frame (header and payload in one write) with wmu
-// held. The write deadline bounds how long a peer that stops reading can
-// hold the writer; past it the connection is dropped. Moving a socket's
-// deadline costs a runtime timer update, a measurable share of a fan-out's
-// CPU, so it moves only when less than half of writeTimeout is left: every
-// write still gets between half and all of it.
-func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
-	if now := time.Now(); c.writeDeadline.Sub(now) < c.writeTimeout/2 {
-		c.writeDeadline = now.Add(c.writeTimeout)
-		_ = c.raw.SetWriteDeadline(c.writeDeadline)
+// TryWriteFrame is WriteFrame without waiting for the socket: what the
+// socket does not take at once is kept for Flush. A connection that cannot
+// write without blocking (TLS) keeps the whole frame for Flush.
+func (c *wsConn) TryWriteFrame(parts [][]byte) (done bool, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		if c.peerClosed.Load() {
+			return false, hub.ErrTransportClosed
+		}
+		return false, errCloseSent
 	}
-	f := getFrameBuffer()
+	f := c.buildFrame(c.dataOpCode(), parts)
 	defer putFrameBuffer(f)
 	n := 0
-	for _, p := range parts {
-		n += len(p)
+	if c.poll != nil && len(c.pending) == 0 {
+		// An expired write deadline fails even a write that need not wait.
+		c.moveWriteDeadline()
+		c.tryBuf, c.tryN, c.tryErr = f.b, 0, nil
+		err = c.poll.Write(c.tryWrite)
+		n, c.tryBuf = c.tryN, nil
+		if err == nil {
+			err = c.tryErr
+		}
+		if err != nil {
+			c.writeFailed.Store(true)
+			return false, err
+		}
+		if n == len(f.b) {
+			return true, nil
+		}
 	}
-	if err := ws.WriteHeaderBuffer(f, ws.Header{Fin: true, OpCode: op, Length: int64(n)}, f.header[:]); err != nil {
+	c.pending = append(c.pending, f.b[n:]...)
+	return false, nil
+}
+
+// Flush writes what TryWriteFrame left.
+func (c *wsConn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+// flushLocked writes pending, with wmu held.
+func (c *wsConn) flushLocked() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	c.moveWriteDeadline()
+	_, err := c.raw.Write(c.pending)
+	c.pending = c.pending[:0]
+	if cap(c.pending) > maxPooledFrame {
+		c.pending = nil
+	}
+	if err != nil {
+		c.writeFailed.Store(true)
+	}
+	return err
+}
+
+// writeLocked writes one frame (header and payload in one write), after
+// anything pending, with wmu held.
+func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
+	if err := c.flushLocked(); err != nil {
 		return err
 	}
-	for _, p := range parts {
-		f.b = append(f.b, p...)
-	}
+	c.moveWriteDeadline()
+	f := c.buildFrame(op, parts)
+	defer putFrameBuffer(f)
 	if _, err := c.raw.Write(f.b); err != nil {
 		c.writeFailed.Store(true)
 		return err
 	}
 	return nil
+}
+
+// moveWriteDeadline keeps the socket's write deadline ahead, with wmu held.
+// The deadline bounds how long a peer that stops reading can hold a writer;
+// past it the connection is dropped. Moving a socket's deadline costs a
+// runtime timer update, a measurable share of a fan-out's CPU, so it moves
+// only when less than half of writeTimeout is left: every write still gets
+// between half and all of it.
+func (c *wsConn) moveWriteDeadline() {
+	if now := time.Now(); c.writeDeadline.Sub(now) < c.writeTimeout/2 {
+		c.writeDeadline = now.Add(c.writeTimeout)
+		_ = c.raw.SetWriteDeadline(c.writeDeadline)
+	}
+}
+
+// buildFrame returns a pooled buffer holding one frame of parts.
+func (c *wsConn) buildFrame(op ws.OpCode, parts [][]byte) *frameBuffer {
+	f := getFrameBuffer()
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	// Cannot fail: the buffer is large enough and appending does not.
+	_ = ws.WriteHeaderBuffer(f, ws.Header{Fin: true, OpCode: op, Length: int64(n)}, f.header[:])
+	for _, p := range parts {
+		f.b = append(f.b, p...)
+	}
+	return f
 }
 
 // Close sends a close frame; the reader then waits for the peer's. After a
