@@ -46,8 +46,10 @@ const (
 // Client is one connection's session: it decodes commands, runs them against
 // the hub and the broker, and owns the connection's write queue.
 //
-// HandleFrame must be called from one goroutine (the transport's reader);
-// everything else may be called from any goroutine.
+// HandleFrame must be called for one frame at a time, in order (by the
+// transport's reader, which may hand that role from goroutine to goroutine
+// as long as each call happens before the next); everything else may be
+// called from any goroutine.
 type Client struct {
 	hub    *Hub
 	t      Transport
