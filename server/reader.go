@@ -27,13 +27,13 @@ import (
 //   - a waiter goroutine, whose only call chain is a readiness wait, parks
 //     until the socket has bytes (a non-consuming peek tells it, so no
 //     buffer is needed while waiting) and stays at the minimum stack;
-//   - it hands the connection to a burst goroutine from burstPool, which
-//     takes a read buffer from a pool, reads and handles whole messages
-//     while bytes remain buffered, returns the buffer and tells the waiter,
-//     which waits again.
+//   - it hands the connection to a burst goroutine from burstPool and
+//     exits; the burst takes a read buffer from a pool, reads and handles
+//     whole messages while bytes remain buffered, returns the buffer and
+//     starts a new waiter.
 //
-// The waiter waits for its burst, so a connection's messages are handled
-// one at a time, in order. A message split across packets keeps its burst
+// A connection has a waiter or a burst, never both, so its messages are
+// handled one at a time, in order. A message split across packets keeps its burst
 // waiting for the rest. Connections without a pollable socket (TLS) keep
 // one goroutine that reads in a loop.
 
@@ -72,61 +72,76 @@ func (c *wsConn) newFrameReader(fr *frameReader, br *bufio.Reader) {
 	}
 }
 
-// serve reads the connection until it ends, then tells the hub. first is
-// the reader the handshake left, when it already holds the client's first
-// bytes.
-func (c *wsConn) serve(first *bufio.Reader) {
-	code := c.readAll(first)
-	c.raw.closeNow()
+// start reads the connection until it ends, then tells the hub and calls
+// ended. first is the reader the handshake left, when it already holds the
+// client's first bytes. It returns at once.
+func (c *wsConn) start(first *bufio.Reader, ended func()) {
+	c.ended = ended
+	if c.poll == nil {
+		go func() { c.end(c.readLoop(first)) }()
+		return
+	}
+	c.first = first
+	if first != nil {
+		c.bursts.run(c)
+		return
+	}
+	go c.wait()
+}
+
+// end tells the hub the connection has ended with code.
+func (c *wsConn) end(code protocol.CloseCode) {
+	// The code first, then no more writes: a write failing on the closed
+	// socket must not record a code of its own.
 	if c.client != nil {
 		c.client.PeerClosed(code)
+	}
+	c.readDone.Store(true)
+	c.raw.closeNow()
+	if c.client != nil {
 		c.client.Closed()
 	}
+	c.ended()
 }
 
-// readAll reads messages until the connection ends and returns the close
-// code to record.
-func (c *wsConn) readAll(first *bufio.Reader) protocol.CloseCode {
-	if c.poll == nil {
-		br := first
-		if br == nil {
-			br = bufio.NewReaderSize(c.raw, loopBufferSize)
-		}
-		fr := &frameReader{}
-		c.newFrameReader(fr, br)
-		for {
-			if code, done := c.readMessage(fr); done {
-				return code
-			}
-		}
+// readLoop reads messages on one goroutine until the connection ends and
+// returns the close code to record: for connections whose socket cannot be
+// polled.
+func (c *wsConn) readLoop(first *bufio.Reader) protocol.CloseCode {
+	br := first
+	if br == nil {
+		br = bufio.NewReaderSize(c.raw, loopBufferSize)
 	}
-	c.results = make(chan burstResult, 1)
-	c.first = first
+	fr := &frameReader{}
+	c.newFrameReader(fr, br)
 	for {
-		if c.first == nil {
-			// An error (a deadline, a reset) is the burst's to read.
-			_ = c.poll.Read(c.readable)
-		}
-		c.bursts.run(c)
-		if r := <-c.results; r.done {
-			return r.code
+		if code, done := c.readMessage(fr); done {
+			return code
 		}
 	}
 }
 
-// burstResult is how a burst ended.
-type burstResult struct {
-	code protocol.CloseCode
-	done bool
+// wait is the waiter: it parks until the socket has bytes, hands the
+// connection to a burst and exits. Each wait is a new goroutine, so that
+// nothing it ever ran (an asynchronous preemption spills every register
+// onto the stack it interrupts) leaves it a larger stack for the
+// connection's idle time.
+func (c *wsConn) wait() {
+	// An error (a deadline, a reset) is the burst's to read.
+	_ = c.poll.Read(c.readable)
+	c.bursts.run(c)
 }
 
-// runBurst runs one burst on a pool goroutine and reports its end to the
-// waiter.
+// runBurst runs one burst on a pool goroutine, then starts the next wait
+// or ends the connection.
 func (c *wsConn) runBurst() {
 	first := c.first
 	c.first = nil
-	code, done := c.burst(first)
-	c.results <- burstResult{code, done}
+	if code, done := c.burst(first); done {
+		c.end(code)
+		return
+	}
+	go c.wait()
 }
 
 // burstPool runs bursts on goroutines that outlive one burst: a goroutine

@@ -74,7 +74,7 @@ func FuzzReadFrames(f *testing.F) {
 			}
 		}
 		done := make(chan protocol.CloseCode, 1)
-		go func() { done <- c.readAll(nil) }()
+		go func() { done <- c.readLoop(nil) }()
 		select {
 		case code := <-done:
 			c.raw.closeNow()

@@ -160,7 +160,7 @@ func TestIdleConnectionsWaitShallow(t *testing.T) {
 		buf := make([]byte, 1<<22)
 		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
 			switch {
-			case strings.Contains(g, "server.(*wsConn).readAll") && strings.Contains(g, "(*rawConn).Read"):
+			case strings.Contains(g, "server.(*wsConn).wait(") && strings.Contains(g, "(*rawConn).Read"):
 				waiting++
 			case strings.Contains(g, "server.(*wsConn).burst("), strings.Contains(g, "server.(*wsConn).readMessage("):
 				reading++

@@ -386,11 +386,10 @@ func (s *Server) refuse(c *wsConn, d protocol.Disconnect) {
 // s.readers for Shutdown.
 func (s *Server) readLoop(c *wsConn, first *bufio.Reader, release func()) {
 	s.readers.Add(1)
-	go func() {
-		defer s.readers.Done()
-		defer release()
-		c.serve(first)
-	}()
+	c.start(first, func() {
+		release()
+		s.readers.Done()
+	})
 }
 
 // readPanicked counts and logs a connection closed by a recovered panic in

@@ -47,11 +47,12 @@ type wsConn struct {
 	readable func(fd uintptr) bool
 	peek     [1]byte
 	bursts   *burstPool
-	first    *bufio.Reader    // the first burst's reader, when it holds bytes
-	results  chan burstResult // a burst's end, to the waiter
+	first    *bufio.Reader // the first burst's reader, when it holds bytes
+	ended    func()        // called once reading has ended
 
 	stopped    atomic.Bool // no further messages reach the hub
 	peerClosed atomic.Bool // the peer's close frame arrived
+	readDone   atomic.Bool // reading has ended: the connection is gone
 
 	// wmu serializes writes: the hub's writer, control replies from the
 	// reader and the close frame.
@@ -90,15 +91,24 @@ func (c *wsConn) dataOpCode() ws.OpCode {
 func (c *wsConn) WriteFrame(parts [][]byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closeSent {
-		if c.peerClosed.Load() {
-			// The peer's close frame ended the connection; the reader
-			// reports its code.
-			return hub.ErrTransportClosed
-		}
-		return errCloseSent
+	if err := c.closedLocked(); err != nil {
+		return err
 	}
 	return c.writeLocked(c.dataOpCode(), parts...)
+}
+
+// closedLocked returns what a data frame written after a close frame gets,
+// nil before one, with wmu held.
+func (c *wsConn) closedLocked() error {
+	switch {
+	case c.readDone.Load(), c.closeSent && c.peerClosed.Load():
+		// The peer ended the connection (with its close frame or
+		// without); the reader reports its code.
+		return hub.ErrTransportClosed
+	case c.closeSent:
+		return errCloseSent
+	}
+	return nil
 }
 
 // TryWriteFrame is WriteFrame without waiting for the socket: what the
@@ -107,11 +117,8 @@ func (c *wsConn) WriteFrame(parts [][]byte) error {
 func (c *wsConn) TryWriteFrame(parts [][]byte) (done bool, err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closeSent {
-		if c.peerClosed.Load() {
-			return false, hub.ErrTransportClosed
-		}
-		return false, errCloseSent
+	if err := c.closedLocked(); err != nil {
+		return false, err
 	}
 	f := c.buildFrame(c.dataOpCode(), parts)
 	defer putFrameBuffer(f)
