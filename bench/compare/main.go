@@ -141,8 +141,14 @@ func run(ctx context.Context, cfg config) error {
 					return fmt.Errorf("round %d, %s, %s: %w", round, scenario, s.name, err)
 				}
 				for _, r := range res {
-					all = append(all, measurement{Round: round, Server: s.name, Scenario: scenario, Result: r})
-					fmt.Fprintf(os.Stderr, "round %d %-8s %-22s %s\n", round, s.name, r.Name, brief(r))
+					name := s.name
+					if s.protocol == "herald" && strings.HasPrefix(r.Name, "echo echo ") {
+						// Herald's own /echo: its transport alone, the
+						// like-for-like comparison with a baseline's echo.
+						name += " /echo"
+					}
+					all = append(all, measurement{Round: round, Server: name, Scenario: scenario, Result: r})
+					fmt.Fprintf(os.Stderr, "round %d %-12s %-22s %s\n", round, name, r.Name, brief(r))
 				}
 			}
 		}
@@ -195,11 +201,12 @@ func measure(ctx context.Context, dir string, s server, scenario string, cfg con
 			}
 			bc.Sizes = append(bc.Sizes, n)
 		}
-		// Herald's round trip is the instant-messaging path (publish to a
-		// channel one is subscribed to); a baseline's is its bare echo.
+		// Herald goes both ways: the instant-messaging path (publish to a
+		// channel one is subscribed to), reported as "herald", and its bare
+		// /echo, reported as "herald /echo". A baseline has only its echo.
 		bc.EchoVia = []string{"echo"}
 		if s.protocol == "herald" {
-			bc.EchoVia = []string{"self"}
+			bc.EchoVia = []string{"self", "echo"}
 		}
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", scenario)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // key names what is compared across servers: the scenario and, for echo,
@@ -89,37 +90,48 @@ func summarise(w io.Writer, all []measurement, rounds int) {
 				spread(metric(ms, func(m measurement) (float64, bool) { return m.Result.Latency.P99, true }), "%.2f"),
 				lost)
 		}
-		herald := by[k]["herald"]
-		for _, n := range names {
-			if n == "herald" || len(herald) == 0 {
-				continue
-			}
-			var cpuRatio, rateRatio []float64
-			for _, h := range herald {
-				for _, b := range by[k][n] {
-					if b.Round != h.Round {
-						continue
-					}
-					if hc, ok := cpu(h); ok {
-						if bc, ok := cpu(b); ok {
-							cpuRatio = append(cpuRatio, hc/bc)
-						}
-					}
-					if b.Result.PerSecond > 0 {
-						rateRatio = append(rateRatio, h.Result.PerSecond/b.Result.PerSecond)
-					}
+		for _, hn := range names {
+			for _, n := range names {
+				if !isHerald(hn) || isHerald(n) || len(by[k][hn]) == 0 || len(by[k][n]) == 0 {
+					continue
 				}
+				cpuRatio, rateRatio := ratiosByRound(by[k][hn], by[k][n], cpu)
+				fmt.Fprintf(w, "\n%s ÷ %s, per round: CPU per delivery %s, delivered/s %s\n",
+					hn, n, spread(cpuRatio, "%.2f×"), spread(rateRatio, "%.2f×"))
 			}
-			fmt.Fprintf(w, "\nherald ÷ %s, per round: CPU per delivery %s, delivered/s %s\n",
-				n, spread(cpuRatio, "%.2f×"), spread(rateRatio, "%.2f×"))
 		}
 	}
 	fmt.Fprintln(w)
 }
+
+// isHerald reports whether a server name is one of Herald's measured paths
+// ("herald", "herald /echo") rather than a baseline.
+func isHerald(name string) bool { return strings.HasPrefix(name, "herald") }
 
 func utilisation(m measurement) float64 {
 	if m.Result.CPU == nil {
 		return 0
 	}
 	return m.Result.CPU.Utilisation
+}
+
+// ratiosByRound pairs each of Herald's runs with the baseline's run in the
+// same round and returns their ratios of CPU per delivery and of rate.
+func ratiosByRound(herald, base []measurement, cpu func(measurement) (float64, bool)) (cpuRatio, rateRatio []float64) {
+	for _, h := range herald {
+		for _, b := range base {
+			if b.Round != h.Round {
+				continue
+			}
+			if hc, ok := cpu(h); ok {
+				if bc, ok := cpu(b); ok {
+					cpuRatio = append(cpuRatio, hc/bc)
+				}
+			}
+			if b.Result.PerSecond > 0 {
+				rateRatio = append(rateRatio, h.Result.PerSecond/b.Result.PerSecond)
+			}
+		}
+	}
+	return cpuRatio, rateRatio
 }

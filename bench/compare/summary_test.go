@@ -47,3 +47,27 @@ func TestSummaryRatiosWithinRounds(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryHeraldPaths: Herald's publish-to-self and its /echo are each
+// compared with every baseline, and never with each other.
+func TestSummaryHeraldPaths(t *testing.T) {
+	m := func(server string, cpuUs float64) measurement {
+		return measurement{Round: 1, Server: server, Scenario: "echo", Result: &bench.Result{
+			Size: 128, PerSecond: 1000 / cpuUs, CPU: &bench.CPU{PerDeliveryUs: cpuUs, Utilisation: 1},
+		}}
+	}
+	var out strings.Builder
+	summarise(&out, []measurement{m("herald", 40), m("herald /echo", 22), m("gobwas", 20)}, 1)
+	s := out.String()
+	for _, want := range []string{
+		"herald ÷ gobwas, per round: CPU per delivery 2.00×, delivered/s 0.50×",
+		"herald /echo ÷ gobwas, per round: CPU per delivery 1.10×",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "herald ÷ herald /echo") || strings.Contains(s, "herald /echo ÷ herald") {
+		t.Errorf("Herald compared with itself:\n%s", s)
+	}
+}
