@@ -25,12 +25,16 @@ import (
 // grows with it. So a plain socket is read in bursts instead:
 //
 //   - a waiter goroutine, whose only call chain is a readiness wait, parks
-//     until the socket has bytes (a non-consuming peek tells it, so no
-//     buffer is needed while waiting) and stays at the minimum stack;
+//     until the socket has bytes and stays at the minimum stack. Each time
+//     the runtime's poller says the socket may be readable, the waiter
+//     takes a read buffer from a pool and reads the socket without
+//     waiting: nothing there, and the buffer goes back to the pool (so an
+//     idle connection holds none); bytes, and they are the burst's first.
+//     That read is the one a blocking reader would make, so waiting costs
+//     no system call of its own;
 //   - it hands the connection to a burst goroutine from burstPool and
-//     exits; the burst takes a read buffer from a pool, reads and handles
-//     whole messages while bytes remain buffered, returns the buffer and
-//     starts a new waiter.
+//     exits; the burst reads and handles whole messages while bytes remain
+//     buffered, returns the buffer and starts a new waiter.
 //
 // A connection has a waiter or a burst, never both, so its messages are
 // handled one at a time, in order. A message split across packets keeps its burst
@@ -50,6 +54,7 @@ const loopBufferSize = 1024
 // readerPool.
 type frameReader struct {
 	br  *bufio.Reader
+	src connSource // br's source, for pooled readers
 	rd  wsutil.Reader
 	msg []byte
 }
@@ -57,6 +62,45 @@ type frameReader struct {
 var readerPool = sync.Pool{New: func() any {
 	return &frameReader{br: bufio.NewReaderSize(nil, readBufferSize)}
 }}
+
+// takeReader takes a pooled reader of c's connection.
+func (c *wsConn) takeReader() *frameReader {
+	fr := readerPool.Get().(*frameReader)
+	fr.src = connSource{conn: c.raw, fd: -1}
+	fr.br.Reset(&fr.src)
+	return fr
+}
+
+// releaseReader returns fr, taken by takeReader, to the pool.
+func releaseReader(fr *frameReader) {
+	fr.br.Reset(nil)
+	fr.src, fr.rd = connSource{}, wsutil.Reader{}
+	if cap(fr.msg) > maxPooledMessage {
+		fr.msg = nil
+	}
+	readerPool.Put(fr)
+}
+
+// connSource is what a pooled reader reads: the connection, or, while the
+// waiter checks for bytes, the socket itself without waiting
+// (readiness_unix.go).
+type connSource struct {
+	conn io.Reader
+	fd   int   // the socket while the waiter reads it, else -1
+	err  error // what the waiter's read failed with, for the burst
+}
+
+func (s *connSource) Read(p []byte) (int, error) {
+	switch {
+	case s.err != nil:
+		err := s.err
+		s.err = nil
+		return 0, err
+	case s.fd >= 0:
+		return readNow(s.fd, p)
+	}
+	return s.conn.Read(p)
+}
 
 // maxPooledMessage bounds the message buffers kept with pooled readers.
 const maxPooledMessage = 64 << 10
@@ -121,8 +165,8 @@ func (c *wsConn) readLoop(first *bufio.Reader) protocol.CloseCode {
 	}
 }
 
-// wait is the waiter: it parks until the socket has bytes, hands the
-// connection to a burst and exits. Each wait is a new goroutine, so that
+// wait is the waiter: it parks until it has read bytes from the socket
+// (or the socket has failed), hands the connection to a burst and exits. Each wait is a new goroutine, so that
 // nothing it ever ran (an asynchronous preemption spills every register
 // onto the stack it interrupts) leaves it a larger stack for the
 // connection's idle time.
@@ -197,21 +241,20 @@ func (p *burstPool) close() {
 // burst reads and handles messages while bytes remain buffered. It reports
 // done, with the close code, when the connection has ended.
 func (c *wsConn) burst(first *bufio.Reader) (code protocol.CloseCode, done bool) {
-	fr := readerPool.Get().(*frameReader)
+	fr := c.prefetched // holding the bytes the waiter read
+	c.prefetched = nil
+	if fr == nil {
+		fr = c.takeReader()
+	}
 	own := fr.br
-	br := first
-	if br == nil {
-		own.Reset(c.raw)
-		br = own
+	br := own
+	if first != nil {
+		br = first
 	}
 	c.newFrameReader(fr, br)
 	defer func() {
-		own.Reset(nil)
-		fr.br, fr.rd = own, wsutil.Reader{}
-		if cap(fr.msg) > maxPooledMessage {
-			fr.msg = nil
-		}
-		readerPool.Put(fr)
+		fr.br = own
+		releaseReader(fr)
 	}()
 	for {
 		if code, done = c.readMessage(fr); done || br.Buffered() == 0 {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/binary"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // How connections are read (reader.go): a plain socket is read in bursts
@@ -179,4 +181,43 @@ func TestIdleConnectionsWaitShallow(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// closeRecorder is a hub observer that reports every connection's close
+// code.
+type closeRecorder struct {
+	hub.NopObserver
+	codes chan protocol.CloseCode
+}
+
+func (r closeRecorder) ConnectionClosed(code protocol.CloseCode) { r.codes <- code }
+
+// TestPeerGoneWhileWaiting: a peer that goes away while its connection
+// waits for bytes (the waiter's own read meets the end of file or the
+// reset) ends the connection at once, recorded as 1006, and the server
+// goes on serving.
+func TestPeerGoneWhileWaiting(t *testing.T) {
+	rec := closeRecorder{codes: make(chan protocol.CloseCode, 16)}
+	s := ht.Start(t, ht.Options{Hub: hub.Config{Anonymous: true, Observer: rec}})
+	for _, how := range []string{"end of file", "reset"} {
+		t.Run(how, func(t *testing.T) {
+			c := rawConnected(t, s)
+			c.WriteText([]byte(`{"id":2,"type":"subscribe","channel":"chat:gone"}`))
+			expectReply(t, c, `"id":2,`)
+			time.Sleep(50 * time.Millisecond) // idle: the waiter is parked
+			if how == "reset" {
+				c.Conn.(*net.TCPConn).SetLinger(0)
+			}
+			c.Conn.Close()
+			select {
+			case code := <-rec.codes:
+				if code != hub.CloseAbnormal {
+					t.Fatalf("recorded close %d, want %d", code, hub.CloseAbnormal)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the connection did not end")
+			}
+		})
+	}
+	rawConnected(t, s)
 }

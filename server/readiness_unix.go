@@ -3,13 +3,14 @@
 package server
 
 import (
+	"io"
 	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// enablePolling lets c wait for readability without reading (see
+// enablePolling lets c wait for bytes without holding a read buffer (see
 // reader.go) when its socket allows it: a plain TCP or Unix socket, not a
 // TLS connection, whose buffered records the socket cannot see.
 func (c *wsConn) enablePolling(conn net.Conn) {
@@ -22,10 +23,11 @@ func (c *wsConn) enablePolling(conn net.Conn) {
 		return
 	}
 	c.poll = rc
-	// The callback of rc.Read: true once the socket has a byte to read,
-	// has reached end of file or has failed, without consuming anything;
-	// false makes rc.Read park until the runtime's poller sees the socket
-	// readable, then ask again.
+	// The callback of rc.Read (set below): true once a read without
+	// waiting has brought bytes, end of file or an error, all kept in
+	// c.prefetched for the burst; false (nothing to read, and the pooled
+	// buffer given back) makes rc.Read park until the runtime's poller sees
+	// the socket readable, then ask again.
 	// The callback of rc.Write for TryWriteFrame: write tryBuf from tryN
 	// on until done or the socket is full, and never wait.
 	c.tryWrite = func(fd uintptr) bool {
@@ -46,7 +48,34 @@ func (c *wsConn) enablePolling(conn net.Conn) {
 		return true
 	}
 	c.readable = func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), c.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return err != unix.EAGAIN && err != unix.EWOULDBLOCK
+		fr := c.takeReader()
+		fr.src.fd = int(fd)
+		_, err := fr.br.Peek(1) // one read(2) into the reader's buffer
+		fr.src.fd = -1
+		if err == unix.EAGAIN || err == unix.EWOULDBLOCK {
+			releaseReader(fr)
+			return false
+		}
+		// Bytes, end of file or an error: the burst reads them from fr.
+		fr.src.err = err
+		c.prefetched = fr
+		return true
+	}
+}
+
+// readNow reads the socket fd once without waiting, as net.Conn's Read
+// would: end of file is io.EOF, EAGAIN means nothing is there yet.
+func readNow(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
 	}
 }

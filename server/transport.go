@@ -45,10 +45,12 @@ type wsConn struct {
 	// goroutine of its own depth; see reader.go.
 	poll     syscall.RawConn
 	readable func(fd uintptr) bool
-	peek     [1]byte
 	bursts   *burstPool
 	first    *bufio.Reader // the first burst's reader, when it holds bytes
-	ended    func()        // called once reading has ended
+	// prefetched is the pooled reader holding the bytes the waiter read,
+	// handed to the next burst.
+	prefetched *frameReader
+	ended      func() // called once reading has ended
 
 	stopped    atomic.Bool // no further messages reach the hub
 	peerClosed atomic.Bool // the peer's close frame arrived
