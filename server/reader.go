@@ -37,9 +37,9 @@ import (
 //     buffered, returns the buffer and starts a new waiter.
 //
 // A connection has a waiter or a burst, never both, so its messages are
-// handled one at a time, in order. A message split across packets keeps its burst
-// waiting for the rest. Connections without a pollable socket (TLS) keep
-// one goroutine that reads in a loop.
+// handled one at a time, in order. A message split across packets keeps
+// its burst waiting for the rest. Connections without a pollable socket
+// (TLS) keep one goroutine that reads in a loop.
 
 // readBufferSize is the size of a burst's pooled read buffer.
 const readBufferSize = 4096
@@ -166,10 +166,10 @@ func (c *wsConn) readLoop(first *bufio.Reader) protocol.CloseCode {
 }
 
 // wait is the waiter: it parks until it has read bytes from the socket
-// (or the socket has failed), hands the connection to a burst and exits. Each wait is a new goroutine, so that
-// nothing it ever ran (an asynchronous preemption spills every register
-// onto the stack it interrupts) leaves it a larger stack for the
-// connection's idle time.
+// (or the socket has failed), hands the connection to a burst and exits.
+// Each wait is a new goroutine, so that nothing it ever ran (an
+// asynchronous preemption spills every register onto the stack it
+// interrupts) leaves it a larger stack for the connection's idle time.
 func (c *wsConn) wait() {
 	// An error (a deadline, a reset) is the burst's to read.
 	_ = c.poll.Read(c.readable)
