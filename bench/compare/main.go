@@ -5,10 +5,12 @@
 //
 //	go run ./bench/compare -rounds 3 -scenarios fanout,echo
 //
-// It builds herald and the two baselines, starts each as its own process on
+// It builds herald and the baselines, starts each as its own process on
 // loopback, drives it with herald bench's library in this process, reads
-// the server's CPU time from /proc, stops it, and moves on. Run it from the
-// repository root on an otherwise idle Linux machine.
+// the server's CPU time from /proc, stops it, and moves on. Herald's echo
+// is measured both through publish-to-self ("herald") and through its bare
+// /echo ("herald /echo"), each compared with the baselines' /echo. Run it
+// from the repository root on an otherwise idle Linux machine.
 package main
 
 import (
