@@ -54,20 +54,16 @@ type writeQueue struct {
 // without queueing when the queue is closing or closed (the message is
 // dropped: the connection is going away).
 func (q *writeQueue) push(msg []byte) bool {
-	return q.pushStamped(msg, 0)
-}
-
-// pushStamped is push for a live publication whose Time is stamp.
-func (q *writeQueue) pushStamped(msg []byte, stamp int64) bool {
-	ok, claimed := q.pushLive(msg, stamp)
+	ok, claimed := q.pushLive(msg, 0)
 	if claimed {
 		go q.flush()
 	}
 	return ok
 }
 
-// pushLive is pushStamped without starting the writer: claimed reports that
-// the caller took the writer's role and must see that a writer runs.
+// pushLive is push for a live publication whose Time is stamp, without
+// starting the writer: claimed reports that the caller took the writer's
+// role and must see that a writer runs.
 func (q *writeQueue) pushLive(msg []byte, stamp int64) (ok, claimed bool) {
 	q.mu.Lock()
 	if q.closing || q.closed {

@@ -23,11 +23,6 @@ func (c *wsConn) enablePolling(conn net.Conn) {
 		return
 	}
 	c.poll = rc
-	// The callback of rc.Read (set below): true once a read without
-	// waiting has brought bytes, end of file or an error, all kept in
-	// c.prefetched for the burst; false (nothing to read, and the pooled
-	// buffer given back) makes rc.Read park until the runtime's poller sees
-	// the socket readable, then ask again.
 	// The callback of rc.Write for TryWriteFrame: write tryBuf from tryN
 	// on until done or the socket is full, and never wait.
 	c.tryWrite = func(fd uintptr) bool {
@@ -47,6 +42,11 @@ func (c *wsConn) enablePolling(conn net.Conn) {
 		}
 		return true
 	}
+	// The callback of rc.Read: true once a read without waiting has
+	// brought bytes, end of file or an error, all kept in c.prefetched for
+	// the burst; false (nothing to read, and the pooled buffer given back)
+	// makes rc.Read park until the runtime's poller sees the socket
+	// readable, then ask again.
 	c.readable = func(fd uintptr) bool {
 		fr := c.takeReader()
 		fr.src.fd = int(fd)
