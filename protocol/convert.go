@@ -144,6 +144,7 @@ func subscribeResultToPB(r *SubscribeResult) *pb.SubscribeResult {
 		Recovered:    r.Recovered,
 		Publications: publicationsToPB(r.Publications),
 		Error:        errorToPB(r.Error),
+		More:         r.More,
 	}
 }
 
@@ -153,6 +154,7 @@ func subscribeResultFromPB(r *pb.SubscribeResult) *SubscribeResult {
 		Epoch:     r.Epoch,
 		Recovered: r.Recovered,
 		Error:     errorFromPB(r.Error),
+		More:      r.More,
 	}
 	if len(r.Publications) > 0 {
 		out.Publications = publicationsFromPB(r.Publications)
@@ -174,6 +176,7 @@ func connectResultToPB(r *ConnectResult) *pb.ConnectResult {
 			Epoch:        r.Inbox.Epoch,
 			Recovered:    r.Inbox.Recovered,
 			Publications: publicationsToPB(r.Inbox.Publications),
+			More:         r.Inbox.More,
 		}
 	}
 	return m
@@ -193,6 +196,7 @@ func connectResultFromPB(m *pb.ConnectResult) *ConnectResult {
 			Epoch:        m.Inbox.Epoch,
 			Recovered:    m.Inbox.Recovered,
 			Publications: publicationsFromPB(m.Inbox.Publications),
+			More:         m.Inbox.More,
 		}
 	}
 	return r

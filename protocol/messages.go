@@ -114,6 +114,9 @@ type InboxResult struct {
 	Epoch        string         `json:"epoch"`
 	Recovered    bool           `json:"recovered"`
 	Publications []*Publication `json:"publications"`
+	// More says the recovered publications did not all fit: the rest
+	// follow as direct pushes, and Offset is the last one carried here.
+	More bool `json:"more,omitempty"`
 }
 
 // SubscribeResult is the result of subscribe, and the body of a connect
@@ -124,7 +127,10 @@ type SubscribeResult struct {
 	Epoch        string         `json:"epoch"`
 	Recovered    *bool          `json:"recovered,omitempty"`
 	Publications []*Publication `json:"publications,omitempty"`
-	Error        *Error         `json:"error,omitempty"`
+	// More says the recovered publications did not all fit: the rest
+	// follow as message pushes, and Offset is the last one carried here.
+	More  bool   `json:"more,omitempty"`
+	Error *Error `json:"error,omitempty"`
 }
 
 // Position returns the stream position the result reports.

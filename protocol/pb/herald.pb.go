@@ -464,12 +464,15 @@ func (x *Error) GetTemporary() bool {
 // SubscribeResult answers subscribe, and is the body of the connect result's
 // subs entries (where error may be set) and of the subscribed push.
 type SubscribeResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Offset        uint64                 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
-	Epoch         string                 `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Recovered     *bool                  `protobuf:"varint,3,opt,name=recovered,proto3,oneof" json:"recovered,omitempty"`
-	Publications  []*Publication         `protobuf:"bytes,4,rep,name=publications,proto3" json:"publications,omitempty"`
-	Error         *Error                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Offset       uint64                 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	Epoch        string                 `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Recovered    *bool                  `protobuf:"varint,3,opt,name=recovered,proto3,oneof" json:"recovered,omitempty"`
+	Publications []*Publication         `protobuf:"bytes,4,rep,name=publications,proto3" json:"publications,omitempty"`
+	Error        *Error                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// more: the recovered publications did not all fit; the rest follow as
+	// message pushes, and offset is the last one carried here.
+	More          bool `protobuf:"varint,6,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,13 +542,22 @@ func (x *SubscribeResult) GetError() *Error {
 	return nil
 }
 
+func (x *SubscribeResult) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 // InboxResult is the inbox part of a connect result.
 type InboxResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Offset        uint64                 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
-	Epoch         string                 `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Recovered     bool                   `protobuf:"varint,3,opt,name=recovered,proto3" json:"recovered,omitempty"`
-	Publications  []*Publication         `protobuf:"bytes,4,rep,name=publications,proto3" json:"publications,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Offset       uint64                 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	Epoch        string                 `protobuf:"bytes,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Recovered    bool                   `protobuf:"varint,3,opt,name=recovered,proto3" json:"recovered,omitempty"`
+	Publications []*Publication         `protobuf:"bytes,4,rep,name=publications,proto3" json:"publications,omitempty"`
+	// more: as in SubscribeResult, the rest follow as direct pushes.
+	More          bool `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +618,13 @@ func (x *InboxResult) GetPublications() []*Publication {
 		return x.Publications
 	}
 	return nil
+}
+
+func (x *InboxResult) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 type ConnectResult struct {
@@ -1407,20 +1426,22 @@ const file_herald_proto_rawDesc = "" +
 	"\x05Error\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +
-	"\ttemporary\x18\x03 \x01(\bR\ttemporary\"\xd4\x01\n" +
+	"\ttemporary\x18\x03 \x01(\bR\ttemporary\"\xe8\x01\n" +
 	"\x0fSubscribeResult\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\tR\x05epoch\x12!\n" +
 	"\trecovered\x18\x03 \x01(\bH\x00R\trecovered\x88\x01\x01\x12:\n" +
 	"\fpublications\x18\x04 \x03(\v2\x16.herald.v1.PublicationR\fpublications\x12&\n" +
-	"\x05error\x18\x05 \x01(\v2\x10.herald.v1.ErrorR\x05errorB\f\n" +
+	"\x05error\x18\x05 \x01(\v2\x10.herald.v1.ErrorR\x05error\x12\x12\n" +
+	"\x04more\x18\x06 \x01(\bR\x04moreB\f\n" +
 	"\n" +
-	"_recovered\"\x95\x01\n" +
+	"_recovered\"\xa9\x01\n" +
 	"\vInboxResult\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\tR\x05epoch\x12\x1c\n" +
 	"\trecovered\x18\x03 \x01(\bR\trecovered\x12:\n" +
-	"\fpublications\x18\x04 \x03(\v2\x16.herald.v1.PublicationR\fpublications\"\xa4\x02\n" +
+	"\fpublications\x18\x04 \x03(\v2\x16.herald.v1.PublicationR\fpublications\x12\x12\n" +
+	"\x04more\x18\x05 \x01(\bR\x04more\"\xa4\x02\n" +
 	"\rConnectResult\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\tR\x06client\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
