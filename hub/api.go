@@ -66,7 +66,7 @@ func (h *Hub) History(ctx context.Context, channel string, limit *int, since *pr
 	if !ns.KeepsHistory() {
 		return nil, protocol.ErrNotAvailable
 	}
-	return h.history(ctx, channel, ns, limit, since, reverse)
+	return h.history(ctx, channel, ns, limit, since, reverse, MaxReplySize)
 }
 
 // RemoveHistory drops a channel's stream; its epoch changes.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -29,6 +30,11 @@ type Transport interface {
 	// It may be called more than once and concurrently with WriteFrame.
 	Close(code protocol.CloseCode, reason string)
 }
+
+// ErrStalled is what WriteFrame's error wraps when the peer stopped
+// reading for the transport's write timeout: the client is a slow
+// consumer, and its connection ends with 4001.
+var ErrStalled = errors.New("hub: peer stopped reading")
 
 // ErrTransportClosed is what WriteFrame returns for a connection the peer
 // is closing: the write is dropped without choosing a close code, because
@@ -229,12 +235,11 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 	case protocol.TypeConnect:
 		err = protocol.NewError(protocol.CodeBadRequest, "already connected")
 	case protocol.TypeSubscribe:
-		var sub *subscription
-		var res *protocol.SubscribeResult
-		res, sub, err = c.subscribe(ctx, cmd.Channel, cmd.Token, cmd.Since, false)
+		var act activation
+		budget := c.hub.replyBudget()
+		result, act, err = c.subscribe(ctx, cmd.Channel, cmd.Token, cmd.Since, false, &budget)
 		if err == nil {
-			result = res
-			acts = []activation{{sub, res.Position()}}
+			acts = []activation{act}
 		}
 	case protocol.TypeUnsubscribe:
 		result, err = c.unsubscribe(ctx, cmd.Channel)
@@ -264,7 +269,13 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		c.replyError(cmd.ID, toProtocolError(err))
 		return nil
 	}
-	c.queueActivating(c.encodeReply(cmd, result), acts)
+	msg, ok := c.encodeReply(cmd, result)
+	if !ok {
+		c.undo(ctx, acts)
+		return nil
+	}
+	c.awaitRoom(len(msg))
+	c.queueActivating(msg, acts)
 	return nil
 }
 
@@ -278,48 +289,73 @@ func toProtocolError(err error) *protocol.Error {
 	return protocol.ErrInternal
 }
 
-// MaxReplySize is the largest reply the server sends, within what the
-// WebSocket layer writes in one frame; a larger one (a long history) is
-// refused with error 106 so the client can ask again with a limit.
+// MaxReplySize is the largest reply the server API sends (a long history);
+// a larger one is refused with error 106 so the caller can ask again with a
+// limit. Client replies are bounded by the write queue instead.
 const MaxReplySize = 16 << 20
 
 var errReplyTooLarge = protocol.NewError(protocol.CodeLimitExceeded, "reply too large: use limit")
 
-// encodeReply encodes a command's result reply. It returns nil for a command
-// without an id, which gets no reply, and when the reply cannot be sent, in
-// which case it has queued an error reply instead.
-func (c *Client) encodeReply(cmd *protocol.Command, result any) []byte {
+// encodeReply encodes a command's result reply. It returns nil for a
+// command without an id, which gets no reply. ok is false when the reply
+// cannot be sent; an error reply is then queued instead, and whatever the
+// command set up for the reply to announce must be undone.
+func (c *Client) encodeReply(cmd *protocol.Command, result any) (msg []byte, ok bool) {
 	id := cmd.ID
 	if id == 0 {
-		return nil
+		return nil, true
 	}
 	msg, err := c.enc.AppendReply(nil, id, cmd.Type, result)
 	if err != nil {
 		c.logger().Error("encode reply", "err", err)
 		c.replyError(id, protocol.ErrInternal)
-		return nil
+		return nil, false
 	}
-	if len(msg) > MaxReplySize {
+	if len(msg) > c.hub.cfg.WriteQueueBytes {
 		c.replyError(id, errReplyTooLarge)
-		return nil
+		return nil, false
 	}
 	c.hub.obs.Queued(c.enc, KindReply, 1)
-	return msg
+	return msg, true
 }
 
 // activation is a subscription to let through from the position its
-// subscribe reply carries.
+// subscribe reply carries; more says the reply left publications out, to
+// be caught up.
 type activation struct {
-	sub *subscription
-	pos protocol.StreamPosition
+	sub  *subscription
+	pos  protocol.StreamPosition
+	more bool
+}
+
+// undo removes the subscriptions of acts, whose reply could not be sent:
+// a client must never be subscribed to something it was not told of.
+func (c *Client) undo(ctx context.Context, acts []activation) {
+	for _, a := range acts {
+		c.dropSub(a.sub)
+		c.hub.removeSubscription(ctx, a.sub)
+	}
+}
+
+// awaitRoom waits, on the reader's goroutine, until a reply of size bytes
+// fits the write queue: a client's own requests are held back (it sends no
+// more until it reads) rather than letting its replies overflow the queue.
+// The writer is let go first, since the wait needs it.
+func (c *Client) awaitRoom(size int) {
+	if size == 0 || c.queue.hasRoom(size) {
+		return
+	}
+	c.queue.uncork()
+	c.queue.waitRoom(1, size)
 }
 
 // queueActivating queues msg (a reply or push carrying the positions in
 // acts; nil for none) followed by what each subscription held back, as one
-// unit, and makes the subscriptions live. One unit, because a Disconnect
-// (shutdown, the server API) may come from another goroutine at any moment:
-// it must fall before all of it or after all of it, never between a
-// subscribe reply and publications the client was promised after it.
+// unit, and makes the subscriptions live, or starts their catch-up. One
+// unit, because a Disconnect (shutdown, the server API) may come from
+// another goroutine at any moment: it must fall before all of it or after
+// all of it, never between a subscribe reply and publications the client
+// was promised after it.
 func (c *Client) queueActivating(msg []byte, acts []activation) {
 	if len(acts) == 0 {
 		if msg != nil {
@@ -332,18 +368,38 @@ func (c *Client) queueActivating(msg []byte, acts []activation) {
 	for _, a := range acts {
 		a.sub.mu.Lock()
 	}
-	unit := make([][]byte, 0, 1+len(acts))
+	unit := make([]entry, 0, 1+len(acts))
 	if msg != nil {
-		unit = append(unit, msg)
+		unit = append(unit, entry{msg: msg, private: true})
 	}
+	var catchUps []*subscription
+	var lost, gap bool
 	for _, a := range acts {
-		unit = a.sub.release(a.pos, unit)
+		var catchUp, l, g bool
+		unit, catchUp, l, g = a.sub.activate(a.pos, a.more, unit)
+		if catchUp {
+			catchUps = append(catchUps, a.sub)
+		}
+		lost, gap = lost || l, gap || g
 	}
-	if !c.queue.pushAll(unit) {
-		c.slowConsumer()
-	}
+	res := c.queue.pushAll(unit)
 	for _, a := range acts {
 		a.sub.mu.Unlock()
+	}
+	switch {
+	case res == overflowed:
+		c.slowConsumer()
+	case res == dropped:
+	case lost:
+		// Pushes of a channel without history were dropped while the reply
+		// was being built: nothing can give them back.
+		c.slowConsumer()
+	case gap:
+		c.Disconnect(disconnectContinuityLost)
+	default:
+		for _, s := range catchUps {
+			c.hub.startCatchUp(s)
+		}
 	}
 }
 
@@ -355,37 +411,22 @@ func (c *Client) replyError(id uint32, e *protocol.Error) {
 	c.hub.obs.Queued(c.enc, KindReply, 1)
 }
 
-// enqueue queues an encoded message, shared with other clients and never
-// modified. A full queue disconnects the client as a slow consumer: skipping
-// the message would break the no-gap promise.
+// enqueue queues an encoded message built for this client. A full queue
+// disconnects the client as a slow consumer: skipping the message would
+// break the no-gap promise.
 func (c *Client) enqueue(msg []byte) {
-	if !c.queue.push(msg) {
+	if c.queue.push(msg) == overflowed {
 		c.slowConsumer()
 	}
 }
 
-// enqueueLive is enqueue for a live publication whose Time is pubTime, so
-// the writer can measure its delivery latency.
-// Within a fan-out (f not nil) a writer the push calls for is left to f.
-func (c *Client) enqueueLive(msg []byte, pubTime int64, f *fanout) {
-	ok, claimed := c.queue.pushLive(msg, pubTime)
-	if !ok {
-		c.slowConsumer()
-	}
-	if claimed {
-		if f != nil {
-			f.add(c)
-		} else {
-			go c.queue.flush()
-		}
-	}
-}
-
-// slowConsumer disconnects a client whose queue overflowed.
+// slowConsumer disconnects a client whose queue overflowed. The queue has
+// failed already, so nothing but the disconnect reaches the client from
+// now on, whoever pushes next.
 func (c *Client) slowConsumer() {
 	c.hub.metrics.slowConsumers.Add(1)
 	c.hub.obs.SlowConsumer()
-	c.disconnectAsync(protocol.DisconnectSlowConsumer)
+	c.Disconnect(protocol.DisconnectSlowConsumer)
 }
 
 // writeLoop drains the queue, packing queued messages into as few frames as
@@ -461,6 +502,22 @@ func (c *Client) writeFailed(err error) {
 	if errors.Is(err, ErrTransportClosed) {
 		return
 	}
+	if errors.Is(err, ErrStalled) {
+		// The close frame still goes out behind the unfinished frame, if
+		// the peer reads again soon: with the code already decided, or
+		// 4001.
+		d := protocol.DisconnectSlowConsumer
+		c.mu.Lock()
+		if c.closing == nil {
+			c.hub.metrics.slowConsumers.Add(1)
+			c.hub.obs.SlowConsumer()
+			c.pendingClose(d)
+		}
+		d = *c.closing
+		c.mu.Unlock()
+		c.closeTransport(d.Code, d.Reason)
+		return
+	}
 	// A disconnect already decided (4001 for a slow consumer) is what ended
 	// the connection, though its close frame is lost.
 	c.mu.Lock()
@@ -495,11 +552,6 @@ func (c *Client) pendingClose(d protocol.Disconnect) {
 		dd := d
 		c.closing = &dd
 	}
-}
-
-// disconnectAsync disconnects from a path that may hold hub locks (delivery).
-func (c *Client) disconnectAsync(d protocol.Disconnect) {
-	go c.Disconnect(d)
 }
 
 // finishClose runs on the writer once the final message has been written.

@@ -87,7 +87,7 @@ func (c *Client) history(ctx context.Context, cmd *protocol.Command) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return c.hub.history(ctx, cmd.Channel, ns, cmd.Limit, cmd.Since, cmd.Reverse)
+	return c.hub.history(ctx, cmd.Channel, ns, cmd.Limit, cmd.Since, cmd.Reverse, c.hub.cfg.WriteQueueBytes)
 }
 
 func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
@@ -159,28 +159,124 @@ func (h *Hub) presenceStats(ctx context.Context, channel string) (*protocol.Pres
 	return &protocol.PresenceStatsResult{Clients: st.Clients, Users: st.Users}, nil
 }
 
-func (h *Hub) history(ctx context.Context, channel string, ns *Namespace, limit *int, since *protocol.StreamPosition, reverse bool) (*protocol.HistoryResult, error) {
-	opts := broker.HistoryOptions{Reverse: reverse, MetaTTL: h.cfg.HistoryMetaTTL}
+// history reads a channel's stream for the history command and the APIs:
+// forward in pages of historyPage publications, each in a catch-up slot,
+// refused with 106 as soon as the reply would exceed maxBytes, so that no
+// request costs the engine or the node more than a reply's worth.
+func (h *Hub) history(ctx context.Context, channel string, ns *Namespace, limit *int, since *protocol.StreamPosition, reverse bool, maxBytes int) (*protocol.HistoryResult, error) {
+	want := ns.HistorySize
 	if limit != nil {
 		if *limit < 0 {
 			return nil, protocol.NewError(protocol.CodeBadRequest, "limit must not be negative")
 		}
-		// 0 asks for nothing but the position; the broker reads 0 as "all".
-		opts.Limit = min(*limit, ns.HistorySize)
-		if *limit == 0 {
-			opts.Limit = -1
-		}
+		want = min(*limit, ns.HistorySize)
 	}
+	r := streamRef{channel: channel}
+	var from *broker.StreamPosition
 	if since != nil {
-		opts.Since = &broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}
+		from = &broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}
 	}
-	pubs, pos, err := h.broker.History(ctx, channel, opts)
-	if errors.Is(err, broker.ErrUnrecoverable) {
-		return nil, protocol.ErrUnrecoverablePosition
+	if want == 0 || reverse && want > historyPage {
+		// The position alone (which also checks since), or where the
+		// newest want start: reading forward from there takes pages.
+		_, pos, err := h.readSlot(ctx, r, broker.HistoryOptions{Since: from, Limit: -1})
+		if err != nil {
+			return nil, historyError(h, channel, err)
+		}
+		if want == 0 {
+			return &protocol.HistoryResult{Publications: []*protocol.Publication{}, Offset: pos.Offset, Epoch: pos.Epoch}, nil
+		}
+		start := pos.Offset - min(pos.Offset, uint64(want))
+		if from != nil {
+			start = max(start, from.Offset)
+		}
+		pubs, pos, err := h.readForward(ctx, r, &broker.StreamPosition{Offset: start, Epoch: pos.Epoch}, want, maxBytes, true)
+		if err != nil {
+			return nil, historyError(h, channel, err)
+		}
+		slices.Reverse(pubs)
+		return &protocol.HistoryResult{Publications: toWireList(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
+	}
+	var pubs []*broker.Publication
+	var pos broker.StreamPosition
+	var err error
+	if reverse {
+		pubs, pos, err = h.readSlot(ctx, r, broker.HistoryOptions{Since: from, Limit: want, Reverse: true})
+		if err == nil && wireSize(pubs) > maxBytes {
+			err = errReplyTooLarge
+		}
+	} else {
+		pubs, pos, err = h.readForward(ctx, r, from, want, maxBytes, false)
 	}
 	if err != nil {
-		h.log.Error("broker history", "channel", channel, "err", err)
-		return nil, protocol.ErrInternal
+		return nil, historyError(h, channel, err)
 	}
 	return &protocol.HistoryResult{Publications: toWireList(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
+}
+
+// readForward reads up to want publications after from (from the oldest
+// retained when nil) in pages, failing with errReplyTooLarge once they
+// would take more than maxBytes. from is the client's own position unless
+// synthesized, in which case a position the stream no longer retains
+// means "from the oldest retained", as the broker answers it. A stream
+// that loses continuity between two pages fails the read with a temporary
+// error: the caller may ask again.
+func (h *Hub) readForward(ctx context.Context, r streamRef, from *broker.StreamPosition, want, maxBytes int, synthesized bool) ([]*broker.Publication, broker.StreamPosition, error) {
+	var out []*broker.Publication
+	var pos broker.StreamPosition
+	size := 0
+	for first := true; len(out) < want; first = false {
+		n := min(historyPage, want-len(out))
+		page, p, err := h.readSlot(ctx, r, broker.HistoryOptions{Since: from, Limit: n})
+		switch {
+		case errors.Is(err, broker.ErrUnrecoverable) && first && synthesized:
+		case errors.Is(err, broker.ErrUnrecoverable) && !first:
+			return nil, p, errStreamChanged
+		case err != nil:
+			return nil, p, err
+		}
+		pos = p
+		for _, pub := range page {
+			if size += pubWireSize(pub); size > maxBytes {
+				return nil, pos, errReplyTooLarge
+			}
+			out = append(out, pub)
+		}
+		if len(page) < n || len(page) == 0 || page[len(page)-1].Offset >= pos.Offset {
+			break
+		}
+		from = &broker.StreamPosition{Offset: page[len(page)-1].Offset, Epoch: pos.Epoch}
+	}
+	return out, pos, nil
+}
+
+var errStreamChanged = protocol.NewError(protocol.CodeInternal, "the stream changed while it was read: try again")
+
+// readSlot reads a stream in one of the node's catch-up slots (see
+// catchup.go), waiting for one at most until ctx ends.
+func (h *Hub) readSlot(ctx context.Context, r streamRef, opts broker.HistoryOptions) ([]*broker.Publication, broker.StreamPosition, error) {
+	select {
+	case h.catchups <- struct{}{}:
+	case <-ctx.Done():
+		return nil, broker.StreamPosition{}, errCatchupsBusy
+	}
+	defer func() { <-h.catchups }()
+	return h.readStream(ctx, r, opts)
+}
+
+// wireSize is pubWireSize summed.
+func wireSize(pubs []*broker.Publication) int {
+	n := 0
+	for _, p := range pubs {
+		n += pubWireSize(p)
+	}
+	return n
+}
+
+// historyError maps a failed history read to what the caller sees.
+func historyError(h *Hub, channel string, err error) error {
+	if errors.Is(err, broker.ErrUnrecoverable) {
+		return protocol.ErrUnrecoverablePosition
+	}
+	return brokerError(h, "broker history", channel, err)
 }

@@ -83,8 +83,9 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		Expires: claims.ExpiresAt,
 	}
 	var acts []activation
+	budget := h.replyBudget()
 	subscribeOne := func(channel string, since *protocol.StreamPosition, serverSide bool) {
-		r, s, err := c.subscribe(ctx, channel, "", since, serverSide)
+		r, act, err := c.subscribe(ctx, channel, "", since, serverSide, &budget)
 		if res.Subs == nil {
 			res.Subs = make(map[string]*protocol.SubscribeResult)
 		}
@@ -93,11 +94,29 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 			return
 		}
 		res.Subs[channel] = r
-		acts = append(acts, activation{s, r.Position()})
+		acts = append(acts, act)
 	}
 	// Sorted so that a client hitting the channel limit gets the same
-	// channels every time.
+	// channels every time. Each entry is a subscribe and costs one of the
+	// connection's commands; one past the channel limit is refused before
+	// any work (a subscribe proxy call in particular), and so is one past
+	// the command rate.
 	for _, ch := range slices.Sorted(maps.Keys(cmd.Subs)) {
+		if err := c.canAdd(ch); err != nil {
+			if res.Subs == nil {
+				res.Subs = make(map[string]*protocol.SubscribeResult)
+			}
+			res.Subs[ch] = &protocol.SubscribeResult{Error: toProtocolError(err)}
+			continue
+		}
+		if !c.limiter.Allow() {
+			c.hub.obs.RateLimited(LimitCommand)
+			if res.Subs == nil {
+				res.Subs = make(map[string]*protocol.SubscribeResult)
+			}
+			res.Subs[ch] = &protocol.SubscribeResult{Error: protocol.ErrTooManyRequests}
+			continue
+		}
 		subscribeOne(ch, cmd.Subs[ch].Since, false)
 	}
 	for _, ch := range claims.Subs {
@@ -116,42 +135,61 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 			c.replyError(cmd.ID, errUserConnectionLimit)
 			return protocol.DisconnectConnectionLimit
 		}
-		inbox, err := h.inboxResult(ctx, c.user, cmd.InboxSince)
+		inbox, more, err := h.inboxResult(ctx, c.user, cmd.InboxSince, &budget)
 		if err != nil {
 			c.replyError(cmd.ID, toProtocolError(err))
 			return protocol.DisconnectInternal
 		}
 		res.Inbox = inbox
-		acts = append(acts, activation{c.inbox, protocol.StreamPosition{Offset: inbox.Offset, Epoch: inbox.Epoch}})
+		acts = append(acts, activation{c.inbox, protocol.StreamPosition{Offset: inbox.Offset, Epoch: inbox.Epoch}, more})
 	}
 
-	c.queueActivating(c.encodeReply(cmd, res), acts)
+	msg, ok := c.encodeReply(cmd, res)
+	if !ok {
+		// The client cannot be told what it is subscribed to: it must not
+		// stay, subscribed or waiting. Its subscriptions end with it.
+		return protocol.DisconnectInternal
+	}
+	c.awaitRoom(len(msg))
+	c.queueActivating(msg, acts)
 	c.logger().Debug("client connected", "subs", len(res.Subs))
 	return nil
 }
 
-// inboxResult reads the user's inbox position and, with since, what the user
-// missed.
-func (h *Hub) inboxResult(ctx context.Context, user string, since *protocol.StreamPosition) (*protocol.InboxResult, error) {
-	res := &protocol.InboxResult{Publications: []*protocol.Publication{}}
+// inboxResult reads the user's inbox position and, with since, what the
+// user missed, within *budget bytes as subscribeResult does.
+func (h *Hub) inboxResult(ctx context.Context, user string, since *protocol.StreamPosition, budget *int) (res *protocol.InboxResult, more bool, err error) {
+	res = &protocol.InboxResult{Publications: []*protocol.Publication{}}
 	if !h.cfg.Inbox.Keeps() {
-		return res, nil
+		return res, false, nil
 	}
-	opts := broker.HistoryOptions{Limit: -1, MetaTTL: h.cfg.Inbox.MetaTTL}
+	r := streamRef{user: user}
+	var pubs []*broker.Publication
+	var pos broker.StreamPosition
 	if since != nil {
-		opts = broker.HistoryOptions{Since: &broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}, MetaTTL: h.cfg.Inbox.MetaTTL}
+		pubs, pos, more, err = h.recoverFirst(ctx, r, broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}, budget)
+		res.Recovered = err == nil
+		if errors.Is(err, broker.ErrUnrecoverable) {
+			err = nil
+		}
+	} else {
+		_, pos, err = h.readStream(ctx, r, broker.HistoryOptions{Limit: -1})
 	}
-	pubs, pos, err := h.broker.InboxHistory(ctx, user, opts)
-	if err != nil && !errors.Is(err, broker.ErrUnrecoverable) {
-		h.log.Error("broker inbox history", "err", err)
-		return nil, protocol.ErrInternal
+	if err != nil {
+		return nil, false, brokerError(h, "broker inbox history", "", err)
 	}
 	res.Offset, res.Epoch = pos.Offset, pos.Epoch
-	res.Recovered = since != nil && err == nil
-	if since != nil {
+	if more {
+		res.More = true
+		res.Offset = since.Offset
+		if len(pubs) > 0 {
+			res.Offset = pubs[len(pubs)-1].Offset
+		}
+	}
+	if res.Recovered {
 		res.Publications = toWireList(pubs)
 	}
-	return res, nil
+	return res, more, nil
 }
 
 // refresh is the refresh command: a new token for the same user extends the

@@ -141,7 +141,8 @@ func (h *Hub) applyControl(cmd *control) {
 	for _, c := range h.users.clientsOf(cmd.User) {
 		switch cmd.Op {
 		case opSubscribe:
-			res, s, err := c.subscribe(ctx, cmd.Channel, "", nil, true)
+			budget := h.replyBudget()
+			res, act, err := c.subscribe(ctx, cmd.Channel, "", nil, true, &budget)
 			if err != nil {
 				continue // already subscribed, or the connection is closing
 			}
@@ -151,7 +152,7 @@ func (h *Hub) applyControl(cmd *control) {
 			} else {
 				h.obs.Queued(c.enc, protocol.PushSubscribed, 1)
 			}
-			c.queueActivating(msg, []activation{{s, res.Position()}})
+			c.queueActivating(msg, []activation{act})
 		case opUnsubscribe:
 			c.mu.Lock()
 			s := c.subs[cmd.Channel]

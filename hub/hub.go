@@ -110,10 +110,25 @@ type Config struct {
 	// more is refused whole (none of its commands runs) and closes the
 	// connection with 4500. Default 100.
 	MaxFrameCommands int
-	// WriteQueueMessages and WriteQueueBytes bound each connection's queue.
+	// WriteQueueMessages and WriteQueueBytes bound each connection's queue,
+	// counting what is queued and the frame being written; overflow closes
+	// the connection with 4001. A reply carries at most a quarter of
+	// WriteQueueBytes of publications (recovery continues in pages) and a
+	// history reply larger than WriteQueueBytes is refused with 106.
 	// Defaults 4096 and 4 MiB.
 	WriteQueueMessages int
 	WriteQueueBytes    int
+	// MaxOutgoingBytes bounds the bytes the node holds, queued or being
+	// written, in messages built for one connection (replies, recovery
+	// pages): past it the connections holding the most are closed with
+	// 4001 and their queues dropped. Shared live pushes are not counted.
+	// Default 256 MiB; -1: no limit.
+	MaxOutgoingBytes int64
+	// MaxConcurrentCatchups bounds the stream reads for recovery (a
+	// subscribe or connect with since, and the pages that follow) that run
+	// at once on this node; the others wait for a slot, a subscribe at most
+	// BrokerTimeout (then error 100). Default 16.
+	MaxConcurrentCatchups int
 
 	// ConnectProxy, when set, authenticates connects that carry no token.
 	ConnectProxy ConnectProxy
@@ -178,6 +193,10 @@ func (c *Config) setDefaults() {
 	}
 	defInt(&c.WriteQueueMessages, 4096)
 	defInt(&c.WriteQueueBytes, 4<<20)
+	defInt(&c.MaxConcurrentCatchups, 16)
+	if c.MaxOutgoingBytes == 0 {
+		c.MaxOutgoingBytes = 256 << 20
+	}
 	if c.CommandRate <= 0 {
 		c.CommandRate = 100
 	}
@@ -223,6 +242,10 @@ type Hub struct {
 	subscribeLocks [numShards]sync.Mutex
 
 	metrics counters
+	// budget bounds the bytes held for single connections (nil: no
+	// limit); catchups holds a token per recovery read in progress.
+	budget   *outgoingBudget
+	catchups chan struct{}
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -265,6 +288,11 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	h.users.init()
 	h.channels.init()
 	h.channelRates = NewRateTable(maxChannelLimiters)
+	h.catchups = make(chan struct{}, cfg.MaxConcurrentCatchups)
+	if cfg.MaxOutgoingBytes > 0 {
+		h.budget = &outgoingBudget{limit: cfg.MaxOutgoingBytes}
+		h.budget.sweep = h.cutLargest
+	}
 	h.controls.init()
 	h.id = newClientID()
 	return h

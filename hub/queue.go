@@ -13,29 +13,70 @@ const maxFrameBytes = 64 << 10
 // an allocation saved per burst.
 const keptSlots = 16
 
-// writeQueue is a connection's bounded outgoing queue. Enqueue never blocks:
-// it appends shared, immutable byte slices and, when no writer is running,
-// starts one. The writer goroutine exists only while the queue is non-empty,
-// so an idle connection costs no goroutine beyond its reader; replies to a
-// frame the reader handled are written by the reader itself (see uncork).
-// Whoever writes holds the writer's role (writing), so frames never
-// interleave.
+// pushResult is what became of a message handed to a writeQueue.
+type pushResult uint8
+
+const (
+	// queued: the message will be written, after everything before it.
+	queued pushResult = iota
+	// overflowed: the message would exceed the queue's bounds. The queue
+	// has failed: from now on nothing but the final disconnect enters it,
+	// so the client never receives anything that followed a message it
+	// missed. The caller disconnects the client as a slow consumer.
+	overflowed
+	// dropped: the queue is ending (failed, closing or closed); the
+	// message is ignored.
+	dropped
+)
+
+// entry is one queued message.
+type entry struct {
+	msg []byte
+	// stamp is the Time of the live publication msg carries, 0 for
+	// anything else; it feeds the delivery latency metric.
+	stamp int64
+	// private marks a message built for this connection alone (a reply, a
+	// recovery page) rather than shared with other subscribers: only those
+	// count against the hub's outgoing budget.
+	private bool
+}
+
+// writeQueue is a connection's bounded outgoing queue. Enqueueing never
+// blocks: it appends shared, immutable byte slices and, when no writer is
+// running, starts one. The writer goroutine exists only while the queue is
+// non-empty, so an idle connection costs no goroutine beyond its reader;
+// replies to a frame the reader handled are written by the reader itself
+// (see uncork). Whoever writes holds the writer's role (writing), so frames
+// never interleave.
+//
+// The bounds count every byte the connection holds: what is queued and the
+// batch being written (inflight), until the writer comes back for the next
+// batch. A message that does not fit fails the queue (see overflowed).
 type writeQueue struct {
 	mu    sync.Mutex
-	items [][]byte // pending messages, oldest first
-	// stamps[i] is the Time of the live publication items[i] carries, 0
-	// for anything else; it feeds the delivery latency metric.
-	stamps  []int64
-	bytes   int  // sum of len(items[i])
+	items []entry // pending messages, oldest first
+	bytes int     // sum of len(items[i].msg)
+	// inflight is the size of the batch the writer took last; it counts
+	// until the writer takes the next one or stops, since until then the
+	// transport may still hold it. inflightPrivate is its private part.
+	inflight, inflightPrivate int
+	// private counts the private bytes queued or in flight, against
+	// budget (nil: none).
+	private int
+	budget  *outgoingBudget
 	writing bool // a writer goroutine is running
 	// corked holds back starting a writer while the reader handles a
 	// frame (see cork); startPending records that one is due.
 	corked       bool
 	startPending bool
+	failed       bool // a push overflowed: only the final message may enter
 	closing      bool // no more ordinary messages; close after the final drain
 	closed       bool // the connection is gone; drop everything
 	maxItems     int
 	maxBytes     int
+	// room, when not nil, is closed the next time bytes are released or
+	// the queue ends, for waitRoom.
+	room chan struct{}
 	// batch is the writer's buffer for one frame's messages. It lives here,
 	// not on the writer, because a writer that has just stopped and the next
 	// one may overlap for an instant; only take touches it, under mu.
@@ -49,72 +90,90 @@ type writeQueue struct {
 	inline func() (more bool)
 }
 
-// push appends msg. It reports false when the queue would overflow its bounds
-// (the caller disconnects the client as a slow consumer) and reports true
-// without queueing when the queue is closing or closed (the message is
-// dropped: the connection is going away).
-func (q *writeQueue) push(msg []byte) bool {
-	ok, claimed := q.pushLive(msg, 0)
-	if claimed {
-		go q.flush()
-	}
-	return ok
-}
-
-// pushLive is push for a live publication whose Time is stamp, without
-// starting the writer: claimed reports that the caller took the writer's
-// role and must see that a writer runs.
-func (q *writeQueue) pushLive(msg []byte, stamp int64) (ok, claimed bool) {
-	q.mu.Lock()
-	if q.closing || q.closed {
-		q.mu.Unlock()
-		return true, false
-	}
-	// The bounds limit backlog: one message larger than maxBytes (a long
-	// history reply) still goes out when nothing is waiting before it.
-	if len(q.items) >= q.maxItems || (len(q.items) > 0 && q.bytes+len(msg) > q.maxBytes) {
-		q.mu.Unlock()
-		return false, false
-	}
-	q.items = append(q.items, msg)
-	q.stamps = append(q.stamps, stamp)
-	q.bytes += len(msg)
-	return true, q.claimAndUnlock()
-}
-
-// pushAll appends msgs as one unit: all of them or none, with nothing from
-// another goroutine (a disconnect in particular) between them. It answers
-// like push and refuses exactly what pushing the messages one by one would.
-func (q *writeQueue) pushAll(msgs [][]byte) bool {
-	q.mu.Lock()
-	if q.closing || q.closed {
-		q.mu.Unlock()
-		return true
-	}
-	size := 0
-	for _, m := range msgs {
-		size += len(m)
-	}
-	n := len(q.items) + len(msgs)
-	if n > q.maxItems || (n > 1 && q.bytes+size > q.maxBytes) {
-		q.mu.Unlock()
+// fits reports whether n more messages of size bytes in all stay within the
+// bounds. One message larger than the byte bound still goes out when the
+// queue holds nothing at all: a publication may be as large as the largest
+// client message, which the configuration lets approach the byte bound.
+// Replies are built to fit (see replyBudget). Called with q.mu held.
+func (q *writeQueue) fits(n, size int) bool {
+	if len(q.items)+n > q.maxItems {
 		return false
 	}
-	q.appendAndUnlock(msgs...)
-	return true
+	if q.bytes+q.inflight+size <= q.maxBytes {
+		return true
+	}
+	return n == 1 && len(q.items) == 0 && q.inflight == 0
 }
 
-// appendAndUnlock appends msgs, releases q.mu and starts a writer unless one
-// is running. Called with q.mu held.
-func (q *writeQueue) appendAndUnlock(msgs ...[]byte) {
-	for _, msg := range msgs {
-		if msg != nil {
-			q.items = append(q.items, msg)
-			q.stamps = append(q.stamps, 0)
-			q.bytes += len(msg)
-		}
+// push appends msg, built for this connection alone, and starts a writer
+// unless one runs.
+func (q *writeQueue) push(msg []byte) pushResult {
+	q.mu.Lock()
+	if r := q.refuseLocked(1, len(msg)); r != queued {
+		q.mu.Unlock()
+		return r
+	}
+	q.appendLocked(entry{msg: msg, private: true})
+	q.startAndUnlock()
+	return queued
+}
+
+// pushLive is push for a live publication (or presence push) shared with
+// other subscribers, whose Time is stamp, without starting the writer:
+// claimed reports that the caller took the writer's role and must see that
+// a writer runs.
+func (q *writeQueue) pushLive(msg []byte, stamp int64) (r pushResult, claimed bool) {
+	q.mu.Lock()
+	if r := q.refuseLocked(1, len(msg)); r != queued {
+		q.mu.Unlock()
+		return r, false
+	}
+	q.appendLocked(entry{msg: msg, stamp: stamp})
+	return queued, q.claimAndUnlock()
+}
+
+// pushAll appends entries as one unit: all of them or none, with nothing
+// from another goroutine (a disconnect in particular) between them. It
+// refuses exactly what pushing the entries one by one would.
+func (q *writeQueue) pushAll(unit []entry) pushResult {
+	q.mu.Lock()
+	size := 0
+	for _, e := range unit {
+		size += len(e.msg)
+	}
+	if r := q.refuseLocked(len(unit), size); r != queued {
+		q.mu.Unlock()
+		return r
+	}
+	for _, e := range unit {
+		q.appendLocked(e)
 	}
 	q.startAndUnlock()
+	return queued
+}
+
+// refuseLocked decides whether n messages of size bytes in all may enter,
+// failing the queue when they overflow it. Called with q.mu held.
+func (q *writeQueue) refuseLocked(n, size int) pushResult {
+	switch {
+	case q.failed || q.closing || q.closed:
+		return dropped
+	case !q.fits(n, size):
+		q.failed = true
+		q.wakeLocked()
+		return overflowed
+	}
+	return queued
+}
+
+// appendLocked appends e. Called with q.mu held.
+func (q *writeQueue) appendLocked(e entry) {
+	q.items = append(q.items, e)
+	q.bytes += len(e.msg)
+	if e.private {
+		q.private += len(e.msg)
+		q.budget.add(len(e.msg))
+	}
 }
 
 // startAndUnlock releases q.mu and starts a writer unless one is running.
@@ -152,6 +211,11 @@ func (q *writeQueue) cork() {
 	q.mu.Unlock()
 }
 
+// inlineMax bounds what uncork writes on the reader's own goroutine: a
+// larger backlog (a long history reply) goes to a flush goroutine, so that
+// the reader is not held for the time a slow client takes to read it.
+const inlineMax = maxFrameBytes
+
 // uncork starts the writer if a push asked for one while corked. The
 // writer's first frame (usually all of it: the replies to the frame just
 // handled) is written right here, on the reader's goroutine, as a plain
@@ -167,7 +231,7 @@ func (q *writeQueue) uncork() {
 		return
 	}
 	q.startPending = false
-	if q.inline == nil || q.writing {
+	if q.inline == nil || q.writing || q.bytes > inlineMax {
 		q.startAndUnlock()
 		return
 	}
@@ -179,8 +243,9 @@ func (q *writeQueue) uncork() {
 }
 
 // pushFinal appends msg past the bounds and marks the queue closing: the
-// writer sends what is queued, then msg, then ends the connection. It reports
-// false when the queue was already closing or closed.
+// writer sends what is queued, then msg, then ends the connection. A failed
+// queue still takes it: it is the disconnect that tells the client why. It
+// reports false when the queue was already closing or closed.
 func (q *writeQueue) pushFinal(msg []byte) bool {
 	q.mu.Lock()
 	if q.closing || q.closed {
@@ -188,7 +253,27 @@ func (q *writeQueue) pushFinal(msg []byte) bool {
 		return false
 	}
 	q.closing = true
-	q.appendAndUnlock(msg)
+	q.appendLocked(entry{msg: msg})
+	q.wakeLocked()
+	q.startAndUnlock()
+	return true
+}
+
+// cut fails the queue and drops what is queued but not yet being written,
+// then appends msg as pushFinal does: for a connection cut to free memory,
+// which recovers what it missed when it reconnects. It reports false when
+// the queue was already closing or closed.
+func (q *writeQueue) cut(msg []byte) bool {
+	q.mu.Lock()
+	if q.closing || q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.failed = true
+	q.dropItemsLocked()
+	q.closing = true
+	q.appendLocked(entry{msg: msg})
+	q.startAndUnlock()
 	return true
 }
 
@@ -201,15 +286,17 @@ type frameStats struct {
 // take returns up to one frame's worth of messages, valid until the next
 // take, and reports whether the queue is closing and now empty. When there
 // is nothing to take the writer must stop: writing is false from then on and
-// the next push starts a new one.
+// the next push starts a new one. Taking a batch means the previous one has
+// been written: its bytes no longer count.
 func (q *writeQueue) take() (batch [][]byte, st frameStats, finished bool, stop bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.releaseInflightLocked()
 	clear(q.batch)
 	dst := q.batch[:0]
 	if q.closed {
 		q.writing = false
-		q.items, q.stamps, q.bytes, q.batch = nil, nil, 0, nil
+		q.items, q.bytes, q.batch = nil, 0, nil
 		return nil, st, false, true
 	}
 	if len(q.items) == 0 {
@@ -219,36 +306,71 @@ func (q *writeQueue) take() (batch [][]byte, st frameStats, finished bool, stop 
 		}
 		// Release a backlog's large array so an idle connection stays small.
 		if cap(q.items) > keptSlots {
-			q.items, q.stamps, q.batch = nil, nil, nil
+			q.items, q.batch = nil, nil
 		}
 		return nil, st, false, true
 	}
 	st.depth = len(q.items)
-	n, size := 0, 0
+	n, frame, size, private := 0, 0, 0, 0
 	for n < len(q.items) {
-		l := len(q.items[n])
-		if n > 0 && size+l+1 > maxFrameBytes {
+		e := &q.items[n]
+		l := len(e.msg)
+		if n > 0 && frame+l+1 > maxFrameBytes {
 			break
 		}
-		size += l + 1
-		if t := q.stamps[n]; t != 0 && (st.oldest == 0 || t < st.oldest) {
-			st.oldest = t
+		frame += l + 1
+		size += l
+		if e.private {
+			private += l
 		}
+		if e.stamp != 0 && (st.oldest == 0 || e.stamp < st.oldest) {
+			st.oldest = e.stamp
+		}
+		dst = append(dst, e.msg)
 		n++
 	}
-	dst = append(dst, q.items[:n]...)
 	q.batch = dst
 	// Shift rather than reslice so the array is reused instead of leaking
 	// its prefix.
 	rest := copy(q.items, q.items[n:])
-	copy(q.stamps, q.stamps[n:])
-	for i := rest; i < len(q.items); i++ {
-		q.items[i] = nil
-	}
+	clear(q.items[rest:])
 	q.items = q.items[:rest]
-	q.stamps = q.stamps[:rest]
-	q.bytes -= size - n
+	q.bytes -= size
+	q.inflight, q.inflightPrivate = size, private
 	return dst, st, false, false
+}
+
+// releaseInflightLocked stops counting the batch last taken, which the
+// writer has finished with, and wakes waitRoom. Called with q.mu held.
+func (q *writeQueue) releaseInflightLocked() {
+	if q.inflight == 0 {
+		return
+	}
+	q.private -= q.inflightPrivate
+	q.budget.add(-q.inflightPrivate)
+	q.inflight, q.inflightPrivate = 0, 0
+	q.wakeLocked()
+}
+
+// dropItemsLocked forgets every queued message. Called with q.mu held.
+func (q *writeQueue) dropItemsLocked() {
+	queuedPrivate := q.private - q.inflightPrivate
+	q.private -= queuedPrivate
+	q.budget.add(-queuedPrivate)
+	clear(q.items)
+	q.items, q.bytes = q.items[:0], 0
+	if cap(q.items) > keptSlots {
+		q.items = nil
+	}
+	q.wakeLocked()
+}
+
+// wakeLocked wakes the goroutines in waitRoom. Called with q.mu held.
+func (q *writeQueue) wakeLocked() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
 }
 
 // keepWriting is for a writer that stops before the queue is empty: it
@@ -261,15 +383,51 @@ func (q *writeQueue) keepWriting() bool {
 	if len(q.items) > 0 || q.closing || q.closed {
 		return true
 	}
+	q.releaseInflightLocked()
 	q.writing = false
 	return false
+}
+
+// waitRoom waits until n messages of size bytes in all fit the bounds, and
+// reports true then; it reports false, at once or later, when the queue ends or
+// fails, since nothing more will fit. The caller must not hold back the
+// writer (cork) or hold a lock that delivery takes while it waits. A writer
+// always makes progress or fails within the transport's write timeout, so
+// the wait ends.
+func (q *writeQueue) waitRoom(n, size int) bool {
+	for {
+		q.mu.Lock()
+		if q.failed || q.closing || q.closed {
+			q.mu.Unlock()
+			return false
+		}
+		if q.fits(n, size) || len(q.items) == 0 && q.inflight == 0 {
+			q.mu.Unlock()
+			return true
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		<-room
+	}
+}
+
+// hasRoom reports whether a message of size bytes fits the bounds now.
+func (q *writeQueue) hasRoom(size int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.fits(1, size)
 }
 
 // close drops everything queued; later pushes are ignored.
 func (q *writeQueue) close() {
 	q.mu.Lock()
 	q.closed = true
-	q.items, q.stamps, q.bytes = nil, nil, 0
+	q.dropItemsLocked()
+	q.releaseInflightLocked()
+	q.items = nil
 	q.mu.Unlock()
 }
 
@@ -278,4 +436,11 @@ func (q *writeQueue) depth() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items)
+}
+
+// privateBytes returns the private bytes queued or in flight.
+func (q *writeQueue) privateBytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.private
 }

@@ -24,7 +24,7 @@ func BenchmarkWriteQueueCoalesce(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					for range burst {
-						if !q.push(msg) {
+						if q.push(msg) != queued {
 							b.Fatal("queue overflowed")
 						}
 					}
@@ -58,15 +58,17 @@ func BenchmarkRecoveryMerge(b *testing.B) {
 		b.Run(fmt.Sprint(held), func(b *testing.B) {
 			// History ends halfway through what was held.
 			pos := protocol.StreamPosition{Offset: uint64(1000 + held/2), Epoch: epoch}
-			var unit [][]byte
+			var unit []entry
+			c := &Client{}
+			c.queue = writeQueue{maxItems: 1 << 20, maxBytes: 1 << 30}
 			b.ReportAllocs()
 			for b.Loop() {
-				s := &subscription{channel: "bench"}
+				s := &subscription{client: c, channel: "bench"}
 				for i := range held {
 					s.deliver(uint64(1000+i+1), epoch, msg, 0)
 				}
 				s.mu.Lock()
-				unit = s.release(pos, unit[:0])
+				unit, _, _, _ = s.activate(pos, false, unit[:0])
 				s.mu.Unlock()
 				if len(unit) != held-held/2 {
 					b.Fatalf("merged %d pushes, want %d", len(unit), held-held/2)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"strings"
 	"sync"
 	"testing"
 )
@@ -24,27 +25,118 @@ func newTestQueue(items, bytes int) (*writeQueue, *[][]byte, *sync.WaitGroup) {
 
 func TestWriteQueueBounds(t *testing.T) {
 	q := &writeQueue{maxItems: 3, maxBytes: 10, flush: func() {}}
-	if !q.push([]byte("aaaa")) || !q.push([]byte("bbbb")) {
+	if q.push([]byte("aaaa")) != queued || q.push([]byte("bbbb")) != queued {
 		t.Fatal("push within bounds failed")
 	}
-	if q.push([]byte("ccc")) {
-		t.Fatal("push over the byte bound succeeded")
-	}
-	if !q.push([]byte("cc")) {
+	if q.push([]byte("cc")) != queued {
 		t.Fatal("push at the byte bound failed")
 	}
-	if q.push([]byte{}) {
-		t.Fatal("push over the count bound succeeded")
+	if q.push([]byte{}) != overflowed {
+		t.Fatal("push over the count bound accepted")
 	}
 	if q.depth() != 3 {
 		t.Fatalf("depth %d", q.depth())
 	}
+	bytes := &writeQueue{maxItems: 3, maxBytes: 10, flush: func() {}}
+	bytes.push([]byte("aaaaaaaa"))
+	if bytes.push([]byte("ccc")) != overflowed {
+		t.Fatal("push over the byte bound accepted")
+	}
 	empty := &writeQueue{maxItems: 3, maxBytes: 10, flush: func() {}}
-	if !empty.push(make([]byte, 100)) {
+	if empty.push(make([]byte, 100)) != queued {
 		t.Fatal("one message larger than the byte bound refused on an empty queue")
 	}
-	if empty.push([]byte("x")) {
+	if empty.push([]byte("x")) != overflowed {
 		t.Fatal("push behind an oversized message accepted")
+	}
+}
+
+// TestWriteQueueOverflowFails: once a message is refused, nothing after it
+// enters, however small, so the client never receives a message that
+// follows one it missed; the final disconnect still goes out.
+func TestWriteQueueOverflowFails(t *testing.T) {
+	q := &writeQueue{maxItems: 100, maxBytes: 10, flush: func() {}}
+	q.push([]byte("12345678"))
+	if q.push([]byte("big")) != overflowed {
+		t.Fatal("overflow not reported")
+	}
+	for _, msg := range []string{"a", ""} {
+		if r, _ := q.pushLive([]byte(msg), 0); r != dropped {
+			t.Fatalf("a push after the overflow got %v, want dropped", r)
+		}
+	}
+	if q.pushAll([]entry{{msg: []byte("b")}}) != dropped {
+		t.Fatal("a unit after the overflow was not dropped")
+	}
+	if !q.pushFinal([]byte("bye")) {
+		t.Fatal("the final disconnect was refused by a failed queue")
+	}
+	if got := drain(q); got != "12345678|bye" {
+		t.Fatalf("written %q", got)
+	}
+}
+
+// TestWriteQueueCountsInflight: the batch the writer took counts against
+// the bounds until it comes back for the next one.
+func TestWriteQueueCountsInflight(t *testing.T) {
+	q := &writeQueue{maxItems: 100, maxBytes: 10, flush: func() {}}
+	q.push([]byte("12345678"))
+	if _, _, _, stop := q.take(); stop {
+		t.Fatal("nothing taken")
+	}
+	if q.hasRoom(3) {
+		t.Fatal("room reported while 8 of 10 bytes are being written")
+	}
+	if r, _ := q.pushLive([]byte("abc"), 0); r != overflowed {
+		t.Fatalf("push beside an 8-byte frame in flight: %v", r)
+	}
+	q2 := &writeQueue{maxItems: 100, maxBytes: 10, flush: func() {}}
+	q2.push([]byte("12345678"))
+	q2.take()
+	if _, _, _, stop := q2.take(); !stop {
+		t.Fatal("empty queue did not stop the writer")
+	}
+	if !q2.hasRoom(10) {
+		t.Fatal("a written frame still counts")
+	}
+}
+
+// TestWriteQueueWaitRoom: waitRoom returns once the writer frees enough,
+// and at once with false when the queue ends.
+func TestWriteQueueWaitRoom(t *testing.T) {
+	q := &writeQueue{maxItems: 100, maxBytes: 10, flush: func() {}}
+	q.push([]byte("123456"))
+	done := make(chan bool)
+	go func() { done <- q.waitRoom(1, 6) }()
+	q.take() // in flight: still 6 bytes held
+	select {
+	case <-done:
+		t.Fatal("waitRoom returned while the frame was in flight")
+	default:
+	}
+	q.take() // written, nothing left
+	if !<-done {
+		t.Fatal("waitRoom reported no room after the queue drained")
+	}
+	q.push([]byte("123456"))
+	go func() { done <- q.waitRoom(1, 6) }()
+	q.close()
+	if <-done {
+		t.Fatal("waitRoom reported room on a closed queue")
+	}
+}
+
+// drain takes everything, joining messages with "|".
+func drain(q *writeQueue) string {
+	var out []string
+	for {
+		batch, _, _, stop := q.take()
+		if stop {
+			return strings.Join(out, "|")
+		}
+		for _, m := range batch {
+			out = append(out, string(m))
+		}
 	}
 }
 
@@ -94,7 +186,7 @@ func TestWriteQueueFinal(t *testing.T) {
 	if q.pushFinal([]byte("again")) {
 		t.Fatal("second pushFinal accepted")
 	}
-	if !q.push([]byte("dropped")) || q.depth() != 2 {
+	if q.push([]byte("dropped")) != dropped || q.depth() != 2 {
 		t.Fatalf("push after final must be dropped silently; depth %d", q.depth())
 	}
 	b, _, finished, _ := q.take()
@@ -129,11 +221,11 @@ func TestWriteQueuePushAllBounds(t *testing.T) {
 		for _, m := range tc.queued {
 			q.push([]byte(m))
 		}
-		unit := make([][]byte, len(tc.unit))
+		unit := make([]entry, len(tc.unit))
 		for j, m := range tc.unit {
-			unit[j] = []byte(m)
+			unit[j] = entry{msg: []byte(m)}
 		}
-		if got := q.pushAll(unit); got != tc.ok {
+		if got := q.pushAll(unit) == queued; got != tc.ok {
 			t.Errorf("case %d: pushAll %v, want %v", i, got, tc.ok)
 		}
 		want := len(tc.queued)
@@ -146,7 +238,7 @@ func TestWriteQueuePushAllBounds(t *testing.T) {
 	}
 	closing := &writeQueue{maxItems: 3, maxBytes: 10, flush: func() {}}
 	closing.pushFinal([]byte("bye"))
-	if !closing.pushAll([][]byte{[]byte("a")}) || closing.depth() != 1 {
+	if closing.pushAll([]entry{{msg: []byte("a")}}) != dropped || closing.depth() != 1 {
 		t.Fatal("a closing queue must drop a unit without reporting overflow")
 	}
 }
@@ -256,8 +348,8 @@ func TestWriteQueueReleasesBacklogArrays(t *testing.T) {
 				break
 			}
 		}
-		if cap(q.items) > keptSlots || cap(q.stamps) > keptSlots || cap(q.batch) > keptSlots {
-			t.Fatalf("burst %d: kept items %d stamps %d batch %d", burst, cap(q.items), cap(q.stamps), cap(q.batch))
+		if cap(q.items) > keptSlots || cap(q.batch) > keptSlots {
+			t.Fatalf("burst %d: kept items %d batch %d", burst, cap(q.items), cap(q.batch))
 		}
 	}
 }

@@ -9,47 +9,50 @@ import (
 	"github.com/heraldhq/herald/protocol"
 )
 
-// subscribe checks and registers a subscription and builds its result. The
-// caller queues the result, then calls activate on the returned subscription.
-// serverSide subscriptions (token subs claim, server API) skip permission
-// checks and the subscribe proxy.
-func (c *Client) subscribe(ctx context.Context, channel, token string, since *protocol.StreamPosition, serverSide bool) (*protocol.SubscribeResult, *subscription, error) {
+// subscribe checks and registers a subscription and builds its result,
+// with at most *budget bytes of recovered publications (it decreases
+// *budget by what it uses). The caller queues the result, then activates
+// the returned activation. serverSide subscriptions (token subs claim,
+// server API) skip permission checks and the subscribe proxy.
+func (c *Client) subscribe(ctx context.Context, channel, token string, since *protocol.StreamPosition, serverSide bool, budget *int) (*protocol.SubscribeResult, activation, error) {
 	h := c.hub
 	ns, err := h.namespace(channel)
 	if err != nil {
-		return nil, nil, err
+		return nil, activation{}, err
+	}
+	// The limits first: they cost nothing, and a refused subscribe must
+	// not cost the backend a proxy call.
+	if err := c.canAdd(channel); err != nil {
+		return nil, activation{}, err
 	}
 	c.mu.Lock()
 	user, channels := c.user, c.channelsClaim
 	c.mu.Unlock()
 	if !serverSide {
 		if err := c.canSubscribe(ns, channel, token, user, channels); err != nil {
-			return nil, nil, err
+			return nil, activation{}, err
 		}
 		// Server-side subscribes (server API, the subs claim) come from the
-		// backend already: only the client's own ask the proxy. A repeated
-		// subscribe is refused below without a call.
-		if ns.SubscribeProxy && !c.subscribed(channel) {
+		// backend already: only the client's own ask the proxy.
+		if ns.SubscribeProxy {
 			// The backend may take a while: let what is queued go out.
 			c.queue.uncork()
 			if err := c.askSubscribeProxy(ctx, channel, user); err != nil {
-				return nil, nil, err
+				return nil, activation{}, err
 			}
 		}
 	}
 
 	s := &subscription{client: c, channel: channel, ns: ns, serverSide: serverSide}
 	c.mu.Lock()
-	switch {
-	case c.state == stateClosed:
+	if c.state == stateClosed {
 		c.mu.Unlock()
-		return nil, nil, protocol.ErrInternal
-	case c.subs[channel] != nil:
+		return nil, activation{}, protocol.ErrInternal
+	}
+	// Checked again: a server-side subscribe may have run meanwhile.
+	if err := c.canAddLocked(channel); err != nil {
 		c.mu.Unlock()
-		return nil, nil, protocol.ErrAlreadySubscribed
-	case len(c.subs) >= h.cfg.MaxChannelsPerConnection:
-		c.mu.Unlock()
-		return nil, nil, protocol.NewError(protocol.CodeLimitExceeded, "too many channels")
+		return nil, activation{}, err
 	}
 	c.subs[channel] = s
 	c.mu.Unlock()
@@ -60,7 +63,7 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 	if err := h.addSubscription(ctx, s); err != nil {
 		c.dropSub(s)
 		h.log.Error("broker subscribe", "channel", channel, "err", err)
-		return nil, nil, protocol.ErrInternal
+		return nil, activation{}, protocol.ErrInternal
 	}
 	// A server-side subscribe runs beside the client's own goroutine: if the
 	// client closed meanwhile, its cleanup missed s, so undo it here.
@@ -69,13 +72,13 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 	c.mu.Unlock()
 	if gone {
 		h.removeSubscription(ctx, s)
-		return nil, nil, protocol.ErrInternal
+		return nil, activation{}, protocol.ErrInternal
 	}
-	res, err := h.subscribeResult(ctx, ns, channel, since)
+	res, more, err := h.subscribeResult(ctx, ns, channel, since, budget)
 	if err != nil {
 		c.dropSub(s)
 		h.removeSubscription(ctx, s)
-		return nil, nil, err
+		return nil, activation{}, err
 	}
 	if ns.Presence {
 		info := c.clientInfo(true)
@@ -88,7 +91,28 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 			}
 		}
 	}
-	return res, s, nil
+	return res, activation{sub: s, pos: res.Position(), more: more}, nil
+}
+
+var errTooManyChannels = protocol.NewError(protocol.CodeLimitExceeded, "too many channels")
+
+// canAdd checks that the client may add a subscription to channel: not
+// subscribed already, and below the channel limit.
+func (c *Client) canAdd(channel string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.canAddLocked(channel)
+}
+
+// canAddLocked is canAdd with c.mu held.
+func (c *Client) canAddLocked(channel string) error {
+	switch {
+	case c.subs[channel] != nil:
+		return protocol.ErrAlreadySubscribed
+	case len(c.subs) >= c.hub.cfg.MaxChannelsPerConnection:
+		return errTooManyChannels
+	}
+	return nil
 }
 
 // canSubscribe applies the channel's permission rules.
@@ -130,36 +154,59 @@ func (c *Client) checkChannelToken(channel, token, user string) error {
 	return nil
 }
 
-// subscribeResult reads the channel's stream position and, with since, the
-// publications the client missed.
-func (h *Hub) subscribeResult(ctx context.Context, ns *Namespace, channel string, since *protocol.StreamPosition) (*protocol.SubscribeResult, error) {
-	res := &protocol.SubscribeResult{}
+// subscribeResult reads the channel's stream position and, with since,
+// the publications the client missed: as many as *budget bytes allow, more
+// reporting that the rest is to be caught up (see catchup.go). A since
+// that cannot be continued gets recovered: false and no publications: the
+// client's state is stale whatever it is sent, and one that wants what is
+// retained asks for it with history.
+func (h *Hub) subscribeResult(ctx context.Context, ns *Namespace, channel string, since *protocol.StreamPosition, budget *int) (res *protocol.SubscribeResult, more bool, err error) {
+	res = &protocol.SubscribeResult{}
+	if since != nil {
+		res.Recovered = new(bool)
+	}
 	if !ns.KeepsHistory() {
-		if since != nil {
-			res.Recovered = new(bool)
+		return res, false, nil
+	}
+	var pubs []*broker.Publication
+	var pos broker.StreamPosition
+	if since != nil && ns.Recover {
+		r := streamRef{channel: channel}
+		pubs, pos, more, err = h.recoverFirst(ctx, r, broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}, budget)
+		*res.Recovered = err == nil
+		if errors.Is(err, broker.ErrUnrecoverable) {
+			err = nil
 		}
-		return res, nil
+	} else {
+		_, pos, err = h.readStream(ctx, streamRef{channel: channel}, broker.HistoryOptions{Limit: -1})
 	}
-	opts := broker.HistoryOptions{Limit: -1, MetaTTL: h.cfg.HistoryMetaTTL}
-	recover := since != nil && ns.Recover
-	if recover {
-		opts = broker.HistoryOptions{Since: &broker.StreamPosition{Offset: since.Offset, Epoch: since.Epoch}, MetaTTL: h.cfg.HistoryMetaTTL}
-	}
-	pubs, pos, err := h.broker.History(ctx, channel, opts)
-	recovered := err == nil
-	if err != nil && !errors.Is(err, broker.ErrUnrecoverable) {
-		h.log.Error("broker history", "channel", channel, "err", err)
-		return nil, protocol.ErrInternal
+	if err != nil {
+		return nil, false, brokerError(h, "broker history", channel, err)
 	}
 	res.Offset, res.Epoch = pos.Offset, pos.Epoch
-	if since != nil {
-		ok := recover && recovered
-		res.Recovered = &ok
+	if more {
+		res.More = true
+		res.Offset = since.Offset
+		if len(pubs) > 0 {
+			res.Offset = pubs[len(pubs)-1].Offset
+		}
 	}
-	if recover && len(pubs) > 0 {
+	if res.Recovered != nil && *res.Recovered && len(pubs) > 0 {
 		res.Publications = toWireList(pubs)
 	}
-	return res, nil
+	return res, more, nil
+}
+
+// brokerError logs a failed broker call and returns what the client sees:
+// the error itself when it is a protocol error already (errCatchupsBusy),
+// else the temporary internal error.
+func brokerError(h *Hub, what, channel string, err error) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	h.log.Error(what, "channel", channel, "err", err)
+	return protocol.ErrInternal
 }
 
 // addSubscription registers s with the channel, subscribing this node at the
@@ -180,6 +227,7 @@ func (h *Hub) addSubscription(ctx context.Context, s *subscription) error {
 // removeSubscription unregisters s, leaves presence, and unsubscribes this
 // node at the broker when s was the channel's last local subscription.
 func (h *Hub) removeSubscription(ctx context.Context, s *subscription) {
+	s.remove()
 	lock := &h.subscribeLocks[shardOf(s.channel)]
 	lock.Lock()
 	last := h.channels.remove(s)

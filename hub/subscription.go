@@ -12,8 +12,17 @@ import (
 // queued, so that a message never precedes its subscribe reply and recovery
 // merges history with the live stream without gaps or duplicates.
 //
+// A subscription goes through three phases: held (registered, its reply
+// not queued yet: pushes are held back), catching up (the reply is queued
+// but the client is behind the stream: a catch-up reads the rest from
+// history in pages while pushes are still held, see catchup.go) and live
+// (pushes are queued as they come). The held pushes are bounded; past the
+// bound they are dropped and heldLost set, and since every one of them is
+// in the stream's history, a catch-up reads them from there instead.
+//
 // deliver is called by the broker's delivery path, one call at a time per
-// channel; release by whoever queues the subscribe reply. mu orders them.
+// channel; activate by whoever queues the subscribe reply, the catch-up by
+// its own goroutine. mu orders them.
 type subscription struct {
 	client  *Client
 	channel string
@@ -21,17 +30,25 @@ type subscription struct {
 	// serverSide marks subscriptions made by token claims or the server API.
 	serverSide bool
 
-	mu     sync.Mutex
-	live   bool       // the subscribe reply is queued; deliver enqueues directly
-	held   []heldPush // pushes that arrived before the reply, oldest first
-	epoch  string     // the stream's epoch as this client knows it
-	offset uint64     // the last offset queued to the client
+	mu       sync.Mutex
+	live     bool // the client has everything up to offset: deliver queues directly
+	catching bool // a catch-up goroutine is reading history toward the live stream
+	gone     bool // unsubscribed or the client closed: nothing more is queued
+	// held are the pushes that arrived before the subscription went live,
+	// oldest first; heldBytes their size. heldLost records that some were
+	// dropped for exceeding the bound since the last catch-up read began.
+	held      []heldPush
+	heldBytes int
+	heldLost  bool
+	epoch     string // the stream's epoch as this client knows it
+	offset    uint64 // the last offset queued to the client
 }
 
 type heldPush struct {
 	offset uint64
 	epoch  string
 	msg    []byte
+	stamp  int64
 }
 
 // deliver queues an encoded push for the client. offset is 0 for pushes that
@@ -43,68 +60,152 @@ func (s *subscription) deliver(offset uint64, epoch string, msg []byte, pubTime 
 
 // deliverTo is deliver within a fan-out: when the client needs a writer, f
 // collects it instead of a writer goroutine starting (nil: start one).
+//
+// The position moves only when the push is queued: a push the queue refuses
+// fails the queue (nothing after it is ever written) and leaves the
+// position at the last offset the client was actually sent.
 func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTime int64, f *fanout) {
+	c := s.client
 	s.mu.Lock()
-	if !s.live {
-		s.held = append(s.held, heldPush{offset, epoch, msg})
+	if s.gone {
 		s.mu.Unlock()
 		return
 	}
-	ok, gap := s.advance(offset, epoch)
-	s.mu.Unlock()
-	if gap {
-		s.client.disconnectAsync(protocol.NewDisconnect(protocol.CloseReconnect, "stream continuity lost"))
+	if !s.live {
+		s.hold(heldPush{offset, epoch, msg, pubTime})
+		s.mu.Unlock()
 		return
 	}
-	if ok {
-		s.client.enqueueLive(msg, pubTime, f)
+	ok, gap := s.next(offset, epoch)
+	if gap {
+		s.mu.Unlock()
+		c.Disconnect(disconnectContinuityLost)
+		return
+	}
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	r, claimed := c.queue.pushLive(msg, pubTime)
+	switch r {
+	case queued:
+		s.moveTo(offset, epoch)
+	case dropped:
+		// The connection is ending: nothing more reaches it, and the
+		// offsets it misses from now on are no gap to report.
+		s.gone = true
+	}
+	s.mu.Unlock()
+	switch {
+	case r == overflowed:
+		c.slowConsumer()
+	case claimed && f != nil:
+		f.add(c)
+	case claimed:
+		go c.queue.flush()
 	}
 }
 
-// advance decides whether a publication at offset continues what the client
-// has, updating the position. A repeat (offset already queued, as happens when
-// history and the live stream overlap) is dropped; a jump forward in the same
-// epoch is a gap the client cannot repair on this connection.
-func (s *subscription) advance(offset uint64, epoch string) (deliver, gap bool) {
-	if offset == 0 {
-		return true, false
+// hold keeps a push back until the subscription goes live, within half
+// the client's write queue's bounds, so that what is held and a page of
+// recovery fit the queue together. Past them every held push is dropped: a
+// catch-up reads them from history (see activate). Called with s.mu held.
+func (s *subscription) hold(p heldPush) {
+	q := &s.client.queue
+	if len(s.held) >= max(q.maxItems/2, 1) || s.heldBytes+len(p.msg) > q.maxBytes/2 {
+		clear(s.held)
+		s.held, s.heldBytes, s.heldLost = nil, 0, true
 	}
-	if epoch != s.epoch {
-		if s.epoch == "" {
-			s.epoch, s.offset = epoch, offset
-			return true, false
-		}
+	s.held = append(s.held, p)
+	s.heldBytes += len(p.msg)
+}
+
+// next decides whether a publication at offset continues what the client
+// has, without moving the position. A repeat (offset already queued, as
+// happens when history and the live stream overlap) is dropped; a jump
+// forward in the same epoch, or a new epoch, is a gap the client cannot
+// repair on this connection. Called with s.mu held.
+func (s *subscription) next(offset uint64, epoch string) (deliver, gap bool) {
+	switch {
+	case offset == 0:
+		return true, false // not a stream publication
+	case s.epoch == "":
+		return true, false // the first publication of a stream not known before
+	case epoch != s.epoch:
 		// The stream restarted (history removed, broker data lost). A
 		// message push carries no epoch, so the client could not tell the
 		// new offsets from repeats: it must resubscribe and learn of the
 		// loss through recovered: false.
 		return false, true
-	}
-	if offset <= s.offset {
+	case offset <= s.offset:
 		return false, false
-	}
-	if s.offset != 0 && offset != s.offset+1 {
+	case offset != s.offset+1:
+		// Also from offset 0: a client that subscribed to an empty stream
+		// must see its first publication, not the fifth.
 		return false, true
 	}
-	s.offset = offset
 	return true, false
 }
 
-// release lets the subscription's pushes through from position pos on: it
-// appends to unit what was held back, minus what pos already covers, and
-// marks the subscription live. Called with s.mu held, by
-// Client.queueActivating, which queues unit.
-func (s *subscription) release(pos protocol.StreamPosition, unit [][]byte) [][]byte {
-	s.epoch, s.offset = pos.Epoch, pos.Offset
-	for i, h := range s.held {
-		if ok, _ := s.advance(h.offset, h.epoch); ok {
-			unit = append(unit, h.msg)
-		}
-		s.held[i] = heldPush{}
+// moveTo records that the publication at offset was queued. Called with
+// s.mu held.
+func (s *subscription) moveTo(offset uint64, epoch string) {
+	if offset == 0 {
+		return
 	}
-	s.held = nil
-	s.live = true
-	return unit
+	s.epoch, s.offset = epoch, offset
+}
+
+// activate is called, with s.mu held, as the subscribe reply carrying pos
+// is queued in unit: it appends what was held back, minus what pos already
+// covers, and makes the subscription live. When the reply left publications
+// out (more) or held pushes were dropped, the subscription starts catching
+// up from pos instead (catchUp reports it; the caller starts the catch-up
+// once unit is queued), unless the stream keeps no history to catch up
+// from: then lost reports that the client cannot be given what it missed.
+// gap reports that a held push does not continue pos.
+func (s *subscription) activate(pos protocol.StreamPosition, more bool, unit []entry) (out []entry, catchUp, lost, gap bool) {
+	s.epoch, s.offset = pos.Epoch, pos.Offset
+	if more || s.heldLost {
+		if pos.Epoch == "" {
+			return unit, false, true, false
+		}
+		s.catching = true
+		return unit, true, false, false
+	}
+	out, gap = s.releaseHeld(unit)
+	return out, false, false, gap
+}
+
+// releaseHeld appends the held pushes that continue the client's position
+// to unit, forgets them and makes the subscription live. It stops at a gap.
+// Called with s.mu held.
+func (s *subscription) releaseHeld(unit []entry) (out []entry, gap bool) {
+	for _, h := range s.held {
+		ok, g := s.next(h.offset, h.epoch)
+		if g {
+			gap = true
+			break
+		}
+		if ok {
+			unit = append(unit, entry{msg: h.msg, stamp: h.stamp})
+			s.moveTo(h.offset, h.epoch)
+		}
+	}
+	clear(s.held)
+	s.held, s.heldBytes, s.heldLost = nil, 0, false
+	s.live, s.catching = true, false
+	return unit, gap
+}
+
+// remove marks the subscription gone: deliveries and its catch-up stop,
+// and what it held is let go.
+func (s *subscription) remove() {
+	s.mu.Lock()
+	s.gone = true
+	clear(s.held)
+	s.held, s.heldBytes = nil, 0
+	s.mu.Unlock()
 }
 
 // behind reports whether the client, live on this subscription, has not

@@ -21,9 +21,12 @@ func TestSubscriptionAdvance(t *testing.T) {
 		{1, "f", false, true},  // new epoch: the stream restarted
 	}
 	for i, st := range steps {
-		d, g := s.advance(st.offset, st.epoch)
+		d, g := s.next(st.offset, st.epoch)
 		if d != st.deliver || g != st.gap {
 			t.Fatalf("step %d (%d@%s): deliver %v gap %v", i, st.offset, st.epoch, d, g)
+		}
+		if d {
+			s.moveTo(st.offset, st.epoch)
 		}
 	}
 }
@@ -42,9 +45,9 @@ func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
 	if c.queue.depth() != 0 {
 		t.Fatal("pushes queued before activate")
 	}
-	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 4, Epoch: "e"}}})
+	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 4, Epoch: "e"}, false}})
 	s.deliver(7, "e", []byte("7"), 0)
-	if got := queued(c); got != "R56j7" {
+	if got := queuedText(c); got != "R56j7" {
 		t.Fatalf("queued %q, want R56j7", got)
 	}
 }
@@ -66,11 +69,11 @@ func TestDisconnectNeverSplitsReplyFromHeld(t *testing.T) {
 			close(done)
 		}()
 		c.queueActivating([]byte("R"), []activation{
-			{a, protocol.StreamPosition{Offset: 1, Epoch: "e"}},
-			{b, protocol.StreamPosition{Offset: 0, Epoch: "e"}},
+			{a, protocol.StreamPosition{Offset: 1, Epoch: "e"}, false},
+			{b, protocol.StreamPosition{Offset: 0, Epoch: "e"}, false},
 		})
 		<-done
-		got := queued(c)
+		got := queuedText(c)
 		if got != "Rab"+disconnectJSON && got != disconnectJSON {
 			t.Fatalf("iteration %d: queued %q", i, got)
 		}
@@ -80,7 +83,7 @@ func TestDisconnectNeverSplitsReplyFromHeld(t *testing.T) {
 var disconnectJSON = string(protocol.JSON.AppendDisconnectPush(nil, protocol.DisconnectShutdown))
 
 // queued concatenates everything in c's queue.
-func queued(c *Client) string {
+func queuedText(c *Client) string {
 	var got string
 	for {
 		batch, _, _, stop := c.queue.take()

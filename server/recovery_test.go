@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 	"github.com/heraldhq/herald/protocol"
 )
@@ -68,7 +72,9 @@ func TestRecovery(t *testing.T) {
 			s.MustAPI("publish", map[string]any{"channel": "news:old", "data": 10})
 			r := c.Call(map[string]any{"type": "subscribe", "channel": "news:old", "since": map[string]any{"offset": 0, "epoch": h["epoch"]}})
 			res := r.Result()
-			if res["recovered"] != false || len(res["publications"].([]any)) != 10 {
+			// Unrecoverable: the client is told, and not sent what is
+			// retained unless it asks (history).
+			if res["recovered"] != false || res["publications"] != nil || num(res["offset"]) != 11 {
 				t.Fatalf("result %v", res)
 			}
 		})
@@ -130,4 +136,109 @@ func TestRecoveryRace(t *testing.T) {
 			c.Conn.CloseNow()
 		}
 	})
+}
+
+// bigNamespaces are the default namespaces plus "big", which keeps a long
+// history that anyone may publish to.
+func bigNamespaces(size int) map[string]hub.Namespace {
+	ns := ht.DefaultNamespaces()
+	ns["big"] = hub.Namespace{HistorySize: size, HistoryTTL: time.Hour, Recover: true, AllowPublish: hub.AccessAny, AllowHistory: hub.AccessAny}
+	return ns
+}
+
+// publishN publishes n publications of size bytes of JSON on channel
+// through the hub and returns the last result.
+func publishN(t *testing.T, s *ht.Server, channel string, n, size int) protocol.PublishResult {
+	t.Helper()
+	data := []byte(`"` + strings.Repeat("x", size-2) + `"`)
+	var res protocol.PublishResult
+	for range n {
+		var err error
+		if res, err = s.Hub.Publish(context.Background(), channel, data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res
+}
+
+// TestRecoveryInPages: a subscribe with since over 20,000 publications of
+// 1 KB (20 MB, five times the write queue) gets a bounded first page with
+// more: true and the last offset it carries, then the rest as message
+// pushes, then live messages published during the catch-up: every offset
+// once, in order.
+func TestRecoveryInPages(t *testing.T) {
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{Namespaces: bigNamespaces(30000)}})
+		first := publishN(t, s, "big:x", 1, 1000)
+		publishN(t, s, "big:x", 19999, 1000)
+		c, _ := s.Connect(t, ht.Token(t, "u", nil))
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			publishN(t, s, "big:x", 500, 1000)
+		}()
+		r := c.Call(map[string]any{"type": "subscribe", "channel": "big:x", "since": map[string]any{"offset": 0, "epoch": first.Epoch}})
+		res := r.Result()
+		pubs, _ := res["publications"].([]any)
+		if res["recovered"] != true || res["more"] != true || len(pubs) == 0 || num(res["offset"]) != len(pubs) {
+			t.Fatalf("first page: recovered %v more %v offset %v, %d publications", res["recovered"], res["more"], res["offset"], len(pubs))
+		}
+		if len(pubs)*1000 > 4<<20/4 {
+			t.Fatalf("first page carries %d publications, over a quarter of the write queue", len(pubs))
+		}
+		wg.Wait()
+		msgs := c.Messages("big:x", 20500-len(pubs))
+		for i, m := range msgs {
+			if want := len(pubs) + 1 + i; num(m["offset"]) != want {
+				t.Fatalf("push %d: offset %v, want %d", i, m["offset"], want)
+			}
+		}
+		if extra, ok := c.WaitFor(100*time.Millisecond, func(m ht.Msg) bool { return m.Type() == "message" }); ok {
+			t.Fatalf("duplicate after the catch-up: %v", extra["offset"])
+		}
+	})
+}
+
+// TestRecoveryPagesHeldOverflow: a small write queue and a busy channel
+// during the catch-up make the subscription drop what it held back many
+// times over; the catch-up reads it from history instead, and the client
+// still gets every offset once, in order.
+func TestRecoveryPagesHeldOverflow(t *testing.T) {
+	s := ht.Start(t, ht.Options{Hub: hub.Config{Namespaces: bigNamespaces(30000), WriteQueueMessages: 32, WriteQueueBytes: 32 << 10}})
+	first := publishN(t, s, "big:x", 1, 500)
+	publishN(t, s, "big:x", 2999, 500)
+	c, _ := s.Connect(t, ht.Token(t, "u", nil))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		publishN(t, s, "big:x", 2000, 500)
+	}()
+	r := c.Call(map[string]any{"type": "subscribe", "channel": "big:x", "since": map[string]any{"offset": 0, "epoch": first.Epoch}})
+	pubs, _ := r.Result()["publications"].([]any)
+	wg.Wait()
+	msgs := c.Messages("big:x", 5000-len(pubs))
+	for i, m := range msgs {
+		if want := len(pubs) + 1 + i; num(m["offset"]) != want {
+			t.Fatalf("push %d: offset %v, want %d", i, m["offset"], want)
+		}
+	}
+}
+
+// TestRecoveryUnrecoverableAnswersWithoutHistory: a since the stream
+// cannot continue gets recovered: false, the stream's position, and none
+// of the retained publications, however many: the client reloads its state
+// and may ask history for what it wants.
+func TestRecoveryUnrecoverableAnswersWithoutHistory(t *testing.T) {
+	s := ht.Start(t, ht.Options{Hub: hub.Config{Namespaces: bigNamespaces(5000)}})
+	publishN(t, s, "big:x", 6000, 1000)
+	c, _ := s.Connect(t, ht.Token(t, "u", nil))
+	for _, since := range []map[string]any{{"offset": 10, "epoch": "bogus"}, {"offset": 1, "epoch": s.MustAPI("history", map[string]any{"channel": "big:x", "limit": 0})["epoch"]}} {
+		res := c.Call(map[string]any{"type": "subscribe", "channel": "big:x", "since": since}).Result()
+		if res["recovered"] != false || res["publications"] != nil || res["more"] != nil || num(res["offset"]) != 6000 {
+			t.Fatalf("since %v: %v", since, res)
+		}
+		c.Call(map[string]any{"type": "unsubscribe", "channel": "big:x"})
+	}
 }

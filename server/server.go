@@ -10,6 +10,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -367,6 +368,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub string, enc
 		bursts:       s.bursts,
 	}
 	c.onControl = c.control
+	_, isTLS := netConn.(*tls.Conn)
+	c.resumable = !isTLS
 	c.enablePolling(netConn)
 	var first *bufio.Reader
 	if brw.Reader.Buffered() > 0 {

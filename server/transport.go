@@ -3,8 +3,10 @@ package server
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,6 +63,13 @@ type wsConn struct {
 	wmu         sync.Mutex
 	closeSent   bool // under wmu
 	writeFailed atomic.Bool
+	// stalled records, under wmu, that a write timed out on a peer that
+	// stopped reading: pending then holds the rest of the frame, which the
+	// close frame must follow (see sendCloseLocked). resumable says the
+	// socket can be written again after a timeout (not TLS, whose state
+	// a timed-out write corrupts).
+	stalled   bool
+	resumable bool
 	// writeDeadline is the deadline last set on the socket, under wmu.
 	writeDeadline time.Time
 	// pending is the part of a frame TryWriteFrame could not write, under
@@ -109,6 +118,9 @@ func (c *wsConn) closedLocked() error {
 		return hub.ErrTransportClosed
 	case c.closeSent:
 		return errCloseSent
+	case c.stalled:
+		// Only the close frame may follow the unfinished frame.
+		return hub.ErrStalled
 	}
 	return nil
 }
@@ -159,14 +171,31 @@ func (c *wsConn) flushLocked() error {
 		return nil
 	}
 	c.moveWriteDeadline()
-	_, err := c.raw.Write(c.pending)
+	n, err := c.raw.Write(c.pending)
+	if err != nil {
+		rest := copy(c.pending, c.pending[n:])
+		c.pending = c.pending[:rest]
+		return c.failedLocked(err)
+	}
 	c.pending = c.pending[:0]
 	if cap(c.pending) > maxPooledFrame {
 		c.pending = nil
 	}
-	if err != nil {
-		c.writeFailed.Store(true)
+	return nil
+}
+
+// failedLocked records a failed write, with wmu held and pending holding
+// what the write left. A write that timed out on a socket that can be
+// written again is a stall: the peer stopped reading for the write
+// timeout. It is reported as hub.ErrStalled, and pending is kept so the
+// close frame can still follow a whole frame.
+func (c *wsConn) failedLocked(err error) error {
+	if c.resumable && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.stalled = true
+		return fmt.Errorf("%w: %w", hub.ErrStalled, err)
 	}
+	c.pending = c.pending[:0]
+	c.writeFailed.Store(true)
 	return err
 }
 
@@ -177,11 +206,38 @@ func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
 		return err
 	}
 	c.moveWriteDeadline()
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	if size > maxPooledFrame {
+		return c.writeVectorLocked(op, parts, size)
+	}
 	f := c.buildFrame(op, parts)
 	defer putFrameBuffer(f)
-	if _, err := c.raw.Write(f.b); err != nil {
-		c.writeFailed.Store(true)
-		return err
+	if n, err := c.raw.Write(f.b); err != nil {
+		c.pending = append(c.pending, f.b[n:]...)
+		return c.failedLocked(err)
+	}
+	return nil
+}
+
+// writeVectorLocked writes a large frame without copying its payload: the
+// header and the parts go to the socket in one vectored write (writev on
+// TCP), so a long reply is held once, where it was encoded.
+func (c *wsConn) writeVectorLocked(op ws.OpCode, parts [][]byte, size int) error {
+	f := getFrameBuffer()
+	defer putFrameBuffer(f)
+	_ = ws.WriteHeaderBuffer(f, ws.Header{Fin: true, OpCode: op, Length: int64(size)}, f.header[:])
+	bufs := make(net.Buffers, 0, 1+len(parts))
+	bufs = append(bufs, f.b)
+	bufs = append(bufs, parts...)
+	// WriteTo consumes bufs: what is left in it was not written.
+	if _, err := bufs.WriteTo(c.raw.Conn); err != nil {
+		for _, b := range bufs {
+			c.pending = append(c.pending, b...)
+		}
+		return c.failedLocked(err)
 	}
 	return nil
 }
@@ -234,9 +290,31 @@ func (c *wsConn) sendCloseLocked(code protocol.CloseCode, reason string) {
 		c.raw.closeNow()
 		return
 	}
-	c.writeDeadline = time.Now().Add(c.writeTimeout)
+	wait := c.writeTimeout
+	if c.stalled {
+		// The peer has not read for a write timeout already: it gets one
+		// more (at most closeTimeout) to take the rest of its frame and
+		// the close frame (4001), so that a client that was only paused
+		// learns why.
+		wait = min(c.writeTimeout, closeTimeout)
+	}
+	c.writeDeadline = time.Now().Add(wait)
 	_ = c.raw.SetWriteDeadline(c.writeDeadline)
-	_ = c.writeLocked(ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), reason))
+	f := c.buildFrame(ws.OpClose, [][]byte{ws.NewCloseFrameBody(ws.StatusCode(code), reason)})
+	defer putFrameBuffer(f)
+	c.pending = append(c.pending, f.b...)
+	if _, err := c.raw.Write(c.pending); err != nil {
+		c.pending = nil
+		c.raw.closeNow()
+		return
+	}
+	c.pending = nil
+	if c.stalled {
+		// No point waiting for the close frame of a peer that has not
+		// read for so long: the kernel still delivers what was written.
+		c.raw.closeNow()
+		return
+	}
 	_ = c.raw.Close()
 }
 
