@@ -88,6 +88,12 @@ type Options struct {
 	// OnInboxLost is called when missed direct messages could not all be
 	// recovered.
 	OnInboxLost func(RecoveryLost)
+	// RecoveryRetries is how many temporary failures in a row a
+	// resubscribe tolerates while recovering (the server's engine away, too
+	// many recoveries at once) before the client reports the recovery lost
+	// (OnRecoveryLost) and resubscribes from the present. Retries back off
+	// as reconnects do. Default 5.
+	RecoveryRetries int
 }
 
 // Client is a connection to Herald that reconnects by itself. Create it
@@ -124,6 +130,9 @@ func New(url string, opts Options) *Client {
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 10 * time.Second
+	}
+	if opts.RecoveryRetries <= 0 {
+		opts.RecoveryRetries = 5
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
@@ -378,27 +387,49 @@ func (c *Client) subscription(channel string) *Subscription {
 }
 
 func (c *Client) applyInbox(in *protocol.InboxResult) {
+	pos := protocol.StreamPosition{Offset: in.Offset, Epoch: in.Epoch}
 	c.mu.Lock()
 	prev := c.inbox
-	c.inbox = &protocol.StreamPosition{Offset: in.Offset, Epoch: in.Epoch}
 	c.mu.Unlock()
 	if prev != nil && !in.Recovered && c.opts.OnInboxLost != nil {
-		c.opts.OnInboxLost(RecoveryLost{Since: *prev, Position: *c.inbox})
+		c.opts.OnInboxLost(RecoveryLost{Since: *prev, Position: pos})
 	}
 	for _, p := range in.Publications {
 		if prev != nil && in.Recovered && p.Offset <= prev.Offset {
 			continue
 		}
-		c.deliverDirect(&protocol.Publication{Offset: p.Offset, Data: p.Data, Info: p.Info, Time: p.Time}, protocol.ClientInfo{})
+		c.emitDirect(&protocol.Publication{Offset: p.Offset, Data: p.Data, Info: p.Info, Time: p.Time}, protocol.ClientInfo{})
 	}
+	// Direct pushes continue from here (the last recovered one when the
+	// server has more to send).
+	c.mu.Lock()
+	c.inbox = &pos
+	c.mu.Unlock()
 }
 
-func (c *Client) deliverDirect(p *protocol.Publication, from protocol.ClientInfo) {
+// deliverDirect delivers a direct push. It reports false, delivering
+// nothing, for one that skips ahead of the inbox's position: the inbox
+// lost something, which only a reconnect can recover.
+func (c *Client) deliverDirect(p *protocol.Publication, from protocol.ClientInfo) bool {
 	c.mu.Lock()
-	if c.inbox != nil && p.Offset > c.inbox.Offset {
+	if c.inbox != nil && p.Offset != 0 {
+		switch {
+		case p.Offset <= c.inbox.Offset:
+			c.mu.Unlock()
+			return true // already delivered
+		case c.inbox.Epoch != "" && p.Offset != c.inbox.Offset+1:
+			c.mu.Unlock()
+			return false
+		}
 		c.inbox.Offset = p.Offset
 	}
 	c.mu.Unlock()
+	c.emitDirect(p, from)
+	return true
+}
+
+// emitDirect hands a direct message to the application.
+func (c *Client) emitDirect(p *protocol.Publication, from protocol.ClientInfo) {
 	if c.opts.OnDirect != nil {
 		if p.Info != nil && from == (protocol.ClientInfo{}) {
 			from = *p.Info

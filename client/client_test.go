@@ -406,15 +406,24 @@ func TestRecoveryLostIsReported(t *testing.T) {
 			s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": i})
 		}
 		p.Up()
-		msgs := b.wait(t, 11, 5*time.Second)
+		ht.Eventually(t, 5*time.Second, func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return len(b.lost) > 0
+		}, "recovery lost reported")
 		b.mu.Lock()
 		lost := b.lost
 		b.mu.Unlock()
 		if len(lost) != 1 || lost[0].Since.Offset != 1 || lost[0].Position.Offset != 16 {
 			t.Fatalf("recovery lost %+v", lost)
 		}
-		if msgs[1].Offset != 7 || msgs[10].Offset != 16 {
-			t.Fatalf("delivered after the loss: %d..%d", msgs[1].Offset, msgs[10].Offset)
+		// What is still retained is not sent unasked (the application
+		// reloads its state, with History if it wants it); the live
+		// stream goes on from the position reported.
+		s.MustAPI("publish", map[string]any{"channel": "news:lost", "data": 16})
+		msgs := b.wait(t, 2, 5*time.Second)
+		if len(msgs) != 2 || msgs[1].Offset != 17 {
+			t.Fatalf("delivered after the loss: %s", b.describe())
 		}
 	})
 }

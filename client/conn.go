@@ -189,10 +189,14 @@ func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 				c.wg.Add(1)
 				go c.refresh(cn)
 			case protocol.PushDirect:
-				c.deliverDirect(&protocol.Publication{Offset: m.Offset, Data: m.Data, Time: m.Time}, m.From)
+				if !c.deliverDirect(&protocol.Publication{Offset: m.Offset, Data: m.Data, Time: m.Time}, m.From) {
+					// A gap in the inbox: only a connect recovers an
+					// inbox, so connect again at once.
+					cn.ws.CloseNow()
+				}
 			default:
 				if s := c.subscription(m.Channel); s != nil {
-					s.handlePush(m)
+					s.handlePush(m, cn)
 				}
 			}
 		}

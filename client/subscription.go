@@ -115,6 +115,10 @@ type Subscription struct {
 	active bool
 	// retries counts temporary failures of resubscribes in a row.
 	retries int
+	// resyncing is set from a gap in the live stream until the
+	// resubscribe that repairs it is answered: pushes are ignored meanwhile,
+	// since the resubscribe recovers them.
+	resyncing bool
 }
 
 // Channel returns the subscription's channel.
@@ -244,11 +248,24 @@ func (s *Subscription) retryLater(cn *conn, n int) {
 func (s *Subscription) applyResult(r *protocol.SubscribeResult, cn *conn) {
 	s.mu.Lock()
 	first := !s.active
+	s.resyncing = false
 	if r.Error != nil {
 		if !first && r.Error.Code.Temporary() {
 			s.retries++
 			n := s.retries
+			var lost *RecoveryLost
+			if n > s.c.opts.RecoveryRetries && s.pos.Epoch != "" {
+				// The server could not recover the subscription for a
+				// while: say so rather than retry silently, and resubscribe
+				// from the present from now on.
+				lost = &RecoveryLost{Channel: s.channel, Since: s.pos}
+				s.pos = protocol.StreamPosition{}
+				s.since = nil
+			}
 			s.mu.Unlock()
+			if lost != nil && s.opts.OnRecoveryLost != nil {
+				s.opts.OnRecoveryLost(*lost)
+			}
 			s.retryLater(cn, n)
 			return
 		}
@@ -287,15 +304,30 @@ func (s *Subscription) applyResult(r *protocol.SubscribeResult, cn *conn) {
 	}
 }
 
-// handlePush handles a push for this channel.
-func (s *Subscription) handlePush(m *protocol.ServerMessage) {
+// handlePush handles a push for this channel, received on cn.
+//
+// Publications of a stream must arrive with consecutive offsets: one that
+// skips ahead means the stream lost something on its way here, and is never
+// delivered. The subscription resubscribes from its position instead, which
+// recovers what is missing or reports it lost.
+func (s *Subscription) handlePush(m *protocol.ServerMessage, cn *conn) {
 	switch m.Type {
 	case protocol.PushMessage:
 		s.mu.Lock()
+		if s.resyncing {
+			s.mu.Unlock()
+			return
+		}
 		if m.Offset != 0 {
 			if m.Offset <= s.pos.Offset {
 				s.mu.Unlock()
 				return // already delivered from history
+			}
+			if s.pos.Epoch != "" && m.Offset != s.pos.Offset+1 {
+				s.resyncing = true
+				s.mu.Unlock()
+				s.resync(cn)
+				return
 			}
 			s.pos.Offset = m.Offset
 		}
@@ -315,6 +347,27 @@ func (s *Subscription) handlePush(m *protocol.ServerMessage) {
 			s.opts.OnUnsubscribed(int(m.Code), m.Reason)
 		}
 	}
+}
+
+// resync unsubscribes and subscribes again on cn from the last delivered
+// position, in that order (the server handles a connection's commands in
+// order), after a gap in the live stream.
+func (s *Subscription) resync(cn *conn) {
+	c := s.c
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		_, err := cn.call(c.ctx, &protocol.Command{Type: protocol.TypeUnsubscribe, Channel: s.channel}, nil)
+		if err != nil {
+			return // the connection ended: the next connect resubscribes
+		}
+		c.mu.Lock()
+		current := c.subs[s.channel] == s && c.conn == cn
+		c.mu.Unlock()
+		if current {
+			cn.sendSubscribe(s)
+		}
+	}()
 }
 
 func (s *Subscription) deliver(m Message) {
