@@ -158,11 +158,19 @@ type Stats struct {
 	SlowConsumers int64
 	// Published counts publications accepted through this node.
 	Published int64
+	// OutgoingBytes is what the node holds now of replies and recovery
+	// pages, queued or being written, against Config.MaxOutgoingBytes (0
+	// when that is off).
+	OutgoingBytes int64
 }
 
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
-	return Stats{SlowConsumers: h.metrics.slowConsumers.Load(), Published: h.metrics.published.Load()}
+	st := Stats{SlowConsumers: h.metrics.slowConsumers.Load(), Published: h.metrics.published.Load()}
+	if h.budget != nil {
+		st.OutgoingBytes = h.budget.used.Load()
+	}
+	return st
 }
 
 // globMatch matches s against a pattern in which "*" stands for any run of

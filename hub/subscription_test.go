@@ -20,6 +20,10 @@ func TestSubscriptionAdvance(t *testing.T) {
 		{8, "e", false, true},  // gap: 7 is missing
 		{1, "f", false, true},  // new epoch: the stream restarted
 	}
+	empty := &subscription{epoch: "e"}
+	if d, g := empty.next(5, "e"); d || !g {
+		t.Fatalf("offset 5 on a stream known empty: deliver %v gap %v, want a gap", d, g)
+	}
 	for i, st := range steps {
 		d, g := s.next(st.offset, st.epoch)
 		if d != st.deliver || g != st.gap {
@@ -49,6 +53,21 @@ func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
 	s.deliver(7, "e", []byte("7"), 0)
 	if got := queuedText(c); got != "R56j7" {
 		t.Fatalf("queued %q, want R56j7", got)
+	}
+}
+
+// TestHeldGapIsAnnounced: held pushes that do not continue the reply's
+// position are not dropped silently: the connection closes with 4000.
+func TestHeldGapIsAnnounced(t *testing.T) {
+	c := &Client{hub: &Hub{obs: NopObserver{}}, enc: protocol.JSON}
+	c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
+	s := &subscription{client: c}
+	s.deliver(5, "e", []byte("5"), 0)
+	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 3, Epoch: "e"}, false}})
+	got := queuedText(c)
+	want := "R" + string(protocol.JSON.AppendDisconnectPush(nil, disconnectContinuityLost))
+	if got != want {
+		t.Fatalf("queued %q, want the reply and a 4000 disconnect", got)
 	}
 }
 

@@ -75,12 +75,15 @@ var (
 		"Channel subscriptions of this node's connections.", nil, nil)
 	channelsDesc = prometheus.NewDesc("herald_channels",
 		"Channels with at least one subscriber on this node.", nil, nil)
+	outgoingDesc = prometheus.NewDesc("herald_outgoing_bytes",
+		"Bytes of replies and recovery pages queued or being written to this node's connections, against limits.max_outgoing_bytes.", nil, nil)
 )
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- usersDesc
 	ch <- subscriptionsDesc
 	ch <- channelsDesc
+	ch <- outgoingDesc
 }
 
 func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
@@ -88,4 +91,5 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(usersDesc, prometheus.GaugeValue, float64(info.Users))
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(info.Subs))
 	ch <- prometheus.MustNewConstMetric(channelsDesc, prometheus.GaugeValue, float64(info.Channels))
+	ch <- prometheus.MustNewConstMetric(outgoingDesc, prometheus.GaugeValue, float64(c.h.Stats().OutgoingBytes))
 }

@@ -464,3 +464,51 @@ func TestUserConnectionLimitRace(t *testing.T) {
 		t.Fatalf("%d connects passed a limit with room for one", passed)
 	}
 }
+
+// TestSubscribeProxyAfterLimits: a connect with 2,000 subs in a proxied
+// namespace costs the backend at most one call per subscription the
+// connection may hold (the channel limit, checked first), and each entry
+// costs one of the connection's commands: past the command rate, entries
+// are refused with 110 without a call. A repeated subscribe is refused
+// without one.
+func TestSubscribeProxyAfterLimits(t *testing.T) {
+	b := newBackend(t, nil, answer(`{"result": {}}`))
+	s := startProxied(t, b, 0, hub.Config{MaxChannelsPerConnection: 20, CommandBurst: 10, CommandRate: 1})
+	subs := map[string]any{}
+	for i := range 2000 {
+		subs[fmt.Sprintf("proxied:%04d", i)] = map[string]any{}
+	}
+	c := s.Dial(t)
+	res := c.Call(map[string]any{"type": "connect", "token": ht.Token(t, "bob", nil), "subs": subs}).Result()
+	got := res["subs"].(map[string]any)
+	codes := map[int]int{}
+	for _, r := range got {
+		e, _ := r.(map[string]any)["error"].(map[string]any)
+		codes[num(e["code"])]++
+	}
+	// The entries take the burst of 10, then get 110; the channel limit
+	// is not reached.
+	if b.calls() != 10 || codes[0] != 10 || codes[110] != 1990 {
+		t.Fatalf("%d backend calls; results by error code %v", b.calls(), codes)
+	}
+
+	s2 := startProxied(t, b, 0, hub.Config{MaxChannelsPerConnection: 20})
+	calls := b.calls()
+	c2 := s2.Dial(t)
+	res = c2.Call(map[string]any{"type": "connect", "token": ht.Token(t, "bob", nil), "subs": subs}).Result()
+	codes = map[int]int{}
+	for _, r := range res["subs"].(map[string]any) {
+		e, _ := r.(map[string]any)["error"].(map[string]any)
+		codes[num(e["code"])]++
+	}
+	if b.calls()-calls != 20 || codes[0] != 20 || codes[106] != 1980 {
+		t.Fatalf("%d backend calls; results by error code %v", b.calls()-calls, codes)
+	}
+	calls = b.calls()
+	if r := c2.Call(map[string]any{"type": "subscribe", "channel": "proxied:0000"}); r.ErrorCode() != 105 || b.calls() != calls {
+		t.Fatalf("repeated subscribe: %v, backend asked: %v", r, b.calls() != calls)
+	}
+	if r := c2.Call(map[string]any{"type": "subscribe", "channel": "proxied:9999"}); r.ErrorCode() != 106 || b.calls() != calls {
+		t.Fatalf("subscribe past the channel limit: %v, backend asked: %v", r, b.calls() != calls)
+	}
+}
