@@ -41,6 +41,8 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"SizeTrim", testSizeTrim},
 		{"TTLExpiry", testTTLExpiry},
 		{"HistoryQueries", testHistoryQueries},
+		{"HistoryPaging", testHistoryPaging},
+		{"HistoryPagingExpired", testHistoryPagingExpired},
 		{"Unrecoverable", testUnrecoverable},
 		{"EmptyChannelHasStableEpoch", testEmptyChannelEpoch},
 		{"RemoveHistoryChangesEpoch", testRemoveHistory},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/broker/brokertest"
 	"github.com/heraldhq/herald/broker/memory"
 )
 
@@ -103,4 +104,10 @@ func BenchmarkHistoryMissed(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*missed), "ns/publication")
 		})
 	}
+}
+
+// BenchmarkHistoryPage is one page of a catch-up from far below the top and
+// from near it (see brokertest.BenchmarkHistoryPage).
+func BenchmarkHistoryPage(b *testing.B) {
+	brokertest.BenchmarkHistoryPage(b, func(*testing.B) broker.Broker { return memory.New(memory.Options{}) }, 20000, 300)
 }

@@ -85,3 +85,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHistoryPage is one page of a catch-up from far below the top and
+// from near it (see brokertest.BenchmarkHistoryPage).
+func BenchmarkHistoryPage(b *testing.B) {
+	brokertest.BenchmarkHistoryPage(b, func(b *testing.B) broker.Broker { return benchBroker(b) }, 5000, 300)
+}

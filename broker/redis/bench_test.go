@@ -73,3 +73,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 		<-h.got
 	}
 }
+
+// BenchmarkHistoryPage is one page of a catch-up from far below the top and
+// from near it (see brokertest.BenchmarkHistoryPage).
+func BenchmarkHistoryPage(b *testing.B) {
+	brokertest.BenchmarkHistoryPage(b, func(b *testing.B) broker.Broker {
+		addr := services.Redis(b)
+		return newBroker(b, redis.Options{Addrs: []string{addr}, Prefix: sharedPrefix(b, addr)})
+	}, 20000, 300)
+}
