@@ -55,6 +55,10 @@ type Broker struct {
 	bgCancel context.CancelFunc
 	trims    chan trimRequest
 
+	// historyReads counts the history messages reads fetched from
+	// JetStream, so that tests can tell what a read cost.
+	historyReads atomic.Int64
+
 	// skipLive, set by tests only, makes Publish append without publishing
 	// live, as a publisher that died in between would.
 	skipLive func(channel string) bool

@@ -20,7 +20,12 @@
 // Sizes and TTLs vary per namespace while a stream's limits are one per
 // stream, so they are applied when reading: a read walks the chain back
 // from the head and stops past the size, at a publication whose TTL
-// passed, or where the chain breaks. Excess messages are purged in the
+// passed, or where the chain breaks. A page that starts far below the
+// head (a catch-up read in pages) does not walk down to it: it seeks the
+// page's first offset with "next message on the subject from sequence"
+// gets, interpolating on the offsets found, and reads the page with one
+// consumer (chain.go), so its cost is the page's, whatever the backlog
+// above it. Excess messages are purged in the
 // background. The head is kept while the position lives, which is what
 // lets a stream whose publications all expired continue at last+1 in the
 // same epoch. A marker message starts an empty stream's epoch (the first

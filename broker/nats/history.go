@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -187,6 +188,10 @@ func (b *Broker) refresh(ctx context.Context, subj string, top *stored, metaTTL 
 // documents. The retained publications are the newest run of the
 // position's epoch that is within the stream's size and whose TTL has not
 // passed; a chain broken by trimming or expiry ends the run.
+//
+// Reading the run from the top costs one message per offset between the
+// top and the oldest one wanted. When that is much more than the page
+// asked for, collectFar serves the page from where it starts instead.
 func (b *Broker) collect(ctx context.Context, subj string, top *stored, opts broker.HistoryOptions, now time.Time) ([]*broker.Publication, broker.StreamPosition, error) {
 	t := top.rec
 	pos := broker.StreamPosition{Offset: t.offset, Epoch: t.epoch}
@@ -213,10 +218,42 @@ func (b *Broker) collect(ctx context.Context, subj string, top *stored, opts bro
 	if opts.Limit < 0 && !check {
 		return nil, pos, errIf(unrecoverable)
 	}
+	r := b.chain(ctx, subj)
+	if far := stop <= t.offset && t.offset-stop+1 > uint64(max(opts.Limit, 0))+farSlack; far && opts.Limit != 0 {
+		out, broken, ok, err := r.collectFar(top, opts, now, lowest, stop, check)
+		if err != nil && !errors.Is(err, errMoved) {
+			return nil, pos, err
+		}
+		if ok && err == nil {
+			return out, pos, errIf(broken || unrecoverable)
+		}
+	}
 	if opts.Reverse && opts.Limit > 0 && !check && t.offset >= uint64(opts.Limit) {
 		stop = max(stop, t.offset-uint64(opts.Limit)+1)
 	}
-	var run []*stored // newest first
+	run, err := r.run(top, stop, now)
+	if err != nil {
+		return nil, pos, err
+	}
+	if check && (len(run) == 0 && stop <= t.offset || len(run) > 0 && run[len(run)-1].rec.offset > stop) {
+		unrecoverable = true // the run does not reach since+1
+	}
+	if opts.Limit < 0 {
+		return nil, pos, errIf(unrecoverable)
+	}
+	return page(run, opts), pos, errIf(unrecoverable)
+}
+
+// farSlack is how many more messages than a page asks for a read may
+// walk from the top before collectFar serves the page instead: below it,
+// one walk is cheaper than the seek.
+const farSlack = 2 * walkBulk
+
+// run returns the retained publications from top down to offset stop,
+// newest first.
+func (r *chainReader) run(top *stored, stop uint64, now time.Time) ([]*stored, error) {
+	t := top.rec
+	var run []*stored
 	want := t.offset
 	if t.kind == kindPub {
 		if top.pubExpired(now) || t.offset < stop {
@@ -227,18 +264,17 @@ func (b *Broker) collect(ctx context.Context, subj string, top *stored, opts bro
 		}
 	}
 	if want >= stop && want > 0 {
-		more, err := b.walk(ctx, subj, t.prev, t.epoch, want, stop, now)
+		more, err := r.walk(t.prev, t.epoch, want, stop, now)
 		if err != nil {
-			return nil, pos, err
+			return nil, err
 		}
 		run = append(run, more...)
 	}
-	if check && (len(run) == 0 && stop <= t.offset || len(run) > 0 && run[len(run)-1].rec.offset > stop) {
-		unrecoverable = true // the run does not reach since+1
-	}
-	if opts.Limit < 0 {
-		return nil, pos, errIf(unrecoverable)
-	}
+	return run, nil
+}
+
+// page turns a run, newest first, into the publications opts asks for.
+func page(run []*stored, opts broker.HistoryOptions) []*broker.Publication {
 	n := len(run)
 	if opts.Limit > 0 && opts.Limit < n {
 		n = opts.Limit
@@ -251,7 +287,79 @@ func (b *Broker) collect(ctx context.Context, subj string, top *stored, opts bro
 			out[i] = run[len(run)-1-i].rec.publication()
 		}
 	}
-	return out, pos, errIf(unrecoverable)
+	return out
+}
+
+// collectFar serves a read whose oldest wanted offset, stop, is far below
+// the top, at a cost in proportion to the page rather than the distance:
+//
+//   - a verdict on Since alone (negative Limit): is since+1 retained?
+//   - newest first with a Limit: the newest Limit, and the verdict;
+//   - oldest first with a Limit: the verdict, then Limit publications from
+//     since+1, or when that is lost (or there is no Since) from the oldest
+//     retained one.
+//
+// The verdict looks at since+1 itself, and a page checks that its own
+// publications continue each other; a break between the page and the top
+// is reported by the page that reaches it. ok is false when the stream
+// does not look as a seek expects (a TTL that changed, a break inside the
+// page): the caller then reads from the top.
+func (r *chainReader) collectFar(top *stored, opts broker.HistoryOptions, now time.Time, lowest, stop uint64, check bool) (out []*broker.Publication, broken, ok bool, err error) {
+	t := top.rec
+	if check {
+		present, err := r.present(top, stop, now)
+		if err != nil {
+			return nil, false, false, err
+		}
+		broken = !present
+	}
+	switch {
+	case opts.Limit < 0:
+		return nil, broken, true, nil
+	case opts.Reverse:
+		if t.offset < uint64(opts.Limit) {
+			return nil, false, false, nil
+		}
+		run, err := r.run(top, t.offset-uint64(opts.Limit)+1, now)
+		if err != nil {
+			return nil, false, false, err
+		}
+		// A run that stops short cannot reach since+1 either.
+		return page(run, opts), broken || check && len(run) < opts.Limit, true, nil
+	}
+	from := stop
+	if !check || broken {
+		s, ok, err := r.oldest(top, lowest, now)
+		if err != nil || !ok {
+			return nil, false, false, err
+		}
+		if s == nil {
+			return nil, broken, true, nil
+		}
+		from = s.rec.offset
+	}
+	end := min(from+uint64(opts.Limit)-1, t.offset)
+	last := top
+	if end < t.offset || t.kind != kindPub {
+		if last, err = r.seek(top, end, offsetAtLeast(t.epoch, end)); err != nil {
+			return nil, false, false, err
+		}
+	}
+	if last.rec.kind != kindPub || last.rec.offset != end || last.pubExpired(now) {
+		return nil, false, false, nil
+	}
+	run := []*stored{last}
+	if end > from {
+		more, err := r.walk(last.rec.prev, t.epoch, end-1, from, now)
+		if err != nil {
+			return nil, false, false, err
+		}
+		run = append(run, more...)
+	}
+	if uint64(len(run)) != end-from+1 {
+		return nil, false, false, nil // a break inside the page
+	}
+	return page(run, opts), broken, true, nil
 }
 
 func errIf(unrecoverable bool) error {
@@ -259,74 +367,6 @@ func errIf(unrecoverable bool) error {
 		return broker.ErrUnrecoverable
 	}
 	return nil
-}
-
-// walk follows the chain from the message at seq, which should be the
-// publication at offset want in epoch, toward older ones down to offset
-// stop, and returns the publications newest first. It ends early at a
-// message that is gone, of another epoch, out of sequence or past its TTL.
-// Markers are stepped over.
-func (b *Broker) walk(ctx context.Context, subj string, seq uint64, epoch string, want, stop uint64, now time.Time) ([]*stored, error) {
-	history := b.st().history
-	fetch := func(seq uint64) (*stored, error) {
-		m, err := bySeq(ctx, history, seq)
-		if err != nil || m == nil {
-			return nil, err
-		}
-		rec, err := decodeRecord(m.Data)
-		if err != nil {
-			return nil, nil // not ours to read: the chain ends here
-		}
-		return &stored{rec: rec, seq: m.Sequence, at: m.Time}, nil
-	}
-	if want-stop+1 > walkBulk {
-		// One consumer over the subject instead of a request per message.
-		msgs, err := b.list(ctx, history, subj, false)
-		if err != nil {
-			return nil, err
-		}
-		bySeq := make(map[uint64]jetstream.Msg, len(msgs))
-		for _, m := range msgs {
-			if md, err := m.Metadata(); err == nil {
-				bySeq[md.Sequence.Stream] = m
-			}
-		}
-		one := fetch
-		fetch = func(seq uint64) (*stored, error) {
-			m := bySeq[seq]
-			if m == nil {
-				// In a cluster the consumer may run on a replica that
-				// lags the leader the head came from: ask the leader.
-				return one(seq)
-			}
-			md, _ := m.Metadata()
-			rec, err := decodeRecord(m.Data())
-			if err != nil {
-				return nil, nil
-			}
-			return &stored{rec: rec, seq: seq, at: md.Timestamp}, nil
-		}
-	}
-	var out []*stored
-	for seq != 0 && want >= stop && want > 0 {
-		s, err := fetch(seq)
-		if err != nil {
-			return nil, err
-		}
-		if s == nil || s.rec.epoch != epoch {
-			break
-		}
-		if s.rec.kind == kindMarker && s.rec.offset == want {
-			seq = s.rec.prev
-			continue
-		}
-		if s.rec.kind != kindPub || s.rec.offset != want || s.pubExpired(now) {
-			break
-		}
-		out = append(out, s)
-		seq, want = s.rec.prev, want-1
-	}
-	return out, nil
 }
 
 // History reads a channel's stream. Reading a channel never published to,

@@ -206,7 +206,7 @@ func (o *orderer) expire() {
 
 	started := o.b.spawn(func() {
 		ctx, cancel := context.WithTimeout(o.b.bg, o.b.opts.Timeout)
-		found, err := o.b.walk(ctx, o.subj, first.prev, epoch, first.offset-1, from, time.Now())
+		found, err := o.b.chain(ctx, o.subj).walk(first.prev, epoch, first.offset-1, from, time.Now())
 		cancel()
 		if err != nil {
 			o.b.opts.Logger.Warn("nats: read missing publications", "subject", o.subj, "err", err)

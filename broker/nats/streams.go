@@ -132,6 +132,16 @@ func last(ctx context.Context, s jetstream.Stream, subj string) (*jetstream.RawS
 	return m, err
 }
 
+// nextFor returns the first message on subj at stream sequence seq or
+// after, nil when there is none.
+func nextFor(ctx context.Context, s jetstream.Stream, subj string, seq uint64) (*jetstream.RawStreamMsg, error) {
+	m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+	if isNotFound(err) {
+		return nil, nil
+	}
+	return m, err
+}
+
 // bySeq returns the message at seq, nil when it is gone.
 func bySeq(ctx context.Context, s jetstream.Stream, seq uint64) (*jetstream.RawStreamMsg, error) {
 	m, err := s.GetMsg(ctx, seq)
@@ -157,16 +167,14 @@ func (b *Broker) appendIf(ctx context.Context, subj string, data []byte, prev ui
 	return ack.Sequence, nil
 }
 
-// list reads the messages on a filter subject through an ephemeral
-// consumer, oldest first; lastOnly keeps only each subject's newest.
-func (b *Broker) list(ctx context.Context, s jetstream.Stream, filter string, lastOnly bool) ([]jetstream.Msg, error) {
-	policy := jetstream.DeliverAllPolicy
-	if lastOnly {
-		policy = jetstream.DeliverLastPerSubjectPolicy
-	}
+// listFrom reads up to max messages on subj from stream sequence from on,
+// oldest first, through an ephemeral consumer: one request for what would
+// otherwise be one per message.
+func (b *Broker) listFrom(ctx context.Context, s jetstream.Stream, subj string, from uint64, max int) ([]jetstream.Msg, error) {
 	cfg := jetstream.ConsumerConfig{
-		FilterSubject:     filter,
-		DeliverPolicy:     policy,
+		FilterSubject:     subj,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from,
 		AckPolicy:         jetstream.AckNonePolicy,
 		MemoryStorage:     true,
 		Replicas:          1,
@@ -177,15 +185,15 @@ func (b *Broker) list(ctx context.Context, s jetstream.Stream, filter string, la
 		return nil, err
 	}
 	defer b.dropConsumer(s, c.CachedInfo().Name)
-	n := c.CachedInfo().NumPending
+	n := int(min(c.CachedInfo().NumPending, uint64(max)))
 	if n == 0 {
 		return nil, nil
 	}
 	out := make([]jetstream.Msg, 0, n)
 	// What was pending at creation is there now, unless it expired or was
 	// purged since: fetch without waiting until none is left.
-	for uint64(len(out)) < n {
-		batch, err := fetchNoWait(ctx, c, int(n)-len(out))
+	for len(out) < n {
+		batch, err := fetchNoWait(ctx, c, n-len(out))
 		if err != nil {
 			return nil, err
 		}
