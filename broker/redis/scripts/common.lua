@@ -20,9 +20,15 @@ end
 
 -- trim_expired drops expired entries from the oldest end only, so that the
 -- retained entries stay a contiguous run of offsets. An entry's ID is
--- <offset>-<expiry ms>.
+-- <offset>-<expiry ms>. It looks at TRIM_BUDGET entries at most, so that a
+-- stream whose publications expired all at once is trimmed over several
+-- calls rather than stalling Redis in one; until then reads still return
+-- the expired entries left at the old end, which is safe: they are real
+-- publications, contiguous with the rest.
+local TRIM_BUDGET = 1000
+
 local function trim_expired(key, now)
-  local start, count = '-', 1
+  local start, count, seen = '-', 1, 0
   while true do
     local entries = redis.call('XRANGE', key, start, '+', 'COUNT', count)
     if #entries == 0 then
@@ -39,7 +45,14 @@ local function trim_expired(key, now)
         return
       end
     end
-    start, count = '(' .. entries[#entries][1], 100
+    local last = entries[#entries][1]
+    seen = seen + #entries
+    if seen >= TRIM_BUDGET then
+      -- Through the last entry seen: the smallest ID above it.
+      local offset, expiry = string.match(last, '^(%d+)%-(%d+)$')
+      redis.call('XTRIM', key, 'MINID', offset .. '-' .. int(tonumber(expiry) + 1))
+      return
+    end
+    start, count = '(' .. last, math.min(100, TRIM_BUDGET - seen)
   end
 end
-
