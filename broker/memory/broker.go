@@ -11,6 +11,12 @@
 // History lives as long as the process: a restart starts every stream over
 // with a new epoch, so clients see recovered: false, as the protocol asks.
 //
+// What streams hold is capped (Options.MaxRetainedBytes and MaxStreams):
+// past a cap the broker evicts whole streams, the least recently appended
+// to first, and an evicted stream is forgotten like a removed one: the next
+// read or publish starts it over with a new epoch, so a client that was
+// behind in it is told it cannot recover rather than shown a gap.
+//
 // Publications handed to Publish and Send are stored and delivered as they
 // are, without copying: the broker sets their Offset (and Time when zero), and
 // from then on they are shared by history readers and the Handler, so callers
@@ -47,6 +53,16 @@ type Options struct {
 	// entries and idempotency keys are freed. Reads never see expired state
 	// whatever the interval; it only bounds memory. Default 1s.
 	SweepInterval time.Duration
+	// MaxRetainedBytes caps the publications all streams (channels and
+	// inboxes) retain, counting each one's data and 96 bytes of
+	// bookkeeping. Past it the streams appended to least recently are
+	// evicted until the total is under the cap again. Default 1 GiB; -1:
+	// no cap.
+	MaxRetainedBytes int64
+	// MaxStreams caps the streams (channels' and inboxes' positions, with
+	// or without publications) held at once, evicting as MaxRetainedBytes
+	// does. Default 1,000,000; -1: no cap.
+	MaxStreams int64
 	// Now is the clock, replaceable so tests can expire state without
 	// sleeping. Default time.Now.
 	Now func() time.Time
@@ -62,6 +78,8 @@ type Broker struct {
 	shards  [numShards]shard
 	stop    chan struct{}
 	done    chan struct{}
+	use     usage
+	evicted atomic.Int64
 }
 
 var (
@@ -99,6 +117,12 @@ func New(opts Options) *Broker {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxRetainedBytes == 0 {
+		opts.MaxRetainedBytes = 1 << 30
+	}
+	if opts.MaxStreams == 0 {
+		opts.MaxStreams = 1_000_000
+	}
 	b := &Broker{
 		opts: opts,
 		seed: maphash.MakeSeed(),
@@ -108,8 +132,8 @@ func New(opts Options) *Broker {
 	for i := range b.shards {
 		s := &b.shards[i]
 		s.subscribed = make(map[string]struct{})
-		s.channels.init()
-		s.inboxes.init()
+		s.channels.init(&b.use)
+		s.inboxes.init(&b.use)
 		s.presence.init()
 		s.idem.init()
 	}

@@ -13,6 +13,7 @@ func (b *Broker) History(_ context.Context, channel string, opts broker.HistoryO
 	if b.closed.Load() {
 		return nil, broker.StreamPosition{}, broker.ErrClosed
 	}
+	defer b.enforceCaps() // the read may have created the stream
 	now := b.now()
 	s := b.shard(channel)
 	s.mu.Lock()
@@ -24,7 +25,8 @@ func (b *Broker) History(_ context.Context, channel string, opts broker.HistoryO
 }
 
 // RemoveHistory forgets a channel's stream; the next one has a new epoch and
-// starts again at offset 1.
+// starts again at offset 1. Its publications are unreachable once it
+// returns.
 func (b *Broker) RemoveHistory(_ context.Context, channel string) error {
 	if b.closed.Load() {
 		return broker.ErrClosed

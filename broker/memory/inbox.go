@@ -14,6 +14,7 @@ func (b *Broker) Send(_ context.Context, user string, pub *broker.Publication, o
 	if b.closed.Load() {
 		return broker.StreamPosition{}, broker.ErrClosed
 	}
+	defer b.enforceCaps()
 	now := b.now()
 	s := b.shard(user)
 	s.mu.Lock()
@@ -24,7 +25,7 @@ func (b *Broker) Send(_ context.Context, user string, pub *broker.Publication, o
 	var pos broker.StreamPosition
 	if opts.Keeps() {
 		st := s.inboxes.get(user, now, max(b.metaTTL(opts.MetaTTL), opts.TTL))
-		pos = st.append(pub, now, opts)
+		pos = s.inboxes.append(st, pub, now, opts)
 		s.inboxes.schedule(st)
 	} else {
 		pub.Offset = 0
@@ -41,6 +42,7 @@ func (b *Broker) InboxHistory(_ context.Context, user string, opts broker.Histor
 	if b.closed.Load() {
 		return nil, broker.StreamPosition{}, broker.ErrClosed
 	}
+	defer b.enforceCaps() // the read may have created the stream
 	now := b.now()
 	s := b.shard(user)
 	s.mu.Lock()

@@ -42,6 +42,7 @@ func (b *Broker) Publish(_ context.Context, channel string, pub *broker.Publicat
 	if b.closed.Load() {
 		return broker.StreamPosition{}, false, broker.ErrClosed
 	}
+	defer b.enforceCaps()
 	now := b.now()
 	s := b.shard(channel)
 	s.mu.Lock()
@@ -61,7 +62,7 @@ func (b *Broker) Publish(_ context.Context, channel string, pub *broker.Publicat
 		// options say, or a client could be told it lost messages that
 		// were never sent.
 		st := s.channels.get(channel, now, max(b.metaTTL(opts.Stream.MetaTTL), opts.Stream.TTL))
-		pos = st.append(pub, now, opts.Stream)
+		pos = s.channels.append(st, pub, now, opts.Stream)
 		s.channels.schedule(st)
 	} else {
 		pub.Offset = 0

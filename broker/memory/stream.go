@@ -1,8 +1,11 @@
 package memory
 
 import (
+	"container/heap"
 	"crypto/rand"
 	"encoding/hex"
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/broker"
@@ -10,24 +13,36 @@ import (
 
 // stream is a channel's or an inbox's history: publications with
 // consecutive offsets, the newest last, and the epoch that names this run of
-// offsets. A new stream (new epoch) replaces it when it is removed or its
-// metadata expires; until then offsets only grow.
+// offsets. A new stream (new epoch) replaces it when it is removed, evicted
+// or its metadata expires; until then offsets only grow.
 type stream struct {
 	name    string
 	epoch   string
 	top     uint64  // offset of the newest publication ever appended
 	entries []entry // retained, oldest first: offsets top-len+1..top
 	metaExp int64   // unix ns after which the position itself is forgotten
-	// scheduled is the deadline of this stream's live timer, 0 when none;
-	// gen names that timer, so that superseded ones are recognised.
-	scheduled int64
-	gen       uint64
+	bytes   int64   // what the entries count toward Options.MaxRetainedBytes
+	use     *usage
+	// heapIdx is the stream's place in its set's timer heap, -1 when it has
+	// none; at is its deadline there, when the sweeper next looks at it.
+	heapIdx int
+	at      int64
+	// touched is the last append (or the creation); older and newer link
+	// the set's streams in that order, for eviction.
+	touched      int64
+	older, newer *stream
 }
 
 type entry struct {
 	pub     *broker.Publication
 	expires int64 // unix ns
 }
+
+// entryOverhead is what a retained publication costs besides its data: the
+// entry, the Publication and their allocation rounding.
+const entryOverhead = 96
+
+func entryBytes(pub *broker.Publication) int64 { return int64(len(pub.Data)) + entryOverhead }
 
 func newEpoch() string {
 	var b [8]byte
@@ -44,6 +59,7 @@ func (s *stream) append(pub *broker.Publication, now int64, opts broker.StreamOp
 	s.top++
 	pub.Offset = s.top
 	s.entries = append(s.entries, entry{pub, now + int64(opts.TTL)})
+	s.count(entryBytes(pub))
 	if over := len(s.entries) - opts.Size; over > 0 {
 		s.drop(over)
 	}
@@ -64,8 +80,19 @@ func (s *stream) trimExpired(now int64) {
 	}
 }
 
+// count adds n to the bytes retained, the stream's and the broker's.
+func (s *stream) count(n int64) {
+	s.bytes += n
+	s.use.bytes.Add(n)
+}
+
 // drop forgets the n oldest publications.
 func (s *stream) drop(n int) {
+	var freed int64
+	for _, e := range s.entries[:n] {
+		freed += entryBytes(e.pub)
+	}
+	s.count(-freed)
 	clear(s.entries[:n])
 	s.entries = s.entries[n:]
 	// Reslicing from the front shrinks the capacity, so the next append
@@ -121,19 +148,34 @@ func (s *stream) read(opts broker.HistoryOptions) ([]*broker.Publication, error)
 	return out, err
 }
 
-// streamSet is one shard's streams of one kind (channels or inboxes) and the
-// timers that expire them.
+// streamSet is one shard's streams of one kind (channels or inboxes), the
+// heap of their deadlines and their order of last append.
+//
+// Each stream has at most one place in the heap, and leaves it when it is
+// forgotten, so nothing keeps a removed, evicted or replaced stream (and
+// the publications it held) reachable.
 type streamSet struct {
 	m      map[string]*stream
-	timers timers[streamTimer]
+	timers streamHeap
+	// oldest and newest end the list of streams by last append; oldestAt
+	// is oldest's touched (math.MaxInt64 when empty), read without the
+	// shard lock to choose where to evict.
+	oldest, newest *stream
+	oldestAt       atomic.Int64
+	use            *usage
 }
 
-type streamTimer struct {
-	st  *stream
-	gen uint64
+// usage is what a broker's streams hold, counted toward its caps.
+type usage struct {
+	bytes   atomic.Int64
+	streams atomic.Int64
 }
 
-func (ss *streamSet) init() { ss.m = make(map[string]*stream) }
+func (ss *streamSet) init(use *usage) {
+	ss.m = make(map[string]*stream)
+	ss.use = use
+	ss.oldestAt.Store(math.MaxInt64)
+}
 
 // get returns the named stream, creating it with a new epoch when absent or
 // when its metadata has expired, and keeps its position alive for at least
@@ -142,10 +184,15 @@ func (ss *streamSet) init() { ss.m = make(map[string]*stream) }
 // changing it.
 func (ss *streamSet) get(name string, now int64, metaTTL time.Duration) *stream {
 	st := ss.m[name]
-	if st == nil || now >= st.metaExp {
-		// A replaced stream's timer goes stale: it points at the old one.
-		st = &stream{name: name, epoch: newEpoch()}
+	if st != nil && now >= st.metaExp {
+		ss.forget(st)
+		st = nil
+	}
+	if st == nil {
+		st = &stream{name: name, epoch: newEpoch(), use: ss.use, heapIdx: -1}
 		ss.m[name] = st
+		ss.use.streams.Add(1)
+		ss.touch(st, now)
 	}
 	if exp := now + int64(metaTTL); exp > st.metaExp {
 		st.metaExp = exp
@@ -154,38 +201,138 @@ func (ss *streamSet) get(name string, now int64, metaTTL time.Duration) *stream 
 	return st
 }
 
-// remove forgets a stream; the next get creates one with a new epoch.
-func (ss *streamSet) remove(name string) { delete(ss.m, name) }
+// append adds pub to st (see stream.append) and makes st the newest.
+func (ss *streamSet) append(st *stream, pub *broker.Publication, now int64, opts broker.StreamOptions) broker.StreamPosition {
+	pos := st.append(pub, now, opts)
+	ss.touch(st, now)
+	return pos
+}
 
-// schedule makes sure a timer fires no later than the stream's next due
-// time. A later due time needs no new timer: the current one re-schedules
-// when it fires.
-func (ss *streamSet) schedule(st *stream) {
-	if d := st.due(); st.scheduled == 0 || d < st.scheduled {
-		st.scheduled = d
-		st.gen++
-		ss.timers.push(d, streamTimer{st, st.gen})
+// touch moves st, new or not, to the newest end of the list.
+func (ss *streamSet) touch(st *stream, now int64) {
+	st.touched = now
+	if ss.newest == st {
+		ss.oldestAt.Store(ss.oldest.touched) // st may be the oldest too
+		return
+	}
+	ss.unlink(st)
+	st.older = ss.newest
+	if ss.newest != nil {
+		ss.newest.newer = st
+	} else {
+		ss.oldest = st
+	}
+	ss.newest = st
+	ss.oldestAt.Store(ss.oldest.touched)
+}
+
+func (ss *streamSet) unlink(st *stream) {
+	if st.older != nil {
+		st.older.newer = st.newer
+	} else if ss.oldest == st {
+		ss.oldest = st.newer
+	}
+	if st.newer != nil {
+		st.newer.older = st.older
+	} else if ss.newest == st {
+		ss.newest = st.older
+	}
+	st.older, st.newer = nil, nil
+	if ss.oldest != nil {
+		ss.oldestAt.Store(ss.oldest.touched)
+	} else {
+		ss.oldestAt.Store(math.MaxInt64)
 	}
 }
 
-// sweep handles up to budget due timers and reports whether more are due.
+// forget drops a stream entirely: the next get creates one with a new
+// epoch, and its publications are garbage from now on.
+func (ss *streamSet) forget(st *stream) {
+	delete(ss.m, st.name)
+	if st.heapIdx >= 0 {
+		heap.Remove(&ss.timers, st.heapIdx)
+	}
+	ss.unlink(st)
+	st.count(-st.bytes)
+	st.entries = nil
+	ss.use.streams.Add(-1)
+}
+
+// remove forgets a stream by name, if there is one.
+func (ss *streamSet) remove(name string) {
+	if st := ss.m[name]; st != nil {
+		ss.forget(st)
+	}
+}
+
+// evictOldest forgets the stream appended to least recently and reports
+// whether there was one.
+func (ss *streamSet) evictOldest() bool {
+	if ss.oldest == nil {
+		return false
+	}
+	ss.forget(ss.oldest)
+	return true
+}
+
+// schedule makes sure the stream's deadline in the heap is no later than
+// its next due time. A later due time needs no change: the sweeper
+// re-schedules the stream when the earlier deadline comes.
+func (ss *streamSet) schedule(st *stream) {
+	d := st.due()
+	switch {
+	case st.heapIdx < 0:
+		st.at = d
+		heap.Push(&ss.timers, st)
+	case d < st.at:
+		st.at = d
+		heap.Fix(&ss.timers, st.heapIdx)
+	}
+}
+
+// sweep handles up to budget due streams and reports whether more are due.
 func (ss *streamSet) sweep(now int64, budget int) bool {
 	for ; budget > 0; budget-- {
-		t, ok := ss.timers.popDue(now)
-		if !ok {
+		if len(ss.timers) == 0 || ss.timers[0].at > now {
 			return false
 		}
-		st := t.v.st
-		if ss.m[st.name] != st || st.gen != t.v.gen {
-			continue // replaced, removed or superseded by an earlier timer
-		}
-		st.scheduled = 0
+		st := heap.Pop(&ss.timers).(*stream)
 		if now >= st.metaExp {
-			delete(ss.m, st.name)
+			ss.forget(st)
 			continue
 		}
 		st.trimExpired(now)
 		ss.schedule(st)
 	}
 	return true
+}
+
+// streamHeap orders streams by deadline; container/heap keeps each
+// stream's heapIdx current, so that forget can take it out.
+type streamHeap []*stream
+
+func (h streamHeap) Len() int           { return len(h) }
+func (h streamHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h streamHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+
+func (h *streamHeap) Push(x any) {
+	st := x.(*stream)
+	st.heapIdx = len(*h)
+	*h = append(*h, st)
+}
+
+func (h *streamHeap) Pop() any {
+	old := *h
+	st := old[len(old)-1]
+	old[len(old)-1] = nil // drop the reference for the GC
+	st.heapIdx = -1
+	*h = old[:len(old)-1]
+	// Give memory back after a mass expiry.
+	if cap(*h) > 1024 && len(*h) < cap(*h)/4 {
+		*h = append(streamHeap(nil), *h...)
+	}
+	return st
 }

@@ -85,10 +85,48 @@ func TestSweepFreesEverything(t *testing.T) {
 		}
 	}
 
+	if u := b.Usage(); u.RetainedBytes != 0 || u.Streams != int64(2*n) {
+		t.Fatalf("after the publication TTL: usage %+v", u)
+	}
+
 	c.advance(time.Hour) // past the meta TTL
 	b.sweep()
 	if got := b.state(); got != (state{}) {
 		t.Fatalf("after the meta TTL: %+v, want nothing", got)
+	}
+	if u := b.Usage(); u != (Usage{}) {
+		t.Fatalf("after the meta TTL: usage %+v, want nothing", u)
+	}
+}
+
+// TestForgottenStreamsLeaveNoTimer: a removed, replaced or evicted stream
+// leaves the timer heap with the map, so the heap holds exactly the live
+// streams and keeps nothing else reachable.
+func TestForgottenStreamsLeaveNoTimer(t *testing.T) {
+	ctx := context.Background()
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	b := New(Options{Now: c.now, SweepInterval: time.Hour, MetaTTL: time.Hour, MaxStreams: 300})
+	defer b.Close()
+	opts := broker.PublishOptions{Stream: broker.StreamOptions{Size: 5, TTL: time.Minute}}
+	for i := range 400 { // the first 100 evicted
+		c.advance(time.Millisecond)
+		b.Publish(ctx, fmt.Sprint("ch-", i), &broker.Publication{Data: []byte("x")}, opts)
+	}
+	for i := 100; i < 200; i++ {
+		b.RemoveHistory(ctx, fmt.Sprint("ch-", i))
+	}
+	c.advance(2 * time.Hour) // every position expired, none swept
+	for i := 200; i < 250; i++ {
+		b.History(ctx, fmt.Sprint("ch-", i), broker.HistoryOptions{}) // replaced
+	}
+	got := b.state()
+	if got.streams != 200 || got.timers != got.streams {
+		t.Fatalf("%+v, want 200 streams and a timer each", got)
+	}
+	// The 150 expired streams not yet swept still hold their publication.
+	if u := b.Usage(); u.Streams != 200 || u.RetainedBytes != 150*(1+entryOverhead) || u.Evicted != 100 {
+		t.Fatalf("usage %+v", u)
 	}
 }
 

@@ -1,7 +1,9 @@
 package memory
 
-// timers is a min-heap of deadlines, one per shard and kind of state, so the
-// sweeper touches only what is due instead of scanning every entry.
+// timers is a min-heap of deadlines, one per shard for presence entries and
+// one for idempotency keys, so the sweeper touches only what is due instead
+// of scanning every entry. (Streams have their own indexed heap, see
+// streamHeap: they are large, and must not outlive their removal.)
 //
 // Entries are never removed or moved when the state they point at changes:
 // the owner re-checks an entry when it pops and drops it if it is stale, or
