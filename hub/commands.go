@@ -29,9 +29,14 @@ func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (any, error
 		c.hub.obs.RateLimited(LimitChannel)
 		return nil, errChannelPublishRate
 	}
+	if err := c.checkNewChannel(ns, cmd.Channel); err != nil {
+		return nil, err
+	}
 	// A JSON client's data was parsed with its command: it is JSON.
 	pub := &broker.Publication{Data: cmd.Data, Info: c.clientInfo(false), JSON: c.enc == protocol.JSON}
-	return c.hub.publish(ctx, cmd.Channel, ns, pub, "")
+	res, err := c.hub.publish(ctx, cmd.Channel, ns, pub, "")
+	c.countNewChannel(ns, err == nil && res.Offset == 1)
+	return res, err
 }
 
 // checkData refuses empty data and, from JSON clients, data nested deeper
@@ -87,7 +92,12 @@ func (c *Client) history(ctx context.Context, cmd *protocol.Command) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return c.hub.history(ctx, cmd.Channel, ns, cmd.Limit, cmd.Since, cmd.Reverse, c.hub.cfg.WriteQueueBytes)
+	if err := c.checkNewChannel(ns, cmd.Channel); err != nil {
+		return nil, err
+	}
+	res, err := c.hub.history(ctx, cmd.Channel, ns, cmd.Limit, cmd.Since, cmd.Reverse, c.hub.cfg.WriteQueueBytes)
+	c.countNewChannel(ns, err == nil && res.Offset == 0)
+	return res, err
 }
 
 func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
@@ -101,7 +111,12 @@ func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
 	if from.User == "" {
 		return nil, protocol.NewError(protocol.CodePermissionDenied, "anonymous connections cannot send")
 	}
-	return c.hub.send(ctx, cmd.User, cmd.Data, from)
+	if err := c.checkSend(from.User, cmd.User); err != nil {
+		return nil, err
+	}
+	res, err := c.hub.send(ctx, cmd.User, cmd.Data, from)
+	c.countSend(from.User, cmd.User, res, err)
+	return res, err
 }
 
 // The operations below are shared by client commands and the server API;

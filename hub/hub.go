@@ -150,6 +150,30 @@ type Config struct {
 	// Observer receives the hub's measurements (package metrics implements
 	// it). Default: NopObserver.
 	Observer Observer
+
+	// NewChannelQuota caps the channel streams one user's commands may
+	// start on this node per NewChannelInterval, refilling evenly over it:
+	// a publish answered with offset 1, or a subscribe or history read of a
+	// channel that keeps history answered with offset 0, counts one. Once
+	// it is spent, publish, subscribe and history on namespaces that keep
+	// history get error 110. Anonymous connections have a quota each.
+	// Default 1000 per hour; -1: no quota.
+	NewChannelQuota    int
+	NewChannelInterval time.Duration
+	// NewRecipientQuota caps the inboxes one user's sends may start on
+	// this node per NewRecipientInterval (a send answered with offset 1
+	// counts one); once it is spent, send gets error 110. Default 100 per
+	// hour; -1: no quota.
+	NewRecipientQuota    int
+	NewRecipientInterval time.Duration
+	// InboxPerSender caps the messages one user may send to another
+	// without an answer: a bucket of InboxPerSender per recipient that
+	// refills over Inbox.TTL, and at once when the recipient sends to the
+	// sender. One sender thus holds at most about twice that of an inbox
+	// at a time, and cannot push everyone else's messages out of it. Past
+	// it, send gets error 110. Default a quarter of Inbox.Size, but at
+	// least 10 (or Inbox.Size when smaller); -1: no limit.
+	InboxPerSender int
 }
 
 func (c *Config) setDefaults() {
@@ -200,6 +224,18 @@ func (c *Config) setDefaults() {
 	if c.CommandRate <= 0 {
 		c.CommandRate = 100
 	}
+	if c.NewChannelQuota == 0 {
+		c.NewChannelQuota = 1000
+	}
+	if c.NewRecipientQuota == 0 {
+		c.NewRecipientQuota = 100
+	}
+	def(&c.NewChannelInterval, time.Hour)
+	def(&c.NewRecipientInterval, time.Hour)
+	if c.InboxPerSender == 0 {
+		// A quarter of a small inbox would refuse ordinary bursts.
+		c.InboxPerSender = max(c.Inbox.Size/4, min(c.Inbox.Size, 10), 1)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -230,6 +266,8 @@ type Hub struct {
 	// channelRates are the per-channel publish buckets of namespaces with
 	// a publish_rate.
 	channelRates *RateTable
+	// quotas bound the streams users' commands start (quota.go).
+	quotas quotas
 	// id names this node in control messages; unlike NodeName it is
 	// unique, even for nodes started on one host with one configuration.
 	id       string
@@ -293,6 +331,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 		h.budget = &outgoingBudget{limit: cfg.MaxOutgoingBytes}
 		h.budget.sweep = h.cutLargest
 	}
+	h.quotas.init()
 	h.controls.init()
 	h.id = newClientID()
 	return h

@@ -45,15 +45,18 @@ type Limit uint8
 
 // The rate limits. LimitConnectIP is the server's; the others the hub's.
 const (
-	LimitCommand   Limit = iota // a connection's command rate
-	LimitPublish                // a connection's publish and send rate
-	LimitRead                   // a connection's presence and history rate
-	LimitChannel                // a namespace's per-channel publish rate
-	LimitConnectIP              // new connections per remote address
-	NumLimits                   // the number of limits, for arrays
+	LimitCommand       Limit = iota // a connection's command rate
+	LimitPublish                    // a connection's publish and send rate
+	LimitRead                       // a connection's presence and history rate
+	LimitChannel                    // a namespace's per-channel publish rate
+	LimitConnectIP                  // new connections per remote address
+	LimitNewChannels                // a user's quota of new channel streams
+	LimitNewRecipients              // a user's quota of new inboxes
+	LimitInboxSender                // one sender's messages to one inbox
+	NumLimits                       // the number of limits, for arrays
 )
 
-var limitNames = [NumLimits]string{"command", "publish", "read", "channel", "connect_ip"}
+var limitNames = [NumLimits]string{"command", "publish", "read", "channel", "connect_ip", "new_channels", "new_recipients", "inbox_sender"}
 
 // String returns the limit's name as metrics label it.
 func (l Limit) String() string {

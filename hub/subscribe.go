@@ -32,6 +32,9 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 		if err := c.canSubscribe(ns, channel, token, user, channels); err != nil {
 			return nil, activation{}, err
 		}
+		if err := c.checkNewChannel(ns, channel); err != nil {
+			return nil, activation{}, err
+		}
 		// Server-side subscribes (server API, the subs claim) come from the
 		// backend already: only the client's own ask the proxy.
 		if ns.SubscribeProxy {
@@ -80,6 +83,7 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 		h.removeSubscription(ctx, s)
 		return nil, activation{}, err
 	}
+	c.countNewChannel(ns, !serverSide && !more && res.Offset == 0)
 	if ns.Presence {
 		info := c.clientInfo(true)
 		if err := h.broker.AddPresence(ctx, channel, info, h.cfg.PresenceTTL); err != nil {
