@@ -196,6 +196,23 @@ type Inbox struct {
 	Size int `yaml:"size"`
 	// TTL is how long an inbox keeps a message. Default 24h.
 	TTL time.Duration `yaml:"ttl"`
+	// MaxNewRecipients caps the inboxes one user's sends may start on a
+	// node per NewRecipientsInterval, refilling evenly over it: a send to
+	// a user who has no inbox (made-up names included) starts one, and the
+	// engine keeps it for a day. Once it is spent, the user's sends to
+	// users not connected to the node get error 110. Default 100; -1: no
+	// quota.
+	MaxNewRecipients int `yaml:"max_new_recipients"`
+	// NewRecipientsInterval is the period of MaxNewRecipients. Default 1h.
+	NewRecipientsInterval time.Duration `yaml:"new_recipients_interval"`
+	// MaxPerSender caps the messages one user may send to another without
+	// an answer: each sender has a bucket of MaxPerSender per recipient,
+	// refilled over TTL, and at once when the recipient sends to the
+	// sender (error 110 when empty). One sender thus holds at most about
+	// twice that of an inbox and cannot push everyone else's messages out
+	// of it. Default 0: a quarter of Size, but at least 10 (or Size when
+	// smaller); -1: no limit.
+	MaxPerSender int `yaml:"max_per_sender"`
 }
 
 // Limits bounds what clients may do. Zero means the default, never
@@ -261,6 +278,16 @@ type Limits struct {
 	// WriteTimeout bounds one frame write: a client that stops reading for
 	// longer is dropped. Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxNewChannels caps the channel streams one user's commands may
+	// start on a node per NewChannelsInterval, refilling evenly over it
+	// (anonymous connections have a quota each): a publish, subscribe or
+	// history on a channel of a namespace with history that has no stream
+	// yet starts one, and the engine keeps it for a day. Once it is spent,
+	// those commands get error 110 on channels without subscribers on the
+	// node. Default 1000; -1: no quota.
+	MaxNewChannels int `yaml:"max_new_channels"`
+	// NewChannelsInterval is the period of MaxNewChannels. Default 1h.
+	NewChannelsInterval time.Duration `yaml:"new_channels_interval"`
 }
 
 // Broker selects and configures the message engine.
@@ -272,6 +299,22 @@ type Broker struct {
 	Redis RedisBroker `yaml:"redis"`
 	// NATS configures the nats engine.
 	NATS NATSBroker `yaml:"nats"`
+	// Memory configures the memory engine.
+	Memory MemoryBroker `yaml:"memory"`
+}
+
+// MemoryBroker caps what the memory engine keeps. Past a cap it evicts
+// whole streams, the one published to least recently first; a client that
+// was behind in an evicted stream recovers with recovered: false.
+type MemoryBroker struct {
+	// MaxRetainedBytes caps the publications all channels and inboxes
+	// keep, counting their data and 96 bytes each. Default 1073741824
+	// (1 GiB); -1: no cap.
+	MaxRetainedBytes int64 `yaml:"max_retained_bytes"`
+	// MaxStreams caps the channel and inbox streams kept, with or without
+	// publications (a position alone costs about 300 bytes). Default
+	// 1000000; -1: no cap.
+	MaxStreams int64 `yaml:"max_streams"`
 }
 
 // RedisBroker configures the Redis engine.

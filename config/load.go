@@ -31,6 +31,7 @@ func Default() Config {
 		Demo:           Demo{Namespace: "chat"},
 		Broker: Broker{
 			Engine: "memory",
+			Memory: MemoryBroker{MaxRetainedBytes: 1 << 30, MaxStreams: 1_000_000},
 			Redis:  RedisBroker{Addrs: []string{"127.0.0.1:6379"}, Prefix: "herald"},
 			NATS: NATSBroker{
 				URL:      "nats://127.0.0.1:4222",
@@ -51,7 +52,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		PresenceTTL:     60 * time.Second,
 		IdempotencyTTL:  5 * time.Minute,
-		Inbox:           Inbox{Size: 100, TTL: 24 * time.Hour},
+		Inbox:           Inbox{Size: 100, TTL: 24 * time.Hour, MaxNewRecipients: 100, NewRecipientsInterval: time.Hour},
 		Limits: Limits{
 			MaxMessageSize:           65536,
 			MaxConnections:           100000,
@@ -76,6 +77,8 @@ func Default() Config {
 			ReadHeaderTimeout:        5 * time.Second,
 			HandshakeTimeout:         10 * time.Second,
 			WriteTimeout:             10 * time.Second,
+			MaxNewChannels:           1000,
+			NewChannelsInterval:      time.Hour,
 		},
 		Namespaces: map[string]hub.Namespace{},
 	}

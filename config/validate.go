@@ -99,6 +99,8 @@ func (c *Config) Validate() error {
 		{"limits.write_queue_messages", int64(c.Limits.WriteQueueMessages)},
 		{"limits.write_queue_bytes", int64(c.Limits.WriteQueueBytes)},
 		{"limits.api_body_size", c.Limits.APIBodySize},
+		{"limits.new_channels_interval", int64(c.Limits.NewChannelsInterval)},
+		{"inbox.new_recipients_interval", int64(c.Inbox.NewRecipientsInterval)},
 	} {
 		if f.v <= 0 {
 			return problem(f.key, "must be positive")
@@ -117,6 +119,8 @@ func (c *Config) Validate() error {
 		{"limits.publish_rate", c.Limits.PublishRate},
 		{"limits.read_rate", c.Limits.ReadRate},
 		{"limits.max_presence_members", float64(c.Limits.MaxPresenceMembers)},
+		{"limits.max_new_channels", float64(c.Limits.MaxNewChannels)},
+		{"inbox.max_new_recipients", float64(c.Inbox.MaxNewRecipients)},
 	} {
 		if f.v <= 0 && f.v != -1 {
 			return problem(f.key, "must be positive, or -1 for no limit")
@@ -130,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Inbox.Size > 0 && c.Inbox.TTL <= 0 {
 		return problem("inbox.ttl", "must be positive when inbox.size is")
+	}
+	if c.Inbox.MaxPerSender < -1 {
+		return problem("inbox.max_per_sender", "must not be negative, but -1 for no limit")
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Namespaces)) {
 		ns := c.Namespaces[name]
@@ -223,6 +230,17 @@ func ParseNet(s string) (netip.Prefix, error) {
 }
 
 func (b *Broker) validate() error {
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"broker.memory.max_retained_bytes", b.Memory.MaxRetainedBytes},
+		{"broker.memory.max_streams", b.Memory.MaxStreams},
+	} {
+		if f.v <= 0 && f.v != -1 {
+			return problem(f.key, "must be positive, or -1 for no cap")
+		}
+	}
 	switch b.Engine {
 	case "memory":
 	case "redis":

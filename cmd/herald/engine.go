@@ -111,7 +111,7 @@ func newBroker(cfg config.Config, log *slog.Logger) (broker.Broker, error) {
 	case "nats":
 		return newNATSBroker(cfg, log)
 	case "memory":
-		return memory.New(memory.Options{}), nil
+		return memory.New(memory.Options{MaxRetainedBytes: bc.Memory.MaxRetainedBytes, MaxStreams: bc.Memory.MaxStreams}), nil
 	}
 	return nil, fmt.Errorf("unknown engine %q", bc.Engine)
 }
