@@ -266,9 +266,23 @@ type Limits struct {
 	// (presence_stats stays exact). Default 1000; -1: no limit.
 	MaxPresenceMembers int `yaml:"max_presence_members"`
 	// WriteQueueMessages and WriteQueueBytes bound a connection's outgoing
-	// queue; overflow closes it with 4001. Defaults 4096 and 4 MiB.
+	// queue, counting the frame being written; overflow closes it with
+	// 4001. A reply carries at most a quarter of WriteQueueBytes of
+	// recovered publications (the rest follow in pages) and a history
+	// reply larger than WriteQueueBytes is refused with 106. Defaults 4096
+	// and 4 MiB.
 	WriteQueueMessages int `yaml:"write_queue_messages"`
 	WriteQueueBytes    int `yaml:"write_queue_bytes"`
+	// MaxOutgoingBytes bounds, for the whole node, the bytes of replies and
+	// recovery pages queued or being written to connections: past it the
+	// connections holding the most are closed with 4001 and their queues
+	// dropped. Live publications, shared by every subscriber's queue, do
+	// not count. Default 268435456 (256 MiB); -1: no limit.
+	MaxOutgoingBytes int64 `yaml:"max_outgoing_bytes"`
+	// MaxConcurrentCatchups bounds the history reads for recovery and the
+	// history command that run at once on a node; the others wait, a
+	// subscribe at most the broker timeout (then error 100). Default 16.
+	MaxConcurrentCatchups int `yaml:"max_concurrent_catchups"`
 	// APIBodySize is the largest server API request body (413). Default 1 MiB.
 	APIBodySize int64 `yaml:"api_body_size"`
 	// ReadHeaderTimeout bounds reading an HTTP request's headers. Default 5s.

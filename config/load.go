@@ -77,6 +77,8 @@ func Default() Config {
 			ReadHeaderTimeout:        5 * time.Second,
 			HandshakeTimeout:         10 * time.Second,
 			WriteTimeout:             10 * time.Second,
+			MaxOutgoingBytes:         256 << 20,
+			MaxConcurrentCatchups:    16,
 			MaxNewChannels:           1000,
 			NewChannelsInterval:      time.Hour,
 		},

@@ -98,6 +98,7 @@ func (c *Config) Validate() error {
 		{"limits.max_data_depth", int64(c.Limits.MaxDataDepth)},
 		{"limits.write_queue_messages", int64(c.Limits.WriteQueueMessages)},
 		{"limits.write_queue_bytes", int64(c.Limits.WriteQueueBytes)},
+		{"limits.max_concurrent_catchups", int64(c.Limits.MaxConcurrentCatchups)},
 		{"limits.api_body_size", c.Limits.APIBodySize},
 		{"limits.new_channels_interval", int64(c.Limits.NewChannelsInterval)},
 		{"inbox.new_recipients_interval", int64(c.Inbox.NewRecipientsInterval)},
@@ -120,6 +121,7 @@ func (c *Config) Validate() error {
 		{"limits.read_rate", c.Limits.ReadRate},
 		{"limits.max_presence_members", float64(c.Limits.MaxPresenceMembers)},
 		{"limits.max_new_channels", float64(c.Limits.MaxNewChannels)},
+		{"limits.max_outgoing_bytes", float64(c.Limits.MaxOutgoingBytes)},
 		{"inbox.max_new_recipients", float64(c.Inbox.MaxNewRecipients)},
 	} {
 		if f.v <= 0 && f.v != -1 {

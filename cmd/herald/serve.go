@@ -157,6 +157,8 @@ func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 		MaxPresenceMembers:       cfg.Limits.MaxPresenceMembers,
 		WriteQueueMessages:       cfg.Limits.WriteQueueMessages,
 		WriteQueueBytes:          cfg.Limits.WriteQueueBytes,
+		MaxOutgoingBytes:         cfg.Limits.MaxOutgoingBytes,
+		MaxConcurrentCatchups:    cfg.Limits.MaxConcurrentCatchups,
 		NewChannelQuota:          cfg.Limits.MaxNewChannels,
 		NewChannelInterval:       cfg.Limits.NewChannelsInterval,
 		NewRecipientQuota:        cfg.Inbox.MaxNewRecipients,
