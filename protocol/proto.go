@@ -188,7 +188,8 @@ func nextProto(frame []byte) (msg, rest []byte, err error) {
 	}
 	frame = frame[k:]
 	if n > uint64(len(frame)) {
-		return nil, nil, fmt.Errorf("%w: message of %d bytes in %d", ErrMalformed, n, len(frame))
+		// The declared length is not quoted: it is the peer's bytes.
+		return nil, nil, fmt.Errorf("%w: declared length past the %d bytes left in the frame", ErrMalformed, len(frame))
 	}
 	return frame[:n], frame[n:], nil
 }
@@ -209,13 +210,20 @@ func countProtoCommands(frame []byte, limit int) int {
 	return n
 }
 
+// malformedProto describes a message that is not a valid pb message of the
+// named type, by its place in the frame only, as malformedJSON does: what a
+// peer sent never reaches a log through an error.
+func malformedProto(index int, typ string) error {
+	return fmt.Errorf("%w: message %d: not a valid %s (wire format, or a string that is not UTF-8)", ErrMalformed, index, typ)
+}
+
 // decodeProtoFrame decodes a binary frame of length-prefixed pb.Command
 // messages.
 func decodeProtoFrame(frame []byte, fn func(*Command) error) error {
 	if len(frame) == 0 {
 		return fmt.Errorf("%w: empty frame", ErrMalformed)
 	}
-	for len(frame) > 0 {
+	for n := 1; len(frame) > 0; n++ {
 		msg, rest, err := nextProto(frame)
 		if err != nil {
 			return err
@@ -223,10 +231,10 @@ func decodeProtoFrame(frame []byte, fn func(*Command) error) error {
 		frame = rest
 		var m pb.Command
 		if err := proto.Unmarshal(msg, &m); err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
+			return malformedProto(n, "Command")
 		}
 		if m.Type == "" {
-			return fmt.Errorf("%w: missing type", ErrMalformed)
+			return fmt.Errorf("%w: message %d: missing type", ErrMalformed, n)
 		}
 		if err := fn(commandFromPB(&m)); err != nil {
 			return err
@@ -238,7 +246,7 @@ func decodeProtoFrame(frame []byte, fn func(*Command) error) error {
 // decodeProtoServerFrame decodes a binary frame of length-prefixed
 // pb.ServerMessage messages.
 func decodeProtoServerFrame(frame []byte, fn func(*ServerMessage) error) error {
-	for len(frame) > 0 {
+	for n := 1; len(frame) > 0; n++ {
 		msg, rest, err := nextProto(frame)
 		if err != nil {
 			return err
@@ -246,7 +254,7 @@ func decodeProtoServerFrame(frame []byte, fn func(*ServerMessage) error) error {
 		frame = rest
 		m := new(pb.ServerMessage)
 		if err := proto.Unmarshal(msg, m); err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformed, err)
+			return malformedProto(n, "ServerMessage")
 		}
 		if err := fn(serverMessageFromPB(m)); err != nil {
 			return err
