@@ -259,8 +259,11 @@ type Limits struct {
 	// MaxFrameCommands is the most commands one frame may batch; more
 	// closes the connection with 4500. Default 100.
 	MaxFrameCommands int `yaml:"max_frame_commands"`
-	// MaxDataDepth bounds the nesting of a JSON client's data (107).
-	// Default 64.
+	// MaxDataDepth bounds the nesting of arrays and objects in a JSON
+	// client's data (deeper: error 107). Data from Protobuf clients and the
+	// server API is never refused, but reaches JSON clients as a JSON value
+	// only within this depth, and as b64 otherwise; presence info deeper is
+	// left out of presence replies. Default 64; at most 1000.
 	MaxDataDepth int `yaml:"max_data_depth"`
 	// MaxPresenceMembers caps the clients one presence reply lists
 	// (presence_stats stays exact). Default 1000; -1: no limit.

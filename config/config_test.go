@@ -133,6 +133,7 @@ func TestValidate(t *testing.T) {
 		{"limits.publish_rate", func(c *Config) { c.Limits.PublishRate = 0 }},
 		{"limits.max_connections_per_user", func(c *Config) { c.Limits.MaxConnectionsPerUser = -2 }},
 		{"limits.max_frame_commands", func(c *Config) { c.Limits.MaxFrameCommands = 0 }},
+		{"limits.max_data_depth", func(c *Config) { c.Limits.MaxDataDepth = 1001 }},
 		{"namespaces.chat.subscribe_proxy", func(c *Config) { c.Namespaces = map[string]hub.Namespace{"chat": {SubscribeProxy: true}} }},
 		{"api_keys[1]", func(c *Config) { c.APIKeys = []string{"0123456789abcdef", "short"} }},
 		{"ping_interval", func(c *Config) { c.PingInterval = 0 }},

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+
+	"github.com/heraldhq/herald/protocol"
 )
 
 // Error is a problem with one key of the configuration.
@@ -127,6 +129,9 @@ func (c *Config) Validate() error {
 		if f.v <= 0 && f.v != -1 {
 			return problem(f.key, "must be positive, or -1 for no limit")
 		}
+	}
+	if c.Limits.MaxDataDepth > protocol.MaxDataDepthCeiling {
+		return problem("limits.max_data_depth", "must be at most %d", protocol.MaxDataDepthCeiling)
 	}
 	if c.Limits.WriteQueueBytes < c.Limits.MaxMessageSize {
 		return problem("limits.write_queue_bytes", "must be at least limits.max_message_size")

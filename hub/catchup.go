@@ -242,7 +242,7 @@ func (s *subscription) catchUp() {
 // push a live delivery would have sent.
 func (s *subscription) encodePush(p *broker.Publication) []byte {
 	c := s.client
-	wire := toWire(p)
+	wire := c.hub.toWire(p)
 	if s.channel == "" {
 		var from protocol.ClientInfo
 		if p.Info != nil {

@@ -123,6 +123,7 @@ func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
 // permission checks happen before them.
 
 func (h *Hub) publish(ctx context.Context, channel string, ns *Namespace, pub *broker.Publication, idempotencyKey string) (protocol.PublishResult, error) {
+	h.markJSON(pub)
 	opts := broker.PublishOptions{IdempotencyKey: idempotencyKey, IdempotencyTTL: h.cfg.IdempotencyTTL}
 	if ns.KeepsHistory() {
 		opts.Stream = broker.StreamOptions{Size: ns.HistorySize, TTL: ns.HistoryTTL, MetaTTL: h.cfg.HistoryMetaTTL}
@@ -137,7 +138,9 @@ func (h *Hub) publish(ctx context.Context, channel string, ns *Namespace, pub *b
 }
 
 func (h *Hub) send(ctx context.Context, user string, data []byte, from *broker.ClientInfo) (protocol.PublishResult, error) {
-	pos, err := h.broker.Send(ctx, user, &broker.Publication{Data: data, Info: from}, h.cfg.Inbox)
+	pub := &broker.Publication{Data: data, Info: from}
+	h.markJSON(pub)
+	pos, err := h.broker.Send(ctx, user, pub, h.cfg.Inbox)
 	if err != nil {
 		h.log.Error("broker send", "err", err)
 		return protocol.PublishResult{}, protocol.ErrInternal
@@ -160,7 +163,7 @@ func (h *Hub) presence(ctx context.Context, channel string) (*protocol.PresenceR
 	res := &protocol.PresenceResult{Clients: make(map[string]protocol.PresenceEntry, len(ids))}
 	for _, id := range ids {
 		e := entries[id]
-		res.Clients[id] = protocol.PresenceEntry{User: e.User, Info: e.ConnInfo}
+		res.Clients[id] = protocol.PresenceEntry{User: e.User, Info: h.presenceInfo(e.ConnInfo)}
 	}
 	return res, nil
 }
@@ -210,7 +213,7 @@ func (h *Hub) history(ctx context.Context, channel string, ns *Namespace, limit 
 			return nil, historyError(h, channel, err)
 		}
 		slices.Reverse(pubs)
-		return &protocol.HistoryResult{Publications: toWireList(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
+		return &protocol.HistoryResult{Publications: h.toWireList(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
 	}
 	var pubs []*broker.Publication
 	var pos broker.StreamPosition
@@ -226,7 +229,7 @@ func (h *Hub) history(ctx context.Context, channel string, ns *Namespace, limit 
 	if err != nil {
 		return nil, historyError(h, channel, err)
 	}
-	return &protocol.HistoryResult{Publications: toWireList(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
+	return &protocol.HistoryResult{Publications: h.toWireList(pubs), Offset: pos.Offset, Epoch: pos.Epoch}, nil
 }
 
 // readForward reads up to want publications after from (from the oldest

@@ -187,7 +187,7 @@ func (h *Hub) inboxResult(ctx context.Context, user string, since *protocol.Stre
 		}
 	}
 	if res.Recovered {
-		res.Publications = toWireList(pubs)
+		res.Publications = h.toWireList(pubs)
 	}
 	return res, more, nil
 }

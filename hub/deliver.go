@@ -16,7 +16,7 @@ var _ broker.Handler = (*Hub)(nil)
 func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
 	f := fanoutPool.Get().(*fanout)
 	n := h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
-		wire := toWire(pub)
+		wire := h.toWire(pub)
 		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
 	}, func(s *subscription, msg []byte) {
 		s.deliverTo(pub.Offset, pos.Epoch, msg, pub.Time, f)
@@ -73,7 +73,7 @@ func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.Stre
 			if pub.Info != nil {
 				from = protocol.ClientInfo{User: pub.Info.User, Client: pub.Info.Client}
 			}
-			wire := toWire(pub)
+			wire := h.toWire(pub)
 			msgs[c.enc] = c.enc.AppendDirectPush(nil, from, &wire)
 		}
 		c.inbox.deliver(pub.Offset, pos.Epoch, msgs[c.enc], pub.Time)
@@ -83,19 +83,20 @@ func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.Stre
 	h.metrics.delivered.Add(int64(n[protocol.JSON] + n[protocol.Protobuf]))
 }
 
-// toWire converts a broker publication to its wire form.
-func toWire(pub *broker.Publication) protocol.Publication {
-	w := protocol.Publication{Offset: pub.Offset, Data: pub.Data, Time: pub.Time, JSON: pub.JSON}
+// toWire converts a broker publication to its wire form, with the depth
+// past which the JSON encoding carries its data as b64.
+func (h *Hub) toWire(pub *broker.Publication) protocol.Publication {
+	w := protocol.Publication{Offset: pub.Offset, Data: pub.Data, Time: pub.Time, JSON: pub.JSON, MaxDepth: h.cfg.MaxDataDepth}
 	if pub.Info != nil {
 		w.Info = &protocol.ClientInfo{User: pub.Info.User, Client: pub.Info.Client}
 	}
 	return w
 }
 
-func toWireList(pubs []*broker.Publication) []*protocol.Publication {
+func (h *Hub) toWireList(pubs []*broker.Publication) []*protocol.Publication {
 	out := make([]*protocol.Publication, len(pubs))
 	for i, p := range pubs {
-		w := toWire(p)
+		w := h.toWire(p)
 		out[i] = &w
 	}
 	return out

@@ -32,6 +32,7 @@ import (
 
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // TokenVerifier checks connection and channel tokens. auth.Verifier
@@ -103,8 +104,12 @@ type Config struct {
 	// counts everyone. Default 1000; -1: no limit.
 	MaxPresenceMembers int
 	// MaxDataDepth caps how deeply arrays and objects nest in the data of a
-	// JSON client's publish or send (107 past it). Protobuf clients' data is
-	// opaque bytes and is not inspected. Default 64.
+	// JSON client's publish or send (107 past it). Data from Protobuf
+	// clients and the server API is opaque bytes and never refused, but
+	// reaches JSON clients inline only within this depth: deeper, it goes
+	// out as b64, as bytes that are not JSON do. Presence info deeper is
+	// left out of replies. Default 64 (protocol.DefaultMaxDataDepth), at
+	// most protocol.MaxDataDepthCeiling (larger values are lowered to it).
 	MaxDataDepth int
 	// MaxFrameCommands caps the commands one frame may batch; a frame with
 	// more is refused whole (none of its commands runs) and closes the
@@ -200,7 +205,8 @@ func (c *Config) setDefaults() {
 	defInt(&c.RateLimitStrikes, 50)
 	defInt(&c.PublishBurst, 200)
 	defInt(&c.ReadBurst, 50)
-	defInt(&c.MaxDataDepth, 64)
+	defInt(&c.MaxDataDepth, protocol.DefaultMaxDataDepth)
+	c.MaxDataDepth = min(c.MaxDataDepth, protocol.MaxDataDepthCeiling)
 	defInt(&c.MaxFrameCommands, 100)
 	// For these, -1 means no limit and only zero takes the default.
 	if c.MaxPresenceMembers == 0 {

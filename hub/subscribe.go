@@ -196,7 +196,7 @@ func (h *Hub) subscribeResult(ctx context.Context, ns *Namespace, channel string
 		}
 	}
 	if res.Recovered != nil && *res.Recovered && len(pubs) > 0 {
-		res.Publications = toWireList(pubs)
+		res.Publications = h.toWireList(pubs)
 	}
 	return res, more, nil
 }

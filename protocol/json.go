@@ -239,7 +239,8 @@ func appendJSONDisconnectPush(buf []byte, d Disconnect) []byte {
 var jsonPing = []byte(`{"type":"ping"}`)
 
 // MarshalJSON encodes a publication as the protocol's pub object: data is
-// inlined when it is valid JSON and base64-encoded under "b64" otherwise.
+// inlined when it is valid JSON within MaxDepth and base64-encoded under
+// "b64" otherwise.
 func (p *Publication) MarshalJSON() ([]byte, error) {
 	buf := make([]byte, 0, 64+len(p.Data))
 	buf = append(buf, `{"offset":`...)
@@ -270,10 +271,15 @@ func (p *Publication) UnmarshalJSON(b []byte) error {
 
 // appendDataInfoTime appends `,"data":...` (or b64), info and ts.
 func appendDataInfoTime(buf []byte, pub *Publication) []byte {
-	if pub.JSON && len(pub.Data) > 0 {
+	switch {
+	case len(pub.Data) == 0:
+		buf = append(buf, `,"data":null`...)
+	case pub.inline():
 		buf = appendJSONData(buf, pub.Data)
-	} else {
-		buf = AppendData(buf, pub.Data)
+	default:
+		buf = append(buf, `,"b64":"`...)
+		buf = base64.StdEncoding.AppendEncode(buf, pub.Data)
+		buf = append(buf, '"')
 	}
 	if pub.Info != nil {
 		buf = append(buf, `,"info":`...)
@@ -281,20 +287,6 @@ func appendDataInfoTime(buf []byte, pub *Publication) []byte {
 	}
 	buf = append(buf, `,"ts":`...)
 	return strconv.AppendInt(buf, pub.Time, 10)
-}
-
-// AppendData appends `,"data":<data>` when data is valid JSON, and
-// `,"b64":"<base64>"` otherwise.
-func AppendData(buf []byte, data []byte) []byte {
-	if len(data) > 0 && fastjson.Valid(data) {
-		return appendJSONData(buf, data)
-	}
-	if len(data) == 0 {
-		return append(buf, `,"data":null`...)
-	}
-	buf = append(buf, `,"b64":"`...)
-	buf = base64.StdEncoding.AppendEncode(buf, data)
-	return append(buf, '"')
 }
 
 // appendJSONData appends `,"data":<data>` for data that is valid JSON. A

@@ -86,16 +86,34 @@ type PresenceEntry struct {
 }
 
 // Publication is one message in a channel's or an inbox's stream, as the
-// wire shows it. Data holds the published bytes; when they are not valid JSON
-// the JSON encoding shows them base64-encoded under "b64".
+// wire shows it. Data holds the published bytes; when they are not valid
+// JSON, or nest deeper than MaxDepth, the JSON encoding shows them
+// base64-encoded under "b64".
 type Publication struct {
 	Offset uint64      `json:"offset"`
 	Data   []byte      `json:"-"`
 	Info   *ClientInfo `json:"info,omitempty"`
 	Time   int64       `json:"ts"`
-	// JSON says Data is known to be valid JSON, which spares the JSON
-	// encoder a validating scan; false only means unknown.
+	// JSON says Data is known to be valid JSON nested no deeper than
+	// MaxDepth, checked once when it was published, which spares the JSON
+	// encoder the check; false only means unknown.
 	JSON bool `json:"-"`
+	// MaxDepth is the deepest nesting of arrays and objects the JSON
+	// encoding carries inline under "data": the server's configured limit.
+	// 0 means DefaultMaxDataDepth.
+	MaxDepth int `json:"-"`
+}
+
+// inline reports whether the JSON encoding carries p's data as a JSON value.
+func (p *Publication) inline() bool {
+	if p.JSON {
+		return len(p.Data) > 0
+	}
+	depth := p.MaxDepth
+	if depth <= 0 {
+		depth = DefaultMaxDataDepth
+	}
+	return InlineJSON(p.Data, depth)
 }
 
 // ConnectResult is the result of connect.
