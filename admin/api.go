@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -25,10 +26,33 @@ const (
 	maxHistory      = 100
 )
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers with v as JSON and status. v is encoded whole before
+// the status line goes out, so a value that cannot be encoded is answered
+// 500 with an error body, never status with an empty or truncated one; the
+// encoding error is returned for the caller to log.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, internalErrorBody
+	} else {
+		body = append(body, '\n')
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
+	return err
+}
+
+// internalErrorBody is the answer to a result that could not be encoded.
+var internalErrorBody = []byte(`{"error":{"code":` + strconv.FormatUint(uint64(protocol.CodeInternal), 10) + `,"message":"` + protocol.ErrInternal.Message + `"}}` + "\n")
+
+// writeResult answers 200 with a hub's result, logging a result that could
+// not be encoded (500). Only the error's type is logged: its text may quote
+// the value, a client's data perhaps.
+func (h *handler) writeResult(w http.ResponseWriter, op string, v any) {
+	if err := writeJSON(w, http.StatusOK, v); err != nil {
+		h.log.Error("admin: result could not be encoded", "op", op, "err_type", fmt.Sprintf("%T", err))
+	}
 }
 
 // writeError answers {"error": {"code": ..., "message": ...}}; code is the
@@ -137,7 +161,7 @@ func (h *handler) apiPresence(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(list, func(a, b presenceEntry) int {
 		return cmp.Or(strings.Compare(a.User, b.User), strings.Compare(a.Client, b.Client))
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"clients": list})
+	h.writeResult(w, "presence", map[string]any{"clients": list})
 }
 
 // apiHistory returns a channel's latest publications, newest first.
@@ -152,7 +176,7 @@ func (h *handler) apiHistory(w http.ResponseWriter, r *http.Request) {
 		h.writeHubError(w, "history", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	h.writeResult(w, "history", res)
 }
 
 type publishRequest struct {

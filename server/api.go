@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -130,7 +131,11 @@ func (a *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"error": map[string]any{"code": pe.Code, "message": pe.Message}})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"result": result})
+	if err := writeJSON(w, http.StatusOK, map[string]any{"result": result}); err != nil {
+		// The error's text may quote the value, a client's data perhaps:
+		// only its type is logged.
+		a.log.Error("api result could not be encoded", "method", name, "err_type", fmt.Sprintf("%T", err))
+	}
 }
 
 func toAPIError(err error) *protocol.Error {
@@ -141,11 +146,25 @@ func toAPIError(err error) *protocol.Error {
 	return protocol.ErrInternal
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers with v as JSON and status. v is encoded whole before
+// the status line goes out, so a value that cannot be encoded is answered
+// 500 with an error body, never status with an empty or truncated one; the
+// encoding error is returned for the caller to log.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, internalErrorBody
+	} else {
+		body = append(body, '\n')
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
+	return err
 }
+
+// internalErrorBody is the answer to a result that could not be encoded.
+var internalErrorBody = []byte(`{"error":{"code":` + fmt.Sprint(uint32(protocol.CodeInternal)) + `,"message":"` + protocol.ErrInternal.Message + `"}}` + "\n")
 
 func badRequest(msg string) error { return protocol.NewError(protocol.CodeBadRequest, msg) }
 
