@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -192,8 +193,12 @@ func (h *Hub) inboxResult(ctx context.Context, user string, since *protocol.Stre
 	return res, more, nil
 }
 
-// refresh is the refresh command: a new token for the same user extends the
-// connection's life. A connection the connect proxy let in has no token to
+// refresh is the refresh command: a new token for the same user, checked
+// as a connect token is, replaces the old one's terms: its exp (a token
+// without exp cannot refresh a connection that expires, 107: the backend
+// would silently make it immortal), its channels claim for later
+// subscribes, and its info, which presence shows at once. Its subs claim is
+// for connect only. A connection the connect proxy let in has no token to
 // renew: it refreshes by reconnecting, which asks the proxy again with the
 // cookies of the new upgrade request (the hub does not keep them).
 func (c *Client) refresh(token string) (any, error) {
@@ -208,12 +213,23 @@ func (c *Client) refresh(token string) (any, error) {
 		return nil, protocol.ErrTokenExpired
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil || claims.User != c.user || c.user == "" {
+		c.mu.Unlock()
 		return nil, protocol.ErrUnauthorized
+	}
+	if claims.ExpiresAt == 0 && c.expiresAt != 0 {
+		c.mu.Unlock()
+		return nil, errRefreshNeedsExp
 	}
 	c.expiresAt = claims.ExpiresAt
 	c.scheduleExpiry()
+	c.channelsClaim = claims.Channels
+	infoChanged := !bytes.Equal(c.connInfo, claims.Info)
+	c.connInfo = claims.Info
+	c.mu.Unlock()
+	if infoChanged {
+		c.readdPresence()
+	}
 	return &protocol.RefreshResult{Expires: claims.ExpiresAt}, nil
 }
 
