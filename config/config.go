@@ -305,6 +305,14 @@ type Limits struct {
 	MaxNewChannels int `yaml:"max_new_channels"`
 	// NewChannelsInterval is the period of MaxNewChannels. Default 1h.
 	NewChannelsInterval time.Duration `yaml:"new_channels_interval"`
+	// JoinLeaveRate and JoinLeaveBurst shape the join and leave pushes of
+	// each channel, per second on each node: past them events are held
+	// back, a client's latest replacing its earlier one, and go out as
+	// the rate allows, so subscribers learn of changes late, not never
+	// (presence replies are always current). Defaults 10/s and 50; rate
+	// -1: no limit.
+	JoinLeaveRate  float64 `yaml:"join_leave_rate"`
+	JoinLeaveBurst int     `yaml:"join_leave_burst"`
 }
 
 // Broker selects and configures the message engine.

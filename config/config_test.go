@@ -134,6 +134,8 @@ func TestValidate(t *testing.T) {
 		{"limits.max_connections_per_user", func(c *Config) { c.Limits.MaxConnectionsPerUser = -2 }},
 		{"limits.max_frame_commands", func(c *Config) { c.Limits.MaxFrameCommands = 0 }},
 		{"limits.max_data_depth", func(c *Config) { c.Limits.MaxDataDepth = 1001 }},
+		{"limits.join_leave_rate", func(c *Config) { c.Limits.JoinLeaveRate = 0 }},
+		{"limits.join_leave_burst", func(c *Config) { c.Limits.JoinLeaveBurst = 0 }},
 		{"namespaces.chat.subscribe_proxy", func(c *Config) { c.Namespaces = map[string]hub.Namespace{"chat": {SubscribeProxy: true}} }},
 		{"api_keys[1]", func(c *Config) { c.APIKeys = []string{"0123456789abcdef", "short"} }},
 		{"ping_interval", func(c *Config) { c.PingInterval = 0 }},
@@ -208,7 +210,7 @@ func TestValidateAuthAlternatives(t *testing.T) {
 		"limits off": func(c *Config) {
 			c.Anonymous = true
 			c.Limits.MaxConnectionsPerUser, c.Limits.ConnectRatePerIP, c.Limits.PublishRate = -1, -1, -1
-			c.Limits.ReadRate, c.Limits.MaxPresenceMembers = -1, -1
+			c.Limits.ReadRate, c.Limits.MaxPresenceMembers, c.Limits.JoinLeaveRate = -1, -1, -1
 			c.APIAllowedNets = []string{"10.0.0.0/8", "192.168.1.7", "::1"}
 		},
 	} {

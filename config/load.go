@@ -81,6 +81,8 @@ func Default() Config {
 			MaxConcurrentCatchups:    16,
 			MaxNewChannels:           1000,
 			NewChannelsInterval:      time.Hour,
+			JoinLeaveRate:            10,
+			JoinLeaveBurst:           50,
 		},
 		Namespaces: map[string]hub.Namespace{},
 	}

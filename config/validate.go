@@ -98,6 +98,7 @@ func (c *Config) Validate() error {
 		{"limits.rate_limit_strikes", int64(c.Limits.RateLimitStrikes)},
 		{"limits.max_frame_commands", int64(c.Limits.MaxFrameCommands)},
 		{"limits.max_data_depth", int64(c.Limits.MaxDataDepth)},
+		{"limits.join_leave_burst", int64(c.Limits.JoinLeaveBurst)},
 		{"limits.write_queue_messages", int64(c.Limits.WriteQueueMessages)},
 		{"limits.write_queue_bytes", int64(c.Limits.WriteQueueBytes)},
 		{"limits.max_concurrent_catchups", int64(c.Limits.MaxConcurrentCatchups)},
@@ -125,6 +126,7 @@ func (c *Config) Validate() error {
 		{"limits.max_new_channels", float64(c.Limits.MaxNewChannels)},
 		{"limits.max_outgoing_bytes", float64(c.Limits.MaxOutgoingBytes)},
 		{"inbox.max_new_recipients", float64(c.Inbox.MaxNewRecipients)},
+		{"limits.join_leave_rate", c.Limits.JoinLeaveRate},
 	} {
 		if f.v <= 0 && f.v != -1 {
 			return problem(f.key, "must be positive, or -1 for no limit")

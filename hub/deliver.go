@@ -36,27 +36,30 @@ func (h *Hub) countQueued(kind string, n [protocol.NumEncodings]int) {
 }
 
 // HandleJoin sends a join push to the channel's subscribers whose namespace
-// has join/leave events on.
+// has join/leave events on, within the channel's join/leave rate
+// (joinleave.go).
 func (h *Hub) HandleJoin(channel string, info *broker.ClientInfo) {
-	h.presencePush(protocol.PushJoin, channel, info)
+	h.presencePush(protocol.PushJoin, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
 }
 
 // HandleLeave sends a leave push, as HandleJoin.
 func (h *Hub) HandleLeave(channel string, info *broker.ClientInfo) {
-	h.presencePush(protocol.PushLeave, channel, info)
+	h.presencePush(protocol.PushLeave, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
 }
 
-func (h *Hub) presencePush(typ, channel string, info *broker.ClientInfo) {
+// fanPresence sends a join or leave push to the channel's subscribers on
+// this node whose namespace has join/leave events on.
+func (h *Hub) fanPresence(channel string, ev presenceEvent) {
 	var n [protocol.NumEncodings]int
 	h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
-		return enc.AppendPresencePush(nil, typ, channel, protocol.ClientInfo{User: info.User, Client: info.Client})
+		return enc.AppendPresencePush(nil, ev.typ, channel, ev.info)
 	}, func(s *subscription, msg []byte) {
 		if s.ns.JoinLeave {
 			s.deliver(0, "", msg, 0)
 			n[s.client.enc]++
 		}
 	})
-	h.countQueued(typ, n)
+	h.countQueued(ev.typ, n)
 }
 
 // HandleDirect delivers a direct message to every connection of its user on

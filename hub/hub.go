@@ -179,6 +179,14 @@ type Config struct {
 	// it, send gets error 110. Default a quarter of Inbox.Size, but at
 	// least 10 (or Inbox.Size when smaller); -1: no limit.
 	InboxPerSender int
+	// JoinLeaveRate and JoinLeaveBurst shape the join and leave pushes of
+	// each channel on this node: past the rate they are held back and
+	// coalesced (a client's latest event replaces its earlier one) and go
+	// out as the rate allows, so a subscriber learns of every change late
+	// rather than of some never. Defaults 10/s and 50; a negative rate
+	// turns the limit off.
+	JoinLeaveRate  float64
+	JoinLeaveBurst int
 }
 
 func (c *Config) setDefaults() {
@@ -221,6 +229,10 @@ func (c *Config) setDefaults() {
 	if c.ReadRate == 0 {
 		c.ReadRate = 20
 	}
+	if c.JoinLeaveRate == 0 {
+		c.JoinLeaveRate = 10
+	}
+	defInt(&c.JoinLeaveBurst, 50)
 	defInt(&c.WriteQueueMessages, 4096)
 	defInt(&c.WriteQueueBytes, 4<<20)
 	defInt(&c.MaxConcurrentCatchups, 16)
@@ -274,6 +286,8 @@ type Hub struct {
 	channelRates *RateTable
 	// quotas bound the streams users' commands start (quota.go).
 	quotas quotas
+	// joinLeave holds back join and leave pushes past their rate.
+	joinLeave *joinLeaveGate
 	// id names this node in control messages; unlike NodeName it is
 	// unique, even for nodes started on one host with one configuration.
 	id       string
@@ -338,6 +352,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 		h.budget.sweep = h.cutLargest
 	}
 	h.quotas.init()
+	h.joinLeave = newJoinLeaveGate(cfg.JoinLeaveRate, cfg.JoinLeaveBurst)
 	h.controls.init()
 	h.id = newClientID()
 	return h

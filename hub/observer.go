@@ -32,7 +32,8 @@ type Observer interface {
 	// SlowConsumer is a connection disconnected because its write queue
 	// overflowed (4001).
 	SlowConsumer()
-	// RateLimited is a command or connection refused by limit.
+	// RateLimited is a command or connection refused by limit, or a join
+	// or leave push held back (LimitJoinLeave).
 	RateLimited(limit Limit)
 }
 
@@ -53,10 +54,11 @@ const (
 	LimitNewChannels                // a user's quota of new channel streams
 	LimitNewRecipients              // a user's quota of new inboxes
 	LimitInboxSender                // one sender's messages to one inbox
+	LimitJoinLeave                  // a channel's join and leave pushes, held back
 	NumLimits                       // the number of limits, for arrays
 )
 
-var limitNames = [NumLimits]string{"command", "publish", "read", "channel", "connect_ip", "new_channels", "new_recipients", "inbox_sender"}
+var limitNames = [NumLimits]string{"command", "publish", "read", "channel", "connect_ip", "new_channels", "new_recipients", "inbox_sender", "join_leave"}
 
 // String returns the limit's name as metrics label it.
 func (l Limit) String() string {

@@ -164,6 +164,8 @@ func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 		NewRecipientQuota:        cfg.Inbox.MaxNewRecipients,
 		NewRecipientInterval:     cfg.Inbox.NewRecipientsInterval,
 		InboxPerSender:           cfg.Inbox.MaxPerSender,
+		JoinLeaveRate:            cfg.Limits.JoinLeaveRate,
+		JoinLeaveBurst:           cfg.Limits.JoinLeaveBurst,
 		NodeName:                 cfg.NodeName,
 		Version:                  version,
 		Logger:                   log,
