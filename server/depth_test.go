@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/client"
+	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 	"github.com/heraldhq/herald/protocol"
 )
@@ -264,4 +265,51 @@ func TestDeepPresenceInfo(t *testing.T) {
 		t.Fatalf("API presence: %d %v", status, body)
 	}
 	check("API presence", clients)
+}
+
+// TestClusterDeepData: a publication that crossed Redis or NATS carries no
+// mark of what it holds, so each node checks it against its own limit:
+// deep data still reaches JSON clients as b64, live and from history, and
+// data within a configured limit above the default stays inline.
+func TestClusterDeepData(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		prefix := "herald-test-" + randomID()
+		nodes := make([]*ht.Server, 2)
+		for i := range nodes {
+			nodes[i] = ht.Start(t, ht.Options{Broker: e.connect(t, prefix), Hub: hub.Config{MaxDataDepth: 100}})
+		}
+		const ch = "chat:deep"
+		sub, _ := nodes[1].Connect(t, ht.Token(t, "reader", nil))
+		if r := sub.Call(map[string]any{"type": "subscribe", "channel": ch}); r.ErrorCode() != 0 {
+			t.Fatalf("subscribe: %v", r)
+		}
+		publisher := dialWith(t, nodes[0], protocol.SubprotocolProtobuf)
+		if r := publisher.Call(map[string]any{"type": "connect", "token": ht.Token(t, "writer", nil)}); r.ErrorCode() != 0 {
+			t.Fatalf("connect: %v", r)
+		}
+		deep, within := deepJSON(10000), deepJSON(80)
+		for i, data := range []string{deep, within} {
+			frame, _ := protocol.Protobuf.AppendCommand(nil, &protocol.Command{ID: uint32(100 + i), Type: protocol.TypePublish, Channel: ch, Data: []byte(data)})
+			publisher.Send(frame)
+			if r := publisher.Wait(func(m ht.Msg) bool { return m.ID() == 100+i }, "publish reply"); r.ErrorCode() != 0 {
+				t.Fatalf("publish: %v", r)
+			}
+		}
+		inline := func(what string, pub map[string]any) {
+			t.Helper()
+			if d, _ := json.Marshal(pub["data"]); string(d) != within {
+				t.Errorf("%s: %.100v, want the data inline", what, pub)
+			}
+		}
+		live := sub.Messages(ch, 2)
+		wantB64(t, "live", live[0], deep)
+		inline("live", live[1])
+		h := sub.Call(map[string]any{"type": "history", "channel": ch})
+		pubs, _ := h.Result()["publications"].([]any)
+		if len(pubs) != 2 {
+			t.Fatalf("history: %.300v", h)
+		}
+		wantB64(t, "history", pubs[0].(map[string]any), deep)
+		inline("history", pubs[1].(map[string]any))
+	})
 }
