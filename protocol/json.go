@@ -146,15 +146,82 @@ func eachLine(frame []byte, fn func(line []byte) error) error {
 }
 
 func appendJSONReply(buf []byte, id uint32, result any) ([]byte, error) {
-	body, err := json.Marshal(result)
-	if err != nil {
-		return buf, err
-	}
 	buf = append(buf, `{"id":`...)
 	buf = strconv.AppendUint(buf, uint64(id), 10)
 	buf = append(buf, `,"result":`...)
-	buf = append(buf, body...)
+	// The results that carry publications, the only large ones, are
+	// appended in place: through encoding/json each publication would be
+	// built, then checked and copied, then copied again with the body.
+	switch r := result.(type) {
+	case *HistoryResult:
+		buf = append(buf, `{"publications":`...)
+		buf = appendJSONPublications(buf, r.Publications, true)
+		buf = append(buf, `,"offset":`...)
+		buf = strconv.AppendUint(buf, r.Offset, 10)
+		buf = append(buf, `,"epoch":`...)
+		buf = AppendString(buf, r.Epoch)
+		buf = append(buf, '}')
+	case *SubscribeResult:
+		var err error
+		if buf, err = appendJSONSubscribeResult(buf, r); err != nil {
+			return buf, err
+		}
+	default:
+		body, err := json.Marshal(result)
+		if err != nil {
+			return buf, err
+		}
+		buf = append(buf, body...)
+	}
 	return append(buf, '}'), nil
+}
+
+// appendJSONSubscribeResult appends a subscribe result as encoding/json
+// would marshal it.
+func appendJSONSubscribeResult(buf []byte, r *SubscribeResult) ([]byte, error) {
+	buf = append(buf, `{"offset":`...)
+	buf = strconv.AppendUint(buf, r.Offset, 10)
+	buf = append(buf, `,"epoch":`...)
+	buf = AppendString(buf, r.Epoch)
+	if r.Recovered != nil {
+		buf = append(buf, `,"recovered":`...)
+		buf = strconv.AppendBool(buf, *r.Recovered)
+	}
+	if len(r.Publications) > 0 {
+		buf = append(buf, `,"publications":`...)
+		buf = appendJSONPublications(buf, r.Publications, false)
+	}
+	if r.More {
+		buf = append(buf, `,"more":true`...)
+	}
+	if r.Error != nil {
+		e, err := json.Marshal(r.Error)
+		if err != nil {
+			return buf, err
+		}
+		buf = append(buf, `,"error":`...)
+		buf = append(buf, e...)
+	}
+	return append(buf, '}'), nil
+}
+
+// appendJSONPublications appends a list of pub objects; nil appends null
+// unless empty says an empty list.
+func appendJSONPublications(buf []byte, pubs []*Publication, empty bool) []byte {
+	if pubs == nil && !empty {
+		return append(buf, `null`...)
+	}
+	buf = append(buf, '[')
+	for i, p := range pubs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"offset":`...)
+		buf = strconv.AppendUint(buf, p.Offset, 10)
+		buf = appendDataInfoTime(buf, p)
+		buf = append(buf, '}')
+	}
+	return append(buf, ']')
 }
 
 func appendJSONErrorReply(buf []byte, id uint32, e *Error) []byte {

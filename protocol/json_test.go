@@ -242,3 +242,51 @@ func TestDecodeRefusesDeepNesting(t *testing.T) {
 		t.Fatalf("decoded %d frames, want 2", decoded)
 	}
 }
+
+// TestResultsAppendedInPlace: the results appended without encoding/json
+// (the ones that carry publications) read back exactly as encoding/json's
+// rendering of the same values does.
+func TestResultsAppendedInPlace(t *testing.T) {
+	yes, no := true, false
+	pubs := []*Publication{
+		{Offset: 7, Data: []byte(`{"a":[1,2]}`), JSON: true, Time: 1},
+		{Offset: 8, Data: []byte{0xff, 0x00}, Info: &ClientInfo{User: "u\"", Client: "c"}, Time: 2},
+		{Offset: 9, Data: []byte("{\n \"pretty\": true\n}"), Time: 3},
+		{Offset: 10, Time: 4},
+	}
+	for i, result := range []any{
+		&HistoryResult{Publications: pubs, Offset: 10, Epoch: "e"},
+		&HistoryResult{Publications: []*Publication{}, Offset: 0, Epoch: ""},
+		&HistoryResult{Publications: []*Publication{}, Epoch: "e\u2028"},
+		&SubscribeResult{Offset: 3, Epoch: "e"},
+		&SubscribeResult{Offset: 9, Epoch: "e", Recovered: &yes, Publications: pubs[:2], More: true},
+		&SubscribeResult{Offset: 9, Epoch: "e", Recovered: &no},
+		&SubscribeResult{Error: &Error{Code: CodeLimitExceeded, Message: "too many channels"}},
+	} {
+		got, err := appendJSONReply(nil, 5, result)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := json.Marshal(result)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("result %d: %s: %v", i, got, err)
+		}
+		if err := json.Unmarshal([]byte(`{"id":5,"result":`+string(body)+`}`), &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("result %d:\n got %s\nwant {\"id\":5,\"result\":%s}", i, got, body)
+		}
+		if strings.Contains(string(got), "\n") {
+			t.Fatalf("result %d spans lines: %q", i, got)
+		}
+	}
+	// A history without publications is an empty list, never null.
+	if got, _ := appendJSONReply(nil, 5, &HistoryResult{Epoch: "e"}); !strings.Contains(string(got), `"publications":[]`) {
+		t.Fatalf("empty history: %s", got)
+	}
+}
