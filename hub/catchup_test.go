@@ -2,11 +2,14 @@ package hub_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/hub"
@@ -122,4 +125,47 @@ func TestRecoveryReadsAreBounded(t *testing.T) {
 	if p := b.peak.Load(); p != 2 {
 		t.Fatalf("%d recovery reads at once, want at most 2", p)
 	}
+}
+
+// TestUnsentReplyLeavesNoSubscription: a connect whose reply cannot be
+// sent (here: larger than the client's whole write queue) is refused and
+// closed, and leaves no subscription behind.
+func TestUnsentReplyLeavesNoSubscription(t *testing.T) {
+	mb := memory.New(memory.Options{})
+	defer mb.Close()
+	h := hub.New(hub.Config{
+		WriteQueueBytes: 600, Inbox: broker.StreamOptions{Size: 10, TTL: time.Hour},
+		Namespaces: map[string]hub.Namespace{"": {}},
+	}, mb, staticTokens{user: "u"})
+	if err := h.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Shutdown(context.Background())
+	s := &collector{enc: protocol.JSON}
+	c := h.NewClient(s, protocol.JSON, hub.Peer{Remote: "test"})
+	defer c.Closed()
+	subs := map[string]protocol.SubscribeSince{}
+	for i := range 20 {
+		subs[fmt.Sprintf("channel-with-a-long-name-%02d", i)] = protocol.SubscribeSince{}
+	}
+	frame, _ := protocol.JSON.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect, Token: "t", Subs: subs})
+	c.HandleFrame(frame)
+	waitFor(t, func() bool { return s.reply(1) != nil }, "the connect answered")
+	if e := s.reply(1).Error; e == nil || e.Code != protocol.CodeLimitExceeded {
+		t.Fatalf("connect: %+v, want error 106", s.reply(1))
+	}
+	if n := len(h.Channels("")); n != 0 {
+		t.Fatalf("%d channels still subscribed", n)
+	}
+}
+
+// staticTokens accepts any token as user's.
+type staticTokens struct{ user string }
+
+func (v staticTokens) VerifyConnect(string) (*auth.ConnectClaims, error) {
+	return &auth.ConnectClaims{User: v.user}, nil
+}
+
+func (v staticTokens) VerifyChannel(string) (*auth.ChannelClaims, error) {
+	return nil, errors.New("no channel tokens")
 }

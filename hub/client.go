@@ -332,6 +332,10 @@ type activation struct {
 // a client must never be subscribed to something it was not told of.
 func (c *Client) undo(ctx context.Context, acts []activation) {
 	for _, a := range acts {
+		if a.sub.channel == "" {
+			a.sub.remove() // the inbox: registered with the user, not a channel
+			continue
+		}
 		c.dropSub(a.sub)
 		c.hub.removeSubscription(ctx, a.sub)
 	}

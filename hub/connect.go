@@ -148,7 +148,8 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 	msg, ok := c.encodeReply(cmd, res)
 	if !ok {
 		// The client cannot be told what it is subscribed to: it must not
-		// stay, subscribed or waiting. Its subscriptions end with it.
+		// stay, subscribed or waiting.
+		c.undo(ctx, acts)
 		return protocol.DisconnectInternal
 	}
 	c.awaitRoom(len(msg))
