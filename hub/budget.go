@@ -54,6 +54,15 @@ func (b *outgoingBudget) add(n int) {
 	}()
 }
 
+// busy reports whether the node holds more than the sweep's target: work
+// that can wait (a catch-up's next page) waits. A nil budget is never busy.
+func (b *outgoingBudget) busy() bool {
+	return b != nil && b.used.Load() > int64(float64(b.limit)*budgetTarget)
+}
+
+// budgetPoll is how often a waiting catch-up looks at the budget again.
+const budgetPoll = 20 * time.Millisecond
+
 // budgetTarget is the share of the budget a sweep brings usage down to,
 // so that a node at its limit does not sweep for every new reply.
 const budgetTarget = 0.9
@@ -92,8 +101,10 @@ func (h *Hub) cutLargest() {
 }
 
 // cutSlowConsumer ends a connection whose queue holds too much for the
-// node: what is queued is dropped at once and a 4001 disconnect follows
-// what is already being written.
+// node: what is queued is dropped at once and a 4001 disconnect follows.
+// A frame still being written (to a client that does not read) is let go
+// by dropping the connection, if the transport can (Aborter): waiting for
+// the write timeout would keep its bytes for as long.
 func (c *Client) cutSlowConsumer() {
 	d := protocol.DisconnectSlowConsumer
 	c.mu.Lock()
@@ -103,9 +114,21 @@ func (c *Client) cutSlowConsumer() {
 	}
 	c.pendingClose(d)
 	c.mu.Unlock()
-	if c.queue.cut(c.enc.AppendDisconnectPush(nil, d)) {
+	first, writing := c.queue.cut(c.enc.AppendDisconnectPush(nil, d))
+	if first {
 		c.hub.metrics.slowConsumers.Add(1)
 		c.hub.obs.SlowConsumer()
 		c.hub.obs.Queued(c.enc, protocol.PushDisconnect, 1)
 	}
+	if a, ok := c.t.(Aborter); ok && writing {
+		c.closeCode.CompareAndSwap(0, uint32(d.Code))
+		a.Abort()
+	}
+}
+
+// Aborter is implemented by a Transport that can drop its connection at
+// once, without the close handshake and without waiting for a write in
+// progress, which then fails.
+type Aborter interface {
+	Abort()
 }

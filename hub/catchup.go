@@ -163,6 +163,13 @@ func (s *subscription) catchUp() {
 		if !c.queue.waitRoom(items+heldN, budget+heldBytes) {
 			return // the client is gone or going
 		}
+		// A node holding much for its connections already lets catch-ups
+		// wait rather than add to it and cut someone.
+		for h.budget.busy() {
+			if !h.sleep(budgetPoll) {
+				return
+			}
+		}
 		s.mu.Lock()
 		if s.gone {
 			s.mu.Unlock()

@@ -133,6 +133,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	}
 	c.queue.maxItems = h.cfg.WriteQueueMessages
 	c.queue.maxBytes = h.cfg.WriteQueueBytes
+	c.queue.budget = h.budget
 	c.tw, _ = t.(TryWriter)
 	c.queue.flush = c.writeLoop
 	c.queue.inline = c.writeFirstFrame
@@ -224,6 +225,9 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		return nil
 	}
 	c.strikes = 0
+	// A client whose replies pile up is read no further until they drain:
+	// it cannot make the node hold more for it than its queue allows.
+	c.awaitRoom(c.hub.cfg.WriteQueueBytes / 2)
 	ctx, cancel := c.hub.brokerContext()
 	defer cancel()
 	var (
@@ -305,7 +309,7 @@ func (c *Client) encodeReply(cmd *protocol.Command, result any) (msg []byte, ok 
 	if id == 0 {
 		return nil, true
 	}
-	msg, err := c.enc.AppendReply(nil, id, cmd.Type, result)
+	msg, err := c.enc.AppendReply(make([]byte, 0, replySizeHint(result)), id, cmd.Type, result)
 	if err != nil {
 		c.logger().Error("encode reply", "err", err)
 		c.replyError(id, protocol.ErrInternal)
@@ -317,6 +321,26 @@ func (c *Client) encodeReply(cmd *protocol.Command, result any) (msg []byte, ok 
 	}
 	c.hub.obs.Queued(c.enc, KindReply, 1)
 	return msg, true
+}
+
+// replySizeHint is the buffer a reply starts with: enough for the
+// publications of a history or subscribe result, so that a reply of
+// megabytes is not built by doubling its buffer a dozen times.
+func replySizeHint(result any) int {
+	var pubs []*protocol.Publication
+	switch r := result.(type) {
+	case *protocol.HistoryResult:
+		pubs = r.Publications
+	case *protocol.SubscribeResult:
+		pubs = r.Publications
+	default:
+		return 0
+	}
+	n := 128
+	for _, p := range pubs {
+		n += len(p.Data) + 96
+	}
+	return n
 }
 
 // activation is a subscription to let through from the position its
@@ -341,16 +365,20 @@ func (c *Client) undo(ctx context.Context, acts []activation) {
 	}
 }
 
-// awaitRoom waits, on the reader's goroutine, until a reply of size bytes
-// fits the write queue: a client's own requests are held back (it sends no
-// more until it reads) rather than letting its replies overflow the queue.
-// The writer is let go first, since the wait needs it.
+// awaitRoom waits, on the reader's goroutine, until a message of size
+// bytes fits the write queue: a client's own requests are held back (it
+// sends no more until it reads) rather than letting its replies overflow
+// the queue. The writer is let go first, since the wait needs it. What
+// waits counts as the queue's meanwhile, so that the node's outgoing
+// budget sees it, and a cut ends the wait.
 func (c *Client) awaitRoom(size int) {
 	if size == 0 || c.queue.hasRoom(size) {
 		return
 	}
 	c.queue.uncork()
+	c.queue.reserve(size)
 	c.queue.waitRoom(1, size)
+	c.queue.reserve(-size)
 }
 
 // queueActivating queues msg (a reply or push carrying the positions in

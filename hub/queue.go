@@ -260,21 +260,29 @@ func (q *writeQueue) pushFinal(msg []byte) bool {
 }
 
 // cut fails the queue and drops what is queued but not yet being written,
-// then appends msg as pushFinal does: for a connection cut to free memory,
-// which recovers what it missed when it reconnects. It reports false when
-// the queue was already closing or closed.
-func (q *writeQueue) cut(msg []byte) bool {
+// then appends msg as pushFinal does (unless the queue was closing
+// already): for a connection cut to free memory, which recovers what it
+// missed when it reconnects. first reports that the queue was not ending
+// before; writing that a frame is being written, whose bytes only the
+// transport can let go.
+func (q *writeQueue) cut(msg []byte) (first, writing bool) {
 	q.mu.Lock()
-	if q.closing || q.closed {
+	if q.closed {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
+	first = !q.closing
 	q.failed = true
 	q.dropItemsLocked()
+	writing = q.inflight > 0
+	if !first {
+		q.mu.Unlock()
+		return false, writing
+	}
 	q.closing = true
 	q.appendLocked(entry{msg: msg})
 	q.startAndUnlock()
-	return true
+	return true, writing
 }
 
 // frameStats describe a batch that take returned, for the metrics.
@@ -412,6 +420,15 @@ func (q *writeQueue) waitRoom(n, size int) bool {
 		q.mu.Unlock()
 		<-room
 	}
+}
+
+// reserve counts n more private bytes (fewer when negative) that are not
+// queued yet: a reply waiting for room.
+func (q *writeQueue) reserve(n int) {
+	q.mu.Lock()
+	q.private += n
+	q.mu.Unlock()
+	q.budget.add(n)
 }
 
 // hasRoom reports whether a message of size bytes fits the bounds now.

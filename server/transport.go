@@ -87,6 +87,7 @@ type wsConn struct {
 var (
 	_ hub.Transport = (*wsConn)(nil)
 	_ hub.TryWriter = (*wsConn)(nil)
+	_ hub.Aborter   = (*wsConn)(nil)
 )
 
 // dataOpCode is the frame type of the connection's encoding.
@@ -277,6 +278,14 @@ func (c *wsConn) Close(code protocol.CloseCode, reason string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.sendCloseLocked(code, reason)
+}
+
+// Abort drops the connection at once, without taking wmu: a write in
+// progress fails, and so does every later one.
+func (c *wsConn) Abort() {
+	c.stopped.Store(true)
+	c.writeFailed.Store(true)
+	c.raw.closeNow()
 }
 
 // sendCloseLocked sends the close frame once, then half-closes the socket,
