@@ -511,7 +511,10 @@ func (c *Client) writeFrames(limit int, try bool) (more bool) {
 		} else {
 			err = c.t.WriteFrame(parts)
 		}
+		// Written or failed, the frame's messages are let go now: a writer
+		// that stops here may not take another batch for a long time.
 		clear(parts)
+		clear(batch)
 		c.parts = parts[:0]
 		if cap(parts) > 2*keptSlots { // message and separator per slot
 			c.parts = nil

@@ -176,7 +176,7 @@ func (c *wsConn) flushLocked() error {
 	if err != nil {
 		rest := copy(c.pending, c.pending[n:])
 		c.pending = c.pending[:rest]
-		return c.failedLocked(err)
+		return c.failedLocked(err, nil)
 	}
 	c.pending = c.pending[:0]
 	if cap(c.pending) > maxPooledFrame {
@@ -185,17 +185,21 @@ func (c *wsConn) flushLocked() error {
 	return nil
 }
 
-// failedLocked records a failed write, with wmu held and pending holding
-// what the write left. A write that timed out on a socket that can be
-// written again is a stall: the peer stopped reading for the write
-// timeout. It is reported as hub.ErrStalled, and pending is kept so the
-// close frame can still follow a whole frame.
-func (c *wsConn) failedLocked(err error) error {
+// failedLocked records a failed write, with wmu held; rest is what the
+// write left of its frame, after pending. A write that timed out on a
+// socket that can be written again is a stall: the peer stopped reading
+// for the write timeout. It is reported as hub.ErrStalled, and the rest
+// is kept in pending so the close frame can still follow a whole frame.
+// Any other failure ends the connection: nothing is kept.
+func (c *wsConn) failedLocked(err error, rest [][]byte) error {
 	if c.resumable && errors.Is(err, os.ErrDeadlineExceeded) {
 		c.stalled = true
+		for _, b := range rest {
+			c.pending = append(c.pending, b...)
+		}
 		return fmt.Errorf("%w: %w", hub.ErrStalled, err)
 	}
-	c.pending = c.pending[:0]
+	c.pending = nil
 	c.writeFailed.Store(true)
 	return err
 }
@@ -217,8 +221,7 @@ func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
 	f := c.buildFrame(op, parts)
 	defer putFrameBuffer(f)
 	if n, err := c.raw.Write(f.b); err != nil {
-		c.pending = append(c.pending, f.b[n:]...)
-		return c.failedLocked(err)
+		return c.failedLocked(err, [][]byte{f.b[n:]})
 	}
 	return nil
 }
@@ -235,10 +238,7 @@ func (c *wsConn) writeVectorLocked(op ws.OpCode, parts [][]byte, size int) error
 	bufs = append(bufs, parts...)
 	// WriteTo consumes bufs: what is left in it was not written.
 	if _, err := bufs.WriteTo(c.raw.Conn); err != nil {
-		for _, b := range bufs {
-			c.pending = append(c.pending, b...)
-		}
-		return c.failedLocked(err)
+		return c.failedLocked(err, bufs)
 	}
 	return nil
 }
