@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/netaddr"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -42,8 +43,8 @@ type Config struct {
 	MaxMessageSize int
 	// MaxConnections caps concurrent client connections. Default 100000.
 	MaxConnections int
-	// MaxConnectionsPerIP caps concurrent connections per remote IP.
-	// Default 1000.
+	// MaxConnectionsPerIP caps concurrent connections per remote address
+	// (an IPv6 address counts as its /64). Default 1000.
 	MaxConnectionsPerIP int
 	// ConnectRatePerIP and ConnectBurstPerIP shape how fast one remote
 	// address (an IPv6 address counts as its /64) may open WebSocket
@@ -135,7 +136,7 @@ type Server struct {
 	upgraders map[string]ws.HTTPUpgrader
 
 	conns       atomic.Int64
-	perIP       ipCounter
+	perIP       ipCounter // by netaddr.ClientKey
 	connectRate *connectRate
 	readers     sync.WaitGroup // one per open WebSocket connection
 	bursts      *burstPool
@@ -306,7 +307,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, enc := negotiateEncoding(r)
-	ip := remoteIP(r)
+	// The connect rate's key: one host commonly holds a whole IPv6 /64.
+	ip := netaddr.ClientKey(r.RemoteAddr)
 	c, first, ok := s.upgrade(w, r, sub, enc)
 	if !ok {
 		return
@@ -428,7 +430,7 @@ func remoteIP(r *http.Request) string {
 	return host
 }
 
-// ipCounter counts open connections per IP.
+// ipCounter counts open connections per key.
 type ipCounter struct {
 	mu sync.Mutex
 	m  map[string]int
