@@ -41,10 +41,11 @@ type Config struct {
 	// MaxMessageSize is the largest client message; larger closes with 1009.
 	// Default 65536.
 	MaxMessageSize int
-	// MaxConnections caps concurrent client connections. Default 100000.
+	// MaxConnections caps concurrent WebSocket connections, /ws and /echo
+	// together. Default 100000.
 	MaxConnections int
-	// MaxConnectionsPerIP caps concurrent connections per remote address
-	// (an IPv6 address counts as its /64). Default 1000.
+	// MaxConnectionsPerIP caps concurrent WebSocket connections per remote
+	// address (an IPv6 address counts as its /64). Default 1000.
 	MaxConnectionsPerIP int
 	// ConnectRatePerIP and ConnectBurstPerIP shape how fast one remote
 	// address (an IPv6 address counts as its /64) may open WebSocket
@@ -75,6 +76,14 @@ type Config struct {
 	// WriteTimeout bounds one frame write; a client that stops reading for
 	// longer is dropped. Default 10s.
 	WriteTimeout time.Duration
+	// EchoConnectTimeout is how long an /echo connection has to send its
+	// first message, and EchoIdleTimeout how long it may go without one
+	// after that: past them it is closed with 4500 and 4002, as /ws closes
+	// a client that never connects or stops answering pings. Defaults 10s
+	// and 35s (the hub's connect timeout, and its ping interval plus pong
+	// timeout).
+	EchoConnectTimeout time.Duration
+	EchoIdleTimeout    time.Duration
 	// Pages are further handlers by mux pattern ("/metrics", "/admin/",
 	// "/demo/"): the server routes to them and knows nothing else of them.
 	Pages map[string]http.Handler
@@ -113,6 +122,12 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.EchoConnectTimeout <= 0 {
+		c.EchoConnectTimeout = 10 * time.Second
+	}
+	if c.EchoIdleTimeout <= 0 {
+		c.EchoIdleTimeout = 35 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -135,8 +150,8 @@ type Server struct {
 	// upgraders by negotiated subprotocol ("" for none).
 	upgraders map[string]ws.HTTPUpgrader
 
-	conns       atomic.Int64
-	perIP       ipCounter // by netaddr.ClientKey
+	conns       atomic.Int64 // WebSocket connections, /ws and /echo
+	perIP       ipCounter    // WebSocket connections by netaddr.ClientKey
 	connectRate *connectRate
 	readers     sync.WaitGroup // one per open WebSocket connection
 	bursts      *burstPool
@@ -149,6 +164,9 @@ type Server struct {
 	// before it counts those as idle; Herald closes them at once, as it
 	// would an idle keep-alive connection.
 	fresh map[net.Conn]struct{}
+	// echoes are the open /echo connections, which Shutdown closes (the
+	// hub knows nothing of them).
+	echoes map[*wsConn]struct{}
 
 	// ProtocolErrors counts connections closed by a recovered panic in
 	// frame parsing.
@@ -221,11 +239,15 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining.Store(true)
-	srv, fresh := s.httpSrv, s.fresh
-	s.fresh = nil
+	srv, fresh, echoes := s.httpSrv, s.fresh, s.echoes
+	s.fresh, s.echoes = nil, nil
 	s.mu.Unlock()
 	for c := range fresh {
 		c.Close()
+	}
+	for c := range echoes {
+		d := protocol.DisconnectShutdown
+		c.Close(d.Code, d.Reason)
 	}
 	// The HTTP side (listener, in-flight API requests) and the WebSocket
 	// side drain side by side: clients hear of the shutdown at once, not
@@ -307,19 +329,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, enc := negotiateEncoding(r)
-	// The connect rate's key: one host commonly holds a whole IPv6 /64.
-	ip := netaddr.ClientKey(r.RemoteAddr)
 	c, first, ok := s.upgrade(w, r, sub, enc)
 	if !ok {
 		return
 	}
-	total := s.conns.Add(1)
-	perIP := s.perIP.add(ip)
-	release := func() {
-		s.conns.Add(-1)
-		s.perIP.done(ip)
-	}
-	if total > int64(s.cfg.MaxConnections) || perIP > s.cfg.MaxConnectionsPerIP {
+	release, admitted := s.countClient(r)
+	if !admitted {
 		s.refuse(c, protocol.DisconnectConnectionLimit)
 		s.readLoop(c, first, release)
 		return
@@ -404,21 +419,18 @@ func (s *Server) readPanicked(v any) {
 	s.log.Warn("websocket read panic; closing connection", "panic", v)
 }
 
-// serveEcho serves the diagnostic echo endpoint.
-func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
-	if !checkHandshake(w, r) {
-		return
+// countClient counts a new client connection (/ws or /echo) against
+// MaxConnections and MaxConnectionsPerIP, and reports whether it is within
+// them; release uncounts it, admitted or not.
+func (s *Server) countClient(r *http.Request) (release func(), admitted bool) {
+	key := netaddr.ClientKey(r.RemoteAddr)
+	total := s.conns.Add(1)
+	perIP := s.perIP.add(key)
+	release = func() {
+		s.conns.Add(-1)
+		s.perIP.done(key)
 	}
-	if !originAllowed(r, s.cfg.AllowedOrigins) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return
-	}
-	c, first, ok := s.upgrade(w, r, "", protocol.JSON)
-	if !ok {
-		return
-	}
-	c.handle = echoMessage
-	s.readLoop(c, first, func() {})
+	return release, total <= int64(s.cfg.MaxConnections) && perIP <= s.cfg.MaxConnectionsPerIP
 }
 
 // remoteIP returns the request's peer IP without the port.
