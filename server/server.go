@@ -71,6 +71,10 @@ type Config struct {
 	APIBodySize int64
 	// ReadHeaderTimeout bounds reading request headers. Default 5s.
 	ReadHeaderTimeout time.Duration
+	// RequestBodyTimeout bounds reading a request body, from the end of
+	// its headers; a request answered before its body has arrived closes
+	// its connection instead of reading the rest. Default 10s.
+	RequestBodyTimeout time.Duration
 	// HandshakeTimeout bounds writing the upgrade response. Default 10s.
 	HandshakeTimeout time.Duration
 	// WriteTimeout bounds one frame write; a client that stops reading for
@@ -115,6 +119,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = 5 * time.Second
+	}
+	if c.RequestBodyTimeout <= 0 {
+		c.RequestBodyTimeout = 10 * time.Second
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
@@ -206,8 +213,13 @@ func New(cfg Config, h *hub.Hub) *Server {
 	return s
 }
 
-// ServeHTTP routes a request to the endpoint it names.
+// ServeHTTP routes a request to the endpoint it names. A request with a
+// body gets RequestBodyTimeout to send it (body.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, r, done := s.guardBody(w, r)
+	if done != nil {
+		defer done()
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
