@@ -27,8 +27,9 @@ import (
 //   - a response written while the body is unread says Connection: close,
 //     and once the handler returns, the read deadline moves to now, so
 //     net/http gives up on the rest at once and closes the connection
-//     (after a 500 ms grace for the client to read the answer) instead of
-//     waiting for it.
+//     (after a 500 ms grace for the client to read the answer, except on
+//     a connection admitted past MaxHTTPConnections, whose descriptor is
+//     wanted back at once) instead of waiting for it.
 //
 // http.Server.ReadTimeout would bound the body too, but it runs from the
 // request's first byte for the whole request, cancels the context of any
@@ -122,7 +123,11 @@ func (s *Server) guardBody(w http.ResponseWriter, r *http.Request) (http.Respons
 	return gw, r, func() {
 		if !body.eof && !gw.hijacked {
 			_ = rc.SetReadDeadline(time.Now())
-			closeAfterReply(w)
+			// Past MaxHTTPConnections, the descriptor matters more than
+			// the grace.
+			if !onProbation(r) {
+				closeAfterReply(w)
+			}
 		}
 	}
 }

@@ -124,7 +124,8 @@ func dialTCP(t *testing.T, addr string) net.Conn {
 // body, then a byte of it every 50 ms, on paths that refuse them at once
 // and on one that reads the body. Every connection is closed, the refused
 // ones with their answer and the reading one once RequestBodyTimeout has
-// passed, and the server's descriptors return to where they were.
+// passed, and the server's connections and descriptors return to where
+// they were.
 func TestSlowRequestBodies(t *testing.T) {
 	s := ht.Start(t, ht.Options{Server: server.Config{RequestBodyTimeout: 300 * time.Millisecond}})
 	baseline := openFDs()
@@ -152,6 +153,7 @@ func TestSlowRequestBodies(t *testing.T) {
 			t.Fatalf("client %d (%s): %q %q, want %s and Connection: close", i, heads[i%len(heads)].head, c.status, c.header, want)
 		}
 	}
+	ht.Eventually(t, 5*time.Second, func() bool { n, _ := s.Server.HTTPConnections(); return n == 0 }, "no HTTP connections left")
 	for _, c := range clients {
 		c.conn.Close()
 	}
@@ -250,4 +252,123 @@ func TestEarlyRefusalCloses(t *testing.T) {
 		}
 		newWSSClient(t, f).dial(t, f)
 	})
+}
+
+// TestHTTPReserve: with the HTTP connections at their cap (clients that
+// connected and send nothing), a plain HTTP request is answered 503 and
+// closed, while health checks and WebSocket clients still get in from the
+// reserve; past the reserve, connections are closed unread; and once the
+// holders go, everything is served again.
+func TestHTTPReserve(t *testing.T) {
+	const limit, reserve = 20, 20/4 + 16
+	s := ht.Start(t, ht.Options{Server: server.Config{
+		MaxHTTPConnections: limit, MaxHTTPConnectionsPerIP: 1000, ReadHeaderTimeout: time.Minute,
+	}})
+	baseline := openFDs()
+	var holders []net.Conn
+	hold := func(n int) {
+		for range n {
+			c := dialTCP(t, s.Addr())
+			t.Cleanup(func() { c.Close() })
+			holders = append(holders, c)
+		}
+	}
+	counted := func(total, probation int) {
+		t.Helper()
+		ht.Eventually(t, 5*time.Second, func() bool {
+			n, p := s.Server.HTTPConnections()
+			return n == total && p == probation
+		}, "%d HTTP connections, %d on probation", total, probation)
+	}
+	hold(limit)
+	counted(limit, 0)
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	get := func(path string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.URL+path, nil)
+		if path == "/healthz" || path == "/readyz" {
+			req.Method = http.MethodGet
+		}
+		req.Header.Set("Authorization", "apikey "+ht.APIKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if r := get("/api/info"); r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || !r.Close {
+		t.Fatalf("API call past the cap: %d %v", r.StatusCode, r.Header)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := get(p); r.StatusCode != http.StatusOK || !r.Close {
+			t.Fatalf("%s past the cap: %d, close %v", p, r.StatusCode, r.Close)
+		}
+	}
+	ws, _ := s.Connect(t, ht.Token(t, "u", nil))
+	counted(limit, 0) // the probation connections went: closed or hijacked
+
+	hold(reserve)
+	counted(limit+reserve, reserve)
+	over := dialTCP(t, s.Addr())
+	_ = over.SetReadDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(over, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if n, err := over.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Fatalf("a connection past the reserve was served: %d bytes, %v", n, err)
+	}
+	over.Close()
+	if r := ws.Call(map[string]any{"type": "subscribe", "channel": "chat:r"}); r.ErrorCode() != 0 {
+		t.Fatalf("WebSocket client while HTTP is full: %v", r)
+	}
+
+	for _, c := range holders {
+		c.Close()
+	}
+	counted(0, 0)
+	if r := get("/api/info"); r.StatusCode != http.StatusOK {
+		t.Fatalf("API call after the holders left: %d", r.StatusCode)
+	}
+	client.CloseIdleConnections()
+	ws.Conn.CloseNow()
+	counted(0, 0)
+	fdsBackTo(t, baseline)
+}
+
+// TestHTTPReservePerAddress: one address may take only a sixteenth of its
+// MaxHTTPConnectionsPerIP from the reserve, so it cannot fill the reserve
+// alone and shut out others' WebSocket clients and health checks.
+func TestHTTPReservePerAddress(t *testing.T) {
+	s := ht.Start(t, ht.Options{Server: server.Config{
+		MaxHTTPConnections: 4, MaxHTTPConnectionsPerIP: 32, ReadHeaderTimeout: time.Minute,
+	}})
+	from := func(ip string) net.Conn {
+		t.Helper()
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// 4 to fill the cap, and 32/16+1 = 3 from the reserve.
+	for range 4 + 3 {
+		from("127.0.0.2")
+	}
+	ht.Eventually(t, 5*time.Second, func() bool { n, p := s.Server.HTTPConnections(); return n == 7 && p == 3 }, "7 counted, 3 on probation")
+	over := from("127.0.0.2")
+	_ = over.SetReadDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(over, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if n, err := over.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Fatalf("a fourth reserve connection from one address was served: %d bytes, %v", n, err)
+	}
+	other := from("127.0.0.3")
+	_ = other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(other, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if line, _ := bufio.NewReader(other).ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("health check from another address: %q", line)
+	}
 }

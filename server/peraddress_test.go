@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,9 +78,30 @@ func startFakeRemote(t *testing.T, cfg server.Config, addrs ...string) (*server.
 }
 
 // TestPerIPLimitsCountIPv6By64: two addresses in one IPv6 /64 share one
-// allowance of WebSocket connections, as they share one connect rate; an
-// address in another /64 has its own.
+// allowance of HTTP connections and one of WebSocket connections, as they
+// share one connect rate; an address in another /64 has its own.
 func TestPerIPLimitsCountIPv6By64(t *testing.T) {
+	t.Run("http", func(t *testing.T) {
+		srv, addr := startFakeRemote(t, server.Config{MaxHTTPConnectionsPerIP: 1, ReadHeaderTimeout: time.Minute},
+			"[2001:db8:1:2::1]:1000", "[2001:db8:1:2::2]:1000", "[2001:db8:1:3::1]:1000")
+		first := dialTCP(t, addr)
+		defer first.Close()
+		ht.Eventually(t, 5*time.Second, func() bool { n, _ := srv.HTTPConnections(); return n == 1 }, "first counted")
+		served := func() bool {
+			c := dialTCP(t, addr)
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			return strings.HasPrefix(line, "HTTP/1.1 200")
+		}
+		if served() {
+			t.Fatal("a second connection from the same /64 was served")
+		}
+		if !served() {
+			t.Fatal("a connection from another /64 was refused")
+		}
+	})
 	t.Run("websocket", func(t *testing.T) {
 		_, addr := startFakeRemote(t, server.Config{MaxConnectionsPerIP: 1},
 			"[2001:db8:1:2::1]:1000", "[2001:db8:1:2::2]:1000", "[2001:db8:1:3::1]:1000")

@@ -54,6 +54,18 @@ type Config struct {
 	// rate turns the limit off.
 	ConnectRatePerIP  float64
 	ConnectBurstPerIP int
+	// MaxHTTPConnections caps the connections that are not WebSocket
+	// connections: from accept until a WebSocket upgrade, or for good
+	// (API calls, pages, keep-alive). Past it, a reserve of a quarter as
+	// many more (plus 16) admits WebSocket upgrades and health checks only,
+	// one per connection; other requests are answered 503. Past the
+	// reserve, new connections are closed unread. Default 2048.
+	MaxHTTPConnections int
+	// MaxHTTPConnectionsPerIP caps those connections per remote address
+	// (an IPv6 address counts as its /64); past it, a new connection from
+	// the address is closed unread. Of the reserve, one address may hold a
+	// sixteenth of this, plus one. Default 128.
+	MaxHTTPConnectionsPerIP int
 	// ConnectHeaders names the upgrade request's headers handed to the hub
 	// for its connect proxy (Cookie, Authorization, ...). Empty: none.
 	ConnectHeaders []string
@@ -114,6 +126,12 @@ func (c *Config) setDefaults() {
 	if c.ConnectBurstPerIP <= 0 {
 		c.ConnectBurstPerIP = 50
 	}
+	if c.MaxHTTPConnections <= 0 {
+		c.MaxHTTPConnections = 2048
+	}
+	if c.MaxHTTPConnectionsPerIP <= 0 {
+		c.MaxHTTPConnectionsPerIP = 128
+	}
 	if c.APIBodySize <= 0 {
 		c.APIBodySize = 1 << 20
 	}
@@ -160,17 +178,13 @@ type Server struct {
 	conns       atomic.Int64 // WebSocket connections, /ws and /echo
 	perIP       ipCounter    // WebSocket connections by netaddr.ClientKey
 	connectRate *connectRate
+	httpConns   *httpConns     // connections that are not WebSocket connections
 	readers     sync.WaitGroup // one per open WebSocket connection
 	bursts      *burstPool
 
 	draining atomic.Bool
 	mu       sync.Mutex
 	httpSrv  *http.Server
-	// fresh holds connections that have not sent a byte yet (a browser's
-	// or an HTTP client's spare connection). http.Server.Shutdown waits 5 s
-	// before it counts those as idle; Herald closes them at once, as it
-	// would an idle keep-alive connection.
-	fresh map[net.Conn]struct{}
 	// echoes are the open /echo connections, which Shutdown closes (the
 	// hub knows nothing of them).
 	echoes map[*wsConn]struct{}
@@ -186,6 +200,7 @@ func New(cfg Config, h *hub.Hub) *Server {
 	s := &Server{cfg: cfg, hub: h, log: cfg.Logger, obs: cfg.Observer, keys: newKeyring(cfg.APIKeys)}
 	s.perIP.m = make(map[string]int)
 	s.connectRate = newConnectRate(cfg.ConnectRatePerIP, cfg.ConnectBurstPerIP)
+	s.httpConns = newHTTPConns(cfg.MaxHTTPConnections, cfg.MaxHTTPConnectionsPerIP)
 	s.bursts = newBurstPool()
 	s.upgraders = make(map[string]ws.HTTPUpgrader)
 	for _, sub := range []string{"", protocol.SubprotocolJSON, protocol.SubprotocolProtobuf} {
@@ -214,11 +229,16 @@ func New(cfg Config, h *hub.Hub) *Server {
 }
 
 // ServeHTTP routes a request to the endpoint it names. A request with a
-// body gets RequestBodyTimeout to send it (body.go).
+// body gets RequestBodyTimeout to send it (body.go); a connection admitted
+// past MaxHTTPConnections may only upgrade or ask for its health
+// (httpconns.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w, r, done := s.guardBody(w, r)
 	if done != nil {
 		defer done()
+	}
+	if s.refuseOnProbation(w, r) {
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -233,7 +253,8 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.httpSrv = &http.Server{
 		Handler:           s,
-		ConnState:         s.trackFresh,
+		ConnContext:       s.connContext,
+		ConnState:         s.connState,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
@@ -251,10 +272,10 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining.Store(true)
-	srv, fresh, echoes := s.httpSrv, s.fresh, s.echoes
-	s.fresh, s.echoes = nil, nil
+	srv, echoes := s.httpSrv, s.echoes
+	s.echoes = nil
 	s.mu.Unlock()
-	for c := range fresh {
+	for _, c := range s.httpConns.drain() {
 		c.Close()
 	}
 	for c := range echoes {
@@ -286,24 +307,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = herr
 	}
 	return err
-}
-
-// trackFresh is the HTTP server's ConnState hook: it keeps the set of
-// connections that have sent nothing yet, and closes new ones once draining.
-func (s *Server) trackFresh(c net.Conn, state http.ConnState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case state != http.StateNew:
-		delete(s.fresh, c)
-	case s.draining.Load():
-		c.Close()
-	default:
-		if s.fresh == nil {
-			s.fresh = make(map[net.Conn]struct{})
-		}
-		s.fresh[c] = struct{}{}
-	}
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
