@@ -20,6 +20,11 @@ const Prefix = "/admin/"
 // sessionTTL is how long a login lasts.
 const sessionTTL = 12 * time.Hour
 
+// deviceTTL is how long a browser's device cookie lasts, at most: its key
+// is made at start, like the sessions', so every device cookie also ends
+// with the process.
+const deviceTTL = 90 * 24 * time.Hour
+
 //go:embed ui
 var uiFiles embed.FS
 
@@ -49,9 +54,11 @@ type handler struct {
 	level    *slog.LevelVar
 	log      *slog.Logger
 	sessions *sessions
-	guard    *guard
-	login    *template.Template
-	mux      *http.ServeMux
+	// devices signs the device cookies of browsers that have logged in.
+	devices *sessions
+	guard   *guard
+	login   *template.Template
+	mux     *http.ServeMux
 }
 
 // New returns the console's handler, to be mounted at Prefix.
@@ -65,8 +72,11 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	var key [32]byte
+	var key, deviceKey [32]byte
 	if _, err := rand.Read(key[:]); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(deviceKey[:]); err != nil {
 		return nil, err
 	}
 	login, err := template.ParseFS(uiFiles, "ui/login.html")
@@ -79,6 +89,7 @@ func New(opts Options) (http.Handler, error) {
 		level:    opts.LevelVar,
 		log:      opts.Logger,
 		sessions: newSessions(key, sessionTTL),
+		devices:  newSessions(deviceKey, deviceTTL),
 		guard:    newGuard(),
 		login:    login,
 		mux:      http.NewServeMux(),

@@ -43,15 +43,15 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request) authKind 
 			writeError(w, http.StatusUnauthorized, "unsupported authorization scheme")
 			return authNone
 		}
-		addr, now := remoteKey(r), time.Now()
-		if h.guard.blocked(addr, now) {
+		key, now := h.attemptKey(r), time.Now()
+		if h.guard.blocked(key, now) {
 			tooManyAttempts(w)
 			writeError(w, http.StatusTooManyRequests, "too many failed attempts")
 			return authNone
 		}
 		if !h.passwordOK(strings.TrimSpace(pw)) {
-			h.guard.failed(addr, now)
-			h.log.Warn("admin: wrong bearer password", "remote", addr)
+			h.guard.failed(key, now)
+			h.log.Warn("admin: wrong bearer password", "remote", remoteKey(r))
 			writeError(w, http.StatusUnauthorized, "wrong password")
 			return authNone
 		}
@@ -157,8 +157,8 @@ func (h *handler) doLogin(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, http.StatusForbidden, "Cross-origin login refused.")
 		return
 	}
-	addr, now := remoteKey(r), time.Now()
-	if h.guard.blocked(addr, now) {
+	key, addr, now := h.attemptKey(r), remoteKey(r), time.Now()
+	if h.guard.blocked(key, now) {
 		tooManyAttempts(w)
 		h.renderLogin(w, http.StatusTooManyRequests, "Too many failed attempts. Wait a minute and try again.")
 		return
@@ -169,13 +169,15 @@ func (h *handler) doLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.passwordOK(r.PostForm.Get("password")) {
-		h.guard.failed(addr, now)
+		h.guard.failed(key, now)
 		h.log.Warn("admin: login failed", "remote", addr)
 		h.renderLogin(w, http.StatusUnauthorized, "Wrong password.")
 		return
 	}
 	value, exp := h.sessions.issue(now)
-	http.SetCookie(w, sessionCookie(r, value, exp))
+	http.SetCookie(w, h.cookie(r, cookieName, value, exp))
+	device, deviceExp := h.devices.issue(now)
+	http.SetCookie(w, h.cookie(r, deviceCookieName, device, deviceExp))
 	h.log.Info("admin: logged in", "remote", addr)
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
@@ -188,6 +190,8 @@ func (h *handler) doLogout(w http.ResponseWriter, r *http.Request) {
 			h.sessions.revoke(nonce, exp, now)
 		}
 	}
-	http.SetCookie(w, sessionCookie(r, "", time.Time{}))
+	// The device cookie stays: it is no credential, only the browser's
+	// own allowance of password attempts.
+	http.SetCookie(w, h.cookie(r, cookieName, "", time.Time{}))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -5,12 +5,14 @@
 //
 // Admin is off unless configured: New refuses an empty password. A browser
 // logs in with the password and gets a session cookie (HttpOnly,
-// SameSite=Strict, Secure over TLS) signed with a key made at start, so every
-// session ends with the process. Scripts may instead send
-// "Authorization: Bearer <password>". Failed guesses are rate limited per
-// remote address: the TCP peer's, never X-Forwarded-For, which a guesser
-// could forge; behind a proxy every user shares the proxy's allowance, the
-// safe side to err on.
+// SameSite=Strict, Secure over TLS) signed
+// with a key made at start, so every session ends with the process. Scripts
+// may instead send "Authorization: Bearer <password>". Failed guesses are
+// rate limited per remote address: the TCP peer's, never X-Forwarded-For,
+// which a guesser could forge. A browser that has logged in also keeps a
+// device cookie, and its own attempts count under that instead, so guessing
+// from an address it shares (behind a proxy, every user shares the proxy's)
+// cannot lock it out.
 //
 // Requests that change something (publish, disconnect, log level, logout)
 // made with the session cookie must also come from the console's own origin

@@ -10,9 +10,20 @@ import (
 	"github.com/heraldhq/herald/internal/netaddr"
 )
 
-// Failed logins (form or bearer) per remote address: a burst of
-// loginBurst, then one more every loginEvery. An address out of attempts is
-// refused before its password is even compared.
+// Failed logins (form or bearer) per remote address, or per browser for
+// one that has logged in before: a burst of loginBurst, then one more every
+// loginEvery. An address or browser out of attempts is refused before its
+// password is even compared.
+//
+// Counting by address alone would let anyone who shares the operator's
+// address (an office NAT, or every client of a reverse proxy in front of
+// Herald) lock the operator out by guessing. Letting the right password
+// through a blocked address would not do: a guesser would then be refused
+// only its wrong guesses, at any rate. So a browser that has logged in
+// keeps a device cookie, signed with a key made at start, and its attempts
+// count under that cookie instead: guessing from its address does not
+// touch them, and a guesser cannot make one without the password. A new
+// browser, or a script, behind a blocked address waits like the guesser.
 const (
 	loginBurst = 5
 	loginEvery = 12 * time.Second
@@ -21,7 +32,7 @@ const (
 	maxTracked = 4096
 )
 
-// guard counts failed password attempts per remote address.
+// guard counts failed password attempts per key: an address or a device.
 type guard struct {
 	mu    sync.Mutex
 	fails map[string]*rate.Limiter
@@ -73,6 +84,17 @@ func (g *guard) evict(now time.Time) {
 	}
 }
 
-// remoteKey is the key a request's attempts count under: the TCP peer's
-// address, an IPv6 one as its /64, which one host usually holds whole.
+// remoteKey names a request's source: the TCP peer's address, an IPv6 one
+// as its /64, which one host usually holds whole.
 func remoteKey(r *http.Request) string { return netaddr.ClientKey(r.RemoteAddr) }
+
+// attemptKey is the key a request's password attempts count under: its
+// device cookie's, when it has a valid one, else its address.
+func (h *handler) attemptKey(r *http.Request) string {
+	if c, err := r.Cookie(deviceCookieName); err == nil {
+		if nonce, _, ok := h.devices.check(c.Value, time.Now()); ok {
+			return "device " + nonce
+		}
+	}
+	return remoteKey(r)
+}

@@ -15,6 +15,11 @@ import (
 // cookieName names the session cookie.
 const cookieName = "herald_admin"
 
+// deviceCookieName names the device cookie: a browser that has logged in
+// keeps it, and its password attempts count under it rather than under
+// its address (guard.go).
+const deviceCookieName = "herald_admin_device"
+
 // sessions issues and checks session cookies. A cookie is
 // "nonce.expiry.mac", the MAC an HMAC-SHA256 of the rest under a key made
 // at start: nothing is stored per session except the nonces of sessions
@@ -85,11 +90,11 @@ func (s *sessions) revoke(nonce string, exp, now time.Time) {
 	s.revoked[nonce] = exp
 }
 
-// cookie returns the session cookie to set; an empty value with a past
+// cookie returns a console cookie to set; an empty value with a past
 // expiry deletes it.
-func sessionCookie(r *http.Request, value string, exp time.Time) *http.Cookie {
+func (h *handler) cookie(r *http.Request, name, value string, exp time.Time) *http.Cookie {
 	c := &http.Cookie{
-		Name:     cookieName,
+		Name:     name,
 		Value:    value,
 		Path:     Prefix,
 		HttpOnly: true,
