@@ -39,6 +39,11 @@ type Options struct {
 	// Password is what an operator logs in with. Required: with none, New
 	// refuses.
 	Password string
+	// SecureCookie marks the console's cookies Secure on every request,
+	// for a console behind a TLS-terminating proxy that does not say so in
+	// X-Forwarded-Proto. Without it, they are Secure when the request came
+	// over TLS or says X-Forwarded-Proto: https.
+	SecureCookie bool
 	// LevelVar, when set, is the log level the console shows and changes;
 	// without it the level cannot be changed from the console.
 	LevelVar *slog.LevelVar
@@ -55,10 +60,11 @@ type handler struct {
 	log      *slog.Logger
 	sessions *sessions
 	// devices signs the device cookies of browsers that have logged in.
-	devices *sessions
-	guard   *guard
-	login   *template.Template
-	mux     *http.ServeMux
+	devices      *sessions
+	guard        *guard
+	secureCookie bool
+	login        *template.Template
+	mux          *http.ServeMux
 }
 
 // New returns the console's handler, to be mounted at Prefix.
@@ -84,15 +90,16 @@ func New(opts Options) (http.Handler, error) {
 		return nil, err
 	}
 	h := &handler{
-		hub:      opts.Hub,
-		password: sha256.Sum256([]byte(opts.Password)),
-		level:    opts.LevelVar,
-		log:      opts.Logger,
-		sessions: newSessions(key, sessionTTL),
-		devices:  newSessions(deviceKey, deviceTTL),
-		guard:    newGuard(),
-		login:    login,
-		mux:      http.NewServeMux(),
+		hub:          opts.Hub,
+		password:     sha256.Sum256([]byte(opts.Password)),
+		level:        opts.LevelVar,
+		log:          opts.Logger,
+		sessions:     newSessions(key, sessionTTL),
+		devices:      newSessions(deviceKey, deviceTTL),
+		guard:        newGuard(),
+		secureCookie: opts.SecureCookie,
+		login:        login,
+		mux:          http.NewServeMux(),
 	}
 	h.routes()
 	return h, nil

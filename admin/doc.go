@@ -5,7 +5,7 @@
 //
 // Admin is off unless configured: New refuses an empty password. A browser
 // logs in with the password and gets a session cookie (HttpOnly,
-// SameSite=Strict, Secure over TLS) signed
+// SameSite=Strict, Secure over TLS or behind a proxy that says so) signed
 // with a key made at start, so every session ends with the process. Scripts
 // may instead send "Authorization: Bearer <password>". Failed guesses are
 // rate limited per remote address: the TCP peer's, never X-Forwarded-For,

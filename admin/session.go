@@ -99,7 +99,7 @@ func (h *handler) cookie(r *http.Request, name, value string, exp time.Time) *ht
 		Path:     Prefix,
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
-		Secure:   r.TLS != nil,
+		Secure:   h.secure(r),
 	}
 	if value == "" {
 		c.MaxAge = -1
@@ -107,6 +107,15 @@ func (h *handler) cookie(r *http.Request, name, value string, exp time.Time) *ht
 		c.Expires = exp
 	}
 	return c
+}
+
+// secure reports whether r's cookies are to be Secure: when TLS ends in
+// Herald, when the setting says the console is served over HTTPS anyway,
+// or when a TLS-terminating proxy says so in X-Forwarded-Proto. Anyone can
+// send that header, but all it can do is make the sender's own cookie
+// stricter: a browser does not send a Secure cookie over plain HTTP.
+func (h *handler) secure(r *http.Request) bool {
+	return r.TLS != nil || h.secureCookie || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // hasSession reports whether r carries a valid session cookie.

@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/admin"
 )
 
 // browserFrom is a browser whose connections leave from ip: every address
@@ -105,5 +107,39 @@ func TestKnownBrowserNotLockedOut(t *testing.T) {
 	}
 	if resp := d.postForm(t, browserFrom(t, "127.0.0.4"), password, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("another browser at that address: %d, want 303", resp.StatusCode)
+	}
+}
+
+// TestSecureCookies: the console's cookies are Secure when a
+// TLS-terminating proxy says so in X-Forwarded-Proto, or on every request
+// with the SecureCookie option; otherwise not over plain HTTP.
+func TestSecureCookies(t *testing.T) {
+	secure := func(c *console, header map[string]string) []bool {
+		t.Helper()
+		resp := c.postForm(t, browser(t), password, header)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d", resp.StatusCode)
+		}
+		var out []bool
+		for _, ck := range resp.Cookies() {
+			out = append(out, ck.Secure)
+		}
+		return out
+	}
+	plain := startConsole(t)
+	if got := secure(plain, nil); len(got) != 2 || got[0] || got[1] {
+		t.Fatalf("plain HTTP: Secure %v, want [false false]", got)
+	}
+	if got := secure(plain, map[string]string{"X-Forwarded-Proto": "https"}); len(got) != 2 || !got[0] || !got[1] {
+		t.Fatalf("X-Forwarded-Proto: https: Secure %v, want [true true]", got)
+	}
+	opt := startConsole(t, func(o *admin.Options) { o.SecureCookie = true })
+	if got := secure(opt, nil); len(got) != 2 || !got[0] || !got[1] {
+		t.Fatalf("SecureCookie: Secure %v, want [true true]", got)
+	}
+	// Logging out deletes the session cookie with the same attributes.
+	resp := do(t, opt.login(t), logoutReq(opt))
+	if sc := resp.Header.Get("Set-Cookie"); !strings.Contains(sc, "herald_admin=;") || !strings.Contains(sc, "Secure") {
+		t.Fatalf("logout Set-Cookie %q", sc)
 	}
 }
