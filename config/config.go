@@ -169,6 +169,12 @@ type Admin struct {
 	// Set it through HERALD_ADMIN_PASSWORD rather than the file. Default
 	// none: no admin UI.
 	Password string `yaml:"password"`
+	// SecureCookie marks the admin cookies Secure on every request, for a
+	// console served over HTTPS by a TLS-terminating proxy that does not
+	// send X-Forwarded-Proto. Without it they are Secure when Herald
+	// terminates TLS itself or the request says X-Forwarded-Proto: https.
+	// Default false.
+	SecureCookie bool `yaml:"secure_cookie"`
 }
 
 // Demo configures the demo chat on /demo/.
@@ -222,10 +228,11 @@ type Limits struct {
 	// MaxMessageSize is the largest WebSocket message accepted, in bytes;
 	// larger ones close the connection with 1009. Default 65536.
 	MaxMessageSize int `yaml:"max_message_size"`
-	// MaxConnections caps concurrent client connections (4005). Default 100000.
+	// MaxConnections caps concurrent WebSocket connections, /ws and /echo
+	// together (4005). Default 100000.
 	MaxConnections int `yaml:"max_connections"`
-	// MaxConnectionsPerIP caps concurrent connections from one IP (4005).
-	// Default 1000.
+	// MaxConnectionsPerIP caps concurrent WebSocket connections from one
+	// address, an IPv6 address counting as its /64 (4005). Default 1000.
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxConnectionsPerUser caps one user's connections on a node (4005).
 	// Default 100; -1: no limit.
@@ -235,6 +242,22 @@ type Limits struct {
 	// answered HTTP 429. Defaults 20/s and 50; rate -1: no limit.
 	ConnectRatePerIP  float64 `yaml:"connect_rate_per_ip"`
 	ConnectBurstPerIP int     `yaml:"connect_burst_per_ip"`
+	// MaxHTTPConnections caps the connections that are not WebSocket
+	// connections: every connection from accept until its upgrade, and
+	// API calls, pages, metrics and keep-alive for good. Past it, a
+	// reserve of a quarter as many more (plus 16) serves WebSocket
+	// upgrades and /healthz and /readyz only, one per connection; anything
+	// else is answered HTTP 503. Past the reserve, new connections are
+	// closed unread. With the WebSocket connections, keep it below the
+	// process's file descriptor limit. Default 2048 (2,576 with the
+	// reserve).
+	MaxHTTPConnections int `yaml:"max_http_connections"`
+	// MaxHTTPConnectionsPerIP caps those connections from one address (an
+	// IPv6 address counting as its /64); past it, a new connection from
+	// the address is closed unread. Of the reserve, one address may hold a
+	// sixteenth of this, plus one (9). Behind a reverse proxy, every client
+	// shares the proxy's: raise it there. Default 128.
+	MaxHTTPConnectionsPerIP int `yaml:"max_http_connections_per_ip"`
 	// MaxChannelsPerConnection caps one connection's subscriptions (106).
 	// Default 128.
 	MaxChannelsPerConnection int `yaml:"max_channels_per_connection"`
@@ -290,6 +313,11 @@ type Limits struct {
 	APIBodySize int64 `yaml:"api_body_size"`
 	// ReadHeaderTimeout bounds reading an HTTP request's headers. Default 5s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// RequestBodyTimeout bounds reading an HTTP request's body, from the
+	// end of its headers: a slower body fails the request. A request
+	// answered before its body has arrived (a 401, a 404) closes the
+	// connection instead of waiting for the rest. Default 10s.
+	RequestBodyTimeout time.Duration `yaml:"request_body_timeout"`
 	// HandshakeTimeout bounds the WebSocket upgrade. Default 10s.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// WriteTimeout bounds one frame write: a client that stops reading for

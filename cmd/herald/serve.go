@@ -184,22 +184,29 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 		forward = cfg.Proxy.ForwardHeaders
 	}
 	return server.Config{
-		AllowedOrigins:      cfg.AllowedOrigins,
-		EchoEndpoint:        cfg.EchoEndpoint,
-		MaxMessageSize:      cfg.Limits.MaxMessageSize,
-		MaxConnections:      cfg.Limits.MaxConnections,
-		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
-		ConnectRatePerIP:    cfg.Limits.ConnectRatePerIP,
-		ConnectBurstPerIP:   cfg.Limits.ConnectBurstPerIP,
-		ConnectHeaders:      forward,
-		ClientCertUser:      cfg.TLS.ClientCertUser,
-		APIKeys:             cfg.APIKeys,
-		APIAllowedNets:      nets,
-		APIBodySize:         cfg.Limits.APIBodySize,
-		ReadHeaderTimeout:   cfg.Limits.ReadHeaderTimeout,
-		HandshakeTimeout:    cfg.Limits.HandshakeTimeout,
-		WriteTimeout:        cfg.Limits.WriteTimeout,
-		Logger:              log,
+		AllowedOrigins:          cfg.AllowedOrigins,
+		EchoEndpoint:            cfg.EchoEndpoint,
+		MaxMessageSize:          cfg.Limits.MaxMessageSize,
+		MaxConnections:          cfg.Limits.MaxConnections,
+		MaxConnectionsPerIP:     cfg.Limits.MaxConnectionsPerIP,
+		ConnectRatePerIP:        cfg.Limits.ConnectRatePerIP,
+		ConnectBurstPerIP:       cfg.Limits.ConnectBurstPerIP,
+		MaxHTTPConnections:      cfg.Limits.MaxHTTPConnections,
+		MaxHTTPConnectionsPerIP: cfg.Limits.MaxHTTPConnectionsPerIP,
+		ConnectHeaders:          forward,
+		ClientCertUser:          cfg.TLS.ClientCertUser,
+		APIKeys:                 cfg.APIKeys,
+		APIAllowedNets:          nets,
+		APIBodySize:             cfg.Limits.APIBodySize,
+		ReadHeaderTimeout:       cfg.Limits.ReadHeaderTimeout,
+		RequestBodyTimeout:      cfg.Limits.RequestBodyTimeout,
+		HandshakeTimeout:        cfg.Limits.HandshakeTimeout,
+		WriteTimeout:            cfg.Limits.WriteTimeout,
+		// /echo closes silent connections as the hub closes /ws clients
+		// that never connect or stop answering pings.
+		EchoConnectTimeout: cfg.ConnectTimeout,
+		EchoIdleTimeout:    cfg.PingInterval + cfg.PongTimeout,
+		Logger:             log,
 	}
 }
 
@@ -315,7 +322,7 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 		log.Warn("the demo chat on /demo/ hands out a token for any name: never enable it in production")
 	}
 	if cfg.Admin.Password != "" {
-		a, err := admin.New(admin.Options{Hub: h, Password: cfg.Admin.Password, LevelVar: level, Logger: log})
+		a, err := admin.New(admin.Options{Hub: h, Password: cfg.Admin.Password, SecureCookie: cfg.Admin.SecureCookie, LevelVar: level, Logger: log})
 		if err != nil {
 			return fmt.Errorf("admin: %w", err)
 		}
