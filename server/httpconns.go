@@ -30,8 +30,9 @@ import (
 //     answered 503 and closed at once. So when plain HTTP is exhausted
 //     (slow clients, a flood of API calls), WebSocket clients and load
 //     balancers still get in.
-//   - One address may hold a sixteenth of its MaxHTTPConnectionsPerIP in
-//     the reserve: filling it takes many addresses, not one busy one.
+//   - One address may hold a sixteenth of its MaxHTTPConnectionsPerIP, plus
+//     one, in the reserve: filling it takes many addresses, not one busy
+//     one.
 //   - Past the reserve too, a new connection is closed at once.
 //
 // A connection cannot say what it wants before its request headers have
@@ -75,8 +76,9 @@ func newHTTPConns(limit, perIP int) *httpConns {
 	}
 }
 
-// httpReserve is how many connections past max are admitted on probation:
-// a quarter as many, and at least 16.
+// httpReserve is how many connections past limit are admitted on
+// probation: a quarter as many, plus 16 so that a small limit still leaves
+// room for health checks.
 func httpReserve(limit int) int { return limit/4 + 16 }
 
 // admit counts a new connection, or reports false when it is to be closed
