@@ -172,12 +172,20 @@ type PresenceStats struct {
 // client stays. An entry that expires instead (its node died) is removed and
 // announced to subscribed nodes with a leave, once, within a bounded time
 // after its expiry: other clients see a crashed node's clients leave.
+//
+// Whoever removes an entry announces its leave: the sweep that finds it
+// expired, or RemovePresence with announce. The two exclude each other, so
+// a client leaves once however its entry goes, and a removal retried after
+// a failure (its reply lost, the engine away) announces nothing twice.
 type Presence interface {
 	// AddPresence adds or refreshes a client's entry; it expires after ttl
 	// unless refreshed.
 	AddPresence(ctx context.Context, channel string, info *ClientInfo, ttl time.Duration) error
-	// RemovePresence removes a client's entry.
-	RemovePresence(ctx context.Context, channel, client string) error
+	// RemovePresence removes info.Client's entry. With announce, and only
+	// if this call removed the entry (expired or not, but not yet swept),
+	// subscribed nodes get a leave with info, as from PublishLeave.
+	// Removing a missing entry is not an error and announces nothing.
+	RemovePresence(ctx context.Context, channel string, info *ClientInfo, announce bool) error
 	// Presence returns the entries by client id.
 	Presence(ctx context.Context, channel string) (map[string]*ClientInfo, error)
 	// PresenceStats counts the entries and distinct users.

@@ -242,13 +242,9 @@ func (h *Hub) removeSubscription(ctx context.Context, s *subscription) {
 	}
 	lock.Unlock()
 	if s.ns.Presence {
-		if err := h.broker.RemovePresence(ctx, s.channel, s.client.id); err != nil {
+		// The broker announces the leave with the removal, once.
+		if err := h.broker.RemovePresence(ctx, s.channel, s.client.clientInfo(false), s.ns.JoinLeave); err != nil {
 			h.log.Warn("remove presence", "channel", s.channel, "err", err)
-		}
-		if s.ns.JoinLeave {
-			if err := h.broker.PublishLeave(ctx, s.channel, s.client.clientInfo(false)); err != nil {
-				h.log.Warn("publish leave", "channel", s.channel, "err", err)
-			}
 		}
 	}
 }

@@ -184,9 +184,9 @@ func (w *Broker) AddPresence(ctx context.Context, channel string, info *broker.C
 }
 
 // RemovePresence implements broker.Presence.
-func (w *Broker) RemovePresence(ctx context.Context, channel, client string) error {
+func (w *Broker) RemovePresence(ctx context.Context, channel string, info *broker.ClientInfo, announce bool) error {
 	start := time.Now()
-	err := w.b.RemovePresence(ctx, channel, client)
+	err := w.b.RemovePresence(ctx, channel, info, announce)
 	w.done(opRemovePresence, start, err)
 	return err
 }

@@ -54,6 +54,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"Presence", testPresence},
 		{"PresenceExpiry", testPresenceExpiry},
 		{"PresenceExpiryLeave", testPresenceExpiryLeave},
+		{"PresenceRemoveLeave", testPresenceRemoveLeave},
 		{"JoinLeave", testJoinLeave},
 		{"Inbox", testInbox},
 		{"InboxWithoutHistory", testInboxWithoutHistory},
@@ -185,7 +186,7 @@ func testClosed(t *testing.T, e *env) {
 		"History":        func() error { _, _, err := e.b.History(ctx, ch, broker.HistoryOptions{}); return err },
 		"RemoveHistory":  func() error { return e.b.RemoveHistory(ctx, ch) },
 		"AddPresence":    func() error { return e.b.AddPresence(ctx, ch, info, time.Minute) },
-		"RemovePresence": func() error { return e.b.RemovePresence(ctx, ch, "c") },
+		"RemovePresence": func() error { return e.b.RemovePresence(ctx, ch, info, true) },
 		"Presence":       func() error { _, err := e.b.Presence(ctx, ch); return err },
 		"PresenceStats":  func() error { _, err := e.b.PresenceStats(ctx, ch); return err },
 		"Send": func() error {

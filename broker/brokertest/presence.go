@@ -30,10 +30,10 @@ func testPresence(t *testing.T, e *env) {
 	if st, err := e.b.PresenceStats(ctx, ch); err != nil || st != (broker.PresenceStats{Clients: 3, Users: 2}) {
 		t.Fatalf("stats %+v (%v), want 3 clients of 2 users", st, err)
 	}
-	if err := e.b.RemovePresence(ctx, ch, "b1"); err != nil {
+	if err := e.b.RemovePresence(ctx, ch, b1, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.b.RemovePresence(ctx, ch, "nobody"); err != nil {
+	if err := e.b.RemovePresence(ctx, ch, &broker.ClientInfo{User: "x", Client: "nobody"}, true); err != nil {
 		t.Fatalf("removing a missing entry: %v", err)
 	}
 	if st, err := e.b.PresenceStats(ctx, ch); err != nil || st != (broker.PresenceStats{Clients: 2, Users: 1}) {
@@ -98,7 +98,7 @@ func testPresenceExpiryLeave(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.b.RemovePresence(ctx, ch, "removed"); err != nil {
+	if err := e.b.RemovePresence(ctx, ch, removed, false); err != nil {
 		t.Fatal(err)
 	}
 	leaves, err := e.rec.Leaves(ch, 1, wait)
@@ -115,5 +115,52 @@ func testPresenceExpiryLeave(t *testing.T, e *env) {
 	}
 	if p, err := e.b.Presence(ctx, ch); err != nil || len(p) != 0 {
 		t.Fatalf("presence after expiry %v (%v)", p, err)
+	}
+}
+
+// testPresenceRemoveLeave: whoever removes an entry announces it, once. A
+// removal with announce publishes the leave of the entry it removed; a
+// repeated removal, a silent one, and a removal after the sweep announced
+// the entry's expiry publish nothing.
+func testPresenceRemoveLeave(t *testing.T, e *env) {
+	ch := e.ch("presence-remove")
+	if err := e.b.Subscribe(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	info := func(client string) *broker.ClientInfo { return &broker.ClientInfo{User: "u-" + client, Client: client} }
+	for client, ttl := range map[string]time.Duration{"goes": time.Minute, "silent": time.Minute, "stays": time.Minute, "expires": shortTTL} {
+		if err := e.b.AddPresence(ctx, ch, info(client), ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remove := func(client string, announce bool) {
+		t.Helper()
+		if err := e.b.RemovePresence(ctx, ch, info(client), announce); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remove("goes", true)
+	remove("goes", true) // a retry after a lost reply
+	remove("silent", false)
+	if _, err := e.rec.Leaves(ch, 2, wait); err != nil {
+		t.Fatalf("the removal's leave and the expiry's: %v", err)
+	}
+	remove("expires", true) // already swept and announced
+	remove("stays", true)   // a marker: any extra leave would come before it
+	leaves, err := e.rec.Leaves(ch, 3, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * shortTTL) // long enough for a second sweep
+	leaves, _ = e.rec.Leaves(ch, 4, 0)
+	var got []string
+	for _, l := range leaves {
+		got = append(got, l.Client)
+	}
+	if len(got) != 3 || got[0] != "goes" || got[1] != "expires" || got[2] != "stays" || leaves[0].User != "u-goes" {
+		t.Fatalf("leaves %v, want goes, expires, stays once each", got)
+	}
+	if p, err := e.b.Presence(ctx, ch); err != nil || len(p) != 0 {
+		t.Fatalf("presence after the removals %v (%v)", p, err)
 	}
 }

@@ -51,13 +51,17 @@ func (ps *presenceSet) add(channel string, info *broker.ClientInfo, expires int6
 	ps.timers.push(expires, presenceTimer{channel, info.Client, e.gen})
 }
 
-func (ps *presenceSet) remove(channel, client string) {
-	if clients := ps.m[channel]; clients != nil {
-		delete(clients, client)
-		if len(clients) == 0 {
-			delete(ps.m, channel)
-		}
+// remove deletes an entry and reports whether there was one.
+func (ps *presenceSet) remove(channel, client string) bool {
+	clients := ps.m[channel]
+	if _, ok := clients[client]; !ok {
+		return false
 	}
+	delete(clients, client)
+	if len(clients) == 0 {
+		delete(ps.m, channel)
+	}
+	return true
 }
 
 // live calls fn for each unexpired entry of a channel.
@@ -109,16 +113,26 @@ func (b *Broker) AddPresence(_ context.Context, channel string, info *broker.Cli
 	return nil
 }
 
-// RemovePresence removes a client's entry; removing a missing one is not an
-// error.
-func (b *Broker) RemovePresence(_ context.Context, channel, client string) error {
+// RemovePresence removes a client's entry, announcing its leave with
+// announce if it was there; removing a missing one is not an error. The
+// shard's lock makes the removal and a sweep exclude each other.
+func (b *Broker) RemovePresence(_ context.Context, channel string, info *broker.ClientInfo, announce bool) error {
 	if b.closed.Load() {
 		return broker.ErrClosed
 	}
+	if info == nil {
+		return errPresenceArgs
+	}
 	s := b.shard(channel)
 	s.mu.Lock()
-	s.presence.remove(channel, client)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.presence.remove(channel, info.Client) && announce {
+		if _, ok := s.subscribed[channel]; ok {
+			if h := b.h(); h != nil {
+				h.HandleLeave(channel, info)
+			}
+		}
+	}
 	return nil
 }
 

@@ -142,7 +142,7 @@ func TestSweepKeepsLiveState(t *testing.T) {
 	stream := broker.StreamOptions{Size: 5, TTL: time.Minute}
 	b.AddPresence(ctx, "refreshed", info, time.Minute)
 	b.AddPresence(ctx, "readded", info, time.Minute)
-	b.RemovePresence(ctx, "readded", "c")
+	b.RemovePresence(ctx, "readded", info, false)
 	first, _, _ := b.Publish(ctx, "busy", &broker.Publication{}, broker.PublishOptions{Stream: stream})
 	b.Publish(ctx, "removed", &broker.Publication{}, broker.PublishOptions{Stream: stream})
 

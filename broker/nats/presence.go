@@ -52,14 +52,36 @@ func (b *Broker) AddPresence(ctx context.Context, channel string, info *broker.C
 }
 
 // RemovePresence removes a client's entry; removing a missing one is not
-// an error.
-func (b *Broker) RemovePresence(ctx context.Context, channel, client string) error {
+// an error. With announce it deletes the entry by its sequence, as a sweep
+// does, and announces the leave only if that delete succeeded: a sweep and
+// a removal never both announce one entry. A connection lost between the
+// delete and the announcement loses that leave.
+func (b *Broker) RemovePresence(ctx context.Context, channel string, info *broker.ClientInfo, announce bool) error {
 	if err := b.check(); err != nil {
 		return err
 	}
+	if info == nil {
+		return errPresenceArgs
+	}
 	ctx, cancel := b.timeout(ctx)
 	defer cancel()
-	return b.st().presence.Purge(ctx, jetstream.WithPurgeSubject(b.subj.presenceEntry(channel, client)))
+	st, subj := b.st().presence, b.subj.presenceEntry(channel, info.Client)
+	if !announce {
+		return st.Purge(ctx, jetstream.WithPurgeSubject(subj))
+	}
+	// A delete fails when a sweep deleted the entry first, or a refresh
+	// replaced it: look again, a few times, since refreshes are rare.
+	var err error
+	for range 4 {
+		var m *jetstream.RawStreamMsg
+		if m, err = last(ctx, st, subj); err != nil || m == nil {
+			return err
+		}
+		if err = st.DeleteMsg(ctx, m.Sequence); err == nil {
+			return b.presenceEvent(channel, kindLeave, info)
+		}
+	}
+	return err
 }
 
 // presenceEntry is a listed entry.

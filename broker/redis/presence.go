@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/heraldhq/herald/broker"
 )
 
@@ -38,18 +36,24 @@ func (b *Broker) AddPresence(ctx context.Context, channel string, info *broker.C
 	return nil
 }
 
-// RemovePresence removes a client's entry; removing a missing one is not an
-// error. No leave is announced: that is the caller's business.
-func (b *Broker) RemovePresence(ctx context.Context, channel, client string) error {
+// RemovePresence removes a client's entry and, with announce, publishes
+// its leave in the same script, if the entry was there; removing a missing
+// one is not an error. A sweep (scripts/sweep.lua) removes and announces
+// atomically too, so the two never both announce one entry.
+func (b *Broker) RemovePresence(ctx context.Context, channel string, info *broker.ClientInfo, announce bool) error {
 	if b.closed.Load() {
 		return broker.ErrClosed
 	}
+	if info == nil {
+		return errPresenceArgs
+	}
 	k := b.channelKeys(channel)
-	_, err := b.shardFor(channel).client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, k.presenceHash(), client)
-		p.ZRem(ctx, k.presenceExpiries(), client)
-		return nil
-	})
+	var leave []byte
+	if announce {
+		leave = appendInfo([]byte{msgLeave}, info)
+	}
+	err := scriptPresenceRemove.Run(ctx, b.shardFor(channel).client, []string{k.presenceHash(), k.presenceExpiries()},
+		info.Client, leave, b.pubCmd, k.pubsub()).Err()
 	if err != nil {
 		return b.fail(fmt.Errorf("redis: remove presence from %s: %w", channel, err))
 	}

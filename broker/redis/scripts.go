@@ -21,6 +21,8 @@ var (
 	luaHistory string
 	//go:embed scripts/presence_add.lua
 	luaPresenceAdd string
+	//go:embed scripts/presence_remove.lua
+	luaPresenceRemove string
 	//go:embed scripts/presence.lua
 	luaPresence string
 	//go:embed scripts/sweep.lua
@@ -28,9 +30,10 @@ var (
 )
 
 var (
-	scriptPublish     = redis.NewScript(luaCommon + luaPublish)
-	scriptHistory     = redis.NewScript(luaCommon + luaHistory)
-	scriptPresenceAdd = redis.NewScript(luaCommon + luaPresenceAdd)
-	scriptPresence    = redis.NewScript(luaCommon + luaPresence)
-	scriptSweep       = redis.NewScript(luaCommon + luaSweep)
+	scriptPublish        = redis.NewScript(luaCommon + luaPublish)
+	scriptHistory        = redis.NewScript(luaCommon + luaHistory)
+	scriptPresenceAdd    = redis.NewScript(luaCommon + luaPresenceAdd)
+	scriptPresenceRemove = redis.NewScript(luaCommon + luaPresenceRemove)
+	scriptPresence       = redis.NewScript(luaCommon + luaPresence)
+	scriptSweep          = redis.NewScript(luaCommon + luaSweep)
 )
