@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/internal/outage"
 )
 
 // ErrDisconnected is returned, at once, by calls made while the broker's
@@ -28,6 +29,9 @@ type Broker struct {
 	// streams are the handles of the JetStream streams, replaced when
 	// they are created again after NATS lost them.
 	streams atomic.Pointer[streamSet]
+
+	// sweepLog reports the presence sweep's failures once per outage.
+	sweepLog *outage.Log
 
 	handler atomic.Pointer[handlerBox]
 	closed  atomic.Bool
@@ -85,6 +89,7 @@ func New(opts Options) (*Broker, error) {
 		stop:  make(chan struct{}),
 		trims: make(chan trimRequest, 1024),
 	}
+	b.sweepLog = outage.New(opts.Logger, "nats: presence sweep")
 	b.bg, b.bgCancel = context.WithCancel(context.Background())
 	b.directs.init(b)
 	b.writers.init()

@@ -1,9 +1,14 @@
 package nats
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,5 +111,69 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logBuffer collects a logger's lines for a test to read while the broker
+// writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// lines returns the lines containing s.
+func (l *logBuffer) lines(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.buf.String(), "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestSweepLogsOncePerOutage: with JetStream's presence stream unavailable
+// while NATS stays connected, the sweep of every channel fails every round;
+// that is one warning when it starts and one line when it ends, not a line
+// per channel per round.
+func TestSweepLogsOncePerOutage(t *testing.T) {
+	p := services.StartNATS(t)
+	var logs logBuffer
+	o := testOptions("nats://"+p.Addr(), "herald")
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	b := newBroker(t, o)
+	if err := b.Run(ctx, brokertest.NewRecorder()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		ch := fmt.Sprintf("sweep-%d", i)
+		if err := b.Subscribe(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.AddPresence(ctx, ch, &broker.ClientInfo{User: "u", Client: "c"}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.js.DeleteStream(ctx, b.subj.presence); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sweep to fail", func() bool { return len(logs.lines("presence sweep")) > 0 })
+	// Some twenty rounds (the sweep runs every 50 ms) of ten channels.
+	time.Sleep(time.Second)
+	if err := b.ensureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sweep to recover", func() bool { return len(logs.lines("presence sweep recovered")) > 0 })
+	lines := logs.lines("presence sweep")
+	if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "channels=10") {
+		t.Fatalf("sweep log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
 	}
 }

@@ -3,6 +3,7 @@ package nats
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -201,19 +202,34 @@ func (b *Broker) sweepPresence() {
 		}
 	}
 	b.subsMu.Unlock()
+	failed := 0
+	var first error
 	for _, s := range due {
 		select {
 		case <-b.stop:
 			return
 		default:
 		}
-		b.sweepChannel(s, now)
+		if err := b.sweepChannel(s, now); err != nil {
+			if failed++; first == nil {
+				first = fmt.Errorf("channel %s: %w", s.channel, err)
+			}
+		}
+	}
+	switch {
+	case failed > 0 && b.nc.IsConnected():
+		// JetStream unavailable (no leader, say) fails every channel every
+		// round: one line per outage, not one per channel per round. A lost
+		// connection is logged by itself.
+		b.sweepLog.Fail(first, "channels", failed)
+	case failed == 0:
+		b.sweepLog.OK()
 	}
 }
 
 // sweepChannel deletes the channel's expired entries, announcing a leave
 // for each delete this node won, and sets when to look again.
-func (b *Broker) sweepChannel(s *channelSub, now time.Time) {
+func (b *Broker) sweepChannel(s *channelSub, now time.Time) error {
 	ctx, cancel := context.WithTimeout(b.bg, b.opts.Timeout)
 	defer cancel()
 	b.subsMu.Lock()
@@ -221,10 +237,7 @@ func (b *Broker) sweepChannel(s *channelSub, now time.Time) {
 	b.subsMu.Unlock()
 	es, err := b.entries(ctx, s.channel)
 	if err != nil {
-		if b.nc.IsConnected() && ctx.Err() == nil {
-			b.opts.Logger.Warn("nats: presence sweep", "channel", s.channel, "err", err)
-		}
-		return
+		return err
 	}
 	next := now.Add(30 * b.opts.SweepInterval).UnixNano()
 	for _, e := range es {
@@ -244,4 +257,5 @@ func (b *Broker) sweepChannel(s *channelSub, now time.Time) {
 		s.presenceDue = next
 	}
 	b.subsMu.Unlock()
+	return nil
 }

@@ -79,6 +79,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/internal/outage"
 )
 
 // Broker is a broker.Broker on Redis. Create it with New; it is safe for
@@ -91,6 +92,9 @@ type Broker struct {
 	// pubCmd publishes channel messages: PUBLISH, or SPUBLISH in Cluster
 	// mode, which keeps a channel's traffic on its slot's shard.
 	pubCmd string
+
+	// sweepLog reports the presence sweep's failures once per outage.
+	sweepLog *outage.Log
 
 	handler atomic.Pointer[handlerBox]
 	closed  atomic.Bool
@@ -121,6 +125,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{opts: opts, pubCmd: "publish", nodes: make(map[string]*subConn)}
+	b.sweepLog = outage.New(opts.Logger, "redis broker: presence sweep")
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if opts.Cluster {
 		if err := b.initCluster(); err != nil {

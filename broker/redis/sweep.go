@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,14 +34,29 @@ func (b *Broker) sweepLoop() {
 		b.mu.Lock()
 		conns := append([]*subConn(nil), b.conns...)
 		b.mu.Unlock()
+		failed := 0
+		var first error
 		for _, c := range conns {
-			b.sweep(b.ctx, c.client, c.channels())
+			n, err := b.sweep(b.ctx, c.client, c.channels())
+			if failed += n; first == nil {
+				first = err
+			}
+		}
+		switch {
+		case b.ctx.Err() != nil:
+		case failed > 0:
+			// While Redis is away every channel fails every round: one
+			// line per outage, not one per channel per round.
+			b.sweepLog.Fail(first, "channels", failed)
+		default:
+			b.sweepLog.OK()
 		}
 	}
 }
 
-// sweep runs the sweep script on channels, pipelined.
-func (b *Broker) sweep(ctx context.Context, client redis.UniversalClient, channels []string) {
+// sweep runs the sweep script on channels, pipelined, and returns how many
+// failed and the first error.
+func (b *Broker) sweep(ctx context.Context, client redis.UniversalClient, channels []string) (failed int, first error) {
 	for len(channels) > 0 {
 		n := min(len(channels), sweepBatch)
 		batch := channels[:n]
@@ -61,12 +77,15 @@ func (b *Broker) sweep(ctx context.Context, client redis.UniversalClient, channe
 				keys, args := b.sweepArgs(batch[i])
 				removed, err = scriptSweep.Run(ctx, client, keys, args...).Int()
 			}
-			if err != nil && ctx.Err() == nil {
-				b.opts.Logger.Warn("redis broker: presence sweep", "channel", batch[i], "err", err)
+			if err != nil {
+				if failed++; first == nil {
+					first = fmt.Errorf("channel %s: %w", batch[i], err)
+				}
 			}
 		}
 		cancel()
 	}
+	return failed, first
 }
 
 func (b *Broker) sweepArgs(channel string) ([]string, []any) {
