@@ -45,8 +45,12 @@
 // reports them as temporary errors. A subscriber connection that fails, or
 // stays silent past two health-check intervals, is closed and redialed with
 // backoff; the new one subscribes to everything again, and once Redis has
-// confirmed that, the Handler's HandleReconnect is called (once per recovery
-// of each connection). Ping fails while any subscriber connection is down.
+// confirmed that and answers commands too, the Handler's HandleReconnect is
+// called (once per recovery of each connection). Ping fails while any
+// subscriber connection is down. While a server's subscriber connection
+// cannot reconnect, commands to that server, Subscribe included, fail at
+// once with ErrUnavailable instead of waiting out their timeouts (see
+// circuit.go).
 //
 // # Presence
 //
@@ -155,8 +159,9 @@ func New(opts Options) (*Broker, error) {
 	// which every node agrees on whatever the order of Addrs.
 	control := b.shardFor(b.controlChannel())
 	for _, s := range b.shards {
-		client := s.client
+		client := s.client.(*redis.Client)
 		s.sub = b.newSubConn(s.addr, client, false, func(ctx context.Context) *redis.PubSub { return client.Subscribe(ctx) })
+		client.AddHook(circuit{s.sub})
 		s.sub.subs[b.directChannel()] = target{kind: kindDirect}
 		if s == control {
 			s.sub.subs[b.controlChannel()] = target{kind: kindControl}

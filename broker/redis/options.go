@@ -41,7 +41,9 @@ type Options struct {
 	SweepInterval time.Duration
 	// Timeout bounds every network operation: dialing, reading a reply,
 	// waiting for Redis to confirm a subscription. A call whose context has
-	// an earlier deadline ends at that deadline instead. Default 3s.
+	// an earlier deadline ends at that deadline instead. While a server is
+	// known to be unreachable, calls to it fail at once with
+	// ErrUnavailable instead. Default 3s.
 	Timeout time.Duration
 	// HealthCheckInterval is how long a subscriber connection may stay
 	// silent before it is pinged; a ping unanswered for as long again

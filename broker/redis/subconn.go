@@ -71,6 +71,10 @@ type subConn struct {
 	// everReady is touched by the reader only: whether a connection was
 	// ever subscribed, so that the next one is a recovery.
 	everReady bool
+	// down is set while the latest connection attempt failed; commands to
+	// the server then fail at once with downErr (see circuit.go).
+	down    atomic.Bool
+	downErr error
 }
 
 func (b *Broker) newSubConn(name string, client redis.UniversalClient, sharded bool, open func(context.Context) *redis.PubSub) *subConn {
@@ -79,6 +83,7 @@ func (b *Broker) newSubConn(name string, client redis.UniversalClient, sharded b
 		subs:    make(map[string]target),
 		up:      make(chan struct{}),
 		waiters: make(map[string]chan error),
+		downErr: newDownErr(name),
 	}
 }
 
@@ -93,28 +98,33 @@ func (c *subConn) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			if !failing {
-				log.Warn("redis broker: cannot subscribe, retrying", "server", c.name, "err", err)
-				failing = true
-			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+		if err == nil {
+			err = c.read(ctx, ps)
+			wasReady := c.lost(ps)
+			if ctx.Err() != nil {
 				return
-			case <-t.C:
 			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
+			if wasReady {
+				failing, backoff = false, minBackoff
+				log.Warn("redis broker: pub/sub connection lost, reconnecting", "server", c.name, "err", err)
+				continue
+			}
+			// Connected but never subscribed: as good as unreachable.
+			err = fmt.Errorf("connected, but no reply to the subscriptions: %w", err)
 		}
-		failing, backoff = false, minBackoff
-		err = c.read(ctx, ps)
-		c.lost(ps)
-		if ctx.Err() != nil {
+		c.setDown(true)
+		if !failing {
+			log.Warn("redis broker: cannot subscribe, retrying", "server", c.name, "err", err)
+			failing = true
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
 		}
-		log.Warn("redis broker: pub/sub connection lost, reconnecting", "server", c.name, "err", err)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
@@ -126,7 +136,7 @@ func (c *subConn) connect(ctx context.Context) (*redis.PubSub, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.b.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, redialing{}, true), c.b.opts.Timeout)
 	defer cancel()
 	ps := c.open(ctx)
 	c.subsMu.RLock()
@@ -180,12 +190,13 @@ func (c *subConn) read(ctx context.Context, ps *redis.PubSub) error {
 }
 
 // lost forgets a failed connection: waiters fail, Subscribe waits for the
-// next one.
-func (c *subConn) lost(ps *redis.PubSub) {
+// next one. It reports whether the connection had been subscribed.
+func (c *subConn) lost(ps *redis.PubSub) (wasReady bool) {
 	c.mu.Lock()
 	if c.ps == ps {
 		c.ps = nil
 	}
+	wasReady = c.ready
 	if c.ready {
 		c.ready = false
 		c.up = make(chan struct{})
@@ -196,6 +207,7 @@ func (c *subConn) lost(ps *redis.PubSub) {
 	}
 	c.mu.Unlock()
 	_ = ps.Close()
+	return wasReady
 }
 
 // shutdown closes the connection for Close; ctx is already cancelled, so
@@ -226,11 +238,12 @@ func (c *subConn) pong(payload string) {
 		c.ready = true
 		close(c.up)
 		c.mu.Unlock()
+		c.setDown(false)
 		if c.everReady {
 			c.b.opts.Logger.Info("redis broker: pub/sub connection restored", "server", c.name)
-			if h := c.b.h(); h != nil {
-				h.HandleReconnect()
-			}
+			// The reader runs on b.wg, so the count is not zero here.
+			c.b.wg.Add(1)
+			go c.commandsBack(c.b.ctx)
 		}
 		c.everReady = true
 	default:
@@ -321,6 +334,13 @@ func (c *subConn) unsubscribe(ctx context.Context, name string) error {
 
 // change sends (UN)SUBSCRIBE and waits for the barrier PING behind it.
 func (c *subConn) change(ctx context.Context, name string, sub bool) error {
+	// Checked before taking mu, which a redial holds for up to Timeout.
+	if err := c.unavailable(); err != nil {
+		if !sub {
+			return nil // no connection has it, and the next will not
+		}
+		return err // rather than wait for a connection that keeps failing
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.b.opts.Timeout)
 	defer cancel()
 	var ps *redis.PubSub
@@ -402,20 +422,23 @@ func (c *subConn) isUp() bool {
 
 // check is the health loop's visit: ping a connection quiet for half an
 // interval, so that a live one is heard from at least once per interval,
-// and close one silent for two intervals.
+// and close one silent for two intervals, subscribed or not yet (a server
+// that accepts connections but never answers, behind a partition).
 func (c *subConn) check(ctx context.Context, interval time.Duration) {
 	c.mu.Lock()
 	ps, ready := c.ps, c.ready
 	c.mu.Unlock()
-	if ps == nil || !ready {
+	if ps == nil {
 		return
 	}
 	quiet := time.Duration(time.Now().UnixNano() - c.lastRead.Load())
 	switch {
 	case quiet > 2*interval:
-		c.b.opts.Logger.Warn("redis broker: pub/sub connection silent, reconnecting", "server", c.name, "silent", quiet)
+		if ready { // a connection never subscribed is run's to report
+			c.b.opts.Logger.Warn("redis broker: pub/sub connection silent, reconnecting", "server", c.name, "silent", quiet)
+		}
 		c.kill(ps)
-	case quiet > interval/2:
+	case ready && quiet > interval/2:
 		ctx, cancel := context.WithTimeout(ctx, c.b.opts.Timeout)
 		err := ps.Ping(ctx, pingHealth)
 		cancel()
