@@ -7,7 +7,9 @@
 //
 // # Goroutines
 //
-// A hub starts one goroutine of its own (the presence refresher). Each client
+// A hub starts goroutines of its own: the presence refresher, the retrier
+// of presence removals the engine did not take, the control worker and the
+// node reporter. Each client
 // has the transport's reader goroutine, which runs its commands in order, and
 // a writer goroutine that exists only while its queue is non-empty. The
 // broker calls the hub's Handle* methods from its delivery goroutines; they
@@ -17,6 +19,7 @@
 //
 //	subscribeLocks[channel] → channels shard → subscription.mu → writeQueue.mu
 //	Client.mu → (nothing else)
+//	subscription.presenceMu → (a broker call; the broker's callbacks never take it)
 //
 // Broker methods are never called with a registry shard, a subscription or a
 // client lock held, because the broker calls back into the hub while holding
@@ -33,6 +36,7 @@ import (
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/protocol"
+	"github.com/heraldhq/herald/internal/outage"
 )
 
 // TokenVerifier checks connection and channel tokens. auth.Verifier
@@ -305,6 +309,11 @@ type Hub struct {
 	budget   *outgoingBudget
 	catchups chan struct{}
 
+	// presenceRetries retries presence removals the engine did not take;
+	// refreshLog reports the refresher's failures once per outage.
+	presenceRetries presenceRetries
+	refreshLog      *outage.Log
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	// wg counts background goroutines; bgMu orders starting one against
@@ -354,6 +363,8 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	h.quotas.init()
 	h.joinLeave = newJoinLeaveGate(cfg.JoinLeaveRate, cfg.JoinLeaveBurst)
 	h.controls.init()
+	h.presenceRetries.init(cfg.Logger)
+	h.refreshLog = outage.New(cfg.Logger, "presence refresh")
 	h.id = newClientID()
 	return h
 }
@@ -364,8 +375,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err := h.broker.Run(ctx, h); err != nil {
 		return err
 	}
-	h.wg.Add(3)
+	h.wg.Add(4)
 	go h.refreshPresence()
+	go h.retryPresence()
 	go h.controlWorker()
 	go h.reportLoop()
 	return nil
@@ -455,10 +467,13 @@ func (h *Hub) refreshPresenceOnce() {
 	defer cancel()
 	for _, c := range h.clients.all() {
 		for _, s := range c.presenceSubs() {
-			if err := h.broker.AddPresence(ctx, s.channel, c.clientInfo(true), h.cfg.PresenceTTL); err != nil {
-				h.log.Warn("refresh presence", "channel", s.channel, "err", err)
-				return // the broker is away; the next tick tries again
+			if err := h.refreshEntry(ctx, s); err != nil {
+				// The broker is away; the next tick tries again. Logged
+				// once per outage, not once per tick.
+				h.refreshLog.Fail(err, "channel", s.channel)
+				return
 			}
 		}
 	}
+	h.refreshLog.OK()
 }

@@ -32,6 +32,8 @@ func (h *Hub) HandleReconnect() {
 	}
 	// Several shards may report one outage: one resync at a time covers
 	// them, and a report during a resync starts another after it.
+	// Presence removals that failed during the outage go now.
+	h.presenceRetries.kick()
 	if !h.resyncPending.CompareAndSwap(false, true) {
 		return
 	}

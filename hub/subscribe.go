@@ -86,6 +86,7 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 	c.countNewChannel(ns, !serverSide && !more && res.Offset == 0)
 	if ns.Presence {
 		info := c.clientInfo(true)
+		h.forgetRemoval(channel, c.id) // of an earlier subscription's entry
 		if err := h.broker.AddPresence(ctx, channel, info, h.cfg.PresenceTTL); err != nil {
 			h.log.Warn("add presence", "channel", channel, "err", err)
 		}
@@ -242,10 +243,7 @@ func (h *Hub) removeSubscription(ctx context.Context, s *subscription) {
 	}
 	lock.Unlock()
 	if s.ns.Presence {
-		// The broker announces the leave with the removal, once.
-		if err := h.broker.RemovePresence(ctx, s.channel, s.client.clientInfo(false), s.ns.JoinLeave); err != nil {
-			h.log.Warn("remove presence", "channel", s.channel, "err", err)
-		}
+		h.leavePresence(ctx, s) // retried if the engine is away
 	}
 }
 

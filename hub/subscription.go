@@ -30,6 +30,12 @@ type subscription struct {
 	// serverSide marks subscriptions made by token claims or the server API.
 	serverSide bool
 
+	// presenceMu orders the presence refresher's re-add of the entry
+	// before its removal, which sets left (see leavePresence). It is held
+	// across a broker call; the broker's callbacks never take it.
+	presenceMu sync.Mutex
+	left       bool
+
 	mu       sync.Mutex
 	live     bool // the client has everything up to offset: deliver queues directly
 	catching bool // a catch-up goroutine is reading history toward the live stream

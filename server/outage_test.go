@@ -1,0 +1,167 @@
+package server_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/hub"
+	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/internal/services"
+)
+
+// logBuffer collects a logger's lines for a test to read while the server
+// writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// lines returns the lines containing s.
+func (l *logBuffer) lines(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.buf.String(), "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// privatePersistentRedis runs a Redis of the test's own that keeps its data
+// across a graceful restart, as an outage that loses nothing.
+func privatePersistentRedis(t testing.TB) *privateEngine {
+	p := services.StartRedis(t, "--appendonly", "yes")
+	return &privateEngine{
+		connect: redisOn(func(testing.TB) string { return p.Addr() }),
+		stop:    p.Stop,
+		start:   p.Start,
+	}
+}
+
+// TestPresenceRemovalRetried: a client that leaves while the engine is
+// away leaves presence soon after the engine is back, not after
+// presence_ttl, and its leave is announced once per channel; the node logs
+// the outage's failed removals once, not once per removal.
+func TestPresenceRemovalRetried(t *testing.T) {
+	for _, e := range []struct {
+		name    string
+		private func(testing.TB) *privateEngine
+	}{
+		{"redis", privatePersistentRedis},
+		{"nats", privateNATS},
+	} {
+		t.Run(e.name, func(t *testing.T) { testPresenceRemovalRetried(t, e.private(t)) })
+	}
+}
+
+func testPresenceRemovalRetried(t *testing.T, eng *privateEngine) {
+	var logs logBuffer
+	const ttl = 30 * time.Second
+	s := ht.Start(t, ht.Options{
+		Broker: eng.connect(t, "herald-test-"+randomID()),
+		Hub:    hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: ttl, Logger: logs.logger()},
+	})
+	a, _ := s.Connect(t, ht.Token(t, "alice", nil))
+	b, rb := s.Connect(t, ht.Token(t, "bob", nil))
+	bob := rb["client"].(string)
+	channels := []string{"chat:retry-1", "chat:retry-2", "chat:retry-3"}
+	for _, ch := range channels {
+		a.Call(map[string]any{"type": "subscribe", "channel": ch})
+		b.Call(map[string]any{"type": "subscribe", "channel": ch})
+	}
+	presentBob := func(ch string) bool {
+		p := s.MustAPI("presence", map[string]any{"channel": ch})["clients"].(map[string]any)
+		return p[bob] != nil
+	}
+	for _, ch := range channels {
+		if !presentBob(ch) {
+			t.Fatalf("bob not in %s's presence", ch)
+		}
+	}
+
+	eng.stop()
+	ht.Eventually(t, 10*time.Second, func() bool {
+		code, _ := s.HTTPGet("/readyz")
+		return code == http.StatusServiceUnavailable
+	}, "readyz 503 while the engine is away")
+	b.Conn.CloseNow()
+	ht.Eventually(t, 10*time.Second, func() bool { return s.Hub.Info().Clients == 1 }, "bob's connection to go")
+	ht.Eventually(t, 10*time.Second, func() bool { return len(logs.lines("presence removal failing")) > 0 }, "the failed removals")
+	left := time.Now()
+
+	eng.start()
+	// Long before the entries would expire.
+	ht.Eventually(t, ttl/3, func() bool {
+		code, _ := s.HTTPGet("/readyz")
+		if code != http.StatusOK {
+			return false
+		}
+		for _, ch := range channels {
+			if presentBob(ch) {
+				return false
+			}
+		}
+		return true
+	}, "bob to leave presence once the engine is back")
+	t.Logf("bob left presence %v after his connection closed", time.Since(left).Round(time.Millisecond))
+	for _, ch := range channels {
+		a.Wait(func(m ht.Msg) bool {
+			info, _ := m["info"].(map[string]any)
+			return m.Type() == "leave" && m["channel"] == ch && info["client"] == bob
+		}, "bob's leave on %s", ch)
+	}
+	// A marker: a leave announced later than it would show after it.
+	c, rc := s.Connect(t, ht.Token(t, "carol", nil))
+	c.Call(map[string]any{"type": "subscribe", "channel": channels[0]})
+	c.Conn.CloseNow()
+	a.Wait(func(m ht.Msg) bool {
+		info, _ := m["info"].(map[string]any)
+		return m.Type() == "leave" && info["client"] == rc["client"]
+	}, "carol's leave")
+	for _, m := range a.All() {
+		if info, _ := m["info"].(map[string]any); m.Type() == "leave" && info["client"] == bob {
+			t.Fatalf("a second leave for bob: %v", m)
+		}
+	}
+	if lines := logs.lines("presence removal"); len(lines) != 2 || !strings.Contains(lines[1], "recovered") {
+		t.Fatalf("presence removal log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
+	}
+}
+
+// TestPresenceRefreshLogsOncePerOutage: the presence refresher fails every
+// tick while the engine is away; that is one warning and one line when it
+// recovers, not a line per tick.
+func TestPresenceRefreshLogsOncePerOutage(t *testing.T) {
+	eng := privateRedis(t)
+	var logs logBuffer
+	s := ht.Start(t, ht.Options{
+		Broker: eng.connect(t, "herald-test-"+randomID()),
+		// A refresh every 100 ms.
+		Hub: hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: 300 * time.Millisecond, Logger: logs.logger()},
+	})
+	c, _ := s.Connect(t, ht.Token(t, "dora", nil))
+	c.Call(map[string]any{"type": "subscribe", "channel": "chat:refresh"})
+	eng.stop()
+	ht.Eventually(t, 10*time.Second, func() bool { return len(logs.lines("presence refresh failing")) > 0 }, "the refresh to fail")
+	time.Sleep(time.Second) // some ten ticks
+	eng.start()
+	ht.Eventually(t, 20*time.Second, func() bool { return len(logs.lines("presence refresh recovered")) > 0 }, "the refresh to recover")
+	if lines := logs.lines("presence refresh"); len(lines) != 2 {
+		t.Fatalf("presence refresh log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
+	}
+}
