@@ -200,7 +200,7 @@ func (cn *conn) sendSubscribe(s *Subscription) {
 			}
 			if err != nil {
 				if e, ok := err.(*Error); ok {
-					res.Error = &protocol.Error{Code: e.Code, Message: e.Message}
+					res.Error = &protocol.Error{Code: e.Code, Message: e.Message, Temporary: e.Temporary()}
 				} else {
 					res.Error = protocol.ErrInternal
 				}
