@@ -3,6 +3,7 @@ package client_test
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,5 +40,49 @@ func TestSubscribeErrorIsTemporary(t *testing.T) {
 	var e *client.Error
 	if !errors.As(err, &e) || e.Code != 100 || !e.Temporary() {
 		t.Fatalf("subscribe with the engine down: %v, want error 100, temporary", err)
+	}
+}
+
+// TestConnectWhileEngineDown: a user's connect while the server's engine is
+// down is refused with close 4006; the client keeps trying (with its
+// backoff, as after any refusal it may retry) and connects once the engine
+// is back.
+func TestConnectWhileEngineDown(t *testing.T) {
+	p := services.StartRedis(t)
+	p.Stop()
+	s := ht.Start(t, ht.Options{Broker: redisBroker(t, p.Addr())})
+	var mu sync.Mutex
+	refusals := 0
+	opts := client.Options{
+		Token:   ht.Token(t, "u", nil),
+		Backoff: client.Backoff{Min: 50 * time.Millisecond, Max: time.Second},
+		OnState: func(sc client.StateChange) {
+			var ce *client.CloseError
+			if sc.State == client.StateDisconnected && errors.As(sc.Err, &ce) && ce.Code == 4006 {
+				mu.Lock()
+				refusals++
+				mu.Unlock()
+			}
+		},
+	}
+	dialed := make(chan error, 1)
+	var c *client.Client
+	go func() {
+		var err error
+		c, err = client.Dial(ctx(t), s.WSURL, opts)
+		dialed <- err
+	}()
+	ht.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return refusals >= 3
+	}, "connects refused while the engine is down")
+	p.Start()
+	if err := <-dialed; err != nil {
+		t.Fatalf("connect once the engine is back: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Subscribe(ctx(t), "chat:back", client.SubscribeOptions{}); err != nil {
+		t.Fatalf("subscribe once the engine is back: %v", err)
 	}
 }

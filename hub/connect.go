@@ -138,8 +138,10 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		}
 		inbox, more, err := h.inboxResult(ctx, c.user, cmd.InboxSince, &budget)
 		if err != nil {
+			// The engine is away: error 100 (temporary), then 4006, the
+			// close code that says to reconnect after a backoff.
 			c.replyError(cmd.ID, toProtocolError(err))
-			return protocol.DisconnectInternal
+			return disconnectUnavailable
 		}
 		res.Inbox = inbox
 		acts = append(acts, activation{c.inbox, protocol.StreamPosition{Offset: inbox.Offset, Epoch: inbox.Epoch}, more})
@@ -235,6 +237,7 @@ func (c *Client) refresh(token string) (any, error) {
 }
 
 var (
+	disconnectUnavailable  = protocol.NewDisconnect(protocol.CloseInternal, "temporarily unavailable")
 	errUserConnectionLimit = protocol.NewError(protocol.CodeLimitExceeded, "too many connections for this user")
 	errRefreshNeedsToken   = protocol.NewError(protocol.CodeBadRequest,
 		"token required: a connection without a token (such as one the connect proxy let in) refreshes by reconnecting")

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/broker/redis"
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 	"github.com/heraldhq/herald/internal/services"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // logBuffer collects a logger's lines for a test to read while the server
@@ -164,4 +167,65 @@ func TestPresenceRefreshLogsOncePerOutage(t *testing.T) {
 	if lines := logs.lines("presence refresh"); len(lines) != 2 {
 		t.Fatalf("presence refresh log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
 	}
+}
+
+// TestStartedWhileEngineDown: a node started while its Redis is
+// unreachable serves, says it is not ready, answers every command that
+// needs the engine with error 100, temporary, without waiting out a
+// timeout each, and refuses a user's connect (whose inbox it cannot read)
+// with error 100 and close 4006, after which clients reconnect with a
+// backoff.
+func TestStartedWhileEngineDown(t *testing.T) {
+	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		const brokerTimeout = 3 * time.Second
+		b, err := redis.New(redis.Options{
+			Addrs:  []string{"127.0.0.1:" + strconv.Itoa(services.FreePort(t))}, // nothing listens
+			Prefix: "herald-test-" + randomID(), Timeout: brokerTimeout,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		s := ht.Start(t, ht.Options{Encoding: enc, Broker: b, Hub: hub.Config{Anonymous: true, BrokerTimeout: brokerTimeout}})
+		if code, _ := s.HTTPGet("/readyz"); code != http.StatusServiceUnavailable {
+			t.Fatalf("readyz %d, want 503", code)
+		}
+
+		c, _ := s.Connect(t, "") // anonymous: no inbox to read
+		start := time.Now()
+		const rounds = 5
+		for i := range rounds {
+			ch := "chat:down-" + strconv.Itoa(i)
+			for _, cmd := range []map[string]any{
+				{"type": "subscribe", "channel": ch},
+				{"type": "publish", "channel": ch, "data": 1},
+				{"type": "presence", "channel": ch},
+				{"type": "history", "channel": ch},
+			} {
+				r := c.Call(cmd)
+				e, _ := r["error"].(map[string]any)
+				if r.ErrorCode() != 100 || e["temporary"] != true {
+					t.Fatalf("%v while the engine is down: %v, want error 100, temporary", cmd["type"], r)
+				}
+			}
+		}
+		if d := time.Since(start); d >= brokerTimeout {
+			t.Fatalf("%d commands took %v to fail, want them all within one broker timeout (%v)", 4*rounds, d, brokerTimeout)
+		}
+
+		u := s.Dial(t)
+		r := u.Call(map[string]any{"type": "connect", "token": ht.Token(t, "erin", nil),
+			"subs": map[string]any{"chat:down": map[string]any{}}})
+		e, _ := r["error"].(map[string]any)
+		if r.ErrorCode() != 100 || e["temporary"] != true {
+			t.Fatalf("user connect while the engine is down: %v, want error 100, temporary", r)
+		}
+		d := u.Push("disconnect")
+		if num(d["code"]) != 4006 || d["reason"] != "temporarily unavailable" || d["reconnect"] != true {
+			t.Fatalf("disconnect %v, want 4006 temporarily unavailable, reconnect", d)
+		}
+		if code := u.WaitClosed(5 * time.Second); code != 4006 {
+			t.Fatalf("close %d, want 4006", code)
+		}
+	})
 }
