@@ -38,6 +38,9 @@ type Broker struct {
 
 	runMu   sync.Mutex
 	running bool
+	// initMu is held by New while it makes the streams, so that
+	// onConnect knows whether it has to.
+	initMu sync.Mutex
 	// gate is held for reading while control messages are delivered, so
 	// that none is in progress once Close has taken it.
 	gate sync.RWMutex
@@ -76,7 +79,11 @@ var (
 type handlerBox struct{ h broker.Handler }
 
 // New connects to NATS, creates the broker's streams if needed, and
-// returns a running broker; Close stops it.
+// returns a running broker; Close stops it. If NATS is unreachable it
+// returns a broker that keeps trying, whose calls fail with
+// ErrDisconnected until it is connected and has made its streams; it
+// fails only on invalid options or when the connected server refuses the
+// streams.
 func New(opts Options) (*Broker, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -103,24 +110,36 @@ func New(opts Options) (*Broker, error) {
 		// readiness checks see the outage.
 		natsgo.ReconnectBufSize(-1),
 		natsgo.PingInterval(5 * time.Second),
+		// A node may start before its NATS: it serves, answers what needs
+		// NATS with an error and connects when NATS is there, as it does
+		// after losing NATS later.
+		natsgo.RetryOnFailedConnect(true),
 	}
 	connOpts = append(connOpts, opts.ConnOptions...)
 	connOpts = append(connOpts,
 		natsgo.DisconnectErrHandler(b.onDisconnect),
 		natsgo.ReconnectHandler(b.onReconnect),
+		natsgo.ConnectHandler(b.onConnect),
 	)
+	b.initMu.Lock()
+	defer b.initMu.Unlock()
 	b.nc, err = natsgo.Connect(opts.URL, connOpts...)
 	if err != nil {
 		b.bgCancel()
 		return nil, fmt.Errorf("nats: connect to %s: %w", opts.URL, err)
 	}
 	b.js, err = jetstream.New(b.nc)
-	if err == nil {
+	if err == nil && b.nc.IsConnected() {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 		err = b.ensureStreams(ctx)
 		cancel()
+	} else if err == nil {
+		// The streams are made on connecting (onReconnect); until then
+		// every call fails with ErrDisconnected.
+		opts.Logger.Warn("nats: not connected yet, retrying in the background", "url", opts.URL, "err", b.nc.LastError())
 	}
 	if err != nil {
+		b.closed.Store(true)
 		b.bgCancel()
 		b.nc.Close()
 		return nil, err
@@ -138,12 +157,13 @@ func (b *Broker) h() broker.Handler {
 }
 
 // check reports ErrClosed after Close and ErrDisconnected while NATS is
-// unreachable, so that calls fail fast instead of waiting out a timeout.
+// unreachable (or, for a broker started without NATS, until its streams
+// are made), so that calls fail fast instead of waiting out a timeout.
 func (b *Broker) check() error {
 	if b.closed.Load() {
 		return broker.ErrClosed
 	}
-	if !b.nc.IsConnected() {
+	if !b.nc.IsConnected() || b.st() == nil {
 		return ErrDisconnected
 	}
 	return nil
@@ -189,6 +209,9 @@ func (b *Broker) Run(ctx context.Context, h broker.Handler) error {
 		return err
 	}
 	b.running = true
+	if !b.nc.IsConnected() {
+		return nil // subscribed on connecting
+	}
 	ctx, cancel := b.timeout(ctx)
 	defer cancel()
 	// Once the server has the subscriptions, every later control message
@@ -227,6 +250,18 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return err
 }
 
+// onConnect runs when the first connection is made, at once or, for a
+// broker created while NATS was unreachable, later: then it makes the
+// streams and tells the handler, as after a reconnect.
+func (b *Broker) onConnect(nc *natsgo.Conn) {
+	b.initMu.Lock()
+	made := b.st() != nil
+	b.initMu.Unlock()
+	if !made && !b.closed.Load() {
+		b.onReconnect(nc)
+	}
+}
+
 func (b *Broker) onDisconnect(_ *natsgo.Conn, err error) {
 	if !b.closed.Load() {
 		b.opts.Logger.Warn("nats: connection lost", "err", err)
@@ -234,26 +269,55 @@ func (b *Broker) onDisconnect(_ *natsgo.Conn, err error) {
 }
 
 // onReconnect runs when nats.go is connected again and has sent the
-// subscriptions anew. Once the server has them (a flush) and the streams
-// exist (the server may have lost its store), the handler is told, so that
-// it checks its subscribers against the streams.
+// subscriptions anew, or connected for the first time after New found NATS
+// unreachable. Once the server has them (a flush) and the streams exist
+// (the server may have lost its store), the handler is told, so that it
+// checks its subscribers against the streams.
 func (b *Broker) onReconnect(nc *natsgo.Conn) {
 	b.opts.Logger.Info("nats: reconnected", "url", nc.ConnectedUrlRedacted())
 	b.spawn(func() {
-		ctx, cancel := context.WithTimeout(b.bg, b.opts.Timeout)
-		defer cancel()
-		if err := nc.FlushWithContext(ctx); err != nil {
-			b.opts.Logger.Warn("nats: flush after reconnect", "err", err)
+		if !b.streamsAfterReconnect(nc) {
 			return // lost again; the next reconnect tries again
-		}
-		if err := b.ensureStreams(ctx); err != nil {
-			b.opts.Logger.Warn("nats: streams after reconnect", "err", err)
 		}
 		b.writers.forget()
 		if h := b.h(); h != nil && !b.closed.Load() {
 			h.HandleReconnect()
 		}
 	})
+}
+
+// streamsAfterReconnect waits for the server to have the subscriptions and
+// makes the streams. A broker that has none yet (started without NATS) is
+// unusable without them: it keeps trying while connected. It reports
+// whether the handler may be told.
+func (b *Broker) streamsAfterReconnect(nc *natsgo.Conn) bool {
+	ctx, cancel := context.WithTimeout(b.bg, b.opts.Timeout)
+	err := nc.FlushWithContext(ctx)
+	cancel()
+	if err != nil {
+		b.opts.Logger.Warn("nats: flush after reconnect", "err", err)
+		return false
+	}
+	for {
+		ctx, cancel := context.WithTimeout(b.bg, b.opts.Timeout)
+		err := b.ensureStreams(ctx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		b.opts.Logger.Warn("nats: streams after reconnect", "err", err)
+		if b.st() != nil {
+			return true // the old handles serve until the next reconnect
+		}
+		select {
+		case <-b.stop:
+			return false
+		case <-time.After(b.opts.ReconnectWait):
+		}
+		if !nc.IsConnected() {
+			return false
+		}
+	}
 }
 
 // Close stops deliveries and background work and closes the connection.

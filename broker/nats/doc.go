@@ -68,7 +68,12 @@
 // server lost them, forgets the heads it remembered, and calls
 // Handler.HandleReconnect. Orderers keep their place, so a publication
 // missed during the outage is read from the stream when the next one
-// arrives; a stream that lost continuity shows a new epoch.
+// arrives; a stream that lost continuity shows a new epoch. A broker
+// created while NATS is unreachable starts the same way, disconnected: it
+// makes its streams when it first connects.
+//
+// Presence sweeps that fail (JetStream unavailable while NATS is
+// connected) are logged once per outage, not per channel and round.
 //
 // # Concurrency
 //

@@ -205,9 +205,13 @@ func (o *orderer) expire() {
 	o.mu.Unlock()
 
 	started := o.b.spawn(func() {
-		ctx, cancel := context.WithTimeout(o.b.bg, o.b.opts.Timeout)
-		found, err := o.b.chain(ctx, o.subj).walk(first.prev, epoch, first.offset-1, from, time.Now())
-		cancel()
+		var found []*stored
+		err := o.b.check()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(o.b.bg, o.b.opts.Timeout)
+			found, err = o.b.chain(ctx, o.subj).walk(first.prev, epoch, first.offset-1, from, time.Now())
+			cancel()
+		}
 		if err != nil {
 			o.b.opts.Logger.Warn("nats: read missing publications", "subject", o.subj, "err", err)
 		}

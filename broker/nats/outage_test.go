@@ -177,3 +177,56 @@ func TestSweepLogsOncePerOutage(t *testing.T) {
 		t.Fatalf("sweep log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
 	}
 }
+
+// TestStartWhileDown: a broker created while NATS is unreachable answers
+// every call with ErrDisconnected at once, then connects, makes its
+// streams, tells the handler, and works once NATS is up, control messages
+// included (Run's subscriptions were sent on connecting).
+func TestStartWhileDown(t *testing.T) {
+	p := services.StartNATS(t)
+	p.Stop()
+	b := newBroker(t, testOptions("nats://"+p.Addr(), "herald"))
+	rec := brokertest.NewRecorder()
+	if err := b.Run(ctx, rec); err != nil {
+		t.Fatalf("run without NATS: %v", err)
+	}
+	const ch = "late"
+	keep := broker.PublishOptions{Stream: broker.StreamOptions{Size: 10, TTL: time.Hour}}
+	for name, call := range map[string]func() error{
+		"Ping":      func() error { return b.Ping(ctx) },
+		"Subscribe": func() error { return b.Subscribe(ctx, ch) },
+		"Publish": func() error {
+			_, _, err := b.Publish(ctx, ch, &broker.Publication{Data: []byte("x")}, keep)
+			return err
+		},
+		"AddPresence": func() error { return b.AddPresence(ctx, ch, &broker.ClientInfo{User: "u", Client: "c"}, time.Minute) },
+	} {
+		if err := call(); !errors.Is(err, ErrDisconnected) {
+			t.Fatalf("%s without NATS: %v, want ErrDisconnected", name, err)
+		}
+	}
+
+	p.Start()
+	if n := rec.Reconnects(1, 10*time.Second); n != 1 {
+		t.Fatalf("%d reconnects once NATS is up, want 1", n)
+	}
+	if err := b.Ping(ctx); err != nil {
+		t.Fatalf("ping once NATS is up: %v", err)
+	}
+	if err := b.Subscribe(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	pos, _, err := b.Publish(ctx, ch, &broker.Publication{Data: []byte("x")}, keep)
+	if err != nil || pos.Offset != 1 {
+		t.Fatalf("publish once NATS is up: %+v (%v)", pos, err)
+	}
+	if _, err := rec.Publications(ch, 1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PublishControl(ctx, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Control([]byte("hello"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -190,7 +190,7 @@ func (b *Broker) sweepLoop() {
 }
 
 func (b *Broker) sweepPresence() {
-	if !b.nc.IsConnected() {
+	if b.check() != nil {
 		return
 	}
 	now := time.Now()
