@@ -310,9 +310,11 @@ type Hub struct {
 	catchups chan struct{}
 
 	// presenceRetries retries presence removals the engine did not take;
-	// refreshLog reports the refresher's failures once per outage.
+	// refreshLog and reportLog report the presence refresher's and the
+	// node reporter's failures once per outage.
 	presenceRetries presenceRetries
 	refreshLog      *outage.Log
+	reportLog       *outage.Log
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -365,6 +367,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	h.controls.init()
 	h.presenceRetries.init(cfg.Logger)
 	h.refreshLog = outage.New(cfg.Logger, "presence refresh")
+	h.reportLog = outage.New(cfg.Logger, "node report")
 	h.id = newClientID()
 	return h
 }

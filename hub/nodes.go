@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -96,8 +97,16 @@ func (h *Hub) report(op string) {
 	ctx, cancel := h.brokerContext()
 	defer cancel()
 	info := h.Info()
-	// An error is logged by sendControl; the next tick tries again.
-	_ = h.sendControl(ctx, control{Op: op, From: h.id, Node: &info})
+	data, err := json.Marshal(control{Op: op, From: h.id, Node: &info})
+	if err == nil {
+		err = h.broker.PublishControl(ctx, data)
+	}
+	// The next tick tries again: logged once per outage, not every tick.
+	if err != nil {
+		h.reportLog.Fail(err)
+	} else {
+		h.reportLog.OK()
+	}
 }
 
 // Nodes describes every live node of the cluster, this one first, then the

@@ -146,26 +146,31 @@ func testPresenceRemovalRetried(t *testing.T, eng *privateEngine) {
 	}
 }
 
-// TestPresenceRefreshLogsOncePerOutage: the presence refresher fails every
-// tick while the engine is away; that is one warning and one line when it
-// recovers, not a line per tick.
-func TestPresenceRefreshLogsOncePerOutage(t *testing.T) {
+// TestBackgroundLogsOncePerOutage: the presence refresher and the node
+// reporter fail every tick while the engine is away; that is one warning
+// each and one line each when they recover, not a line per tick.
+func TestBackgroundLogsOncePerOutage(t *testing.T) {
 	eng := privateRedis(t)
 	var logs logBuffer
 	s := ht.Start(t, ht.Options{
 		Broker: eng.connect(t, "herald-test-"+randomID()),
-		// A refresh every 100 ms.
-		Hub: hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: 300 * time.Millisecond, Logger: logs.logger()},
+		// A refresh and a report every 100 ms.
+		Hub: hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: 300 * time.Millisecond,
+			NodeInfoInterval: 100 * time.Millisecond, Logger: logs.logger()},
 	})
 	c, _ := s.Connect(t, ht.Token(t, "dora", nil))
 	c.Call(map[string]any{"type": "subscribe", "channel": "chat:refresh"})
 	eng.stop()
-	ht.Eventually(t, 10*time.Second, func() bool { return len(logs.lines("presence refresh failing")) > 0 }, "the refresh to fail")
+	for _, task := range []string{"presence refresh", "node report"} {
+		ht.Eventually(t, 10*time.Second, func() bool { return len(logs.lines(task+" failing")) > 0 }, "the %s to fail", task)
+	}
 	time.Sleep(time.Second) // some ten ticks
 	eng.start()
-	ht.Eventually(t, 20*time.Second, func() bool { return len(logs.lines("presence refresh recovered")) > 0 }, "the refresh to recover")
-	if lines := logs.lines("presence refresh"); len(lines) != 2 {
-		t.Fatalf("presence refresh log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
+	for _, task := range []string{"presence refresh", "node report"} {
+		ht.Eventually(t, 20*time.Second, func() bool { return len(logs.lines(task+" recovered")) > 0 }, "the %s to recover", task)
+		if lines := logs.lines(task); len(lines) != 2 {
+			t.Fatalf("%s log lines:\n%s\nwant one warning for the outage and one line for its end", task, strings.Join(lines, "\n"))
+		}
 	}
 }
 
