@@ -177,9 +177,9 @@ func TestBackgroundLogsOncePerOutage(t *testing.T) {
 // TestStartedWhileEngineDown: a node started while its Redis is
 // unreachable serves, says it is not ready, answers every command that
 // needs the engine with error 100, temporary, without waiting out a
-// timeout each, and refuses a user's connect (whose inbox it cannot read)
-// with error 100 and close 4006, after which clients reconnect with a
-// backoff.
+// timeout each (before, each subscribe waited 3 s), and refuses a user's
+// connect (whose inbox it cannot read) with error 100 and close 4006,
+// after which clients reconnect with a backoff.
 func TestStartedWhileEngineDown(t *testing.T) {
 	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
 		const brokerTimeout = 3 * time.Second
@@ -205,6 +205,7 @@ func TestStartedWhileEngineDown(t *testing.T) {
 				{"type": "subscribe", "channel": ch},
 				{"type": "publish", "channel": ch, "data": 1},
 				{"type": "presence", "channel": ch},
+				{"type": "presence_stats", "channel": ch},
 				{"type": "history", "channel": ch},
 			} {
 				r := c.Call(cmd)
@@ -215,7 +216,7 @@ func TestStartedWhileEngineDown(t *testing.T) {
 			}
 		}
 		if d := time.Since(start); d >= brokerTimeout {
-			t.Fatalf("%d commands took %v to fail, want them all within one broker timeout (%v)", 4*rounds, d, brokerTimeout)
+			t.Fatalf("%d commands took %v to fail, want them all within one broker timeout (%v)", 5*rounds, d, brokerTimeout)
 		}
 
 		u := s.Dial(t)
