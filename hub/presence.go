@@ -11,9 +11,10 @@ import (
 )
 
 // maxPendingRemovals bounds the presence removals a node keeps retrying
-// while its engine is away, about 300 bytes each at most. Past it a
-// removal is dropped: its entry expires after the presence TTL and the
-// engine's sweep announces the leave then, late but once.
+// while its engine is away; each holds a channel name, a client id and a
+// user id. Past it a removal is dropped: its entry expires after the
+// presence TTL and the engine's sweep announces the leave then, late but
+// once.
 const maxPendingRemovals = 100_000
 
 // Retries start this soon after a failure and back off to the maximum
@@ -36,13 +37,13 @@ type pendingRemoval struct {
 }
 
 // presenceRetries holds presence removals that failed (the engine was
-// unavailable) until the engine takes them. Without it an entry whose
-// removal failed stayed until its TTL ran out (60 s by default), and the
-// client was listed in presence all that time. Keyed by channel and
-// client, a removal queued twice is retried once. The broker announces the
-// leave with the removal (see broker.Presence): whether the retry or the
-// sweep of the expired entry gets there first, the leave is announced
-// once.
+// unavailable) until the engine takes them, so that a client that left
+// meanwhile leaves presence soon after the engine is back, not when its
+// entry expires (60 s by default) after being listed all that time. Keyed
+// by channel and client, a removal queued twice is retried once. The
+// broker announces the leave with the removal (see broker.Presence):
+// whether the retry or the sweep of the expired entry gets there first,
+// the leave is announced once.
 type presenceRetries struct {
 	mu      sync.Mutex
 	pending map[presenceKey]pendingRemoval

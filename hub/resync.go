@@ -30,10 +30,10 @@ func (h *Hub) HandleReconnect() {
 		return
 	default:
 	}
-	// Several shards may report one outage: one resync at a time covers
-	// them, and a report during a resync starts another after it.
 	// Presence removals that failed during the outage go now.
 	h.presenceRetries.kick()
+	// Several shards may report one outage: one resync at a time covers
+	// them, and a report during a resync starts another after it.
 	if !h.resyncPending.CompareAndSwap(false, true) {
 		return
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/broker/redis"
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
@@ -234,4 +237,121 @@ func TestStartedWhileEngineDown(t *testing.T) {
 			t.Fatalf("close %d, want 4006", code)
 		}
 	})
+}
+
+// gatedBroker holds the first AddPresence after arm until a RemovePresence
+// has run (or a second has passed), to put a presence refresh in flight
+// across a removal.
+type gatedBroker struct {
+	broker.Broker
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{} // closed when the held AddPresence arrives
+	release chan struct{} // closed to let it go on
+	added   chan struct{} // closed when it has returned
+}
+
+func (g *gatedBroker) arm() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.armed = true
+	g.entered, g.release, g.added = make(chan struct{}), make(chan struct{}), make(chan struct{})
+}
+
+func (g *gatedBroker) AddPresence(ctx context.Context, channel string, info *broker.ClientInfo, ttl time.Duration) error {
+	g.mu.Lock()
+	held := g.armed
+	g.armed = false
+	g.mu.Unlock()
+	if !held {
+		return g.Broker.AddPresence(ctx, channel, info, ttl)
+	}
+	close(g.entered)
+	select {
+	case <-g.release:
+	case <-time.After(time.Second):
+	}
+	defer close(g.added)
+	return g.Broker.AddPresence(context.Background(), channel, info, ttl)
+}
+
+func (g *gatedBroker) RemovePresence(ctx context.Context, channel string, info *broker.ClientInfo, announce bool) error {
+	err := g.Broker.RemovePresence(ctx, channel, info, announce)
+	g.mu.Lock()
+	if g.release != nil {
+		select {
+		case <-g.release:
+		default:
+			close(g.release)
+		}
+	}
+	g.mu.Unlock()
+	return err
+}
+
+// TestRefreshDoesNotUndoRemoval: a presence refresh in flight when its
+// client unsubscribes must not add the entry back after its removal (it
+// would stay until its TTL ran out, then be announced as a second leave):
+// the removal waits for the refresh.
+func TestRefreshDoesNotUndoRemoval(t *testing.T) {
+	mb := memory.New(memory.Options{})
+	t.Cleanup(func() { mb.Close() })
+	g := &gatedBroker{Broker: mb}
+	// A refresh every 2 s; the entry would outlive the test.
+	s := ht.Start(t, ht.Options{Broker: g, Hub: hub.Config{PresenceTTL: 6 * time.Second}})
+	c, rc := s.Connect(t, ht.Token(t, "dora", nil))
+	c.Call(map[string]any{"type": "subscribe", "channel": "chat:race"})
+	g.arm()
+	<-g.entered // the refresh's AddPresence is in flight
+	if r := c.Call(map[string]any{"type": "unsubscribe", "channel": "chat:race"}); r.ErrorCode() != 0 {
+		t.Fatal(r)
+	}
+	<-g.added
+	p := s.MustAPI("presence", map[string]any{"channel": "chat:race"})["clients"].(map[string]any)
+	if p[rc["client"].(string)] != nil {
+		t.Fatalf("presence after unsubscribing: %v, want the client gone", p)
+	}
+}
+
+// TestResubscribeCancelsQueuedRemoval: a client that unsubscribes while
+// the engine is away and subscribes again before it is back keeps its
+// presence entry: the queued removal of the old subscription's entry is
+// dropped, not run against the new one.
+func TestResubscribeCancelsQueuedRemoval(t *testing.T) {
+	eng := privatePersistentRedis(t)
+	var logs logBuffer
+	// Without history a subscribe needs the engine only for the node's
+	// first subscriber of the channel.
+	room := hub.Namespace{Presence: true, JoinLeave: true, AllowPresence: hub.AccessAny}
+	s := ht.Start(t, ht.Options{
+		Broker: eng.connect(t, "herald-test-"+randomID()),
+		Hub: hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: 30 * time.Second, Logger: logs.logger(),
+			Namespaces: map[string]hub.Namespace{"room": room}},
+	})
+	a, _ := s.Connect(t, ht.Token(t, "alice", nil))
+	b, rb := s.Connect(t, ht.Token(t, "bob", nil))
+	bob := rb["client"].(string)
+	a.Call(map[string]any{"type": "subscribe", "channel": "room:x"})
+	b.Call(map[string]any{"type": "subscribe", "channel": "room:x"})
+
+	eng.stop()
+	ht.Eventually(t, 10*time.Second, func() bool {
+		code, _ := s.HTTPGet("/readyz")
+		return code == http.StatusServiceUnavailable
+	}, "readyz 503 while the engine is away")
+	b.Call(map[string]any{"type": "unsubscribe", "channel": "room:x"})
+	if r := b.Call(map[string]any{"type": "subscribe", "channel": "room:x"}); r.ErrorCode() != 0 {
+		t.Fatalf("subscribe again while the engine is away: %v", r)
+	}
+	eng.start()
+	ht.Eventually(t, 10*time.Second, func() bool { return len(logs.lines("presence removal recovered")) > 0 }, "the queue to be done")
+	p := s.MustAPI("presence", map[string]any{"channel": "room:x"})["clients"].(map[string]any)
+	if p[bob] == nil {
+		t.Fatalf("presence %v, want bob, who subscribed again", p)
+	}
+	for _, m := range a.All() {
+		if info, _ := m["info"].(map[string]any); m.Type() == "leave" && info["client"] == bob {
+			t.Fatalf("a leave for bob, who subscribed again: %v", m)
+		}
+	}
 }
