@@ -47,6 +47,7 @@ type pendingRemoval struct {
 type presenceRetries struct {
 	mu      sync.Mutex
 	pending map[presenceKey]pendingRemoval
+	max     int // maxPendingRemovals; tests lower it
 	seq     uint64
 	// full is set when a removal was dropped, so that is logged once
 	// until the queue empties.
@@ -59,6 +60,7 @@ type presenceRetries struct {
 
 func (q *presenceRetries) init(log *slog.Logger) {
 	q.pending = make(map[presenceKey]pendingRemoval)
+	q.max = maxPendingRemovals
 	q.wake = make(chan struct{}, 1)
 	q.log = outage.New(log, "presence removal")
 }
@@ -99,11 +101,11 @@ func (h *Hub) removePresence(ctx context.Context, channel string, info *broker.C
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	key := presenceKey{channel, info.Client}
-	if _, queued := q.pending[key]; !queued && len(q.pending) >= maxPendingRemovals {
+	if _, queued := q.pending[key]; !queued && len(q.pending) >= q.max {
 		if !q.full {
 			q.full = true
 			h.log.Warn("presence removals: retry queue full; entries past it expire after presence_ttl",
-				"max", maxPendingRemovals)
+				"max", q.max)
 		}
 		return
 	}
