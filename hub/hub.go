@@ -35,8 +35,8 @@ import (
 
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
-	"github.com/heraldhq/herald/protocol"
 	"github.com/heraldhq/herald/internal/outage"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // TokenVerifier checks connection and channel tokens. auth.Verifier

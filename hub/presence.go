@@ -94,10 +94,11 @@ func (h *Hub) refreshEntry(ctx context.Context, s *subscription) error {
 // comes back.
 func (h *Hub) removePresence(ctx context.Context, channel string, info *broker.ClientInfo, announce bool) {
 	err := h.broker.RemovePresence(ctx, channel, info, announce)
+	q := &h.presenceRetries
 	if err == nil {
+		q.log.OK()
 		return
 	}
-	q := &h.presenceRetries
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	key := presenceKey{channel, info.Client}
@@ -191,15 +192,21 @@ func (h *Hub) retryRemovals() bool {
 		}
 		q.mu.Unlock()
 	}
+	if len(batch) > 0 {
+		q.log.OK() // the engine took them
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending) > 0 {
 		return false
 	}
 	q.full = false
-	q.log.OK()
 	return true
 }
+
+// PendingPresenceRemovals counts the presence removals waiting for the
+// engine to come back (see presenceRetries); metrics report it.
+func (h *Hub) PendingPresenceRemovals() int { return h.pendingRemovals() }
 
 // pendingRemovals counts the queued presence removals.
 func (h *Hub) pendingRemovals() int {

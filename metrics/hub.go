@@ -77,6 +77,8 @@ var (
 		"Channels with at least one subscriber on this node.", nil, nil)
 	outgoingDesc = prometheus.NewDesc("herald_outgoing_bytes",
 		"Bytes of replies and recovery pages queued or being written to this node's connections, against limits.max_outgoing_bytes.", nil, nil)
+	presenceRemovalsDesc = prometheus.NewDesc("herald_presence_removals_pending",
+		"Presence removals this node keeps retrying until the engine is back.", nil, nil)
 )
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -84,6 +86,7 @@ func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- subscriptionsDesc
 	ch <- channelsDesc
 	ch <- outgoingDesc
+	ch <- presenceRemovalsDesc
 }
 
 func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
@@ -92,4 +95,5 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(subscriptionsDesc, prometheus.GaugeValue, float64(info.Subs))
 	ch <- prometheus.MustNewConstMetric(channelsDesc, prometheus.GaugeValue, float64(info.Channels))
 	ch <- prometheus.MustNewConstMetric(outgoingDesc, prometheus.GaugeValue, float64(c.h.Stats().OutgoingBytes))
+	ch <- prometheus.MustNewConstMetric(presenceRemovalsDesc, prometheus.GaugeValue, float64(c.h.PendingPresenceRemovals()))
 }

@@ -201,6 +201,9 @@ func TestMetricsGauges(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+	if f["herald_presence_removals_pending"] == nil {
+		t.Error("herald_presence_removals_pending missing")
+	}
 }
 
 // TestMetricsSlowConsumer overflows a client that does not read and checks

@@ -7,6 +7,7 @@ package outage
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,9 @@ import (
 type Log struct {
 	log  *slog.Logger
 	task string
+	// down mirrors failing, so that OK costs an atomic load when nothing
+	// failed: it may be called on every success of a busy path.
+	down atomic.Bool
 
 	mu       sync.Mutex
 	failing  bool
@@ -41,11 +45,15 @@ func (l *Log) Fail(err error, args ...any) {
 		return
 	}
 	l.failing, l.since = true, time.Now()
+	l.down.Store(true)
 	l.log.Warn(l.task+" failing; retrying, logged again once it recovers", append([]any{"err", err}, args...)...)
 }
 
 // OK records a successful attempt.
 func (l *Log) OK() {
+	if !l.down.Load() {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.failing {
@@ -53,6 +61,7 @@ func (l *Log) OK() {
 	}
 	l.log.Info(l.task+" recovered", "failures", l.failures, "after", time.Since(l.since).Round(time.Millisecond))
 	l.failing, l.failures = false, 0
+	l.down.Store(false)
 }
 
 // Failing reports whether the last attempt failed.
