@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldhq/herald/broker"
@@ -47,8 +48,11 @@ type pendingRemoval struct {
 type presenceRetries struct {
 	mu      sync.Mutex
 	pending map[presenceKey]pendingRemoval
-	max     int // maxPendingRemovals; tests lower it
-	seq     uint64
+	// queued mirrors len(pending), so that the subscribe path's
+	// forgetRemoval takes no lock when nothing is queued.
+	queued atomic.Int64
+	max    int // maxPendingRemovals; tests lower it
+	seq    uint64
 	// full is set when a removal was dropped, so that is logged once
 	// until the queue empties.
 	full bool
@@ -102,7 +106,7 @@ func (h *Hub) removePresence(ctx context.Context, channel string, info *broker.C
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	key := presenceKey{channel, info.Client}
-	if _, queued := q.pending[key]; !queued && len(q.pending) >= q.max {
+	if _, had := q.pending[key]; !had && len(q.pending) >= q.max {
 		if !q.full {
 			q.full = true
 			h.log.Warn("presence removals: retry queue full; entries past it expire after presence_ttl",
@@ -113,6 +117,7 @@ func (h *Hub) removePresence(ctx context.Context, channel string, info *broker.C
 	q.log.Fail(err, "channel", channel)
 	q.seq++
 	q.pending[key] = pendingRemoval{info: info, announce: announce, seq: q.seq}
+	q.queued.Store(int64(len(q.pending)))
 	if len(q.pending) == 1 {
 		q.kick()
 	}
@@ -122,8 +127,12 @@ func (h *Hub) removePresence(ctx context.Context, channel string, info *broker.C
 // the client subscribed again, and the entry is its new one.
 func (h *Hub) forgetRemoval(channel, client string) {
 	q := &h.presenceRetries
+	if q.queued.Load() == 0 {
+		return
+	}
 	q.mu.Lock()
 	delete(q.pending, presenceKey{channel, client})
+	q.queued.Store(int64(len(q.pending)))
 	q.mu.Unlock()
 }
 
@@ -189,6 +198,7 @@ func (h *Hub) retryRemovals() bool {
 		q.mu.Lock()
 		if q.pending[k].seq == r.seq {
 			delete(q.pending, k)
+			q.queued.Store(int64(len(q.pending)))
 		}
 		q.mu.Unlock()
 	}
@@ -209,9 +219,4 @@ func (h *Hub) retryRemovals() bool {
 func (h *Hub) PendingPresenceRemovals() int { return h.pendingRemovals() }
 
 // pendingRemovals counts the queued presence removals.
-func (h *Hub) pendingRemovals() int {
-	q := &h.presenceRetries
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pending)
-}
+func (h *Hub) pendingRemovals() int { return int(h.presenceRetries.queued.Load()) }
