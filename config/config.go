@@ -303,7 +303,7 @@ type Limits struct {
 	// recovery pages queued or being written to connections: past it the
 	// connections holding the most are closed with 4001 and their queues
 	// dropped. Live publications, shared by every subscriber's queue, do
-	// not count. Default 268435456 (256 MiB); -1: no limit.
+	// not count. Default 67108864 (64 MiB); -1: no limit.
 	MaxOutgoingBytes int64 `yaml:"max_outgoing_bytes"`
 	// MaxConcurrentCatchups bounds the history reads for recovery and the
 	// history command that run at once on a node; the others wait, a

@@ -80,7 +80,7 @@ func Default() Config {
 			RequestBodyTimeout:       10 * time.Second,
 			HandshakeTimeout:         10 * time.Second,
 			WriteTimeout:             10 * time.Second,
-			MaxOutgoingBytes:         256 << 20,
+			MaxOutgoingBytes:         64 << 20,
 			MaxConcurrentCatchups:    16,
 			MaxNewChannels:           1000,
 			NewChannelsInterval:      time.Hour,

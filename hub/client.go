@@ -226,8 +226,20 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 	}
 	c.strikes = 0
 	// A client whose replies pile up is read no further until they drain:
-	// it cannot make the node hold more for it than its queue allows.
-	c.awaitRoom(c.hub.cfg.WriteQueueBytes / 2)
+	// it cannot make the node hold more for it than its queue allows. A
+	// history reply may fill the queue alone: it waits for an empty one.
+	if cmd.Type == protocol.TypeHistory {
+		c.awaitDrain(0)
+		// Nor is a history reply built while the node holds more than it
+		// should for its connections: it would only make someone be cut.
+		for c.hub.budget.busy() && !c.queue.ending() {
+			if !c.hub.sleep(budgetPoll) {
+				break
+			}
+		}
+	} else {
+		c.awaitDrain(c.hub.cfg.WriteQueueBytes / 2)
+	}
 	ctx, cancel := c.hub.brokerContext()
 	defer cancel()
 	var (
@@ -363,6 +375,18 @@ func (c *Client) undo(ctx context.Context, acts []activation) {
 		c.dropSub(a.sub)
 		c.hub.removeSubscription(ctx, a.sub)
 	}
+}
+
+// awaitDrain waits, on the reader's goroutine, until the write queue holds
+// at most level bytes (queued and being written), letting the writer go
+// first, since the wait needs it.
+func (c *Client) awaitDrain(level int) {
+	room := c.hub.cfg.WriteQueueBytes - level
+	if c.queue.hasRoom(room) {
+		return
+	}
+	c.queue.uncork()
+	c.queue.waitRoom(1, room)
 }
 
 // awaitRoom waits, on the reader's goroutine, until a message of size

@@ -131,7 +131,7 @@ type Config struct {
 	// written, in messages built for one connection (replies, recovery
 	// pages): past it the connections holding the most are closed with
 	// 4001 and their queues dropped. Shared live pushes are not counted.
-	// Default 256 MiB; -1: no limit.
+	// Default 64 MiB; -1: no limit.
 	MaxOutgoingBytes int64
 	// MaxConcurrentCatchups bounds the stream reads for recovery (a
 	// subscribe or connect with since, and the pages that follow) that run
@@ -241,7 +241,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.WriteQueueBytes, 4<<20)
 	defInt(&c.MaxConcurrentCatchups, 16)
 	if c.MaxOutgoingBytes == 0 {
-		c.MaxOutgoingBytes = 256 << 20
+		c.MaxOutgoingBytes = 64 << 20
 	}
 	if c.CommandRate <= 0 {
 		c.CommandRate = 100

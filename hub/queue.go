@@ -431,6 +431,13 @@ func (q *writeQueue) reserve(n int) {
 	q.budget.add(n)
 }
 
+// ending reports whether the queue takes no more ordinary messages.
+func (q *writeQueue) ending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.failed || q.closing || q.closed
+}
+
 // hasRoom reports whether a message of size bytes fits the bounds now.
 func (q *writeQueue) hasRoom(size int) bool {
 	q.mu.Lock()
