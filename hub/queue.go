@@ -54,8 +54,12 @@ type entry struct {
 // batch. A message that does not fit fails the queue (see overflowed).
 type writeQueue struct {
 	mu    sync.Mutex
-	items []entry // pending messages, oldest first
-	bytes int     // sum of len(items[i].msg)
+	items [][]byte // pending messages, oldest first
+	// stamps[i] is items[i]'s entry.stamp, or privateStamp for a private
+	// message: kept apart from items so that a frame's messages are
+	// taken in one copy.
+	stamps []int64
+	bytes  int // sum of len(items[i])
 	// inflight is the size of the batch the writer took last; it counts
 	// until the writer takes the next one or stops, since until then the
 	// transport may still hold it. inflightPrivate is its private part.
@@ -166,14 +170,21 @@ func (q *writeQueue) refuseLocked(n, size int) pushResult {
 	return queued
 }
 
+// privateStamp marks a private message in writeQueue.stamps; a live
+// publication's stamp is a time, never negative.
+const privateStamp = -1
+
 // appendLocked appends e. Called with q.mu held.
 func (q *writeQueue) appendLocked(e entry) {
-	q.items = append(q.items, e)
+	q.items = append(q.items, e.msg)
 	q.bytes += len(e.msg)
+	stamp := e.stamp
 	if e.private {
+		stamp = privateStamp
 		q.private += len(e.msg)
 		q.budget.add(len(e.msg))
 	}
+	q.stamps = append(q.stamps, stamp)
 }
 
 // startAndUnlock releases q.mu and starts a writer unless one is running.
@@ -304,7 +315,7 @@ func (q *writeQueue) take() (batch [][]byte, st frameStats, finished bool, stop 
 	dst := q.batch[:0]
 	if q.closed {
 		q.writing = false
-		q.items, q.bytes, q.batch = nil, 0, nil
+		q.items, q.stamps, q.bytes, q.batch = nil, nil, 0, nil
 		return nil, st, false, true
 	}
 	if len(q.items) == 0 {
@@ -314,35 +325,36 @@ func (q *writeQueue) take() (batch [][]byte, st frameStats, finished bool, stop 
 		}
 		// Release a backlog's large array so an idle connection stays small.
 		if cap(q.items) > keptSlots {
-			q.items, q.batch = nil, nil
+			q.items, q.stamps, q.batch = nil, nil, nil
 		}
 		return nil, st, false, true
 	}
 	st.depth = len(q.items)
 	n, frame, size, private := 0, 0, 0, 0
 	for n < len(q.items) {
-		e := &q.items[n]
-		l := len(e.msg)
+		l := len(q.items[n])
 		if n > 0 && frame+l+1 > maxFrameBytes {
 			break
 		}
 		frame += l + 1
 		size += l
-		if e.private {
+		switch t := q.stamps[n]; {
+		case t == privateStamp:
 			private += l
+		case t != 0 && (st.oldest == 0 || t < st.oldest):
+			st.oldest = t
 		}
-		if e.stamp != 0 && (st.oldest == 0 || e.stamp < st.oldest) {
-			st.oldest = e.stamp
-		}
-		dst = append(dst, e.msg)
 		n++
 	}
+	dst = append(dst, q.items[:n]...)
 	q.batch = dst
 	// Shift rather than reslice so the array is reused instead of leaking
 	// its prefix.
 	rest := copy(q.items, q.items[n:])
+	copy(q.stamps, q.stamps[n:])
 	clear(q.items[rest:])
 	q.items = q.items[:rest]
+	q.stamps = q.stamps[:rest]
 	q.bytes -= size
 	q.inflight, q.inflightPrivate = size, private
 	return dst, st, false, false
@@ -366,9 +378,9 @@ func (q *writeQueue) dropItemsLocked() {
 	q.private -= queuedPrivate
 	q.budget.add(-queuedPrivate)
 	clear(q.items)
-	q.items, q.bytes = q.items[:0], 0
+	q.items, q.stamps, q.bytes = q.items[:0], q.stamps[:0], 0
 	if cap(q.items) > keptSlots {
-		q.items = nil
+		q.items, q.stamps = nil, nil
 	}
 	q.wakeLocked()
 }
@@ -451,7 +463,7 @@ func (q *writeQueue) close() {
 	q.closed = true
 	q.dropItemsLocked()
 	q.releaseInflightLocked()
-	q.items = nil
+	q.items, q.stamps = nil, nil
 	q.mu.Unlock()
 }
 

@@ -348,7 +348,7 @@ func TestWriteQueueReleasesBacklogArrays(t *testing.T) {
 				break
 			}
 		}
-		if cap(q.items) > keptSlots || cap(q.batch) > keptSlots {
+		if cap(q.items) > keptSlots || cap(q.stamps) > keptSlots || cap(q.batch) > keptSlots {
 			t.Fatalf("burst %d: kept items %d batch %d", burst, cap(q.items), cap(q.batch))
 		}
 	}
