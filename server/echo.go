@@ -8,7 +8,6 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -17,19 +16,7 @@ import (
 // MaxConnections and MaxConnectionsPerIP hold for both together, and one
 // that stays silent is closed (echoWatch).
 func (s *Server) serveEcho(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	if !s.connectRate.allow(w, r) {
-		s.obs.RateLimited(hub.LimitConnectIP)
-		return
-	}
-	if !checkHandshake(w, r) {
-		return
-	}
-	if !originAllowed(r, s.cfg.AllowedOrigins) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+	if !s.admit(w, r) {
 		return
 	}
 	c, first, ok := s.upgrade(w, r, "", protocol.JSON)

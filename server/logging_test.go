@@ -1,41 +1,22 @@
 package server_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/internal/logtest"
 	"github.com/heraldhq/herald/protocol"
 )
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestMalformedFrameLogQuotesNothing: the debug line a malformed frame
 // leaves says what was wrong, never what the client sent.
 func TestMalformedFrameLogQuotesNothing(t *testing.T) {
 	const marker = "SECRETMARKER"
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	s := ht.Start(t, ht.Options{Hub: hub.Config{
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}})

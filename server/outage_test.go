@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -16,37 +15,10 @@ import (
 	"github.com/heraldhq/herald/broker/redis"
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/internal/logtest"
 	"github.com/heraldhq/herald/internal/services"
 	"github.com/heraldhq/herald/protocol"
 )
-
-// logBuffer collects a logger's lines for a test to read while the server
-// writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// lines returns the lines containing s.
-func (l *logBuffer) lines(s string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		if strings.Contains(line, s) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // privatePersistentRedis runs a Redis of the test's own that keeps its data
 // across a graceful restart, as an outage that loses nothing.
@@ -76,11 +48,11 @@ func TestPresenceRemovalRetried(t *testing.T) {
 }
 
 func testPresenceRemovalRetried(t *testing.T, eng *privateEngine) {
-	var logs logBuffer
+	var logs logtest.Buffer
 	const ttl = 30 * time.Second
 	s := ht.Start(t, ht.Options{
 		Broker: eng.connect(t, "herald-test-"+randomID()),
-		Hub:    hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: ttl, Logger: logs.logger()},
+		Hub:    hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: ttl, Logger: logs.Logger(slog.LevelInfo)},
 	})
 	a, _ := s.Connect(t, ht.Token(t, "alice", nil))
 	b, rb := s.Connect(t, ht.Token(t, "bob", nil))
@@ -145,7 +117,7 @@ func testPresenceRemovalRetried(t *testing.T, eng *privateEngine) {
 			t.Fatalf("a second leave for bob: %v", m)
 		}
 	}
-	if lines := logs.lines("presence removal"); len(lines) != 2 || !strings.Contains(lines[1], "recovered") {
+	if lines := logs.Lines("presence removal"); len(lines) != 2 || !strings.Contains(lines[1], "recovered") {
 		t.Fatalf("presence removal log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
 	}
 }
@@ -155,24 +127,24 @@ func testPresenceRemovalRetried(t *testing.T, eng *privateEngine) {
 // each and one line each when they recover, not a line per tick.
 func TestBackgroundLogsOncePerOutage(t *testing.T) {
 	eng := privateRedis(t)
-	var logs logBuffer
+	var logs logtest.Buffer
 	s := ht.Start(t, ht.Options{
 		Broker: eng.connect(t, "herald-test-"+randomID()),
 		// A refresh and a report every 100 ms.
 		Hub: hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: 300 * time.Millisecond,
-			NodeInfoInterval: 100 * time.Millisecond, Logger: logs.logger()},
+			NodeInfoInterval: 100 * time.Millisecond, Logger: logs.Logger(slog.LevelInfo)},
 	})
 	c, _ := s.Connect(t, ht.Token(t, "dora", nil))
 	c.Call(map[string]any{"type": "subscribe", "channel": "chat:refresh"})
 	eng.stop()
 	for _, task := range []string{"presence refresh", "node report"} {
-		ht.Eventually(t, 10*time.Second, func() bool { return len(logs.lines(task+" failing")) > 0 }, "the %s to fail", task)
+		ht.Eventually(t, 10*time.Second, func() bool { return len(logs.Lines(task+" failing")) > 0 }, "the %s to fail", task)
 	}
 	time.Sleep(time.Second) // some ten ticks
 	eng.start()
 	for _, task := range []string{"presence refresh", "node report"} {
-		ht.Eventually(t, 20*time.Second, func() bool { return len(logs.lines(task+" recovered")) > 0 }, "the %s to recover", task)
-		if lines := logs.lines(task); len(lines) != 2 {
+		ht.Eventually(t, 20*time.Second, func() bool { return len(logs.Lines(task+" recovered")) > 0 }, "the %s to recover", task)
+		if lines := logs.Lines(task); len(lines) != 2 {
 			t.Fatalf("%s log lines:\n%s\nwant one warning for the outage and one line for its end", task, strings.Join(lines, "\n"))
 		}
 	}
@@ -320,13 +292,13 @@ func TestRefreshDoesNotUndoRemoval(t *testing.T) {
 // dropped, not run against the new one once the engine is back.
 func TestResubscribeCancelsQueuedRemoval(t *testing.T) {
 	eng := privatePersistentRedis(t)
-	var logs logBuffer
+	var logs logtest.Buffer
 	// Without history a subscribe needs the engine only for the node's
 	// first subscriber of the channel.
 	room := hub.Namespace{Presence: true, JoinLeave: true, AllowPresence: hub.AccessAny}
 	s := ht.Start(t, ht.Options{
 		Broker: eng.connect(t, "herald-test-"+randomID()),
-		Hub: hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: 30 * time.Second, Logger: logs.logger(),
+		Hub: hub.Config{BrokerTimeout: 500 * time.Millisecond, PresenceTTL: 30 * time.Second, Logger: logs.Logger(slog.LevelInfo),
 			Namespaces: map[string]hub.Namespace{"room": room}},
 	})
 	a, _ := s.Connect(t, ht.Token(t, "alice", nil))

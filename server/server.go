@@ -325,22 +325,29 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
+// admit applies what every WebSocket endpoint checks before its handshake,
+// cheapest first, answering the request when it refuses it: draining, the
+// connect rate of the peer's address, the handshake's headers, the origin.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case s.draining.Load():
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return false
+	case !s.connectRate.allow(w, r):
+		s.obs.RateLimited(hub.LimitConnectIP)
+		return false
+	case !checkHandshake(w, r):
+		return false
+	case !originAllowed(r, s.cfg.AllowedOrigins):
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
 // serveWS upgrades a client connection and hands it to the hub.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	// First: the cheapest refusal, before any work for the handshake.
-	if !s.connectRate.allow(w, r) {
-		s.obs.RateLimited(hub.LimitConnectIP)
-		return
-	}
-	if !checkHandshake(w, r) {
-		return
-	}
-	if !originAllowed(r, s.cfg.AllowedOrigins) {
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+	if !s.admit(w, r) {
 		return
 	}
 	sub, enc := negotiateEncoding(r)

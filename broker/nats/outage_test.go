@@ -1,19 +1,18 @@
 package nats
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/brokertest"
+	"github.com/heraldhq/herald/internal/logtest"
 	"github.com/heraldhq/herald/internal/services"
 )
 
@@ -114,39 +113,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// logBuffer collects a logger's lines for a test to read while the broker
-// writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// lines returns the lines containing s.
-func (l *logBuffer) lines(s string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		if strings.Contains(line, s) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // TestSweepLogsOncePerOutage: with JetStream's presence stream unavailable
 // while NATS stays connected, the sweep of every channel fails every round;
 // that is one warning when it starts and one line when it ends, not a line
 // per channel per round.
 func TestSweepLogsOncePerOutage(t *testing.T) {
 	p := services.StartNATS(t)
-	var logs logBuffer
+	var logs logtest.Buffer
 	o := testOptions("nats://"+p.Addr(), "herald")
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	b := newBroker(t, o)
@@ -165,14 +138,14 @@ func TestSweepLogsOncePerOutage(t *testing.T) {
 	if err := b.js.DeleteStream(ctx, b.subj.presence); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sweep to fail", func() bool { return len(logs.lines("presence sweep")) > 0 })
+	waitFor(t, "the sweep to fail", func() bool { return len(logs.Lines("presence sweep")) > 0 })
 	// Some twenty rounds (the sweep runs every 50 ms) of ten channels.
 	time.Sleep(time.Second)
 	if err := b.ensureStreams(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sweep to recover", func() bool { return len(logs.lines("presence sweep recovered")) > 0 })
-	lines := logs.lines("presence sweep")
+	waitFor(t, "the sweep to recover", func() bool { return len(logs.Lines("presence sweep recovered")) > 0 })
+	lines := logs.Lines("presence sweep")
 	if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "channels=10") {
 		t.Fatalf("sweep log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
 	}

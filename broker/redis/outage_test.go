@@ -1,7 +1,6 @@
 package redis_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,36 +13,9 @@ import (
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/brokertest"
 	"github.com/heraldhq/herald/broker/redis"
+	"github.com/heraldhq/herald/internal/logtest"
 	"github.com/heraldhq/herald/internal/services"
 )
-
-// logBuffer collects a logger's lines for a test to read while the broker
-// writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// lines returns the lines containing s.
-func (l *logBuffer) lines(s string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		if strings.Contains(line, s) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // waitFor polls cond every 10 ms for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -186,8 +158,8 @@ func TestFailFastSilentServer(t *testing.T) {
 func TestSweepLogsOncePerOutage(t *testing.T) {
 	t.Parallel()
 	p := services.StartRedis(t)
-	var logs logBuffer
-	b := newBroker(t, redis.Options{Addrs: []string{p.Addr()}, Logger: logs.logger(), HealthCheckInterval: 200 * time.Millisecond})
+	var logs logtest.Buffer
+	b := newBroker(t, redis.Options{Addrs: []string{p.Addr()}, Logger: logs.Logger(slog.LevelInfo), HealthCheckInterval: 200 * time.Millisecond})
 	rec := brokertest.NewRecorder()
 	if err := b.Run(ctx, rec); err != nil {
 		t.Fatal(err)
@@ -198,12 +170,12 @@ func TestSweepLogsOncePerOutage(t *testing.T) {
 		}
 	}
 	p.Stop()
-	waitFor(t, "the sweep to fail", func() bool { return len(logs.lines("presence sweep")) > 0 })
+	waitFor(t, "the sweep to fail", func() bool { return len(logs.Lines("presence sweep")) > 0 })
 	// Some twenty rounds (the sweep runs every 50 ms) of twenty channels.
 	time.Sleep(time.Second)
 	p.Start()
-	waitFor(t, "the sweep to recover", func() bool { return len(logs.lines("presence sweep recovered")) > 0 })
-	lines := logs.lines("presence sweep")
+	waitFor(t, "the sweep to recover", func() bool { return len(logs.Lines("presence sweep recovered")) > 0 })
+	lines := logs.Lines("presence sweep")
 	if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "channels=20") {
 		t.Fatalf("sweep log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
 	}
