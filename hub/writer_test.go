@@ -15,16 +15,7 @@ import (
 // publish, shut down with the test.
 func openHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	b := memory.New(memory.Options{})
-	h := hub.New(hub.Config{Anonymous: true, Namespaces: map[string]hub.Namespace{"": {AllowPublish: hub.AccessAny}}}, b, nil)
-	if err := h.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.Shutdown(context.Background())
-		b.Close()
-	})
-	return h
+	return openHubWith(t, hub.Config{Namespaces: map[string]hub.Namespace{"": {AllowPublish: hub.AccessAny}}})
 }
 
 // gate is a Transport whose first write blocks until released, so that
