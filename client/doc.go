@@ -25,4 +25,14 @@
 // missed publications. When it does not (the history was trimmed or the
 // stream's epoch changed), OnRecoveryLost is called before the live stream
 // resumes, so the application can reload its state instead of showing a gap.
+//
+// However much was missed, recovery arrives in bounded pages (the server
+// sends the rest as pushes after a subscribe result with more set); the
+// client delivers them like live publications. A publication whose offset
+// skips ahead is never delivered: the subscription resubscribes from its
+// last offset (a direct message that skips ahead makes the client
+// reconnect, the only way to recover an inbox). A resubscribe the server
+// keeps refusing with temporary errors is retried with backoff, then, after
+// Options.RecoveryRetries, reported through OnRecoveryLost and continued
+// from the present.
 package client
