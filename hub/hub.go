@@ -9,17 +9,22 @@
 //
 // A hub starts goroutines of its own: the presence refresher, the retrier
 // of presence removals the engine did not take, the control worker and the
-// node reporter. Each client
-// has the transport's reader goroutine, which runs its commands in order, and
-// a writer goroutine that exists only while its queue is non-empty. The
-// broker calls the hub's Handle* methods from its delivery goroutines; they
-// never block, they only queue bytes.
+// node reporter, and one per subscription catching up on what it missed
+// (catchup.go), for as long as that takes. Each client has the transport's
+// reader goroutine, which runs its commands in order (and waits while its
+// replies pile up), and a writer goroutine that exists only while its queue
+// is non-empty. The broker calls the hub's Handle* methods from its
+// delivery goroutines; they never block, they only queue bytes.
 //
 // # Lock order
 //
 //	subscribeLocks[channel] → channels shard → subscription.mu → writeQueue.mu
 //	Client.mu → (nothing else)
 //	subscription.presenceMu → (a broker call; the broker's callbacks never take it)
+//
+// A subscription's delivery may end the client (a refused push, a gap):
+// it releases subscription.mu first, then calls Disconnect, which takes
+// Client.mu and writeQueue.mu one after the other.
 //
 // Broker methods are never called with a registry shard, a subscription or a
 // client lock held, because the broker calls back into the hub while holding
