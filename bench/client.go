@@ -131,11 +131,21 @@ func (c *conn) call(cmd map[string]any, timeout time.Duration) (json.RawMessage,
 	defer func() { c.mu.Lock(); delete(c.pending, id); c.mu.Unlock() }()
 	cmd["id"] = id
 	b, _ := json.Marshal(cmd)
-	if err := c.ws.WriteMessage(gws.OpcodeText, b); err != nil {
-		return nil, &connectError{Key: "write", err: err}
-	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	if err := c.ws.WriteMessage(gws.OpcodeText, b); err != nil {
+		// A server that refuses a connection after the upgrade (4005)
+		// may close it before our first write: its close code, which
+		// the reader is about to see, says more than the write error.
+		select {
+		case <-c.done:
+			if c.closeCode != 0 {
+				return nil, &connectError{Key: c.closeKey(), err: err}
+			}
+		case <-t.C:
+		}
+		return nil, &connectError{Key: "write", err: err}
+	}
 	select {
 	case r := <-ch:
 		if r.Error != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -61,9 +62,15 @@ type Config struct {
 	// with Anonymous connects without a token.
 	TokenSecret string
 	Anonymous   bool
-	// SourceIPs are local addresses spread over the clients. Empty: the
-	// system's choice, except on loopback beyond AutoSpread clients.
+	// SourceIPs are local addresses spread over the clients. Empty: on
+	// IPv4 loopback, LoopbackSources (PerSourceAddress clients each);
+	// elsewhere the system's choice.
 	SourceIPs []net.IP
+	// Publishers is how many connections the client publisher spreads its
+	// publications over, round robin. Default: one per PublisherRate of
+	// the rate (at most MaxAutoPublishers), so that no connection meets a
+	// server's per-connection publish limit; one for raw.
+	Publishers int
 	// ConnectConcurrency is how many clients connect at once. Default 64.
 	ConnectConcurrency int
 	// Timeout bounds each handshake and each awaited reply. Default 10s.
@@ -96,10 +103,25 @@ const (
 	RolePublisher   = "publisher"
 )
 
-// AutoSpread is how many clients one loopback source address takes before
-// Run spreads clients over 127.0.0.2 and up (ephemeral ports run out near
-// 28k per address pair).
-const AutoSpread = 20000
+// PublisherRate is the most publications a second the default publisher
+// sends over one connection: under Herald's default per-connection
+// publish limit (limits.publish_rate, 50/s).
+const PublisherRate = 40
+
+// MaxAutoPublishers bounds the default number of publisher connections.
+const MaxAutoPublishers = 64
+
+// publishers is how many publisher connections publish at rate.
+func (c *Config) publishers(rate float64) int {
+	switch {
+	case c.Publishers > 0:
+		return c.Publishers
+	case c.Protocol == "raw" || c.PublishVia == "api" || rate <= PublisherRate:
+		// A raw server broadcasts to every connection, publishers too.
+		return 1
+	}
+	return min(MaxAutoPublishers, int(math.Ceil(rate/PublisherRate)))
+}
 
 func (c *Config) defaults() error {
 	if c.URL == "" {
@@ -204,12 +226,15 @@ func (c *Config) defaults() error {
 	if c.RunID == "" {
 		c.RunID = newRunID()
 	}
-	if len(c.SourceIPs) == 0 && c.Connections > AutoSpread {
-		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() && ip.To4() != nil {
-			for i := 0; i*AutoSpread < c.Connections; i++ {
-				c.SourceIPs = append(c.SourceIPs, net.IPv4(127, 0, 0, byte(2+i)))
-			}
+	if c.Publishers < 0 {
+		return errors.New("bench: publishers must be 0 (automatic) or more")
+	}
+	if len(c.SourceIPs) == 0 {
+		pubs := c.publishers(c.Rate + c.HotRate*float64(c.HotChannels))
+		if c.Ramp.Enabled && c.Publishers == 0 {
+			pubs = MaxAutoPublishers // the rate rises step by step
 		}
+		c.SourceIPs = LoopbackSources(u.Hostname(), c.Connections+pubs)
 	}
 	return c.Ramp.defaults()
 }

@@ -53,7 +53,7 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		return &Report{Results: []*Result{res}}, nil
 	}
 	step := func(rate float64, d time.Duration) (*Result, error) {
-		pub, err := r.newPublisher()
+		pub, err := r.newPublisher(rate)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		_ = seq
 		errors := pub.wait()
 		var codes map[string]int
-		if cp, ok := pub.(*clientPublisher); ok {
+		if cp, ok := pub.(interface{ errorCodes() map[string]int }); ok {
 			codes = cp.errorCodes()
 		}
 		close(stop)

@@ -400,17 +400,66 @@ func (p *apiPublisher) close() {
 	p.client.CloseIdleConnections()
 }
 
-// newPublisher opens the configured publisher (client id -1).
-func (r *runner) newPublisher() (publisher, error) {
+// newPublisher opens the configured publisher for rate publications a
+// second: the API's, or Config.publishers client connections (client ids
+// from publisherID up).
+func (r *runner) newPublisher(rate float64) (publisher, error) {
 	if r.cfg.PublishVia == "api" {
 		return newAPIPublisher(r.cfg.APIURL, r.cfg.APIKey, r.cfg.Timeout), nil
 	}
-	dial := func() (*conn, error) { return r.dialer.dial(publisherID, func(*conn, fields, int64) {}) }
-	c, err := dial()
-	if err != nil {
-		return nil, fmt.Errorf("bench: publisher: %w", err)
+	n := r.cfg.publishers(rate)
+	pool := &publisherPool{}
+	for k := range n {
+		dial := func() (*conn, error) { return r.dialer.dial(publisherID+k, func(*conn, fields, int64) {}) }
+		c, err := dial()
+		if err != nil {
+			pool.close()
+			what := "the publisher"
+			if n > 1 {
+				what = fmt.Sprintf("publisher %d of %d", k+1, n)
+			}
+			return nil, fmt.Errorf("bench: %s could not connect: %w%s", what, err, explainSuffix(errorKey(err)))
+		}
+		pool.ps = append(pool.ps, &clientPublisher{c: c, raw: r.cfg.Protocol == "raw", dial: dial})
 	}
-	return &clientPublisher{c: c, raw: r.cfg.Protocol == "raw", dial: dial}, nil
+	if n == 1 {
+		return pool.ps[0], nil
+	}
+	return pool, nil
+}
+
+// publisherPool spreads publications over client publishers, round robin,
+// so that each stays under a server's per-connection publish rate.
+type publisherPool struct {
+	ps   []*clientPublisher
+	next int
+}
+
+func (p *publisherPool) publish(channel string, data []byte) {
+	p.ps[p.next].publish(channel, data)
+	p.next = (p.next + 1) % len(p.ps)
+}
+
+func (p *publisherPool) wait() uint64 {
+	var n uint64
+	for _, c := range p.ps {
+		n += c.wait()
+	}
+	return n
+}
+
+func (p *publisherPool) errorCodes() map[string]int {
+	var out map[string]int
+	for _, c := range p.ps {
+		out = addCounts(out, c.errorCodes())
+	}
+	return out
+}
+
+func (p *publisherPool) close() {
+	for _, c := range p.ps {
+		c.close()
+	}
 }
 
 // drain waits until have() reaches want, for at most Drain.

@@ -29,7 +29,7 @@ func (r *runner) channels(ctx context.Context) (*Report, error) {
 	})
 	res := &Result{}
 	defer closeAll(subs, res)
-	pub, err := r.newPublisher()
+	pub, err := r.newPublisher(cfg.Rate + cfg.HotRate*float64(len(hot)))
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +73,10 @@ func (r *runner) channels(ctx context.Context) (*Report, error) {
 	}
 	wg.Wait()
 	errors := pub.wait()
+	var codes map[string]int
+	if cp, ok := pub.(interface{ errorCodes() map[string]int }); ok {
+		codes = cp.errorCodes()
+	}
 	close(stop)
 	published := ownPub.Load() + hotPub.Load()
 	expected := ownPub.Load() + hotPub.Load()*uint64(len(subs))
@@ -82,6 +86,7 @@ func (r *runner) channels(ctx context.Context) (*Report, error) {
 	u, _ := counts(subs)
 	out.Lost = sat(expected, u)
 	out.TargetRate = cfg.Rate
+	out.ErrorCodes = codes
 	out.ConnectErrors = errs
 	out.finish()
 	*res = *out
@@ -142,6 +147,8 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	stop := make(chan struct{})
 	go r.watch(p, name, func() int { return len(conns) }, stop)
 	var sent, lost, refused atomic.Uint64
+	var refusedMu sync.Mutex
+	var refusedBy map[string]int
 	var wg sync.WaitGroup
 	cpu := startCPU(cfg.ServerPID)
 	t0 := time.Now()
@@ -157,6 +164,9 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 					// (rate limits) is an error, not a lost echo.
 					if _, err := c.call(map[string]any{"type": "publish", "channel": ch, "data": json.RawMessage(data)}, cfg.Timeout); err != nil {
 						refused.Add(1)
+						refusedMu.Lock()
+						refusedBy = addCounts(refusedBy, map[string]int{errorKey(err): 1})
+						refusedMu.Unlock()
 						time.Sleep(10 * time.Millisecond)
 						continue
 					}
@@ -182,6 +192,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	out.ConnectErrors = errs
 	out.Published, out.Expected, out.Lost, out.Size = sent.Load(), sent.Load(), lost.Load(), size
 	out.Errors = refused.Load()
+	out.ErrorCodes = refusedBy
 	out.finish()
 	*res = *out
 	return res, nil
