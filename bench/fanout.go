@@ -41,11 +41,12 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		stop := make(chan struct{})
 		go r.watch(p, name, func() int { return len(subs) }, stop)
 		published, err := cfg.Hooks.Published(ctx)
-		close(stop)
 		if err != nil {
+			close(stop)
 			return nil, err
 		}
 		r.drain(ctx, published*uint64(len(subs)), func() uint64 { u, _ := counts(subs); return u })
+		close(stop)
 		*res = *r.measure(p, name, subs, published, 0)
 		res.Published = 0 // the publishing process counts its own
 		res.ConnectErrors = errs
@@ -77,19 +78,18 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		cur.Store(p)
 		stop := make(chan struct{})
 		go r.watch(p, name, func() int { return len(subs) }, stop)
-		var seq uint64
-		published := pace(ctx, rate, d, func(n uint64) {
-			seq = n
+		published, requested := pace(ctx, rate, d, func(n uint64) {
 			pub.publish(channel, payload(time.Now().UnixNano(), n, publisherID, cfg.Size))
 		})
-		_ = seq
 		errors := pub.wait()
 		var codes map[string]int
 		if cp, ok := pub.(interface{ errorCodes() map[string]int }); ok {
 			codes = cp.errorCodes()
 		}
-		close(stop)
+		// The timeline goes on through the drain, where the deliveries
+		// of a saturated run arrive last.
 		r.drain(ctx, u0+published*uint64(len(subs)), func() uint64 { u, _ := counts(subs); return u })
+		close(stop)
 		out := r.measure(p, name, subs, published, errors)
 		u1, d1 := counts(subs)
 		if out.CPU, err = cpu.stop(time.Since(t0).Seconds(), u1-u0); err != nil {
@@ -97,7 +97,7 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		}
 		out.Lost = sat(out.Expected, u1-u0)
 		out.Duplicates = d1 - d0
-		out.TargetRate, out.Size = rate, cfg.Size
+		out.TargetRate, out.Size, out.Requested = rate, cfg.Size, requested
 		out.ErrorCodes = codes
 		out.finish()
 		return out, nil

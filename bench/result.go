@@ -28,13 +28,17 @@ type Result struct {
 	// "error 101", "http 503", "dial", "timeout".
 	ConnectErrors map[string]int `json:"connect_errors,omitempty"`
 	// Closes counts connections the server closed during the run, by code.
-	Closes     map[string]int `json:"closes,omitempty"`
-	Published  uint64         `json:"published"`
-	Expected   uint64         `json:"expected"`
-	Delivered  uint64         `json:"delivered"`
-	Lost       uint64         `json:"lost"`
-	Duplicates uint64         `json:"duplicates"`
-	Errors     uint64         `json:"errors"`
+	Closes map[string]int `json:"closes,omitempty"`
+	// Requested is how many publications the target rate asked for in
+	// the time the publisher ran; Published falls short of it when the
+	// publisher could not keep the rate.
+	Requested  uint64 `json:"requested,omitempty"`
+	Published  uint64 `json:"published"`
+	Expected   uint64 `json:"expected"`
+	Delivered  uint64 `json:"delivered"`
+	Lost       uint64 `json:"lost"`
+	Duplicates uint64 `json:"duplicates"`
+	Errors     uint64 `json:"errors"`
 	// ErrorCodes counts the publisher's error replies by code.
 	ErrorCodes map[string]int `json:"error_codes,omitempty"`
 	PerSecond  float64        `json:"delivered_per_sec"`
@@ -100,6 +104,7 @@ func (r *Result) Merge(o *Result) {
 	r.Closes = addCounts(r.Closes, o.Closes)
 	r.ErrorCodes = addCounts(r.ErrorCodes, o.ErrorCodes)
 	r.Published += o.Published
+	r.Requested += o.Requested
 	r.Expected += o.Expected
 	r.Delivered += o.Delivered
 	r.Lost += o.Lost
@@ -172,9 +177,6 @@ func (rep *Report) WriteTable(w io.Writer) {
 	tw.Flush()
 	for _, r := range rep.Results {
 		var notes []string
-		if len(r.ConnectErrors) > 0 {
-			notes = append(notes, "connect errors: "+countsString(r.ConnectErrors))
-		}
 		if len(r.ErrorCodes) > 0 {
 			notes = append(notes, "publish errors: "+countsString(r.ErrorCodes))
 		}
@@ -197,6 +199,9 @@ func (rep *Report) WriteTable(w io.Writer) {
 		}
 		for _, n := range notes {
 			fmt.Fprintf(w, "%s: %s\n", r.Name, n)
+		}
+		for _, n := range r.Warnings() {
+			fmt.Fprintf(w, "%s: warning: %s\n", r.Name, n)
 		}
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -119,12 +121,31 @@ func (r *runner) watch(p *phase, name string, conns func() int, stop <-chan stru
 	}
 }
 
+// minLastInterval is the shortest last timeline interval, in seconds.
+const minLastInterval = 0.25
+
 // result turns a finished phase into a Result.
 func (p *phase) result(name string, r *runner) *Result {
 	p.mu.Lock()
+	last := 0.0
+	if n := len(p.timeline); n > 0 {
+		last = p.timeline[n-1].T
+	}
+	p.mu.Unlock()
+	if p.interval.Count() > 0 && time.Since(p.start).Seconds()-last >= minLastInterval {
+		// Deliveries since the last tick make a last, shorter interval;
+		// a sliver of one would plot noise (they are in the histogram).
+		p.tick()
+	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
+	// A copy: arrivals go on being recorded until the clients close, and
+	// the histogram must keep agreeing with the percentiles and counts
+	// taken from it now.
+	hist := NewHistogram()
+	hist.Merge(p.hist)
 	return &Result{Name: name, Protocol: r.cfg.Protocol, Seconds: time.Since(p.start).Seconds(),
-		Delivered: p.delivered.Load(), Histogram: p.hist, Timeline: p.timeline}
+		Delivered: hist.Count(), Histogram: hist, Timeline: slices.Clone(p.timeline)}
 }
 
 // open connects n clients (ids from first) with bounded concurrency and
@@ -213,14 +234,14 @@ func counts(conns []*conn) (unique, dups uint64) {
 }
 
 // pace calls send at rate per second for d (or until ctx ends) and
-// returns how many it sent.
-func pace(ctx context.Context, rate float64, d time.Duration, send func(n uint64)) uint64 {
+// returns how many it sent and how many the rate asked for in the time it
+// ran: fewer sent than requested means send could not keep up.
+func pace(ctx context.Context, rate float64, d time.Duration, send func(n uint64)) (sent, requested uint64) {
 	start := time.Now()
-	var sent uint64
 	for {
 		el := time.Since(start)
 		if el >= d || ctx.Err() != nil {
-			return sent
+			return sent, uint64(math.Round(rate * min(el, d).Seconds()))
 		}
 		for due := uint64(rate*el.Seconds()) + 1; sent < due; {
 			sent++

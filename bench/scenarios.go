@@ -43,6 +43,7 @@ func (r *runner) channels(ctx context.Context) (*Report, error) {
 		hotSeq    = make([]uint64, len(hot))
 		ownPub    atomic.Uint64
 		hotPub    atomic.Uint64
+		requested atomic.Uint64
 		wg        sync.WaitGroup
 		ownTarget = make([]int, 0, len(subs))
 	)
@@ -51,24 +52,28 @@ func (r *runner) channels(ctx context.Context) (*Report, error) {
 	}
 	if len(ownTarget) > 0 {
 		wg.Go(func() {
-			ownPub.Store(pace(ctx, cfg.Rate, cfg.Duration, func(n uint64) {
+			sent, req := pace(ctx, cfg.Rate, cfg.Duration, func(n uint64) {
 				i := ownTarget[int(n-1)%len(ownTarget)]
 				mu.Lock()
 				ownSeq[i]++
 				pub.publish(r.channel("own", i), payload(time.Now().UnixNano(), ownSeq[i], publisherID, cfg.Size))
 				mu.Unlock()
-			}))
+			})
+			ownPub.Store(sent)
+			requested.Add(req)
 		})
 	}
 	if len(hot) > 0 {
 		wg.Go(func() {
-			hotPub.Store(pace(ctx, cfg.HotRate*float64(len(hot)), cfg.Duration, func(n uint64) {
+			sent, req := pace(ctx, cfg.HotRate*float64(len(hot)), cfg.Duration, func(n uint64) {
 				k := int(n-1) % len(hot)
 				mu.Lock()
 				hotSeq[k]++
 				pub.publish(hot[k], payload(time.Now().UnixNano(), hotSeq[k], publisherID, cfg.Size))
 				mu.Unlock()
-			}))
+			})
+			hotPub.Store(sent)
+			requested.Add(req)
 		})
 	}
 	wg.Wait()
@@ -77,15 +82,16 @@ func (r *runner) channels(ctx context.Context) (*Report, error) {
 	if cp, ok := pub.(interface{ errorCodes() map[string]int }); ok {
 		codes = cp.errorCodes()
 	}
-	close(stop)
 	published := ownPub.Load() + hotPub.Load()
 	expected := ownPub.Load() + hotPub.Load()*uint64(len(subs))
 	r.drain(ctx, expected, func() uint64 { u, _ := counts(subs); return u })
+	close(stop)
 	out := r.measure(p, fmt.Sprintf("channels %d+%d hot", len(subs), len(hot)), subs, published, errors)
 	out.Expected = expected
 	u, _ := counts(subs)
 	out.Lost = sat(expected, u)
 	out.TargetRate = cfg.Rate
+	out.Requested = requested.Load()
 	out.ErrorCodes = codes
 	out.ConnectErrors = errs
 	out.finish()
