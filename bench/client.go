@@ -148,15 +148,28 @@ func (c *conn) call(cmd map[string]any, timeout time.Duration) (json.RawMessage,
 	}
 	select {
 	case r := <-ch:
-		if r.Error != nil {
-			return nil, &connectError{Key: "error " + strconv.Itoa(r.Error.Code), err: errors.New(r.Error.Message)}
-		}
-		return r.Result, nil
+		return r.result()
 	case <-c.done:
+		// The reader hands a reply over before it sees the close that
+		// follows it (error 101, then 4501): the reply says more, and
+		// select would otherwise pick either at random.
+		select {
+		case r := <-ch:
+			return r.result()
+		default:
+		}
 		return nil, &connectError{Key: c.closeKey(), err: errors.New("connection closed")}
 	case <-t.C:
 		return nil, &connectError{Key: "timeout", err: fmt.Errorf("no reply to %v within %v", cmd["type"], timeout)}
 	}
+}
+
+// result is the reply's result, or its error keyed by code.
+func (r reply) result() (json.RawMessage, error) {
+	if r.Error != nil {
+		return nil, &connectError{Key: "error " + strconv.Itoa(r.Error.Code), err: errors.New(r.Error.Message)}
+	}
+	return r.Result, nil
 }
 
 func (c *conn) closeKey() string {
