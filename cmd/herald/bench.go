@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,12 +21,12 @@ import (
 	"github.com/heraldhq/herald/bench"
 )
 
-const benchHelp = `Load a Herald server (or a bare baseline server) and measure it.
+var benchHelp = fmt.Sprintf(`Load a Herald server (or a bare baseline server) and measure it.
 
 Scenarios:
   idle      N clients connected and subscribed, held with heartbeats; with
             --server-pid or --metrics-url, server memory per connection
-  fanout    N subscribers on one channel, one publisher at --rate
+  fanout    N subscribers on one channel, publications at --rate
             (--publish-via client|api), payload --size bytes; with
             --server-pid, server CPU time per delivery
   channels  N clients each on its own channel plus --hot K shared channels
@@ -37,14 +38,22 @@ Scenarios:
 Every payload carries its send time and a sequence number; the report gives
 delivered messages/s, loss and duplicates (by offset, or sequence where
 there are none), latency p50/p90/p99/p999/max, connect errors by close
-code. A live line goes to stderr while it runs and a table at the end;
---json prints the full report (with mergeable histograms) instead, and
---plot draws latency over time and its distribution as SVG.
+code. A live line goes to stderr while it runs and a table at the end,
+with warnings in words where the run is not what was asked: clients that
+could not connect (and which server limit refused them, and how to lift it
+for a benchmark), a publisher that fell short of --rate, latency that kept
+climbing (saturation). --json prints the full report (with mergeable
+histograms) instead, --plot draws latency over time and its distribution
+as SVG, and --csv writes the latency over time for plotting elsewhere.
 
 Runs are bounded: each phase lasts --duration (a ramp step --ramp-step),
-then --drain for messages in flight. Clients are spread over --source-ips,
-or over 127.0.0.2 and up on loopback beyond 20000 clients; --workers N
-forks N processes that split the clients and merges their results.`
+then --drain for messages in flight. A server limits connections per
+address, so against a loopback target (127.0.0.0/8, localhost) clients are
+spread over 127.0.0.2 and up, %d to an address; --source-ips gives the
+addresses instead (--source-ips 127.0.0.1 keeps them on one). The client
+publisher spreads its publications over one connection per %d/s of --rate
+(--publishers), under a server's per-connection publish limit. --workers N
+forks N processes that split the clients and merges their results.`, bench.PerSourceAddress, bench.PublisherRate)
 
 func benchCommand() *cobra.Command {
 	var (
@@ -52,7 +61,7 @@ func benchCommand() *cobra.Command {
 		sourceIPs, sizes string
 		echoVia          string
 		jsonOut          bool
-		plot             string
+		plot, csvOut     string
 		workers          int
 		workerRole       string
 		quiet            bool
@@ -111,15 +120,12 @@ func benchCommand() *cobra.Command {
 				return err
 			}
 			if plot != "" {
-				f, err := os.Create(plot)
-				if err != nil {
+				if err := writeFile(plot, rep.WritePlot); err != nil {
 					return err
 				}
-				if err := rep.WritePlot(f); err != nil {
-					f.Close()
-					return err
-				}
-				if err := f.Close(); err != nil {
+			}
+			if csvOut != "" {
+				if err := writeFile(csvOut, rep.WriteCSV); err != nil {
 					return err
 				}
 			}
@@ -152,7 +158,8 @@ func benchCommand() *cobra.Command {
 	f.StringVar(&cfg.APIKey, "api-key", "", "server API key (or HERALD_API_KEY)")
 	f.StringVar(&cfg.TokenSecret, "token-secret", "", "HS256 secret: mint a token per client")
 	f.BoolVar(&cfg.Anonymous, "anonymous", false, "connect without tokens")
-	f.StringVar(&sourceIPs, "source-ips", "", "local addresses to spread clients over (127.0.0.2-127.0.0.40)")
+	f.StringVar(&sourceIPs, "source-ips", "", fmt.Sprintf("local addresses to spread clients over (127.0.0.2-127.0.0.40; default on loopback: 127.0.0.2 and up, %d clients each)", bench.PerSourceAddress))
+	f.IntVar(&cfg.Publishers, "publishers", 0, fmt.Sprintf("connections the client publisher spreads publications over (default: one per %d/s of --rate)", bench.PublisherRate))
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "clients connecting at once")
 	f.DurationVar(&cfg.Timeout, "timeout", 10e9, "handshake and reply timeout")
 	f.BoolVar(&cfg.Storm, "storm", false, "connect: hold the clients and time their reconnection after a restart")
@@ -166,6 +173,7 @@ func benchCommand() *cobra.Command {
 	f.Float64Var(&cfg.Ramp.MaxRate, "ramp-max", 1e6, "ramp: highest rate to try")
 	f.BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	f.StringVar(&plot, "plot", "", "write latency over time and its distribution to this SVG file")
+	f.StringVar(&csvOut, "csv", "", "write latency over time to this CSV file (one row per result and second)")
 	f.IntVar(&workers, "workers", 1, "split the clients over this many processes")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no live progress line")
 	f.StringVar(&workerRole, "worker-role", "", "internal: run as a worker")
@@ -173,6 +181,19 @@ func benchCommand() *cobra.Command {
 	f.MarkHidden("worker-role")
 	f.MarkHidden("run-id")
 	return cmd
+}
+
+// writeFile creates path and fills it with write.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Worker processes speak line by line: a fanout subscriber worker prints
@@ -231,6 +252,13 @@ func runBenchWorkers(ctx context.Context, cfg bench.Config, n int, stderr io.Wri
 	if total <= 0 {
 		total = 100
 	}
+	// Each worker gets its own source addresses, so that together they
+	// stay within a server's limits per address as one process would.
+	sources := cfg.SourceIPs
+	if u, err := url.Parse(cfg.URL); err == nil && len(sources) == 0 {
+		sources = bench.LoopbackSources(u.Hostname(), total)
+	}
+	shares := bench.SplitSources(sources, n)
 	var ws []*benchWorker
 	defer func() {
 		for _, w := range ws {
@@ -246,6 +274,9 @@ func runBenchWorkers(ctx context.Context, cfg bench.Config, n int, stderr io.Wri
 		}
 		args := append(workerArgs(os.Args[1:]), "--worker-role", role, "--run-id", cfg.RunID,
 			"--connections", strconv.Itoa(share), "--quiet")
+		if len(shares[i]) > 0 {
+			args = append(args, "--source-ips", bench.FormatIPs(shares[i]))
+		}
 		c := exec.CommandContext(ctx, exe, args...)
 		c.Stderr = stderr
 		in, err := c.StdinPipe()
@@ -314,7 +345,7 @@ func workerArgs(args []string) []string {
 		a := args[i]
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch {
-		case strings.HasPrefix(a, "-") && (name == "workers" || name == "connections" || name == "n" || name == "subscribers" || name == "json" || name == "plot" || name == "run-id"):
+		case strings.HasPrefix(a, "-") && (name == "workers" || name == "connections" || name == "n" || name == "subscribers" || name == "json" || name == "plot" || name == "csv" || name == "run-id" || name == "source-ips"):
 			if !hasValue && name != "json" && i+1 < len(args) {
 				i++
 			}

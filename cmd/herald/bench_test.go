@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,5 +43,105 @@ func TestBenchBadInput(t *testing.T) {
 	}
 	if out, code := run(t, nil, "bench", "fanout", "--anonymous", "--source-ips", "bad"); code == 0 || !strings.Contains(out, "source address") {
 		t.Fatalf("exit %d: %s", code, out)
+	}
+}
+
+// helpExample returns the arguments of the first `herald bench` line of
+// the command's examples, with the flags in scale replaced.
+func helpExample(t *testing.T, scale map[string]string) []string {
+	t.Helper()
+	for _, line := range strings.Split(benchCommand().Example, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "herald" || f[1] != "bench" {
+			continue
+		}
+		args := f[1:]
+		for i := 0; i+1 < len(args); i++ {
+			if v, ok := scale[args[i]]; ok {
+				args[i+1] = v
+				delete(scale, args[i])
+			}
+		}
+		if len(scale) > 0 {
+			t.Fatalf("the first example %q has no %v", line, scale)
+		}
+		return args
+	}
+	t.Fatal("no bench example")
+	return nil
+}
+
+// TestBenchHelpExampleAgainstServeDev: the help's first example, at a
+// small scale but above what one address and one publisher connection may
+// do under the server's default limits (50 new connections at once; 50
+// publications/s after a burst of 200), runs clean against a real
+// `herald serve --dev`, and --plot and --csv write their files.
+func TestBenchHelpExampleAgainstServeDev(t *testing.T) {
+	_, addr, _ := startServe(t)
+	dir := t.TempDir()
+	svg, csvPath := filepath.Join(dir, "run.svg"), filepath.Join(dir, "run.csv")
+	args := helpExample(t, map[string]string{"--subscribers": "120", "--rate": "300", "--duration": "1s"})
+	if !slices.Contains(args, "fanout") || !slices.Contains(args, "--anonymous") {
+		t.Fatalf("the first example changed: %q", args)
+	}
+	args = append(args, "--url", "ws://"+addr+"/ws", "--json", "--plot", svg, "--csv", csvPath)
+	out, code := run(t, nil, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	r := rep.Results[0]
+	if r.Connections != 120 || len(r.ConnectErrors) != 0 || r.Errors != 0 || len(r.ErrorCodes) != 0 ||
+		r.Published == 0 || r.Delivered != r.Published*120 || r.Lost != 0 {
+		t.Fatalf("conns %d (errors %v), published %d (errors %d %v), delivered %d, lost %d",
+			r.Connections, r.ConnectErrors, r.Published, r.Errors, r.ErrorCodes, r.Delivered, r.Lost)
+	}
+	if b, err := os.ReadFile(svg); err != nil || !strings.HasPrefix(string(b), "<svg") || !strings.Contains(string(b), "time since start (s)") {
+		t.Fatalf("plot: %v", err)
+	}
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 || !slices.Equal(rows[0], bench.CSVHeader) || rows[1][0] != r.Name {
+		t.Fatalf("csv %q: %v", rows, err)
+	}
+}
+
+// TestBenchExplainsServerLimits: when the server refuses the load for one
+// of its limits, the error names the limit and how to lift it.
+func TestBenchExplainsServerLimits(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"HERALD_LIMITS_CONNECT_RATE_PER_IP=0.001", "HERALD_LIMITS_CONNECT_BURST_PER_IP=2"},
+			[]string{"http 429", "limits.connect_rate_per_ip", "HERALD_LIMITS_CONNECT_RATE_PER_IP=-1"}},
+		{[]string{"HERALD_LIMITS_MAX_CONNECTIONS_PER_IP=2"},
+			[]string{"close 4005", "limits.max_connections_per_ip", "HERALD_LIMITS_MAX_CONNECTIONS_PER_IP="}},
+	} {
+		_, addr, _ := startServeEnv(t, c.env)
+		out, code := run(t, nil, "bench", "fanout", "--anonymous", "-n", "5", "--rate", "10", "--duration", "300ms", "--drain", "300ms",
+			"--url", "ws://"+addr+"/ws", "-q")
+		if code == 0 {
+			t.Fatalf("%v: exit 0: %s", c.env, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: no %q in: %s", c.env, w, out)
+			}
+		}
+	}
+}
+
+func TestWorkerArgs(t *testing.T) {
+	got := workerArgs([]string{"bench", "fanout", "--workers", "2", "-n", "10", "--source-ips", "127.0.0.2", "--csv=x.csv", "--plot", "p.svg", "--json", "--rate", "5"})
+	if want := []string{"bench", "fanout", "--rate", "5"}; !slices.Equal(got, want) {
+		t.Fatalf("%q, want %q", got, want)
 	}
 }
