@@ -71,7 +71,7 @@ func benchCommand() *cobra.Command {
 		Short: "Load a server and report throughput, loss and latency",
 		Long:  benchHelp,
 		Example: `  herald serve --dev &
-  herald bench fanout --anonymous --subscribers 2000 --rate 200 --duration 10s
+  herald bench fanout --anonymous --subscribers 2000 --rate 20 --duration 10s
   herald bench fanout --token-secret "$SECRET" --publish-via api --api-key "$KEY" --ramp --ramp-p99 20ms
   herald bench idle --anonymous -n 50000 --server-pid "$(pidof herald)" --workers 4
   herald bench echo --anonymous --sizes 128,1024,4096 --json > echo.json
