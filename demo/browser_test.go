@@ -36,6 +36,19 @@ func TestBrowserChat(t *testing.T) {
 		"URL="+ctl.srv.URL+demo.Path, "CONTROL="+control.URL)
 }
 
+// TestBrowserLayout opens the page at a phone's width and a laptop's: the
+// chat fits the screen, the message box keeps a usable width, and the
+// favicon is served.
+func TestBrowserLayout(t *testing.T) {
+	browsertest.Require(t)
+	h, err := demo.New(demo.Options{TokenSecret: []byte(ht.Secret), Namespace: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := ht.Start(t, ht.Options{Server: server.Config{Pages: map[string]http.Handler{demo.Path: h}}})
+	browsertest.Run(t, "testdata/layout.cjs", time.Minute, "URL="+srv.URL+demo.Path)
+}
+
 // TestBrowserClientLogic feeds herald.js, in Chromium, the overlaps and
 // failures a healthy server rarely produces: repeated and stale offsets,
 // recovery overlapping live messages in one frame, an epoch change, ping,

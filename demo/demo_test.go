@@ -45,10 +45,11 @@ func get(t *testing.T, url string) (*http.Response, string) {
 func TestPageAndAssets(t *testing.T) {
 	srv := newHandler(t, demo.Options{})
 	for path, ctype := range map[string]string{
-		"/demo/":          "text/html",
-		"/demo/app.js":    "text/javascript",
-		"/demo/herald.js": "text/javascript",
-		"/demo/style.css": "text/css",
+		"/demo/":            "text/html",
+		"/demo/app.js":      "text/javascript",
+		"/demo/herald.js":   "text/javascript",
+		"/demo/style.css":   "text/css",
+		"/demo/favicon.svg": "image/svg+xml",
 	} {
 		resp, body := get(t, srv.URL+path)
 		if resp.StatusCode != http.StatusOK {

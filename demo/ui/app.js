@@ -109,6 +109,7 @@ function startChat(name, room, first) {
 
   $('login').hidden = true;
   $('chat').hidden = false;
+  document.body.classList.add('chatting');
   $('room-title').textContent = `#${room}`;
   $('whoami').textContent = name;
   $('messages').replaceChildren();
@@ -124,6 +125,7 @@ function leave() {
   chat = null;
   $('chat').hidden = true;
   $('login').hidden = false;
+  document.body.classList.remove('chatting');
   $('whoami').textContent = '';
 }
 
