@@ -11,15 +11,19 @@ import (
 
 	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/demo"
+	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/internal/browsertest"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 	"github.com/heraldhq/herald/server"
 )
 
 // TestBrowserChat runs the page in headless Chromium against a real
-// server: two users chat, watch presence, exchange a direct message, then
-// the server restarts while messages keep arriving through another node on
-// the same broker, and both pages recover every message exactly once.
+// server: two users chat, watch presence, read an anonymous connection's
+// message, exchange a direct message, then the server restarts while
+// messages keep arriving through another node on the same broker, and both
+// pages recover every message exactly once, with the server API's labelled
+// as the server's. A last restart on an empty broker must make both pages
+// say that messages may be missing.
 func TestBrowserChat(t *testing.T) {
 	browsertest.Require(t)
 	mb := memory.New(memory.Options{})
@@ -28,7 +32,11 @@ func TestBrowserChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := ht.Options{Broker: mb, Server: server.Config{Pages: map[string]http.Handler{demo.Path: h}}}
+	opts := ht.Options{
+		Broker: mb,
+		Hub:    hub.Config{Anonymous: true},
+		Server: server.Config{Pages: map[string]http.Handler{demo.Path: h}},
+	}
 	ctl := &restarter{t: t, opts: opts, srv: ht.Start(t, opts)}
 	control := httptest.NewServer(ctl)
 	t.Cleanup(control.Close)
@@ -63,6 +71,8 @@ func TestBrowserClientLogic(t *testing.T) {
 // the server (clients get 1001), publishes through the server API of a
 // second node on the same broker while the first is down, starts the
 // first again on the same address, and answers what it published.
+// POST /control/reset restarts the server on a new, empty broker, as a
+// process on the in-memory broker restarts: every stream starts over.
 type restarter struct {
 	t    *testing.T
 	opts ht.Options
@@ -77,12 +87,27 @@ type outage struct {
 }
 
 func (r *restarter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost || req.URL.Path != "/control/restart" {
+	if req.Method != http.MethodPost {
 		http.NotFound(w, req)
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	switch req.URL.Path {
+	case "/control/restart":
+		r.restart(w)
+	case "/control/reset":
+		r.srv.Stop()
+		fresh := memory.New(memory.Options{})
+		r.t.Cleanup(func() { fresh.Close() })
+		r.srv.Broker = fresh // Restart starts the new server on it
+		r.srv = r.srv.Restart(r.opts)
+	default:
+		http.NotFound(w, req)
+	}
+}
+
+func (r *restarter) restart(w http.ResponseWriter) {
 	r.srv.Stop()
 	out, err := r.publishDuringOutage()
 	r.srv = r.srv.Restart(r.opts)
@@ -95,7 +120,7 @@ func (r *restarter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *restarter) publishDuringOutage() (outage, error) {
-	other := ht.Start(r.t, ht.Options{Broker: r.opts.Broker})
+	other := ht.Start(r.t, ht.Options{Broker: r.srv.Broker})
 	defer other.Stop()
 	var out outage
 	for i := 1; i <= 3; i++ {

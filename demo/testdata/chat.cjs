@@ -1,7 +1,11 @@
 // The demo chat in two real browser pages (alice, bob) and a third that
-// comes and goes (carol): presence, room messages, a direct message, then a
-// server restart during which the Go test publishes through another node;
-// both pages must reconnect and show every message exactly once.
+// comes and goes (carol): presence, room messages, one from an anonymous
+// connection, a direct message, then a server restart during which the Go
+// test publishes through another node; both pages must reconnect and show
+// every message exactly once, the backend's labelled "server" and the
+// anonymous one "anonymous". Last, a restart on an empty broker (what the
+// in-memory broker does on a process restart): both pages say messages may
+// be missing, and never that nothing was missed.
 //
 // Env: URL (the demo page), CONTROL (the Go test's control server).
 'use strict';
@@ -57,6 +61,32 @@ function log(page) {
   })));
 }
 
+// publishAnonymously publishes text to chat:lobby from a connection without
+// a token, opened by a page of the demo's origin as any script could.
+async function publishAnonymously(context, text) {
+  const page = await context.newPage();
+  try {
+    await page.goto(process.env.URL);
+    const reply = await page.evaluate((text) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://${location.host}/ws`, 'herald.v1.json');
+      ws.onerror = () => reject(new Error('websocket error'));
+      ws.onmessage = (e) => {
+        for (const line of e.data.split('\n')) {
+          const m = JSON.parse(line);
+          if (m.id === 2) { ws.close(); resolve(m); }
+        }
+      };
+      ws.onopen = () => {
+        ws.send(JSON.stringify({ id: 1, type: 'connect' }));
+        ws.send(JSON.stringify({ id: 2, type: 'publish', channel: 'chat:lobby', data: { text } }));
+      };
+    }), text);
+    check(reply.result, `anonymous publish: ${JSON.stringify(reply)}`);
+  } finally {
+    await page.close();
+  }
+}
+
 async function checkExactlyOnce(page, name, expectRoom, expectDirect) {
   const msgs = await log(page);
   const seen = new Set();
@@ -108,6 +138,11 @@ async function checkExactlyOnce(page, name, expectRoom, expectDirect) {
     await send(bob, 'hi alice');
     await shows(alice, 'room', 'hi alice');
 
+    // A connection without a token publishes: a client, not the server.
+    await publishAnonymously(context, 'from nobody in particular');
+    await shows(alice, 'room', 'from nobody in particular');
+    await shows(bob, 'room', 'from nobody in particular');
+
     // A direct message: alice picks bob in the presence list.
     await alice.click(`${user('bob')} button`);
     check(await alice.inputValue('#target') === 'bob', 'clicking bob did not choose him as the recipient');
@@ -147,13 +182,45 @@ async function checkExactlyOnce(page, name, expectRoom, expectDirect) {
     await shows(alice, 'room', 'welcome back');
     await shows(bob, 'room', 'welcome back');
 
-    const room = ['hello bob', 'hi alice', ...outage.room, 'welcome back'];
+    const room = ['hello bob', 'hi alice', 'from nobody in particular', ...outage.room, 'welcome back'];
     await checkExactlyOnce(alice, 'alice', room, []);
     await checkExactlyOnce(bob, 'bob', room, ['psst, bob', outage.direct]);
-    check((await log(alice)).filter((m) => m.author === 'server').length === 3, 'alice: outage messages not shown as from the server');
+    // Who wrote what: the server API's publications say "server", the
+    // anonymous connection's "anonymous", users their names.
+    for (const [page, name] of [[alice, 'alice'], [bob, 'bob']]) {
+      const msgs = (await log(page)).filter((m) => m.kind === 'room');
+      const by = (text) => msgs.find((m) => m.text === text).author;
+      check(by('from nobody in particular') === 'anonymous', `${name}: the anonymous message shown as from ${by('from nobody in particular')}`);
+      for (const text of outage.room) check(by(text) === 'server', `${name}: "${text}" shown as from ${by(text)}`);
+      check(by('hello bob') === 'alice' && by('hi alice') === 'bob', `${name}: users' messages not shown under their names`);
+    }
+    check((await log(bob)).find((m) => m.text === outage.direct).author === 'server', 'bob: the server\'s direct message not shown as from the server');
 
     await alice.screenshot({ path: artifact('demo-alice.png') });
     await bob.screenshot({ path: artifact('demo-bob.png') });
+
+    // A restart that loses the streams (the in-memory broker's, in a real
+    // process): each page says what may be missing, and its reconnect
+    // notice does not claim that nothing was.
+    const reset = await fetch(`${process.env.CONTROL}/control/reset`, { method: 'POST' });
+    check(reset.ok, `reset: ${reset.status} ${await reset.text()}`);
+    for (const [page, name] of [[alice, 'alice'], [bob, 'bob']]) {
+      await page.waitForSelector('#messages li.notice.warning:has-text("the channel history was reset")', WAIT);
+      await page.waitForSelector('#status[data-state="online"]', WAIT);
+      // Wait for the reconnect's own notice, after the last drop.
+      await page.waitForFunction(() => {
+        const texts = [...document.querySelectorAll('#messages li.notice')].map((li) => li.textContent);
+        return texts.slice(texts.findLastIndex((t) => t.startsWith('Connection lost'))).some((t) => t.startsWith('Reconnected'));
+      }, null, WAIT);
+      const all = await page.$$eval('#messages li.notice', (lis) => lis.map((li) => `${li.className}: ${li.textContent}`));
+      const notices = all.slice(all.findLastIndex((n) => n.startsWith('notice lost')));
+      check(!notices.some((n) => /nothing was missed/.test(n) || n.startsWith('notice recovered')) && notices.some((n) => n.startsWith('notice partial')),
+        `${name}: claims a full recovery after the streams were lost: ${JSON.stringify(notices)}`);
+    }
+    await alice.screenshot({ path: artifact('demo-alice-reset.png') });
+    // The new streams work: a message after the reset reaches both.
+    await send(bob, 'after the reset');
+    await shows(alice, 'room', 'after the reset');
     check(problems.length === 0, `page problems:\n${problems.join('\n')}`);
   } finally {
     await close();

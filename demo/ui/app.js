@@ -77,6 +77,7 @@ function startChat(name, room, first) {
     presence: new Map(),
     presenceQueue: null,
     target: '', // '' = the room; otherwise a user for direct messages
+    gaps: 0, // gaps reported since the last reconnect finished
   };
 
   chat.client = new HeraldClient({
@@ -95,14 +96,22 @@ function startChat(name, room, first) {
     handlers: {
       status: showStatus,
       connected: onConnected,
-      message: (ch, pub) => { if (ch === channel) addMessage('room', pub, pub.info?.user); },
-      direct: (pub) => { addMessage('direct', pub, pub.from?.user); saveInboxPosition(); },
+      message: (ch, pub) => { if (ch === channel) addMessage('room', pub, sender(pub.info)); },
+      direct: (pub) => { addMessage('direct', pub, sender(pub.from)); saveInboxPosition(); },
       join: (ch, info) => { if (ch === channel) presenceEvent('join', info); },
       leave: (ch, info) => { if (ch === channel) presenceEvent('leave', info); },
-      gap: (stream, why) => addNotice(`Some ${stream ? 'messages' : 'direct messages'} may be missing: ${why}.`, 'warning'),
+      gap: (stream, why) => {
+        if (chat) chat.gaps++;
+        addNotice(`Some ${stream ? 'messages' : 'direct messages'} may be missing: ${why}.`, 'warning');
+      },
       recovered: (counts) => {
+        // The connect reply reports its gaps before this: after one, the
+        // reconnect did not recover everything, whatever it caught up on.
         const n = Object.values(counts).reduce((a, b) => a + b, 0);
-        addNotice(n ? `Reconnected: caught up on ${n} missed message${n === 1 ? '' : 's'}.` : 'Reconnected: nothing was missed.', 'recovered');
+        const caught = `caught up on ${n} missed message${n === 1 ? '' : 's'}`;
+        if (chat?.gaps) addNotice(n ? `Reconnected: ${caught}, but not all (see above).` : 'Reconnected, but could not catch up (see above).', 'partial');
+        else addNotice(n ? `Reconnected: ${caught}.` : 'Reconnected: nothing was missed.', 'recovered');
+        if (chat) chat.gaps = 0;
       },
     },
   });
@@ -223,7 +232,7 @@ async function sendMessage(ev) {
     if (to) {
       await chat.client.send(to, { text });
       // Our own direct messages do not come back to us: show them here.
-      addMessage('sent', { data: { text }, ts: Date.now() }, chat.name, to);
+      addMessage('sent', { data: { text }, ts: Date.now() }, { name: chat.name, kind: 'user' }, to);
     } else {
       // Room messages come back as a `message` push like everyone's.
       await chat.client.publish(chat.channel, { text });
@@ -235,22 +244,35 @@ async function sendMessage(ev) {
 }
 
 /**
+ * Who published: info is a publication's `info` (or a direct message's
+ * `from`), {user, client}. A publication without it came from the server
+ * API, that is from a backend; one with an empty user from an anonymous
+ * connection, which is a client like any other and not the server.
+ */
+function sender(info) {
+  if (!info) return { name: 'server', kind: 'server' };
+  if (!info.user) return { name: 'anonymous', kind: 'anonymous', client: info.client };
+  return { name: info.user, kind: 'user' };
+}
+
+/**
  * Appends a message. kind: 'room', 'direct' (to us) or 'sent' (our own
- * direct message). from is '' for messages from the server API.
+ * direct message); from is what sender() returned.
  */
 function addMessage(kind, pub, from, to) {
   const li = document.createElement('li');
   li.className = `msg ${kind}`;
   li.dataset.stream = kind === 'room' ? chat.channel : kind === 'direct' ? 'inbox' : 'sent';
   if (pub.offset) li.dataset.offset = String(pub.offset);
-  const mine = from === chat.name;
-  if (mine) li.classList.add('mine');
+  if (from.kind === 'user' && from.name === chat.name) li.classList.add('mine');
 
   const head = document.createElement('div');
   head.className = 'head';
   const author = document.createElement('span');
-  author.className = 'author';
-  author.textContent = from || 'server';
+  author.className = `author ${from.kind}`;
+  author.textContent = from.name;
+  if (from.kind === 'server') author.title = 'Published by a backend through the server API';
+  if (from.kind === 'anonymous') author.title = `An anonymous connection (client ${from.client || 'unknown'})`;
   head.append(author);
   if (kind !== 'room') {
     const badge = document.createElement('span');
