@@ -13,20 +13,34 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/internal/browsertest"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 )
 
 // TestBrowserDashboard drives the console in Chromium: a wrong password,
-// the login, the live connection count rising as clients connect, the
-// channel list, presence, a publish that a real subscriber receives and the
-// history viewer shows, the log level selector, a screenshot, a user
-// disconnected from the form, and the sign-out.
+// the login, the live connection and user counts rising as clients connect,
+// the channel list, presence, a publish that a real subscriber receives and
+// the history viewer shows (and shows again after the next publish), a
+// long history shown whole with who published each row, the log level
+// selector, the page at a phone's width and a laptop's, a user disconnected
+// from the form, and the sign-out.
 func TestBrowserDashboard(t *testing.T) {
 	browsertest.Require(t)
-	c := startConsole(t)
+	c := startConsoleWith(t, ht.Options{Hub: hub.Config{Anonymous: true}})
 	reader, _ := c.Connect(t, ht.Token(t, "reader", nil))
 	subscribe(t, reader, "chat:lobby")
+
+	// A history longer than a screen: one publication from an anonymous
+	// connection, the rest from the server API.
+	anon, _ := c.Connect(t, "")
+	if r := anon.Call(map[string]any{"type": "publish", "channel": "chat:history", "data": map[string]any{"text": "anonymous"}}); r.ErrorCode() != 0 {
+		t.Fatalf("anonymous publish: %v", r)
+	}
+	anon.Conn.Close(websocket.StatusNormalClosure, "") // the page counts the reader alone
+	for i := 2; i <= historyLength; i++ {
+		c.MustAPI("publish", map[string]any{"channel": "chat:history", "data": map[string]any{"n": i}})
+	}
 
 	// The script asks for more clients once the page shows the first; they
 	// connect from the handler's goroutine, so errors are answered, not
@@ -56,7 +70,8 @@ func TestBrowserDashboard(t *testing.T) {
 	defer control.Close()
 
 	browsertest.Run(t, "testdata/admin.cjs", 2*time.Minute,
-		"ADMIN_URL="+c.URL+"/admin/", "ADMIN_PASSWORD="+password, "CONTROL_URL="+control.URL)
+		"ADMIN_URL="+c.URL+"/admin/", "ADMIN_PASSWORD="+password, "CONTROL_URL="+control.URL,
+		"HISTORY_LENGTH="+strconv.Itoa(historyLength))
 
 	m := reader.Messages("chat:lobby", 1)[0]
 	if data, _ := m["data"].(map[string]any); data["text"] != "hello from the browser" {
@@ -66,6 +81,10 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatalf("the selector left the level at %v", c.level.Level())
 	}
 }
+
+// historyLength is how many publications the test's long history holds:
+// more than a screen's worth of rows, fewer than the viewer asks for.
+const historyLength = 30
 
 // dialConnected opens a client connection and completes connect with token.
 func dialConnected(ctx context.Context, url, token string) (*websocket.Conn, error) {

@@ -42,6 +42,11 @@ function el(tag, props, ...children) {
 
 function fmtInt(n) { return Number(n).toLocaleString('en-US'); }
 
+// count says how many of a thing: "1 user", "2 users", "0 users".
+function count(n, one, many = one + 's') {
+  return `${fmtInt(n)} ${n === 1 ? one : many}`;
+}
+
 function fmtRate(r) {
   if (r === null || r === undefined) return '–';
   return r < 10 ? r.toFixed(1) : fmtInt(Math.round(r));
@@ -170,7 +175,8 @@ async function refreshNodes() {
     }, now);
     $('#total-nodes').textContent = fmtInt(nodes.length);
     $('#nodes-sub').textContent = nodes.length === 1 ? 'single node' : 'cluster, this node first';
-    $('#users-sub').textContent = fmtInt(sum(nodes, 'users')) + ' users';
+    const users = sum(nodes, 'users');
+    $('#users-sub').textContent = users === undefined ? '' : count(users, 'user');
     $('#total-connections').textContent = fmtInt(last(c.clients));
     $('#total-subs').textContent = fmtInt(sum(nodes, 'subs'));
     $('#total-rate').textContent = fmtRate(last(c.rate));
@@ -208,10 +214,10 @@ async function refreshChannels() {
       return el('tr', {}, el('td', {}, link), el('td', { className: 'num', textContent: fmtInt(c.subscribers) }));
     });
     $('#channels tbody').replaceChildren(...rows);
-    const shown = channels.length < total ? `showing ${channels.length} of ${fmtInt(total)}` : `${fmtInt(total)}`;
+    const shown = channels.length < total ? `showing ${fmtInt(channels.length)} of ` : '';
     $('#channels-summary').textContent = total === 0
       ? (pattern ? 'No active channel matches.' : 'No active channels.')
-      : `${shown} active channel${total === 1 ? '' : 's'}${pattern ? ' matching ' + pattern : ''}`;
+      : `${shown}${count(total, 'active channel')}${pattern ? ' matching ' + pattern : ''}`;
   } catch (err) {
     $('#channels-summary').textContent = 'Could not list channels: ' + err.message;
   } finally {
@@ -224,8 +230,23 @@ function fillTable(table, head, rows) {
   $(table + ' tbody').replaceChildren(...rows.map((r) => el('tr', {}, ...r.map((v) => el('td', { textContent: v })))));
 }
 
+// publisher names who published: no info means the server API (a backend
+// or this console); info with an empty user an anonymous connection.
+function publisher(info) {
+  if (!info) return '(server)';
+  return info.user || '(anonymous)';
+}
+
+// inspecting is what the inspector shows, {channel, what}, so that a
+// publish can refresh the history it changed; inspectSeq drops the answer
+// of a request a newer one overtook.
+let inspecting = null;
+let inspectSeq = 0;
+
 async function inspect(channel, what) {
   $('#inspect-channel').value = channel;
+  const seq = ++inspectSeq;
+  inspecting = { channel, what };
   const status = $('#inspect-status');
   status.className = 'muted';
   status.textContent = 'Loading…';
@@ -233,19 +254,22 @@ async function inspect(channel, what) {
     const q = encodeURIComponent(channel);
     if (what === 'presence') {
       const { clients } = await api('presence?channel=' + q);
+      if (seq !== inspectSeq) return;
       fillTable('#inspect-result', ['User', 'Client', 'Info'],
         clients.map((c) => [c.user || '(anonymous)', c.client, c.info ? JSON.stringify(c.info) : '']));
-      status.textContent = `${clients.length} connection${clients.length === 1 ? '' : 's'} present in ${channel}`;
+      status.textContent = `${count(clients.length, 'connection')} present in ${channel}`;
     } else {
       const res = await api('history?channel=' + q + '&limit=50');
+      if (seq !== inspectSeq) return;
       const pubs = res.publications || [];
       fillTable('#inspect-result', ['Offset', 'Time', 'From', 'Data'],
         pubs.map((p) => [String(p.offset), p.ts ? new Date(p.ts).toLocaleTimeString('en-GB') : '',
-          p.info ? p.info.user || '(server)' : '(server)',
-          p.data !== undefined ? JSON.stringify(p.data) : '(binary, ' + (p.b64 || '').length + ' base64 chars)']));
-      status.textContent = `Latest ${pubs.length} publication${pubs.length === 1 ? '' : 's'} of ${channel} · offset ${res.offset}, epoch ${res.epoch}`;
+          publisher(p.info),
+          p.data !== undefined ? JSON.stringify(p.data) : `(binary, ${count((p.b64 || '').length, 'base64 character')})`]));
+      status.textContent = `Latest ${count(pubs.length, 'publication')} of ${channel} · offset ${res.offset}, epoch ${res.epoch}`;
     }
   } catch (err) {
+    if (seq !== inspectSeq) return;
     fillTable('#inspect-result', [], []);
     status.className = 'error';
     status.textContent = err.message;
@@ -272,6 +296,8 @@ async function publish(ev) {
     const res = await api('publish', { channel, data });
     showStatus(status, true, res.offset ? `Published at offset ${res.offset}.` : 'Published.');
     refreshChannels();
+    // The history on display is of this channel: show what was just added.
+    if (inspecting && inspecting.what === 'history' && inspecting.channel === channel) inspect(channel, 'history');
   } catch (err) {
     showStatus(status, false, 'Not published: ' + err.message);
   }
