@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/heraldhq/herald/hub"
@@ -86,41 +87,60 @@ var apiMethods = map[string]apiMethod{
 	"info":           apiInfo,
 }
 
+// The server API answers every failure with one shape,
+// {"error":{"code":C,"message":"..."}}, C a protocol error code: a method
+// that failed with 200 (the protocol's rule), and a request refused before
+// any method ran with its HTTP status and the code nearest in meaning
+// (docs/API.md has the table). So a backend parses one kind of answer,
+// whichever check stopped it.
+
+// apiError is the body of every error answer of the server API.
+type apiError struct {
+	Error apiErrorDetail `json:"error"`
+}
+
+type apiErrorDetail struct {
+	Code    protocol.ErrorCode `json:"code"`
+	Message string             `json:"message"`
+}
+
+func newAPIError(pe *protocol.Error) apiError {
+	return apiError{apiErrorDetail{Code: pe.Code, Message: pe.Message}}
+}
+
+// writeAPIError answers an API request with status and the API's error
+// shape.
+func writeAPIError(w http.ResponseWriter, status int, code protocol.ErrorCode, msg string) {
+	_ = writeJSON(w, status, newAPIError(protocol.NewError(code, msg)))
+}
+
 func (a *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !apiAllowed(r, a.allowedNets) {
-		writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{"code": protocol.CodePermissionDenied, "message": "address not allowed"}})
+		writeAPIError(w, http.StatusForbidden, protocol.CodePermissionDenied, "address not allowed")
 		return
 	}
 	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "apikey") || !a.keys.valid(strings.TrimSpace(key)) {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{"code": protocol.CodeUnauthorized, "message": "invalid API key"}})
+		writeAPIError(w, http.StatusUnauthorized, protocol.CodeUnauthorized, "invalid API key")
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		writeAPIError(w, http.StatusMethodNotAllowed, protocol.CodeBadRequest, "method not allowed: use POST")
 		return
 	}
+	// Paths under /api/ that name no method ("/api/", "/api/a/b") come
+	// here too, with no name.
 	name := r.PathValue("method")
 	method, ok := apiMethods[name]
 	if !ok {
-		http.Error(w, "unknown method", http.StatusNotFound)
+		writeAPIError(w, http.StatusNotFound, protocol.CodeUnknownCommand, "unknown method")
 		return
 	}
 	var req apiRequest
-	body := http.MaxBytesReader(w, r.Body, a.bodyLimit)
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		// An empty body is a valid call for methods without fields (info).
-		if !errors.Is(err, io.EOF) {
-			http.Error(w, "malformed JSON: "+err.Error(), http.StatusBadRequest)
-			return
-		}
+	if status, pe := a.decode(w, r, &req); pe != nil {
+		writeAPIError(w, status, pe.Code, pe.Message)
+		return
 	}
 	result, err := method(r.Context(), a.hub, &req)
 	if err != nil {
@@ -128,7 +148,7 @@ func (a *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if pe.Code == protocol.CodeInternal {
 			a.log.Error("api call failed", "method", name, "err", err)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"error": map[string]any{"code": pe.Code, "message": pe.Message}})
+		_ = writeJSON(w, http.StatusOK, newAPIError(pe))
 		return
 	}
 	if err := writeJSON(w, http.StatusOK, map[string]any{"result": result}); err != nil {
@@ -136,6 +156,45 @@ func (a *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// only its type is logged.
 		a.log.Error("api result could not be encoded", "method", name, "err_type", fmt.Sprintf("%T", err))
 	}
+}
+
+// decode reads the request's body into req. A failure comes back with the
+// status to answer: 413 past APIBodySize, 408 when the body did not arrive
+// within RequestBodyTimeout (body.go), 400 for anything that is not a JSON
+// object of the right field types. An empty body is a valid call for
+// methods without fields (info).
+func (a *apiHandler) decode(w http.ResponseWriter, r *http.Request, req *apiRequest) (int, *protocol.Error) {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, a.bodyLimit)).Decode(req)
+	var (
+		tooBig   *http.MaxBytesError
+		syntax   *json.SyntaxError
+		wrongTyp *json.UnmarshalTypeError
+	)
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return 0, nil
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, protocol.NewError(protocol.CodeLimitExceeded,
+			fmt.Sprintf("request body larger than %d bytes", a.bodyLimit))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusRequestTimeout, protocol.NewError(protocol.CodeBadRequest, "request body not received in time")
+	case errors.As(err, &wrongTyp):
+		// Not the decoder's own words, which name Go types.
+		field := wrongTyp.Field
+		if field == "" {
+			return http.StatusBadRequest, protocol.NewError(protocol.CodeBadRequest, "malformed JSON: the body must be an object")
+		}
+		return http.StatusBadRequest, protocol.NewError(protocol.CodeBadRequest,
+			fmt.Sprintf("malformed JSON: field %s has the wrong type (%s)", field, wrongTyp.Value))
+	case errors.As(err, &syntax):
+		return http.StatusBadRequest, protocol.NewError(protocol.CodeBadRequest, "malformed JSON: "+err.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadRequest, protocol.NewError(protocol.CodeBadRequest, "malformed JSON: the body ends mid-value")
+	}
+	// Some other failure of the connection while the body was read: the
+	// client is most likely gone, and the error's text is the server's
+	// business.
+	return http.StatusBadRequest, protocol.NewError(protocol.CodeBadRequest, "request body could not be read")
 }
 
 func toAPIError(err error) *protocol.Error {
@@ -206,8 +265,7 @@ func apiBroadcast(ctx context.Context, h *hub.Hub, req *apiRequest) (any, error)
 	for i, ch := range req.Channels {
 		res, err := h.Publish(ctx, ch, data, "")
 		if err != nil {
-			pe := toAPIError(err)
-			results[i] = map[string]any{"error": map[string]any{"code": pe.Code, "message": pe.Message}}
+			results[i] = newAPIError(toAPIError(err))
 			continue
 		}
 		results[i] = res

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/heraldhq/herald/internal/netaddr"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // How plain HTTP is kept from taking the descriptors WebSocket clients and
@@ -202,7 +204,8 @@ func onProbation(r *http.Request) bool {
 
 // refuseOnProbation answers a request that a connection admitted past
 // MaxHTTPConnections may not make (503), and reports whether it did. A
-// request it may make is answered with the connection closed after it.
+// request it may make is answered with the connection closed after it. A
+// server API call is refused in the API's error shape, as temporary (110).
 func (s *Server) refuseOnProbation(w http.ResponseWriter, r *http.Request) bool {
 	if !onProbation(r) {
 		return false
@@ -212,6 +215,10 @@ func (s *Server) refuseOnProbation(w http.ResponseWriter, r *http.Request) bool 
 		return false
 	}
 	w.Header().Set("Retry-After", "1")
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeAPIError(w, http.StatusServiceUnavailable, protocol.CodeTooManyRequests, "server busy: try again")
+		return true
+	}
 	http.Error(w, "server busy", http.StatusServiceUnavailable)
 	return true
 }

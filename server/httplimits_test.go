@@ -15,6 +15,7 @@ import (
 	"time"
 
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/protocol"
 	"github.com/heraldhq/herald/server"
 )
 
@@ -131,7 +132,7 @@ func TestSlowRequestBodies(t *testing.T) {
 	baseline := openFDs()
 	heads := []struct{ head, status string }{
 		{"POST /api/publish HTTP/1.1", "401"},
-		{"POST /api/publish HTTP/1.1\r\nAuthorization: apikey " + ht.APIKey, "400"}, // read until the bound
+		{"POST /api/publish HTTP/1.1\r\nAuthorization: apikey " + ht.APIKey, "408"}, // read until the bound
 		{"POST /nonexistent HTTP/1.1", "404"},
 		{"GET /healthz HTTP/1.1", "200"},
 		{"PUT /readyz HTTP/1.1", "405"},
@@ -285,6 +286,7 @@ func TestHTTPReserve(t *testing.T) {
 
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
+	var body []byte // of the last answer
 	get := func(path string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, s.URL+path, nil)
@@ -296,13 +298,14 @@ func TestHTTPReserve(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		body, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
 		return resp
 	}
 	if r := get("/api/info"); r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || !r.Close {
 		t.Fatalf("API call past the cap: %d %v", r.StatusCode, r.Header)
 	}
+	checkAPIError(t, "API call past the cap", body, protocol.CodeTooManyRequests)
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if r := get(p); r.StatusCode != http.StatusOK || !r.Close {
 			t.Fatalf("%s past the cap: %d, close %v", p, r.StatusCode, r.Close)

@@ -218,6 +218,9 @@ func New(cfg Config, h *hub.Hub) *Server {
 		s.mux.HandleFunc("/echo", s.serveEcho)
 	}
 	s.mux.Handle("/api/{method}", s.instrumentAPI(s.api))
+	// Every other path under /api/ is an unknown method, answered in the
+	// API's error shape after the same checks.
+	s.mux.Handle("/api/", s.instrumentAPI(s.api))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
