@@ -69,16 +69,26 @@ func (h *Hub) History(ctx context.Context, channel string, limit *int, since *pr
 	return h.history(ctx, channel, ns, limit, since, reverse, MaxReplySize)
 }
 
-// RemoveHistory drops a channel's stream; its epoch changes.
+// RemoveHistory drops a channel's stream; its epoch changes. Every node
+// then closes the channel's subscribers at once with 4000 (see
+// opHistoryRemoved): a message push carries no epoch, so none of them could
+// follow the new stream, and each learns of the loss from recovered: false
+// when it resubscribes. An error after the stream was dropped (the notice
+// could not be sent) is still an error: the call may be repeated, and a
+// subscriber not told meets the new epoch at the channel's next publication.
 func (h *Hub) RemoveHistory(ctx context.Context, channel string) error {
-	if _, err := h.namespace(channel); err != nil {
+	ns, err := h.namespace(channel)
+	if err != nil {
 		return err
 	}
 	if err := h.broker.RemoveHistory(ctx, channel); err != nil {
 		h.log.Error("broker remove history", "channel", channel, "err", err)
 		return protocol.ErrInternal
 	}
-	return nil
+	if !ns.KeepsHistory() {
+		return nil // no stream, no position a subscriber could lose
+	}
+	return h.sendControl(ctx, control{Op: opHistoryRemoved, Channel: channel})
 }
 
 // SubscribeUser subscribes every connection of user, on every node, to

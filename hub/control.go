@@ -40,6 +40,9 @@ const (
 	// opChannels asks every node for its channels; opChannelsReply answers.
 	opChannels      = "channels"
 	opChannelsReply = "channels_reply"
+	// opHistoryRemoved says a channel's stream was dropped: every node
+	// closes the channel's subscribers with 4000.
+	opHistoryRemoved = "history_removed"
 )
 
 // unsubscribedByServer is the code of the unsubscribed push sent when the
@@ -137,6 +140,9 @@ func (h *Hub) applyControl(cmd *control) {
 			h.answerChannels(ctx, cmd)
 		}
 		return
+	case opHistoryRemoved:
+		h.closeStreamSubscribers(cmd.Channel)
+		return
 	}
 	for _, c := range h.users.clientsOf(cmd.User) {
 		switch cmd.Op {
@@ -167,5 +173,22 @@ func (h *Hub) applyControl(cmd *control) {
 		case opDisconnect:
 			c.Disconnect(protocol.NewDisconnect(cmd.Code, cmd.Reason))
 		}
+	}
+}
+
+// closeStreamSubscribers closes every subscriber of channel on this node
+// with 4000 ("stream continuity lost"), after its stream was removed: live
+// ones, which know the old epoch; catching-up ones, whose next page read
+// would find the stream gone anyway; and those whose subscribe reply is
+// still being made, which may carry the old position. One that subscribed
+// after the removal and is closed too reconnects and recovers with nothing
+// missed: a spurious reconnect costs less than a stale subscriber.
+func (h *Hub) closeStreamSubscribers(channel string) {
+	subs := h.channels.subscriptionsOf(channel)
+	for _, s := range subs {
+		s.client.Disconnect(disconnectContinuityLost)
+	}
+	if len(subs) > 0 {
+		h.log.Info("history removed: subscribers closed to resubscribe", "channel", channel, "count", len(subs))
 	}
 }
