@@ -255,7 +255,6 @@ func (c *Client) run() {
 		attempt = 0
 		c.onConnected(cn, res)
 		report(nil)
-		c.setState(StateChange{State: StateConnected})
 
 		code, reason := cn.serve(c)
 		c.onDisconnected(cn)
@@ -339,8 +338,11 @@ func (c *Client) connectCommand(token string, gen uint64) *protocol.Command {
 	return cmd
 }
 
-// onConnected makes cn the live connection and applies the connect result:
-// subscription results and the inbox, in order, before any live push.
+// onConnected makes cn the live connection, reports StateConnected, and
+// applies the connect result: subscription results and the inbox, in
+// order, before any live push. The state comes first, so that an
+// application sees "connected" before the publications that connection
+// recovered, as it would see a live one.
 func (c *Client) onConnected(cn *conn, res *protocol.ConnectResult) {
 	c.mu.Lock()
 	c.conn = cn
@@ -354,6 +356,7 @@ func (c *Client) onConnected(cn *conn, res *protocol.ConnectResult) {
 	}
 	close(c.up)
 	c.mu.Unlock()
+	c.setState(StateChange{State: StateConnected})
 
 	for ch, r := range res.Subs {
 		if s := c.subscription(ch); s != nil {

@@ -16,7 +16,10 @@
 // All methods may be called concurrently. Handlers (OnMessage, OnJoin,
 // OnLeave, OnRecoveryLost, OnDirect, OnState) run on the client's reader
 // goroutine, one at a time and in the order the server sent the events; they
-// must not block and must not call the client's methods synchronously.
+// must not block and must not call the client's methods synchronously. After
+// a reconnect, OnState with StateConnected comes first, then what the new
+// connection recovered (OnMessage, OnDirect, OnRecoveryLost), then the live
+// stream.
 //
 // # Delivery guarantees
 //
