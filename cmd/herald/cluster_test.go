@@ -491,4 +491,12 @@ func TestEmbeddedNATSCluster(t *testing.T) {
 	if list, _ := info["nodes"].([]any); len(list) != 3 {
 		t.Fatalf("info %v, want three nodes", info)
 	}
+	// The embedded servers' banners and the route errors of a cluster
+	// whose peers start one by one are debug: at the default level, not a
+	// line of theirs.
+	for _, n := range nodes {
+		if log := n.logs.String(); strings.Contains(log, "nats=embedded") {
+			t.Errorf("%s's log at info level has lines of the embedded NATS server:\n%s", n.name, log)
+		}
+	}
 }

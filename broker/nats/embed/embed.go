@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -59,7 +61,8 @@ type Options struct {
 
 // Server is a running embedded NATS server.
 type Server struct {
-	s *server.Server
+	s   *server.Server
+	log *logger // nil without Options.Logger
 }
 
 var errNoDir = errors.New("embed: Options.Dir is required")
@@ -94,6 +97,10 @@ func Start(o Options) (*Server, error) {
 		NoSigs:                true,
 		NoSystemAccount:       false,
 		DisableShortFirstPing: true,
+		// A peer that goes away (a rolling restart) is reported at the
+		// first failed attempt to reach it and then once a minute (a try
+		// a second), not at every try on every route of the pool.
+		ReconnectErrorReports: 60,
 	}
 	switch o.Port {
 	case 0:
@@ -126,8 +133,10 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embed: %w", err)
 	}
+	var log *logger
 	if o.Logger != nil {
-		s.SetLoggerV2(&logger{o.Logger}, false, false, false)
+		log = &logger{l: o.Logger}
+		s.SetLoggerV2(log, false, false, false)
 	}
 	s.Start()
 	if !s.ReadyForConnections(o.StartTimeout) {
@@ -135,7 +144,7 @@ func Start(o Options) (*Server, error) {
 		s.WaitForShutdown()
 		return nil, fmt.Errorf("embed: server not ready after %v", o.StartTimeout)
 	}
-	return &Server{s: s}, nil
+	return &Server{s: s, log: log}, nil
 }
 
 // ClientURL is the client listener's URL, "" without one.
@@ -164,6 +173,9 @@ func (s *Server) Ready(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if s.s.JetStreamEnabled() && s.s.JetStreamIsCurrent() {
+			if s.log != nil {
+				s.log.started.Store(true)
+			}
 			return nil
 		}
 		select {
@@ -181,11 +193,79 @@ func (s *Server) Shutdown() {
 }
 
 // logger adapts slog to the server's logger.
-type logger struct{ l *slog.Logger }
+//
+// nats-server speaks as a stand-alone server: a banner of thirty lines and a
+// notice for every step, and, while a cluster's peers are still starting, an
+// error for every route it cannot connect yet and warnings that no leader
+// is known. Inside Herald those are details, and a new cluster's nodes
+// start one by one: notices go to debug, and until Ready has seen the
+// cluster serve, so do the errors and warnings a starting cluster expects.
+// After that they are kept, a route error as a warning (a peer is away,
+// this node serves on). The timings of the snapshots a node takes at every
+// shutdown are debug too; every other warning and error keeps its level.
+type logger struct {
+	l *slog.Logger
+	// started is set once Ready has returned nil.
+	started atomic.Bool
+}
 
-func (l *logger) Noticef(format string, v ...any) { l.l.Info(fmt.Sprintf(format, v...)) }
-func (l *logger) Warnf(format string, v ...any)   { l.l.Warn(fmt.Sprintf(format, v...)) }
-func (l *logger) Fatalf(format string, v ...any)  { l.l.Error(fmt.Sprintf(format, v...)) }
-func (l *logger) Errorf(format string, v ...any)  { l.l.Error(fmt.Sprintf(format, v...)) }
-func (l *logger) Debugf(format string, v ...any)  { l.l.Debug(fmt.Sprintf(format, v...)) }
-func (l *logger) Tracef(format string, v ...any)  { l.l.Debug(fmt.Sprintf(format, v...)) }
+// startupNoise are the beginnings of the messages a cluster logs while its
+// peers are starting.
+var startupNoise = []string{
+	"Error trying to connect to route",
+	"Waiting for routing to be established",
+	"JetStream has not established contact with a meta leader",
+}
+
+// routeError begins the message of a failed route connection.
+const routeError = "Error trying to connect to route"
+
+// routine are the beginnings of warnings that report the time a metadata
+// snapshot took, which a node takes at every shutdown: debug at any time.
+var routine = []string{
+	"Metalayer blocking snapshot",
+	"Metalayer async snapshot",
+	"Metalayer snapshot generation",
+}
+
+func hasPrefix(msg string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// expected reports whether a warning or an error is to be logged at debug
+// level.
+func (l *logger) expected(msg string) bool {
+	return hasPrefix(msg, routine) || !l.started.Load() && hasPrefix(msg, startupNoise)
+}
+
+func (l *logger) Noticef(format string, v ...any) { l.l.Debug(fmt.Sprintf(format, v...)) }
+
+func (l *logger) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if l.expected(msg) {
+		l.l.Debug(msg)
+		return
+	}
+	l.l.Warn(msg)
+}
+
+func (l *logger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	switch {
+	case l.expected(msg):
+		l.l.Debug(msg)
+	case strings.HasPrefix(msg, routeError):
+		l.l.Warn(msg)
+	default:
+		l.l.Error(msg)
+	}
+}
+
+func (l *logger) Fatalf(format string, v ...any) { l.l.Error(fmt.Sprintf(format, v...)) }
+func (l *logger) Debugf(format string, v ...any) { l.l.Debug(fmt.Sprintf(format, v...)) }
+func (l *logger) Tracef(format string, v ...any) { l.l.Debug(fmt.Sprintf(format, v...)) }
