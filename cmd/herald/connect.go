@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,8 +37,8 @@ Commands are read from stdin, one per line:
   {"type": ...}            any command as raw JSON
 
 The client reconnects and recovers its subscriptions like the Go SDK. It
-exits 0 at the end of stdin and 1 when the server refuses or closes it for
-good, so it works in scripts.`
+exits 0 at the end of stdin and on Ctrl-C or SIGTERM, and 1 when the server
+refuses or closes it for good, so it works in scripts.`
 
 func connectCommand() *cobra.Command {
 	var (
@@ -60,12 +62,18 @@ func connectCommand() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			s := &session{out: cmd.OutOrStdout(), pretty: pretty}
+			s := &session{out: cmd.OutOrStdout(), pretty: pretty, quit: ctx.Done()}
 			opts := client.Options{Token: token, Name: name}
 			if useProto {
 				opts.Encoding = protocol.Protobuf
 			}
-			return s.run(ctx, args[0], opts, subs, positions, cmd.InOrStdin())
+			err = s.run(ctx, args[0], opts, subs, positions, cmd.InOrStdin())
+			if ctx.Err() != nil {
+				// Asked to stop: whatever was under way (a connect being
+				// retried, a command) ended with it, which is no error.
+				return nil
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -98,7 +106,8 @@ func parseSince(values []string) (map[string]protocol.StreamPosition, error) {
 type session struct {
 	out    io.Writer
 	pretty bool
-	mu     sync.Mutex // one line at a time; guards subs and held
+	quit   <-chan struct{} // closed on Ctrl-C or SIGTERM
+	mu     sync.Mutex      // one line at a time; guards subs and held
 	c      *client.Client
 	subs   map[string]*client.Subscription
 	// held keeps what a channel's handlers print while its subscribe is
@@ -211,7 +220,7 @@ func (s *session) command(ctx context.Context, line string) {
 		}
 		cmd.ID = 0
 		res, err := s.c.Do(ctx, &cmd)
-		s.reply(cmd.Type, res, err)
+		s.reply(cmd.Type, cmd.Channel, res, err)
 		return
 	}
 	verb, rest, _ := strings.Cut(line, " ")
@@ -257,12 +266,12 @@ func (s *session) command(ctx context.Context, line string) {
 	}
 	if verb == "unsub" {
 		if sub := s.lookup(arg); sub != nil {
-			s.reply(cmd.Type, json.RawMessage(`{}`), sub.Unsubscribe(ctx))
+			s.reply(cmd.Type, arg, json.RawMessage(`{}`), sub.Unsubscribe(ctx))
 			return
 		}
 	}
 	res, err := s.c.Do(ctx, cmd)
-	s.reply(cmd.Type, res, err)
+	s.reply(cmd.Type, cmd.Channel, res, err)
 }
 
 // subscribe subscribes through the SDK, so the subscription is recovered
@@ -368,14 +377,16 @@ func (s *session) message(m client.Message) {
 		s.printLine(protocol.JSON.AppendMessagePush(nil, m.Channel, pub))
 		return
 	}
+	s.printLine([]byte(pubText(m.Channel, pub)))
+}
+
+// pubText is a publication as --pretty prints it, live or from history.
+func pubText(channel string, p *protocol.Publication) string {
 	who := "server"
-	if m.Info != nil {
-		who = m.Info.User
-		if who == "" {
-			who = "anonymous"
-		}
+	if p.Info != nil {
+		who = orAnonymous(p.Info.User)
 	}
-	s.printLine([]byte(fmt.Sprintf("[%s #%d] %s: %s", m.Channel, m.Offset, who, readable(m.Data))))
+	return fmt.Sprintf("[%s #%d] %s: %s", channel, p.Offset, who, readable(p.Data))
 }
 
 func (s *session) presence(typ, channel string, ci protocol.ClientInfo) {
@@ -421,8 +432,8 @@ func (s *session) state(sc client.StateChange) {
 	s.print(v, text)
 }
 
-// reply prints a command's outcome.
-func (s *session) reply(typ string, res json.RawMessage, err error) {
+// reply prints a command's outcome; channel is the command's, if any.
+func (s *session) reply(typ, channel string, res json.RawMessage, err error) {
 	if err != nil {
 		s.fail(typ, err)
 		return
@@ -430,10 +441,77 @@ func (s *session) reply(typ string, res json.RawMessage, err error) {
 	if len(res) == 0 {
 		res = json.RawMessage(`{}`)
 	}
-	s.print(replyLine{Reply: typ, Result: res}, fmt.Sprintf("< %s %s", typ, res))
+	text, ok := prettyResult(typ, channel, res)
+	if !ok {
+		text = fmt.Sprintf("< %s %s", typ, res)
+	}
+	s.print(replyLine{Reply: typ, Result: res}, text)
 }
 
+// prettyResult renders the results that are lists, presence and history,
+// one entry a line, and presence counts in words. It reports false for
+// other results, and for one it cannot read, which print as JSON.
+func prettyResult(typ, channel string, res json.RawMessage) (string, bool) {
+	var b strings.Builder
+	switch typ {
+	case protocol.TypePresence:
+		var r protocol.PresenceResult
+		if json.Unmarshal(res, &r) != nil {
+			return "", false
+		}
+		fmt.Fprintf(&b, "< presence %s: %s", channel, plural(len(r.Clients), "client"))
+		ids := make([]string, 0, len(r.Clients))
+		for id := range r.Clients {
+			ids = append(ids, id)
+		}
+		// By user, then connection: one user's connections together.
+		slices.SortFunc(ids, func(x, y string) int {
+			return cmp.Or(cmp.Compare(r.Clients[x].User, r.Clients[y].User), cmp.Compare(x, y))
+		})
+		for _, id := range ids {
+			e := r.Clients[id]
+			fmt.Fprintf(&b, "\n    %s (%s)", orAnonymous(e.User), id)
+			if len(e.Info) > 0 {
+				fmt.Fprintf(&b, " %s", e.Info)
+			}
+		}
+	case protocol.TypePresenceStats:
+		var r protocol.PresenceStatsResult
+		if json.Unmarshal(res, &r) != nil {
+			return "", false
+		}
+		fmt.Fprintf(&b, "< presence_stats %s: %s, %s", channel, plural(r.Clients, "client"), plural(r.Users, "user"))
+	case protocol.TypeHistory:
+		var r protocol.HistoryResult
+		if json.Unmarshal(res, &r) != nil {
+			return "", false
+		}
+		fmt.Fprintf(&b, "< history %s: %s; the stream is at offset %d (epoch %s)",
+			channel, plural(len(r.Publications), "publication"), r.Offset, r.Epoch)
+		for _, p := range r.Publications {
+			fmt.Fprintf(&b, "\n    %s", pubText(channel, p))
+		}
+	default:
+		return "", false
+	}
+	return b.String(), true
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// fail prints why a command failed, unless it failed because the session
+// is stopping (Ctrl-C, SIGTERM), which ends it quietly.
 func (s *session) fail(what string, err error) {
+	select {
+	case <-s.quit:
+		return
+	default:
+	}
 	v := replyLine{Reply: what, Error: &protocol.Error{Message: err.Error()}}
 	var e *client.Error
 	if errors.As(err, &e) {
