@@ -13,11 +13,15 @@ import (
 // Config is the whole configuration file. Every field's comment gives its
 // YAML key and its default.
 type Config struct {
-	// Address is the HTTP listener. Default ":8000".
+	// Address is the HTTP listener. Default ":8000", which development
+	// mode turns into "127.0.0.1:8000" (loopback only): give another
+	// address, or --address, to listen elsewhere in development mode.
 	Address string `yaml:"address"`
 	// Dev turns on development mode: anonymous connections, every namespace
-	// open, any origin, the echo endpoint, and a generated API key and token
-	// secret when none is set. Never in production. Default false.
+	// open, any origin, the echo endpoint, the demo, a landing page on /,
+	// and a generated API key and token secret when none is set; it listens
+	// on loopback unless given another address. Never in production.
+	// Default false.
 	Dev bool `yaml:"dev"`
 
 	// NodeName names this node in the info API. Default: the host name and
@@ -81,7 +85,12 @@ type Config struct {
 	// Namespaces holds channel options by namespace name; the key "" (write
 	// it as '""' in YAML) is the default namespace, for names without a
 	// colon. A channel in a namespace not listed here is refused with error
-	// 102 (except in dev mode).
+	// 102. Default: "" and "chat", where users with a token (or another
+	// way in) subscribe and subscribers publish, "chat" with presence,
+	// join and leave, history and recovery; a namespaces section in the
+	// file replaces both. Development mode opens every namespace not
+	// listed, and leaves the default two out, so every namespace is open
+	// to anyone there unless the file says otherwise.
 	Namespaces map[string]hub.Namespace `yaml:"namespaces"`
 }
 

@@ -5,9 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldhq/herald/hub"
 )
@@ -26,12 +29,135 @@ func TestDefaultFileLoadsToDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cfg.Namespaces["chat"]; !ok {
-		t.Fatal("example namespace missing")
-	}
-	cfg.Namespaces = Default().Namespaces
 	if want := Default(); !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("default file differs from Default():\n%+v\n%+v", cfg, want)
+	}
+	if _, ok := cfg.Namespaces["chat"]; !ok {
+		t.Fatal("default namespace chat missing")
+	}
+}
+
+// TestDefaultFileSetsEveryKey: the file that is the defaults names every
+// key of the schema, so that "every key shows its default" holds and no
+// default is a Go zero value by accident.
+func TestDefaultFileSetsEveryKey(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(DefaultFile(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *yaml.Node, typ reflect.Type, path string)
+	walk = func(n *yaml.Node, typ reflect.Type, path string) {
+		for _, f := range reflect.VisibleFields(typ) {
+			key := tagKey(f)
+			if key == "" {
+				continue
+			}
+			var v *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					v = n.Content[i+1]
+				}
+			}
+			if v == nil {
+				t.Errorf("default.yaml lacks %s", joinKey(path, key))
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+				walk(v, f.Type, joinKey(path, key))
+			}
+		}
+	}
+	walk(doc.Content[0], reflect.TypeFor[Config](), "")
+}
+
+// TestNoFileIsTheInitFile: a server without a file and one with the file
+// `config init` writes get the same configuration, in development mode
+// too, and with the environment applied on top.
+func TestNoFileIsTheInitFile(t *testing.T) {
+	file := write(t, string(DefaultFile()))
+	for _, env := range [][]string{
+		{"HERALD_TOKEN_HMAC_SECRET=0123456789abcdef0123456789abcdef", "HERALD_API_KEYS=0123456789abcdef"},
+		{"HERALD_DEV=true"},
+	} {
+		none, err := Load("", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		init, err := Load(file, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*Config{&none, &init} {
+			c.ApplyDev()
+			if err := c.Validate(); err != nil {
+				t.Fatalf("%v: %v", env, err)
+			}
+		}
+		if !reflect.DeepEqual(none, init) {
+			t.Fatalf("%v: no file and the init file differ:\n%+v\n%+v", env, none, init)
+		}
+	}
+}
+
+// TestDefaultNamespaces: without a file, authenticated users may subscribe
+// to the default namespace and to chat, which keeps history; anonymous
+// connections, off by default, may not.
+func TestDefaultNamespaces(t *testing.T) {
+	cfg := Default()
+	if len(cfg.Namespaces) != 2 {
+		t.Fatalf("namespaces %v", cfg.Namespaces)
+	}
+	for _, name := range []string{"", "chat"} {
+		ns := cfg.Namespaces[name]
+		if ns.AllowSubscribe != hub.SubscribeAuthenticated || ns.AllowPublish != hub.AccessSubscribers {
+			t.Errorf("%q: %+v", name, ns)
+		}
+	}
+	if chat := cfg.Namespaces["chat"]; !chat.KeepsHistory() || !chat.Recover || !chat.Presence {
+		t.Errorf("chat %+v", chat)
+	}
+}
+
+// TestNamespacesSectionReplacesDefaults: a file's namespaces are all the
+// namespaces there are; a file without the section keeps the defaults.
+func TestNamespacesSectionReplacesDefaults(t *testing.T) {
+	cfg, err := Load(write(t, "namespaces:\n  news:\n    history_size: 5\n    history_ttl: 1m\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Namespaces) != 1 || cfg.Namespaces["news"].AllowPublish != hub.AccessSubscribers {
+		t.Fatalf("namespaces %+v", cfg.Namespaces)
+	}
+	cfg, err = Load(write(t, "address: :9000\n"), nil)
+	if err != nil || !reflect.DeepEqual(cfg.Namespaces, Default().Namespaces) {
+		t.Fatalf("%v %+v", err, cfg.Namespaces)
+	}
+	cfg, err = Load(write(t, "namespaces: {}\n"), nil)
+	if err != nil || len(cfg.Namespaces) != 0 || cfg.Namespaces == nil {
+		t.Fatalf("%v %#v", err, cfg.Namespaces)
+	}
+}
+
+// TestApplyDev: development mode listens on loopback unless the address
+// was changed, and opens every namespace unless the file changed them.
+func TestApplyDev(t *testing.T) {
+	dev := Default()
+	dev.Dev = true
+	dev.ApplyDev()
+	if dev.Address != "127.0.0.1:8000" || len(dev.Namespaces) != 0 || !dev.Anonymous || !dev.Demo.Enabled {
+		t.Fatalf("dev %+v", dev)
+	}
+	custom := Default()
+	custom.Dev, custom.Address = true, "0.0.0.0:9000"
+	custom.Namespaces = map[string]hub.Namespace{"chat": {AllowSubscribe: hub.SubscribeToken}}
+	custom.ApplyDev()
+	if custom.Address != "0.0.0.0:9000" || len(custom.Namespaces) != 1 {
+		t.Fatalf("dev with a file's choices %+v", custom)
+	}
+	off := Default()
+	off.ApplyDev()
+	if !reflect.DeepEqual(off, Default()) {
+		t.Fatal("ApplyDev changed a configuration without dev")
 	}
 }
 
@@ -65,6 +191,55 @@ func TestUnknownKeyIsAnError(t *testing.T) {
 	_, err := Load(write(t, "limits:\n  max_mesage_size: 5\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "max_mesage_size") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestFileMistakesNameFileLineAndKey: a typo or a value of the wrong type
+// is reported with the file, the line, the key's path and what was meant,
+// never with a Go type.
+func TestFileMistakesNameFileLineAndKey(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"adress: \":8000\"\n", ":1: adress: unknown key (did you mean address?)"},
+		{"dev: false\nlimits:\n  max_mesage_size: 5\n", ":3: limits.max_mesage_size: unknown key (did you mean max_message_size?)"},
+		{"max_message_size: 5\n", ":1: max_message_size: unknown key here (did you mean limits.max_message_size?)"},
+		{"namespaces:\n  chat:\n    presense: true\n", ":3: namespaces.chat.presense: unknown key (did you mean presence?)"},
+		{"broker:\n  redis:\n    adrs: [a:1]\n", ":3: broker.redis.adrs: unknown key (did you mean addrs?)"},
+		{"tokne:\n  hmac_secret: x\n", ":1: tokne: unknown key (did you mean token?)"},
+		{"zzzzzzzz: 1\n", ":1: zzzzzzzz: unknown key (valid here: address,"},
+		{"ping_interval: 25\n", ":1: ping_interval: 25 has no unit: write 25s, or 0"},
+		{"ping_interval: soon\n", ":1: ping_interval: not a duration"},
+		{"limits:\n  max_connections: many\n", ":2: limits.max_connections: not an integer: \"many\""},
+		{"limits:\n  command_rate: fast\n", ":2: limits.command_rate: not a number"},
+		{"dev: yes please\n", ":1: dev: not true or false"},
+		{"api_keys: abc\n", ":1: api_keys: a list expected"},
+		{"limits: 5\n", ":1: limits: a section of keys expected"},
+		{"namespaces:\n  - chat\n", ":2: namespaces: a section of names expected"},
+		{"address: [a, b]\n", ":1: address: a single value expected"},
+		{"address: \"x\n", "herald.yaml: "},
+	} {
+		path := write(t, tc.body)
+		_, err := Load(path, nil)
+		var ce *Error
+		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.body, err, tc.want)
+			continue
+		}
+		if goType.MatchString(err.Error()) {
+			t.Errorf("%q: %v names a Go type", tc.body, err)
+		}
+	}
+}
+
+var goType = regexp.MustCompile(`\b(u?int\d*|float\d+|string|bool|struct|time\.Duration)\b|config\.|hub\.|!!`)
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		d    int
+	}{{"adress", "address", 1}, {"adderss", "address", 1}, {"", "abc", 3}, {"same", "same", 0}, {"kitten", "sitting", 3}} {
+		if got := editDistance(tc.a, tc.b); got != tc.d {
+			t.Errorf("%s/%s: %d, want %d", tc.a, tc.b, got, tc.d)
+		}
 	}
 }
 
@@ -121,6 +296,15 @@ func TestValidate(t *testing.T) {
 		{"token", func(c *Config) { c.Token.HMACSecret = "" }},
 		{"token.hmac_secret", func(c *Config) { c.Token.HMACSecret = "0123456789abcdef" }},
 		{"token.algorithms[0]", func(c *Config) { c.Token.Algorithms = []string{"none"} }},
+		{"token.hmac_secret", func(c *Config) {
+			c.Token.HMACSecret = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n"
+		}},
+		{"token.algorithms[1]", func(c *Config) {
+			c.Token.HMACSecret, c.Token.PublicKeyFile = "", "key.pem"
+			c.Token.Algorithms = []string{"EdDSA", "HS256"}
+		}},
+		{"token.algorithms[0]", func(c *Config) { c.Token.Algorithms = []string{"RS256"} }},
+		{"token.jwks_url", func(c *Config) { c.Token.JWKSURL = "http://auth.example.com/jwks.json" }},
 		{"token.jwks_url", func(c *Config) { c.Token.JWKSURL = "ftp://keys.example" }},
 		{"token.refresh_notice", func(c *Config) { c.Token.RefreshNotice = 0 }},
 		{"proxy.connect_url", func(c *Config) { c.Proxy.ConnectURL = "not a url" }},
@@ -210,6 +394,12 @@ func TestValidateAuthAlternatives(t *testing.T) {
 		},
 		"public key": func(c *Config) { c.Token.PublicKeyFile = "key.pem" },
 		"jwks":       func(c *Config) { c.Token.JWKSURL = "https://auth.example.com/.well-known/jwks.json" },
+		"jwks on loopback": func(c *Config) {
+			c.Token.JWKSURL, c.Token.Algorithms = "http://127.0.0.1:9000/jwks.json", []string{"RS256", "ES256"}
+		},
+		"pinned HS with a secret": func(c *Config) {
+			c.Token.HMACSecret, c.Token.Algorithms = "0123456789abcdef0123456789abcdef", []string{"HS256", "HS512"}
+		},
 		"limits off": func(c *Config) {
 			c.Anonymous = true
 			c.Limits.MaxConnectionsPerUser, c.Limits.ConnectRatePerIP, c.Limits.PublishRate = -1, -1, -1
@@ -221,6 +411,41 @@ func TestValidateAuthAlternatives(t *testing.T) {
 		mutate(&c)
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestWarnings: configurations that leave clients nothing to subscribe to
+// are named; the defaults with a token key, and development mode, are not.
+func TestWarnings(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"defaults with a secret", func(c *Config) { c.Token.HMACSecret = secret }, ""},
+		{"dev", func(c *Config) { c.Dev = true; c.ApplyDev() }, ""},
+		{"no namespaces", func(c *Config) { c.Token.HMACSecret = secret; c.Namespaces = map[string]hub.Namespace{} }, "no namespaces are configured"},
+		{"anonymous only, authenticated namespaces", func(c *Config) { c.Anonymous = true }, "no namespace lets any client subscribe"},
+		{"anonymous and users", func(c *Config) { c.Anonymous = true; c.Token.HMACSecret = secret }, "anonymous connections are allowed but no namespace"},
+		{"anonymous with an open namespace", func(c *Config) {
+			c.Anonymous = true
+			c.Namespaces[""] = hub.Namespace{AllowSubscribe: hub.SubscribeAny}
+		}, ""},
+		{"token namespaces without keys", func(c *Config) {
+			c.Proxy.ConnectURL = "http://127.0.0.1:3000/connect"
+			c.Namespaces = map[string]hub.Namespace{"x": {AllowSubscribe: hub.SubscribeToken}}
+		}, "no namespace lets any client subscribe"},
+		{"demo without its namespace", func(c *Config) {
+			c.Token.HMACSecret, c.Demo.Enabled, c.Demo.Namespace = secret, true, "rooms"
+		}, `the demo's rooms are in namespace "rooms"`},
+	} {
+		c := Default()
+		tc.mutate(&c)
+		got := strings.Join(c.Warnings(), "\n")
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: warnings %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

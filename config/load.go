@@ -1,100 +1,22 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/heraldhq/herald/hub"
 )
 
-// Default returns the configuration with every default filled in.
-func Default() Config {
-	return Config{
-		Address:        ":8000",
-		Token:          Token{Algorithms: []string{}, RefreshNotice: time.Minute},
-		Proxy:          Proxy{Timeout: 3 * time.Second, ForwardHeaders: []string{"Cookie", "Authorization"}},
-		TLS:            TLS{ClientAuth: "none"},
-		APIKeys:        []string{},
-		APIAllowedNets: []string{},
-		AllowedOrigins: []string{},
-		Log:            Log{Level: "info", Format: "text"},
-		Metrics:        Metrics{Enabled: true},
-		Demo:           Demo{Namespace: "chat"},
-		Broker: Broker{
-			Engine: "memory",
-			Memory: MemoryBroker{MaxRetainedBytes: 1 << 30, MaxStreams: 1_000_000},
-			Redis:  RedisBroker{Addrs: []string{"127.0.0.1:6379"}, Prefix: "herald"},
-			NATS: NATSBroker{
-				URL:      "nats://127.0.0.1:4222",
-				Prefix:   "herald",
-				Replicas: 1,
-				Embedded: EmbeddedNATS{
-					Listen:        "127.0.0.1:4222",
-					ClusterListen: ":6222",
-					Peers:         []string{},
-					ClusterName:   "herald",
-					Dir:           "herald-data/nats",
-				},
-			},
-		},
-		PingInterval:    25 * time.Second,
-		PongTimeout:     10 * time.Second,
-		ConnectTimeout:  10 * time.Second,
-		ShutdownTimeout: 30 * time.Second,
-		PresenceTTL:     60 * time.Second,
-		IdempotencyTTL:  5 * time.Minute,
-		Inbox:           Inbox{Size: 100, TTL: 24 * time.Hour, MaxNewRecipients: 100, NewRecipientsInterval: time.Hour},
-		Limits: Limits{
-			MaxMessageSize:           65536,
-			MaxConnections:           100000,
-			MaxConnectionsPerIP:      1000,
-			MaxConnectionsPerUser:    100,
-			ConnectRatePerIP:         20,
-			ConnectBurstPerIP:        50,
-			MaxHTTPConnections:       2048,
-			MaxHTTPConnectionsPerIP:  128,
-			MaxChannelsPerConnection: 128,
-			CommandRate:              100,
-			CommandBurst:             200,
-			PublishRate:              50,
-			PublishBurst:             200,
-			ReadRate:                 20,
-			ReadBurst:                50,
-			RateLimitStrikes:         50,
-			MaxFrameCommands:         100,
-			MaxDataDepth:             64,
-			MaxPresenceMembers:       1000,
-			WriteQueueMessages:       4096,
-			WriteQueueBytes:          4 << 20,
-			APIBodySize:              1 << 20,
-			ReadHeaderTimeout:        5 * time.Second,
-			RequestBodyTimeout:       10 * time.Second,
-			HandshakeTimeout:         10 * time.Second,
-			WriteTimeout:             10 * time.Second,
-			MaxOutgoingBytes:         64 << 20,
-			MaxConcurrentCatchups:    16,
-			MaxNewChannels:           1000,
-			NewChannelsInterval:      time.Hour,
-			JoinLeaveRate:            10,
-			JoinLeaveBurst:           50,
-		},
-		Namespaces: map[string]hub.Namespace{},
-	}
-}
-
 // Load builds a configuration: the defaults, then the YAML file at path
 // (skipped when path is ""), then HERALD_* variables from env (as
-// os.Environ returns them). Unknown keys in the file are errors. Namespaces
-// can only be set in the file.
+// os.Environ returns them). A file's mistakes are *Error values naming the
+// file, the line and the key: unknown keys (with the nearest valid one),
+// values of the wrong type. Namespaces can only be set in the file, and a
+// namespaces section there replaces the built-in ones as a whole.
 func Load(path string, env []string) (Config, error) {
 	cfg := Default()
 	if path != "" {
@@ -102,14 +24,8 @@ func Load(path string, env []string) (Config, error) {
 		if err != nil {
 			return cfg, err
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		// io.EOF: an empty file means all defaults.
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("%s: %w", path, err)
-		}
-		if cfg.Namespaces == nil {
-			cfg.Namespaces = map[string]hub.Namespace{}
+		if err := decodeFile(&cfg, path, data); err != nil {
+			return cfg, err
 		}
 	}
 	if err := applyEnv(&cfg, env); err != nil {
@@ -118,12 +34,27 @@ func Load(path string, env []string) (Config, error) {
 	return cfg, nil
 }
 
-// ApplyDev turns on what development mode implies. The caller generates a
-// token secret and an API key when they are missing, because it must tell
-// the user the key.
+// DevAddress is where development mode listens unless told otherwise:
+// loopback only, since it hands a token to any name and accepts any origin.
+const DevAddress = "127.0.0.1:8000"
+
+// ApplyDev turns on what development mode implies: anonymous connections,
+// any origin, the echo endpoint and the demo; the loopback address
+// DevAddress when the address is the default; and every namespace open
+// when the namespaces are the built-in ones (namespaces a file changes
+// keep their options, and the others are open). The caller applies an
+// --address flag after it, and generates a token secret and an API key
+// when they are missing, because it must tell the user the key.
 func (c *Config) ApplyDev() {
 	if !c.Dev {
 		return
+	}
+	def := Default()
+	if c.Address == def.Address {
+		c.Address = DevAddress
+	}
+	if reflect.DeepEqual(c.Namespaces, def.Namespaces) {
+		c.Namespaces = map[string]hub.Namespace{}
 	}
 	c.Anonymous = true
 	c.AllowedOrigins = []string{"*"}

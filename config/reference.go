@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,9 +60,12 @@ Herald's configuration is built in layers, each overriding the one before:
 the defaults below, then the YAML file given to ` + "`herald serve --config FILE`" + `,
 then ` + "`HERALD_*`" + ` environment variables, then command-line flags (` + "`--dev`" + `,
 ` + "`--address`" + `). Unknown keys in the file are errors, and so are values that
-cannot be parsed. ` + "`herald config init FILE`" + ` writes a commented file with
-the defaults; ` + "`herald config check FILE`" + ` validates one (with the environment
-applied) and names the first bad key.
+cannot be parsed; a mistake in the file is reported with the file, the line and
+the key (and, for a typo, the key meant). A server started without a file
+runs with exactly the defaults ` + "`herald config init FILE`" + ` writes, commented;
+` + "`herald config check FILE`" + ` validates a file (with the environment applied),
+runs the checks ` + "`herald serve`" + ` runs before it listens (reading the key and
+certificate files, fetching the JWKS) and names the first problem.
 
 Every key has an environment variable: ` + "`HERALD_`" + ` followed by its YAML path
 upper-cased and joined by ` + "`_`" + ` (` + "`limits.max_message_size`" + ` is
@@ -100,6 +104,8 @@ type refSection struct {
 type refKey struct {
 	path, typ, def, env, doc string
 	names                    map[string]string
+	// extra is Markdown shown after the description as it is.
+	extra string
 }
 
 var durationT = reflect.TypeFor[time.Duration]()
@@ -140,7 +146,8 @@ func (g *refGen) walkStruct(v reflect.Value, path []string, sec *refSection, inM
 			})
 		case f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Struct:
 			elem := f.Type.Elem()
-			sec.keys = append(sec.keys, refKey{path: strings.Join(p, "."), typ: "map of name to " + strings.ToLower(elem.Name()), def: "`{}`", env: "none (file only)", doc: doc, names: docs.keys})
+			sec.keys = append(sec.keys, refKey{path: strings.Join(p, "."), typ: "map of name to " + strings.ToLower(elem.Name()),
+				def: formatMapKeys(fv), env: "none (file only)", doc: doc, names: docs.keys, extra: defaultBlock(key)})
 			nested = append(nested, func() error {
 				sub := &refSection{path: strings.Join(p, ".") + ".NAME"}
 				g.sections = append(g.sections, sub)
@@ -211,6 +218,34 @@ func formatDefault(v reflect.Value) string {
 		s = fmt.Sprint(v.Interface())
 	}
 	return "`" + s + "`"
+}
+
+// formatMapKeys renders a map's default as its keys, sorted.
+func formatMapKeys(v reflect.Value) string {
+	if v.Len() == 0 {
+		return "`{}`"
+	}
+	keys := make([]string, 0, v.Len())
+	for _, k := range v.MapKeys() {
+		keys = append(keys, strconv.Quote(k.String()))
+	}
+	slices.Sort(keys)
+	return "`" + strings.Join(keys, "`, `") + "`"
+}
+
+// defaultBlock quotes the top-level section key of the default file, for
+// defaults that a table cell cannot show (the namespaces).
+func defaultBlock(key string) string {
+	lines := strings.Split(string(defaultFile), "\n")
+	start := slices.Index(lines, key+":")
+	if start < 0 {
+		return ""
+	}
+	end := start + 1
+	for end < len(lines) && (strings.HasPrefix(lines[end], " ") || lines[end] == "" && end+1 < len(lines) && strings.HasPrefix(lines[end+1], " ")) {
+		end++
+	}
+	return "The default, as `herald config init` writes it:\n\n```yaml\n" + strings.Join(lines[start:end], "\n") + "\n```\n"
 }
 
 // formatDuration drops the zero units time.Duration.String keeps ("5m0s").
@@ -377,6 +412,9 @@ func (g *refGen) render() []byte {
 		}
 		for _, k := range s.keys {
 			fmt.Fprintf(&b, "\n### %s\n\n%s\n", k.path, markdown(k.doc, k.names))
+			if k.extra != "" {
+				b.WriteString("\n" + k.extra)
+			}
 		}
 	}
 	return b.Bytes()

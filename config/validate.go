@@ -9,20 +9,41 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/heraldhq/herald/protocol"
 )
 
 // Error is a problem with one key of the configuration.
 type Error struct {
+	// File and Line say where the key is, when the problem was found while
+	// reading a file (Line is 0 when unknown); both are empty for a
+	// problem with the values, wherever they came from.
+	File string
+	Line int
 	// Key is the key's YAML path, dotted: "limits.max_message_size".
 	Key string
 	// Problem says what is wrong with it.
 	Problem string
 }
 
-// Error implements error.
-func (e *Error) Error() string { return e.Key + ": " + e.Problem }
+// Error implements error: "herald.yaml:3: limits.max_mesage_size: unknown
+// key (did you mean max_message_size?)".
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Problem)
+	return b.String()
+}
 
 func problem(key, format string, args ...any) *Error {
 	return &Error{Key: key, Problem: fmt.Sprintf(format, args...)}
@@ -176,15 +197,28 @@ func (c *Config) validateAuth() error {
 		return problem("token", "set token.hmac_secret, token.public_key_file or token.jwks_url "+
 			"(or allow anonymous, a proxy.connect_url or tls.client_cert_user)")
 	}
+	if strings.Contains(t.HMACSecret, "-----BEGIN ") {
+		// A public key used as an HMAC secret lets anyone who has the
+		// public key sign tokens (the algorithm confusion attack).
+		return problem("token.hmac_secret", "is a PEM block: a public key goes in token.public_key_file")
+	}
 	if t.HMACSecret != "" && len(t.HMACSecret) < 32 {
 		// RFC 7518 §3.2: an HS256 key at least as long as the hash.
 		return problem("token.hmac_secret", "too short: at least 32 bytes")
 	}
 	for i, a := range t.Algorithms {
+		key := fmt.Sprintf("token.algorithms[%d]", i)
 		switch a {
-		case "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA":
+		case "HS256", "HS384", "HS512":
+			if t.HMACSecret == "" {
+				return problem(key, "%s needs token.hmac_secret", a)
+			}
+		case "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA":
+			if t.PublicKeyFile == "" && t.JWKSURL == "" {
+				return problem(key, "%s needs token.public_key_file or token.jwks_url", a)
+			}
 		default:
-			return problem(fmt.Sprintf("token.algorithms[%d]", i), "%q is not one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, EdDSA", a)
+			return problem(key, "%q is not one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, EdDSA", a)
 		}
 	}
 	if t.Leeway < 0 {
@@ -197,8 +231,12 @@ func (c *Config) validateAuth() error {
 		if u.v == "" {
 			continue
 		}
-		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return problem(u.key, "not an http(s) URL: %q", u.v)
+		p, err := url.Parse(u.v)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return problem(u.key, "not an http(s) URL") // not the URL: it may hold a password
+		}
+		if u.key == "token.jwks_url" && p.Scheme == "http" && !isLoopback(p.Hostname()) {
+			return problem(u.key, "plain http outside loopback: keys fetched so could be forged in transit; use https")
 		}
 	}
 	if c.Proxy.Timeout <= 0 {
@@ -227,6 +265,14 @@ func (c *Config) validateAuth() error {
 		return problem("tls.client_cert_user", "needs tls.client_auth request or require")
 	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // ParseNet parses an api_allowed_nets entry: a CIDR prefix or one address.
