@@ -427,7 +427,7 @@ func TestWarnings(t *testing.T) {
 		{"defaults with a secret", func(c *Config) { c.Token.HMACSecret = secret }, ""},
 		{"dev", func(c *Config) { c.Dev = true; c.ApplyDev() }, ""},
 		{"no namespaces", func(c *Config) { c.Token.HMACSecret = secret; c.Namespaces = map[string]hub.Namespace{} }, "no namespaces are configured"},
-		{"anonymous only, authenticated namespaces", func(c *Config) { c.Anonymous = true }, "no namespace lets any client subscribe"},
+		{"anonymous only, authenticated namespaces", func(c *Config) { c.Anonymous = true }, "connections can only be anonymous"},
 		{"anonymous and users", func(c *Config) { c.Anonymous = true; c.Token.HMACSecret = secret }, "anonymous connections are allowed but no namespace"},
 		{"anonymous with an open namespace", func(c *Config) {
 			c.Anonymous = true

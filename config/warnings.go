@@ -39,6 +39,9 @@ func (c *Config) Warnings() []string {
 	case len(names) == 0:
 		out = append(out, "no namespaces are configured: every subscribe and publish is refused with error 102 (unknown namespace); "+
 			"add some under namespaces (herald config init shows the defaults)")
+	case !open && c.Anonymous && !users:
+		out = append(out, "connections can only be anonymous (no token key, proxy.connect_url or tls.client_cert_user) "+
+			"but no namespace lets them subscribe: give one allow_subscribe: any")
 	case !open:
 		out = append(out, "no namespace lets any client subscribe: "+
 			"check allow_subscribe of the namespaces against how clients connect (token, anonymous, proxy.connect_url, tls.client_cert_user)")

@@ -6,7 +6,7 @@
 //	herald api METHOD [JSON]               call any server API method
 //	herald token --user U                  mint a token for testing
 //	herald config init|check              write or validate a config file
-//	herald version                         print the version
+//	herald version, herald --version       print the version and commit
 package main
 
 import (
@@ -36,7 +36,10 @@ func main() {
 		Short:         "Herald: a real-time messaging server",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `herald version` prints.
+		Version: versionText(),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.AddCommand(serveCommand(), connectCommand(), publishCommand(), apiCommand(), tokenCommand(), configCommand(), newVersionCommand(), benchCommand())
 	if err := root.Execute(); err != nil {
 		// Library errors already say "herald: "; say it once.

@@ -94,10 +94,12 @@ func startServe(t *testing.T) (*exec.Cmd, string, string) {
 	return startServeEnv(t, nil)
 }
 
-// startServeEnv is startServe with extra environment variables.
+// startServeEnv is startServe with extra environment variables. The
+// server runs in a directory of its own, where it keeps its key file.
 func startServeEnv(t *testing.T, env []string) (*exec.Cmd, string, string) {
 	t.Helper()
 	cmd := herald(t, env, "serve", "--dev", "--address", "127.0.0.1:0")
+	cmd.Dir = t.TempDir()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func startServeEnv(t *testing.T, env []string) (*exec.Cmd, string, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	keyRe := regexp.MustCompile(`API key: (\S+)`)
+	keyRe := regexp.MustCompile(`^export HERALD_API_KEY=(\S+)$`)
 	addrRe := regexp.MustCompile(`address=(\S+)`)
 	var key, addr string
 	sc := bufio.NewScanner(stderr)

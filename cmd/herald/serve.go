@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -22,25 +19,34 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald/admin"
-	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/config"
 	"github.com/heraldhq/herald/demo"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/landing"
 	"github.com/heraldhq/herald/metrics"
-	"github.com/heraldhq/herald/proxy"
 	"github.com/heraldhq/herald/server"
 	"github.com/heraldhq/herald/tlsconfig"
 )
 
+// serveFlags are serve's command-line flags.
+type serveFlags struct {
+	path    string
+	dev     bool
+	address string
+	pprof   string
+	eng     engineFlags
+}
+
 func serveCommand() *cobra.Command {
-	var (
-		path    string
-		dev     bool
-		address string
-		pprof   string
-		eng     engineFlags
-	)
+	cmd, _ := newServeCommand()
+	return cmd
+}
+
+// newServeCommand returns the serve command and the flags it parses into,
+// for tests that build its configuration without running it.
+func newServeCommand() (*cobra.Command, *serveFlags) {
+	f := &serveFlags{}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Herald server",
@@ -53,7 +59,14 @@ each node, and --cluster-peers joins those into one NATS cluster.
 
 Configuration comes from the YAML file given with --config, then HERALD_*
 environment variables (HERALD_ADDRESS, HERALD_TOKEN_HMAC_SECRET,
-HERALD_BROKER_ENGINE, HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
+HERALD_BROKER_ENGINE, HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.
+Without a file the server runs with the defaults "herald config init" writes.
+
+--dev is for trying Herald on your machine: it listens on 127.0.0.1:8000
+unless --address says otherwise, allows anonymous connections, opens every
+namespace, serves a landing page on /, and prints a generated server API key
+as a line to paste (export HERALD_API_KEY=...), also kept in
+herald-data/dev-api-key.`,
 		Example: `  herald serve --dev
   herald serve --config herald.yaml
   HERALD_TOKEN_HMAC_SECRET=... herald serve --address :9000
@@ -62,60 +75,58 @@ HERALD_BROKER_ENGINE, HERALD_LIMITS_MAX_MESSAGE_SIZE, ...), then flags.`,
   herald serve --config herald.yaml --nats-embedded --cluster-peers 10.0.0.2:6222,10.0.0.3:6222`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path, os.Environ())
+			cfg, dev, err := f.load(cmd, os.Environ())
 			if err != nil {
 				return &exitError{2, err}
 			}
-			if cmd.Flags().Changed("dev") {
-				cfg.Dev = dev
-			}
-			if address != "" {
-				cfg.Address = address
-			}
-			eng.apply(cmd, &cfg)
-			cfg.ApplyDev()
-			if cfg.Dev {
-				devSecrets(&cfg, cmd.ErrOrStderr())
-			}
-			if err := cfg.Validate(); err != nil {
-				return &exitError{2, err}
-			}
-			if pprof != "" {
-				stop, err := startProfiler(pprof, cmd.ErrOrStderr())
+			if f.pprof != "" {
+				stop, err := startProfiler(f.pprof, cmd.ErrOrStderr())
 				if err != nil {
 					return &exitError{1, err}
 				}
 				defer stop()
 			}
-			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+			err = serve(cmd.Context(), cfg, dev, cmd.ErrOrStderr())
+			if ce := (*config.Error)(nil); errors.As(err, &ce) {
+				return &exitError{2, err}
+			}
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (YAML)")
-	cmd.Flags().BoolVar(&dev, "dev", false, "development mode: anonymous, every namespace open, any origin, echo endpoint, generated API key")
-	cmd.Flags().StringVar(&address, "address", "", "listen address (default :8000)")
-	cmd.Flags().StringVar(&pprof, "pprof", "", "serve Go profiles (net/http/pprof) at this address, e.g. localhost:6060; off by default")
-	eng.register(cmd)
-	return cmd
+	cmd.Flags().StringVarP(&f.path, "config", "c", "", "configuration file (YAML)")
+	cmd.Flags().BoolVar(&f.dev, "dev", false, "development mode, on 127.0.0.1:8000 unless --address: anonymous, every namespace open, any origin, echo endpoint, demo, landing page, generated API key")
+	cmd.Flags().StringVar(&f.address, "address", "", "listen address (default :8000; 127.0.0.1:8000 with --dev)")
+	cmd.Flags().StringVar(&f.pprof, "pprof", "", "serve Go profiles (net/http/pprof) at this address, e.g. localhost:6060; off by default")
+	f.eng.register(cmd)
+	return cmd, f
 }
 
-// devSecrets fills in what development mode must not leave empty and tells
-// the user the generated API key, the one secret they need to use the API.
-func devSecrets(cfg *config.Config, w io.Writer) {
-	if !cfg.Token.Configured() {
-		cfg.Token.HMACSecret = randomHex(32)
-		fmt.Fprintln(w, "dev: generated a token secret for this run (set token.hmac_secret to mint tokens)")
+// load builds the configuration serve runs with: the file, the
+// environment, the flags, what development mode implies (the flag
+// --address overrides its loopback address), and in development mode a
+// token secret and an API key when there are none. It prints nothing:
+// until the server listens, nothing may suggest that it does.
+func (f *serveFlags) load(cmd *cobra.Command, env []string) (config.Config, *devSecrets, error) {
+	cfg, err := config.Load(f.path, env)
+	if err != nil {
+		return cfg, nil, err
 	}
-	if len(cfg.APIKeys) == 0 {
-		key := randomHex(16)
-		cfg.APIKeys = []string{key}
-		fmt.Fprintf(w, "dev: server API key: %s\n", key)
+	if cmd.Flags().Changed("dev") {
+		cfg.Dev = f.dev
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	f.eng.apply(cmd, &cfg)
+	cfg.ApplyDev()
+	if cmd.Flags().Changed("address") {
+		cfg.Address = f.address
+	}
+	var dev *devSecrets
+	if cfg.Dev {
+		dev = fillDevSecrets(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, err
+	}
+	return cfg, dev, nil
 }
 
 // newLogger returns the process's logger and its level, which the admin UI
@@ -167,7 +178,7 @@ func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 		JoinLeaveRate:            cfg.Limits.JoinLeaveRate,
 		JoinLeaveBurst:           cfg.Limits.JoinLeaveBurst,
 		NodeName:                 cfg.NodeName,
-		Version:                  version,
+		Version:                  currentBuild().Version,
 		Logger:                   log,
 	}
 }
@@ -210,30 +221,6 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 	}
 }
 
-// newVerifier builds the token verifier from the token section.
-func newVerifier(t config.Token, log *slog.Logger) (*auth.Verifier, error) {
-	opts := auth.Options{
-		HMACSecret: []byte(t.HMACSecret),
-		JWKSURL:    t.JWKSURL,
-		Algorithms: t.Algorithms,
-		Issuer:     t.Issuer,
-		Audience:   t.Audience,
-		Leeway:     t.Leeway,
-		Logger:     log,
-	}
-	if t.HMACSecret == "" {
-		opts.HMACSecret = nil
-	}
-	if t.PublicKeyFile != "" {
-		pem, err := os.ReadFile(t.PublicKeyFile)
-		if err != nil {
-			return nil, err
-		}
-		opts.PublicKeyPEM = pem
-	}
-	return auth.New(opts)
-}
-
 // reloadCertificates re-reads the TLS files on SIGHUP; a broken new set
 // leaves the current one in place.
 func reloadCertificates(certs *tlsconfig.Reloader, log *slog.Logger) {
@@ -249,14 +236,23 @@ func reloadCertificates(certs *tlsconfig.Reloader, log *slog.Logger) {
 }
 
 // serve runs the server until SIGINT or SIGTERM, then drains it. A second
-// signal exits at once. SIGHUP reloads the TLS certificate.
-func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
+// signal exits at once. SIGHUP reloads the TLS certificate. dev holds what
+// development mode generated (nil outside it). Everything that can fail
+// does before the listener is bound; only then does serve say that it
+// listens, what it serves, and in development mode the API key.
+func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Writer) error {
 	log, level := newLogger(cfg.Log, logOut)
 	if cfg.NodeName == "" {
 		host, _ := os.Hostname()
 		_, port, _ := net.SplitHostPort(cfg.Address)
 		cfg.NodeName = host + ":" + port
 	}
+	build := currentBuild()
+	p, err := buildParts(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer p.close()
 	b, err := newBroker(cfg, log)
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -266,37 +262,17 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	var reg *prometheus.Registry
 	var m *metrics.Metrics
 	if cfg.Metrics.Enabled {
-		bi, _ := debug.ReadBuildInfo()
-		info := readBuildInfo(version, bi)
 		reg = metrics.NewRegistry()
-		m = metrics.New(reg, metrics.BuildInfo{Version: info.Version, Commit: info.Commit})
+		m = metrics.New(reg, metrics.BuildInfo{Version: build.Version, Commit: build.Commit})
 		b = m.InstrumentBroker(b, cfg.Broker.Engine)
 		hcfg.Observer = m
 	}
 	var tokens hub.TokenVerifier
-	if cfg.Token.Configured() {
-		v, err := newVerifier(cfg.Token, log)
-		if err != nil {
-			return fmt.Errorf("token: %w", err)
-		}
-		defer v.Close()
-		tokens = v
+	if p.verifier != nil { // not a typed nil in the interface
+		tokens = p.verifier
 	}
-	if cfg.Proxy.ConnectURL != "" || cfg.Proxy.SubscribeURL != "" {
-		p, err := proxy.New(proxy.Options{ConnectURL: cfg.Proxy.ConnectURL, SubscribeURL: cfg.Proxy.SubscribeURL, Timeout: cfg.Proxy.Timeout})
-		if err != nil {
-			return fmt.Errorf("proxy: %w", err)
-		}
-		defer p.CloseIdleConnections()
-		hcfg.ConnectProxy, hcfg.SubscribeProxy = p.ConnectProxy(), p.SubscribeProxy()
-	}
-	var certs *tlsconfig.Reloader
-	if cfg.TLS.Enabled() {
-		certs, err = tlsconfig.New(tlsconfig.Options{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
-			ClientCAFile: cfg.TLS.ClientCAFile, ClientAuth: cfg.TLS.ClientAuth})
-		if err != nil {
-			return fmt.Errorf("tls: %w", err)
-		}
+	if p.proxy != nil {
+		hcfg.ConnectProxy, hcfg.SubscribeProxy = p.proxy.ConnectProxy(), p.proxy.SubscribeProxy()
 	}
 	h := hub.New(hcfg, b, tokens)
 	if err := h.Run(ctx); err != nil {
@@ -304,22 +280,24 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	}
 	scfg := serverConfig(cfg, log)
 	scfg.Pages = make(map[string]http.Handler)
+	var on served
 	if m != nil {
 		if err := m.WatchHub(h); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		scfg.Observer = m
 		scfg.Pages["/metrics"] = metrics.Handler(reg)
+		on.metrics = true
 	}
 	// Validate requires the secret, but for dev mode, which generates one
 	// unless tokens are verified by public keys only.
 	if cfg.Demo.Enabled && cfg.Token.HMACSecret != "" {
 		d, err := demo.New(demo.Options{TokenSecret: []byte(cfg.Token.HMACSecret), Namespace: cfg.Demo.Namespace})
 		if err != nil {
-			return fmt.Errorf("demo: %w", err)
+			return &config.Error{Key: "demo", Problem: strings.TrimPrefix(err.Error(), "demo: ")}
 		}
 		scfg.Pages[demo.Path] = d
-		log.Warn("the demo chat on /demo/ hands out a token for any name: never enable it in production")
+		on.demo = true
 	}
 	if cfg.Admin.Password != "" {
 		a, err := admin.New(admin.Options{Hub: h, Password: cfg.Admin.Password, SecureCookie: cfg.Admin.SecureCookie, LevelVar: level, Logger: log})
@@ -327,6 +305,13 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 			return fmt.Errorf("admin: %w", err)
 		}
 		scfg.Pages[admin.Prefix] = a
+		on.admin = true
+	}
+	if dev != nil {
+		scfg.Pages[landing.Pattern] = landing.New(landing.Options{
+			Demo: on.demo, Admin: on.admin, Metrics: on.metrics, KeyFile: dev.KeyFile, Version: build.Version,
+		})
+		on.landing = true
 	}
 	srv := server.New(scfg, h)
 
@@ -334,10 +319,19 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if certs != nil {
-		l = tls.NewListener(l, certs.Config())
+	if p.certs != nil {
+		l = tls.NewListener(l, p.certs.Config())
 	}
-	log.Info("herald listening", "address", l.Addr().String(), "tls", certs != nil, "version", version, "dev", cfg.Dev)
+	log.Info("herald listening", "address", l.Addr().String(), "tls", p.certs != nil, "version", build.Version, "dev", cfg.Dev)
+	logStartup(log, cfg, on)
+	if dev != nil {
+		if dev.Secret {
+			log.Info("development mode generated a token secret for this run: set HERALD_TOKEN_HMAC_SECRET to mint tokens with herald token")
+		}
+		if err := devBanner(logOut, l.Addr(), p.certs != nil, dev); err != nil {
+			log.Warn("the server API key was not kept in a file", "file", dev.KeyFile, "err", err)
+		}
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -354,7 +348,7 @@ wait:
 		case err := <-served:
 			return err
 		case <-hup:
-			reloadCertificates(certs, log)
+			reloadCertificates(p.certs, log)
 		case sig := <-sigs:
 			log.Info("shutting down", "signal", sig.String(), "timeout", cfg.ShutdownTimeout)
 			break wait

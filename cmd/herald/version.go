@@ -5,18 +5,22 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-// buildInfo is what `herald version` reports: enough to tell which source a
-// running binary came from when a bug report arrives.
+// buildInfo is what `herald version` and `herald --version` report:
+// enough to tell which source a running binary came from when a bug report
+// arrives.
 type buildInfo struct {
-	// Version is main.version, set at build time with
-	// -ldflags "-X main.version=v1.2.3"; "dev" otherwise.
+	// Version is main.version when set at build time with
+	// -ldflags "-X main.version=v1.2.3"; else the module version the Go
+	// toolchain stamped (v1.2.3 for go install ...@v1.2.3, a pseudo-version
+	// for a build in a git checkout); else "dev".
 	Version string `json:"version"`
 	// Commit is the VCS revision the Go toolchain stamped into the binary
-	// (absent when built outside a checkout or with -buildvcs=false).
+	// (absent for go run, -buildvcs=false, or a build outside a checkout).
 	Commit string `json:"commit,omitempty"`
 	// Modified reports uncommitted changes in the checkout at build time.
 	Modified bool `json:"modified"`
@@ -32,6 +36,9 @@ func readBuildInfo(version string, bi *debug.BuildInfo) buildInfo {
 		return info
 	}
 	info.Go = bi.GoVersion
+	if (version == "" || version == "dev") && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		info.Version = bi.Main.Version
+	}
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
@@ -43,13 +50,22 @@ func readBuildInfo(version string, bi *debug.BuildInfo) buildInfo {
 	return info
 }
 
-// writeText prints the human form: one line a reader can paste into a bug
+// currentBuild is this binary's buildInfo.
+func currentBuild() buildInfo {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
+	}
+	return readBuildInfo(version, bi)
+}
+
+// writeText prints the human form: lines a reader can paste into a bug
 // report.
 func (b buildInfo) writeText(w io.Writer) error {
 	commit := b.Commit
 	switch {
 	case commit == "":
-		commit = "unknown"
+		commit = "unknown (not stamped: built by go run, with -buildvcs=false, or outside a git checkout)"
 	case b.Modified:
 		commit += " (modified)"
 	}
@@ -57,18 +73,21 @@ func (b buildInfo) writeText(w io.Writer) error {
 	return err
 }
 
+// versionText is what --version prints, the same as `herald version`.
+func versionText() string {
+	var b strings.Builder
+	_ = currentBuild().writeText(&b)
+	return b.String()
+}
+
 func newVersionCommand() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version, commit and Go version",
+		Short: "Print the version, commit and Go version (also: herald --version)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			bi, ok := debug.ReadBuildInfo()
-			if !ok {
-				bi = nil
-			}
-			info := readBuildInfo(version, bi)
+			info := currentBuild()
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				return enc.Encode(info)
