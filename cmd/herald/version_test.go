@@ -117,8 +117,8 @@ func TestVersionFromLdflags(t *testing.T) {
 	// neither in a linked worktree (its .git is a file, which the
 	// toolchain does not read). Others may commit meanwhile, so the stamp
 	// is checked to be a commit of this repository rather than HEAD.
-	gitDir, err := exec.Command("git", "rev-parse", "--git-dir").Output()
-	common, _ := exec.Command("git", "rev-parse", "--git-common-dir").Output()
+	gitDir, err := exec.Command("git", "rev-parse", "--path-format=absolute", "--git-dir").Output()
+	common, _ := exec.Command("git", "rev-parse", "--path-format=absolute", "--git-common-dir").Output()
 	if err != nil || string(gitDir) != string(common) {
 		t.Logf("no git checkout, or a linked worktree: %v", err)
 		return
