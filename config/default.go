@@ -3,6 +3,10 @@ package config
 import (
 	_ "embed"
 	"fmt"
+	"reflect"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // defaultFile is the one source of Herald's defaults: Default decodes it,
@@ -20,11 +24,24 @@ func DefaultFile() []byte {
 	return append([]byte(nil), defaultFile...)
 }
 
+// defaultNode is defaultFile parsed and checked, once: Default decodes it
+// on every call, which costs a hundredth of parsing it again.
+var defaultNode = sync.OnceValue(func() *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(defaultFile, &doc); err != nil {
+		panic(fmt.Sprintf("config: the built-in defaults do not parse: %v", err))
+	}
+	if err := checkNode(doc.Content[0], reflect.TypeFor[Config](), ""); err != nil {
+		panic(fmt.Sprintf("config: the built-in defaults do not fit the schema: %v", err))
+	}
+	return doc.Content[0]
+})
+
 // Default returns the configuration with every default filled in: the
 // contents of DefaultFile.
 func Default() Config {
 	var c Config
-	if err := decodeFile(&c, "default.yaml", defaultFile); err != nil {
+	if err := decodeNode(&c, "default.yaml", defaultNode()); err != nil {
 		// The embedded file is checked by the tests; it cannot fail at run time.
 		panic(fmt.Sprintf("config: the built-in defaults do not load: %v", err))
 	}

@@ -1,10 +1,7 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -33,12 +30,15 @@ func decodeFile(cfg *Config, name string, data []byte) error {
 		err.File = name
 		return err
 	}
+	return decodeNode(cfg, name, root)
+}
+
+// decodeNode overlays root, a mapping checkNode accepted, on cfg.
+func decodeNode(cfg *Config, name string, root *yaml.Node) error {
 	if hasKey(root, "namespaces") {
 		cfg.Namespaces = nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+	if err := root.Decode(cfg); err != nil {
 		// checkNode should have caught it; say where at least.
 		return &Error{File: name, Problem: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
