@@ -7,6 +7,7 @@
 //	herald token --user U                  mint a token for testing
 //	herald config init|check              write or validate a config file
 //	herald version, herald --version       print the version and commit
+//	herald health [--url URL]              probe /healthz (the image's HEALTHCHECK)
 package main
 
 import (
@@ -40,7 +41,7 @@ func main() {
 		Version: versionText(),
 	}
 	root.SetVersionTemplate("{{.Version}}")
-	root.AddCommand(serveCommand(), connectCommand(), publishCommand(), apiCommand(), tokenCommand(), configCommand(), newVersionCommand(), benchCommand())
+	root.AddCommand(serveCommand(), connectCommand(), publishCommand(), apiCommand(), tokenCommand(), configCommand(), newVersionCommand(), benchCommand(), healthCommand())
 	if err := root.Execute(); err != nil {
 		// Library errors already say "herald: "; say it once.
 		fmt.Fprintln(os.Stderr, "herald:", strings.TrimPrefix(err.Error(), "herald: "))
