@@ -220,21 +220,18 @@ func TestChecksumsFile(t *testing.T) {
 		}
 		t.Skip("sha256sum not installed: the format is not checked by the tool")
 	}
-	check := func() error {
+	check := func() (string, error) {
 		cmd := exec.Command(sha256sum, "-c", "sums.txt")
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Logf("sha256sum -c: %s", out)
-		}
-		return err
+		return string(out), err
 	}
-	if err := check(); err != nil {
-		t.Fatalf("sha256sum -c: %v", err)
+	if out, err := check(); err != nil {
+		t.Fatalf("sha256sum -c: %v\n%s", err, out)
 	}
 	os.WriteFile(paths[0], []byte("tampered"), 0o644)
-	if err := check(); err == nil {
-		t.Fatal("sha256sum -c passed a changed archive")
+	if out, err := check(); err == nil {
+		t.Fatalf("sha256sum -c passed a changed archive:\n%s", out)
 	}
 }
 
