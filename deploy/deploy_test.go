@@ -5,6 +5,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -225,24 +226,166 @@ func TestSystemdUnit(t *testing.T) {
 	}
 }
 
-// TestDockerfile checks what the image promises: a static non-root binary
-// with the version stamped into the variable cmd/herald really has.
+// instruction is one Dockerfile instruction, continuation lines joined.
+type instruction struct {
+	cmd, args string
+}
+
+// dockerfile splits a Dockerfile into its instructions.
+func dockerfile(t *testing.T, text string) []instruction {
+	t.Helper()
+	var ins []instruction
+	var cur strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if cur.Len() == 0 && (line == "" || strings.HasPrefix(line, "#")) {
+			continue
+		}
+		if rest, ok := strings.CutSuffix(line, "\\"); ok {
+			cur.WriteString(rest + " ")
+			continue
+		}
+		cur.WriteString(line)
+		cmd, args, _ := strings.Cut(cur.String(), " ")
+		ins = append(ins, instruction{strings.ToUpper(cmd), strings.TrimSpace(args)})
+		cur.Reset()
+	}
+	if cur.Len() > 0 {
+		t.Fatalf("Dockerfile ends inside a continued line: %q", cur.String())
+	}
+	return ins
+}
+
+// goVersion is the toolchain go.mod asks for: its toolchain line, else its
+// go line.
+func goVersion(t *testing.T) string {
+	t.Helper()
+	mod := read(t, "../go.mod")
+	if m := regexp.MustCompile(`(?m)^toolchain go(\S+)$`).FindStringSubmatch(mod); m != nil {
+		return m[1]
+	}
+	m := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(mod)
+	if m == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	return m[1]
+}
+
+// digest is an optional pin of an image reference to its content.
+const digest = `(@sha256:[0-9a-f]{64})?`
+
+// TestDockerfile checks what the image promises, since CI has no container
+// engine to build it: base images pinned, the build flags of the release
+// archives with the version stamped into the variable cmd/herald really
+// has, a numeric non-root user, and a health check the image can run
+// without a shell.
 func TestDockerfile(t *testing.T) {
-	df := read(t, "docker/Dockerfile")
+	ins := dockerfile(t, read(t, "docker/Dockerfile"))
+	var from, users, healthchecks, builds []string
+	last := map[string]string{}
+	for _, in := range ins {
+		last[in.cmd] = in.args
+		switch in.cmd {
+		case "FROM":
+			from = append(from, strings.Fields(in.args)[0])
+		case "USER":
+			users = append(users, in.args)
+		case "HEALTHCHECK":
+			healthchecks = append(healthchecks, in.args)
+		case "RUN":
+			if strings.Contains(in.args, "go build") {
+				builds = append(builds, in.args)
+			}
+		}
+	}
+	if len(from) != 2 {
+		t.Fatalf("stages %q, want a build stage and a runtime stage", from)
+	}
+	// The build image is the exact Go release go.mod names: never a moving
+	// "golang:1.26", and never older than go.mod (it would fetch a newer
+	// toolchain at build time, or fail with GOTOOLCHAIN=local).
+	if !regexp.MustCompile(`^golang:` + regexp.QuoteMeta(goVersion(t)) + `(-[a-z0-9.]+)?` + digest + `$`).MatchString(from[0]) {
+		t.Errorf("build stage FROM %s, want golang:%s (optionally -variant and @sha256:...)", from[0], goVersion(t))
+	}
+	if !regexp.MustCompile(`^gcr\.io/distroless/static-debian\d+:nonroot` + digest + `$`).MatchString(from[1]) {
+		t.Errorf("runtime stage FROM %s, want distroless static with a tag", from[1])
+	}
+
 	if !strings.Contains(read(t, "../cmd/herald/main.go"), "\nvar version = ") {
 		t.Fatal("cmd/herald no longer declares var version")
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-X main.version=${VERSION}", "FROM gcr.io/distroless/static", "USER nonroot", "./cmd/herald", "ENTRYPOINT [\"/herald\"]"} {
-		if !strings.Contains(df, want) {
-			t.Errorf("Dockerfile lacks %q", want)
+	if !regexp.MustCompile(`(?m)^ARG VERSION(=\S*)?$`).MatchString(read(t, "docker/Dockerfile")) {
+		t.Error("no ARG VERSION to stamp the version with")
+	}
+	if len(builds) != 1 {
+		t.Fatalf("go build runs %d times", len(builds))
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "./cmd/herald"} {
+		if !strings.Contains(builds[0], want) {
+			t.Errorf("go build lacks %q: %s", want, builds[0])
 		}
 	}
-	if strings.Contains(df, "\nHEALTHCHECK") {
-		t.Error("Dockerfile has a HEALTHCHECK; orchestrators probe /healthz and /readyz")
+	if last["ENTRYPOINT"] != `["/herald"]` || !strings.Contains(last["COPY"], "/herald") {
+		t.Errorf("ENTRYPOINT %s, COPY %s: the binary is not /herald", last["ENTRYPOINT"], last["COPY"])
 	}
-	if n := strings.Count(df, "\nFROM "); n != 2 {
-		t.Errorf("%d stages, want a build stage and a runtime stage", n)
+
+	// Numeric: Kubernetes cannot check that a user name is not root.
+	if len(users) != 1 {
+		t.Fatalf("USER %q, want one", users)
 	}
+	m := regexp.MustCompile(`^(\d+):(\d+)$`).FindStringSubmatch(users[0])
+	if m == nil || m[1] == "0" || m[2] == "0" {
+		t.Fatalf("USER %s, want a numeric non-root uid:gid", users[0])
+	}
+	for _, o := range k8sObjects(t) {
+		if o["kind"] == "Deployment" {
+			sc := get(t, o, "spec", "template", "spec", "securityContext")
+			if uid := get(t, sc, "runAsUser"); strconv.Itoa(uid.(int)) != m[1] {
+				t.Errorf("Kubernetes runAsUser %v, image user %s", uid, m[1])
+			}
+		}
+	}
+
+	// The image has no shell: the check runs the binary, in exec form.
+	if len(healthchecks) != 1 {
+		t.Fatalf("HEALTHCHECK %q, want one", healthchecks)
+	}
+	_, probe, ok := strings.Cut(healthchecks[0], "CMD ")
+	var argv []string
+	if !ok || json.Unmarshal([]byte(probe), &argv) != nil || len(argv) < 2 || argv[0] != "/herald" || argv[1] != "health" {
+		t.Errorf("HEALTHCHECK %s, want CMD [\"/herald\", \"health\"]", healthchecks[0])
+	}
+	if !regexp.MustCompile(`\bhealthCommand\(\)`).MatchString(read(t, "../cmd/herald/main.go")) {
+		t.Error("herald has no health command")
+	}
+
+	// What the build context leaves out, git ignores too: otherwise the
+	// stamped commit would be marked modified.
+	ignored := map[string]bool{}
+	for _, l := range strings.Split(read(t, "../.gitignore"), "\n") {
+		ignored[strings.Trim(l, "/")] = true
+	}
+	for _, l := range strings.Split(read(t, "docker/Dockerfile.dockerignore"), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") && !ignored[strings.Trim(l, "/")] {
+			t.Errorf("Dockerfile.dockerignore leaves out %s, which git tracks", l)
+		}
+	}
+}
+
+// TestKubernetesImageIsVersioned: a Deployment on :latest (or on no tag)
+// cannot tell which binary a pod runs, nor roll back to the previous one.
+func TestKubernetesImageIsVersioned(t *testing.T) {
+	for _, o := range k8sObjects(t) {
+		if o["kind"] != "Deployment" {
+			continue
+		}
+		image, _ := get(t, o, "spec", "template", "spec", "containers", 0, "image").(string)
+		if !regexp.MustCompile(`^([a-z0-9.-]+(:\d+)?/)?[a-z0-9./_-]+:v\d+\.\d+\.\d+` + digest + `$`).MatchString(image) {
+			t.Errorf("image %q, want a version tag such as herald:v1.2.3", image)
+		}
+		return
+	}
+	t.Fatal("no Deployment")
 }
 
 // TestReverseProxies checks the WebSocket upgrade and that idle timeouts
