@@ -117,6 +117,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if stamp.modified {
+			fmt.Fprintf(o.Log, "warning: %s is built from a checkout with uncommitted changes: `herald version` says \"modified\"\n", t)
+		}
 		date := o.SourceDate
 		if date.IsZero() {
 			if date = stamp.time; date.IsZero() {
