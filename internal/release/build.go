@@ -123,7 +123,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		date := o.SourceDate
 		if date.IsZero() {
 			if date = stamp.time; date.IsZero() {
-				return nil, errors.New("the binary carries no commit time (not built from a git checkout): set SOURCE_DATE_EPOCH")
+				return nil, errors.New("the binary carries no commit time (the toolchain stamps one only in a checkout whose .git is a directory, not in a source tarball or a linked worktree): set SOURCE_DATE_EPOCH")
 			}
 		}
 		name := fmt.Sprintf("herald_%s_%s_%s", o.Version, t.OS, t.Arch)

@@ -38,7 +38,9 @@ func run(args []string) error {
 	version := fs.String("version", "", "version to stamp and name the archives with (default: git describe of HEAD)")
 	targets := fs.String("targets", joinTargets(defaultTargets), "comma-separated GOOS/GOARCH pairs")
 	out := fs.String("out", "dist", "directory to write the archives and checksums into")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
