@@ -23,6 +23,7 @@ type Target struct {
 	OS, Arch string
 }
 
+// String is the GOOS/GOARCH form the -targets flag takes.
 func (t Target) String() string { return t.OS + "/" + t.Arch }
 
 // exe is the binary's name on the target.
