@@ -230,6 +230,10 @@ func (c *Client) run() {
 			c.firstConn <- err
 		}
 	}
+	// closesInARow counts connections that ended soon after they began
+	// with a code that asks for a backoff, so that a server refusing
+	// again and again (4004, 4005, 4006) is not asked again every 200 ms.
+	closesInARow := 0
 	for attempt := 0; ; attempt++ {
 		if c.ctx.Err() != nil {
 			report(c.closedErr())
@@ -240,7 +244,7 @@ func (c *Client) run() {
 		cn, res, err := c.dial()
 		if err != nil {
 			var ce *CloseError
-			if errors.As(err, &ce) && !ce.Code.Reconnect() {
+			if errors.As(err, &ce) && !reconnects(ce.Code, nil) {
 				c.closeWith(err)
 				report(err)
 				c.setState(StateChange{State: StateClosed, Code: ce.Code, Reason: ce.Reason, Err: err})
@@ -253,6 +257,7 @@ func (c *Client) run() {
 			continue
 		}
 		attempt = 0
+		began := time.Now()
 		c.onConnected(cn, res)
 		report(nil)
 
@@ -261,22 +266,74 @@ func (c *Client) run() {
 		if c.ctx.Err() != nil {
 			continue
 		}
-		if code != 0 && !code.Reconnect() {
+		if code != 0 && !reconnects(code, cn.disconnect) {
 			err := &CloseError{Code: code, Reason: reason}
 			c.closeWith(err)
 			c.setState(StateChange{State: StateClosed, Code: code, Reason: reason})
 			return
 		}
 		c.setState(StateChange{State: StateDisconnected, Code: code, Reason: reason})
-		// 1001 (server restarting): come back at once, with jitter so a
-		// whole server's clients do not arrive together.
-		if !c.sleep(c.opts.Backoff.Delay(0)) {
+		// Most closes (1001: the server is restarting) come back at once,
+		// with jitter so a whole server's clients do not arrive together.
+		delay := c.opts.Backoff.Delay(0)
+		if backsOff(code) {
+			if time.Since(began) < stableConnection {
+				closesInARow++
+			} else {
+				closesInARow = 1
+			}
+			delay = c.opts.Backoff.Delay(closesInARow)
+		} else {
+			closesInARow = 0
+		}
+		if !c.sleep(delay) {
 			continue
 		}
-		if code != protocol.CloseGoingAway {
-			attempt = 0
-		}
+		attempt = 0
 	}
+}
+
+// stableConnection is how long a connection must have lasted for its end
+// to start the backoff over.
+const stableConnection = 30 * time.Second
+
+// reconnects reports whether a connection that ended with code is worth
+// connecting again: as the server's disconnect push said, when it sent one
+// for that code; by the close-code table for the codes Herald defines; and
+// yes for any other code, which comes from something between the client
+// and the server (a proxy's 1012 "restarting" or 1013 "try again later").
+func reconnects(code protocol.CloseCode, pushed *protocol.Disconnect) bool {
+	if pushed != nil && pushed.Code == code {
+		return pushed.Reconnect
+	}
+	if definedCode(code) {
+		return code.Reconnect()
+	}
+	return true
+}
+
+// backsOff reports whether a close with code asks the client to wait
+// longer each time: rate limited (4004), a connection limit (4005), the
+// server's trouble (4006), or a code Herald does not define.
+func backsOff(code protocol.CloseCode) bool {
+	switch code {
+	case protocol.CloseRateLimited, protocol.CloseConnectionLimit, protocol.CloseInternal:
+		return true
+	case 0:
+		return false // no close code: the next dial's failures back off
+	}
+	return !definedCode(code)
+}
+
+// definedCode reports whether code is in Herald's close-code table.
+func definedCode(code protocol.CloseCode) bool {
+	switch code {
+	case protocol.CloseNormal, protocol.CloseGoingAway, protocol.CloseProtocolError,
+		protocol.CloseUnsupportedData, protocol.CloseInvalidPayload, protocol.CloseMessageTooBig,
+		protocol.CloseBadRequest, protocol.CloseUnauthorized, protocol.CloseForbidden:
+		return true
+	}
+	return code >= 4000 && code <= 4006
 }
 
 // sleep waits d or until Close; it reports whether the full wait passed.
@@ -324,12 +381,18 @@ func (c *Client) connectCommand(token string, gen uint64) *protocol.Command {
 	cmd := &protocol.Command{Type: protocol.TypeConnect, Token: token, Name: c.opts.Name, Version: c.opts.Version}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.subs) > 0 {
-		cmd.Subs = make(map[string]protocol.SubscribeSince, len(c.subs))
-		for ch, s := range c.subs {
-			cmd.Subs[ch] = protocol.SubscribeSince{Since: s.resumeFrom()}
-			s.gen = gen
+	for ch, s := range c.subs {
+		// A connect's subs entries carry no channel token: a subscription
+		// that needs one is subscribed again on its own once connected
+		// (onConnected finds it not sent on this generation).
+		if s.opts.Token != "" {
+			continue
 		}
+		if cmd.Subs == nil {
+			cmd.Subs = make(map[string]protocol.SubscribeSince, len(c.subs))
+		}
+		cmd.Subs[ch] = protocol.SubscribeSince{Since: s.resumeFrom()}
+		s.gen = gen
 	}
 	if c.inbox != nil {
 		pos := *c.inbox

@@ -108,7 +108,7 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 				cn.backlog = msgs[i+1:]
 				return cn, &res, nil
 			case m.Type == protocol.PushDisconnect:
-				cn.disconnect = &protocol.Disconnect{Code: protocol.CloseCode(m.Code), Reason: m.Reason}
+				cn.disconnect = &protocol.Disconnect{Code: protocol.CloseCode(m.Code), Reason: m.Reason, Reconnect: m.Reconnect}
 			}
 		}
 	}
@@ -184,7 +184,7 @@ func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 				_ = cn.write(ctx, &protocol.Command{Type: protocol.TypePong})
 				cancel()
 			case protocol.PushDisconnect:
-				cn.disconnect = &protocol.Disconnect{Code: protocol.CloseCode(m.Code), Reason: m.Reason}
+				cn.disconnect = &protocol.Disconnect{Code: protocol.CloseCode(m.Code), Reason: m.Reason, Reconnect: m.Reconnect}
 			case protocol.PushRefreshNeeded:
 				c.wg.Add(1)
 				go c.refresh(cn)
