@@ -46,7 +46,8 @@ const (
 )
 
 // unsubscribedByServer is the code of the unsubscribed push sent when the
-// server API removes a subscription. PROTOCOL.md leaves it open.
+// server API removes a subscription (docs/PROTOCOL.md, the unsubscribed
+// push).
 const unsubscribedByServer = 2000
 
 func (h *Hub) sendControl(ctx context.Context, cmd control) error {
