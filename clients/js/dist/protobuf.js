@@ -1,0 +1,221 @@
+// src/protobuf.ts
+var pos = { 1: ["offset", "u"], 2: ["epoch", "s"] };
+var clientInfo = { 1: ["user", "s"], 2: ["client", "s"] };
+var pub = { 1: ["offset", "u"], 2: ["data", "y"], 3: ["info", "m", clientInfo], 4: ["ts", "u"] };
+var error = { 1: ["code", "u"], 2: ["message", "s"], 3: ["temporary", "b"] };
+var subscribeResult = {
+  1: ["offset", "u"],
+  2: ["epoch", "s"],
+  3: ["recovered", "b"],
+  4: ["publications", "R", pub],
+  5: ["error", "m", error],
+  6: ["more", "b"]
+};
+var inboxResult = {
+  1: ["offset", "u"],
+  2: ["epoch", "s"],
+  3: ["recovered", "b"],
+  4: ["publications", "R", pub],
+  5: ["more", "b"]
+};
+var connectResult = {
+  1: ["client", "s"],
+  2: ["user", "s"],
+  3: ["ping", "u"],
+  4: ["expires", "u"],
+  5: ["subs", "M", subscribeResult],
+  6: ["inbox", "m", inboxResult]
+};
+var presenceResult = { 1: ["clients", "M", { 1: ["user", "s"], 2: ["info", "y"] }] };
+var serverMessage = {
+  1: ["type", "s"],
+  2: ["channel", "s"],
+  3: ["offset", "u"],
+  4: ["data", "y"],
+  5: ["info", "m", clientInfo],
+  6: ["ts", "u"],
+  7: ["from", "m", clientInfo],
+  8: ["epoch", "s"],
+  9: ["recovered", "b"],
+  10: ["publications", "R", pub],
+  11: ["code", "u"],
+  12: ["reason", "s"],
+  13: ["reconnect", "b"],
+  14: ["expires", "u"],
+  15: ["id", "u"],
+  16: ["error", "m", error],
+  17: ["result", "m", connectResult],
+  18: ["result", "m", subscribeResult],
+  19: ["result", "m", {}],
+  20: ["result", "m", pos],
+  21: ["result", "m", presenceResult],
+  22: ["result", "m", { 1: ["clients", "u"], 2: ["users", "u"] }],
+  23: ["result", "m", { 1: ["publications", "R", pub], 2: ["offset", "u"], 3: ["epoch", "s"] }],
+  24: ["result", "m", pos],
+  25: ["result", "m", { 1: ["expires", "u"] }]
+};
+var since = { 1: ["since", "m", pos] };
+var command = {
+  1: ["id", "u"],
+  2: ["type", "s"],
+  3: ["channel", "s"],
+  4: ["data", "y"],
+  5: ["token", "s"],
+  6: ["name", "s"],
+  7: ["version", "s"],
+  8: ["subs", "M", since],
+  9: ["inbox_since", "m", pos],
+  10: ["since", "m", pos],
+  11: ["limit", "u"],
+  12: ["reverse", "b"],
+  13: ["user", "s"]
+};
+var utf8 = new TextEncoder();
+var strict = new TextDecoder("utf-8", { fatal: true });
+var protobuf = {
+  subprotocol: "herald.v1.proto",
+  binary: true,
+  encode(commands) {
+    const w = [];
+    for (const c of commands) {
+      const body = [];
+      write(body, c, command);
+      varint(w, body.length);
+      for (const b of body) w.push(b);
+    }
+    return Uint8Array.from(w);
+  },
+  decode(frame) {
+    if (!(frame instanceof Uint8Array)) throw new Error("text frame on a Protobuf connection");
+    const r = { b: frame, i: 0 };
+    const out = [];
+    while (r.i < frame.length) {
+      const m = readBytes(r);
+      if (m.length === 0) throw new Error("empty message");
+      out.push(read({ b: m, i: 0 }, serverMessage));
+    }
+    return out;
+  }
+};
+function varint(w, v) {
+  while (v > 127) {
+    w.push(v % 128 | 128);
+    v = Math.floor(v / 128);
+  }
+  w.push(v);
+}
+function bytesField(w, n, b) {
+  varint(w, n * 8 + 2);
+  varint(w, b.length);
+  for (let i = 0; i < b.length; i++) w.push(b[i]);
+}
+function write(w, o, schema) {
+  for (const key in schema) {
+    const n = +key;
+    const [name, kind, sub] = schema[n];
+    const v = o[name];
+    if (v === void 0 || v === null) continue;
+    switch (kind) {
+      case "u":
+        if (v === 0 && name !== "limit") break;
+        varint(w, n * 8);
+        varint(w, v);
+        break;
+      case "b":
+        if (v) w.push(n * 8, 1);
+        break;
+      case "s":
+        if (v !== "") bytesField(w, n, utf8.encode(v));
+        break;
+      case "y":
+        bytesField(w, n, v instanceof Uint8Array ? v : utf8.encode(JSON.stringify(v)));
+        break;
+      case "m": {
+        const body = [];
+        write(body, v, sub);
+        bytesField(w, n, body);
+        break;
+      }
+      case "M":
+        for (const k of Object.keys(v)) {
+          const entry = [];
+          bytesField(entry, 1, utf8.encode(k));
+          const body = [];
+          write(body, v[k], sub);
+          bytesField(entry, 2, body);
+          bytesField(w, n, entry);
+        }
+    }
+  }
+}
+function readVarint(r) {
+  let v = 0;
+  let mul = 1;
+  for (; ; ) {
+    if (r.i >= r.b.length) throw new Error("truncated varint");
+    const x = r.b[r.i++];
+    v += (x & 127) * mul;
+    if (x < 128) return v;
+    mul *= 128;
+    if (mul > 2 ** 63) throw new Error("varint too long");
+  }
+}
+function readBytes(r) {
+  const n = readVarint(r);
+  if (r.i + n > r.b.length) throw new Error("length past the end of the message");
+  const b = r.b.subarray(r.i, r.i + n);
+  r.i += n;
+  return b;
+}
+function read(r, schema) {
+  const o = {};
+  while (r.i < r.b.length) {
+    const tag = readVarint(r);
+    const f = schema[Math.floor(tag / 8)];
+    const wire = tag & 7;
+    if (!f) {
+      if (wire === 0) readVarint(r);
+      else if (wire === 2) readBytes(r);
+      else if (wire === 1 || wire === 5) r.i += wire === 1 ? 8 : 4;
+      else throw new Error("bad wire type");
+      continue;
+    }
+    const [name, kind, sub] = f;
+    if ((kind === "u" || kind === "b") !== (wire === 0)) throw new Error("wrong wire type for " + name);
+    switch (kind) {
+      case "u":
+        o[name] = readVarint(r);
+        break;
+      case "b":
+        o[name] = readVarint(r) !== 0;
+        break;
+      case "s":
+        o[name] = strict.decode(readBytes(r));
+        break;
+      case "y":
+        o[name] = data(readBytes(r));
+        break;
+      case "m":
+        o[name] = read({ b: readBytes(r), i: 0 }, sub);
+        break;
+      case "R":
+        (o[name] || (o[name] = [])).push(read({ b: readBytes(r), i: 0 }, sub));
+        break;
+      case "M": {
+        const e = read({ b: readBytes(r), i: 0 }, { 1: ["k", "s"], 2: ["v", "m", sub] });
+        (o[name] || (o[name] = {}))[e.k || ""] = e.v || {};
+      }
+    }
+  }
+  return o;
+}
+function data(b) {
+  try {
+    return JSON.parse(strict.decode(b));
+  } catch {
+    return b.slice();
+  }
+}
+export {
+  protobuf
+};
