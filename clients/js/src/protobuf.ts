@@ -183,7 +183,7 @@ function read(r: Reader, schema: Schema): any {
       continue;
     }
     const [name, kind, sub] = f;
-    if ((kind === 'u' || kind === 'b') !== (wire === 0)) throw new Error('wrong wire type for ' + name);
+    if (wire !== (kind === 'u' || kind === 'b' ? 0 : 2)) throw new Error('wrong wire type for ' + name);
     switch (kind) {
       case 'u':
         o[name] = readVarint(r);
