@@ -693,7 +693,12 @@ var Herald = class extends Emitter {
       const cmds = this.outbox;
       this.outbox = [];
       if (gen !== this._gen || !this.ws) return;
-      for (let i = 0; i < cmds.length; i += 100) this.ws.send(this._codec.encode(cmds.slice(i, i + 100)));
+      try {
+        for (let i = 0; i < cmds.length; i += 100) this.ws.send(this._codec.encode(cmds.slice(i, i + 100)));
+      } catch (e) {
+        this._emit("error", asError(e, "herald: cannot send"));
+        this.drop(gen, 0, "cannot send", true);
+      }
     });
   }
   setState(s) {
@@ -749,8 +754,9 @@ var Herald = class extends Emitter {
     ws.onclose = (ev) => {
       if (gen !== this._gen) return;
       this.teardown();
-      const pushed = this.pushed && this.pushed.code === ev.code ? this.pushed : void 0;
-      this.ended(ev.code, ev.reason || (pushed ? pushed.reason : ""), false, pushed && pushed.reconnect);
+      const p = this.pushed;
+      if (p) this.ended(p.code, p.reason, false, p.reconnect);
+      else this.ended(num(ev.code), str(ev.reason), false);
     };
     ws.onerror = () => {
     };

@@ -15,8 +15,8 @@ export interface WebSocketLike {
   binaryType: string;
   readonly protocol: string;
   onopen: ((ev: any) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
   onerror: ((ev: any) => void) | null;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -386,8 +386,13 @@ export class Herald extends Emitter<HeraldEvents> {
       const cmds = this.outbox;
       this.outbox = [];
       if (gen !== this._gen || !this.ws) return;
-      // The server refuses frames of more than 100 commands.
-      for (let i = 0; i < cmds.length; i += 100) this.ws.send(this._codec.encode(cmds.slice(i, i + 100)));
+      try {
+        // The server refuses frames of more than 100 commands.
+        for (let i = 0; i < cmds.length; i += 100) this.ws.send(this._codec.encode(cmds.slice(i, i + 100)));
+      } catch (e) {
+        this._emit('error', asError(e, 'herald: cannot send'));
+        this.drop(gen, 0, 'cannot send', true);
+      }
     });
   }
 
@@ -446,8 +451,10 @@ export class Herald extends Emitter<HeraldEvents> {
     ws.onclose = (ev) => {
       if (gen !== this._gen) return;
       this.teardown();
-      const pushed = this.pushed && this.pushed.code === ev.code ? this.pushed : undefined;
-      this.ended(ev.code, ev.reason || (pushed ? pushed.reason : ''), false, pushed && pushed.reconnect);
+      // The disconnect push says why, even when the close frame got lost.
+      const p = this.pushed;
+      if (p) this.ended(p.code, p.reason, false, p.reconnect);
+      else this.ended(num(ev.code), str(ev.reason), false);
     };
     ws.onerror = () => {
       // A close event follows with the code.

@@ -8,13 +8,8 @@ export interface WebSocketLike {
     binaryType: string;
     readonly protocol: string;
     onopen: ((ev: any) => void) | null;
-    onmessage: ((ev: {
-        data: unknown;
-    }) => void) | null;
-    onclose: ((ev: {
-        code: number;
-        reason: string;
-    }) => void) | null;
+    onmessage: ((ev: any) => void) | null;
+    onclose: ((ev: any) => void) | null;
     onerror: ((ev: any) => void) | null;
     send(data: string | Uint8Array): void;
     close(code?: number, reason?: string): void;

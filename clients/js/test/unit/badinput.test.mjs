@@ -90,3 +90,17 @@ test('malformed Protobuf frames are contained too', async () => {
   assert.equal(h.state, 'connecting');
   h.disconnect();
 });
+
+test('close frames of the WebSocket layer (1002, 1003, 1007) stop the client', async () => {
+  for (const code of [1002, 1003, 1007]) {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    servers.push(wss);
+    wss.on('connection', (ws) => ws.once('message', () => ws.close(code, 'protocol')));
+    await new Promise((r) => wss.on('listening', r));
+    const h = client(`ws://127.0.0.1:${wss.address().port}/ws`);
+    const ended = new Promise((r) => h.on('disconnected', r));
+    h.connect();
+    assert.deepEqual(await ended, { code, reason: 'protocol', reconnect: false });
+    assert.equal(h.state, 'disconnected');
+  }
+});

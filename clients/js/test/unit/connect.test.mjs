@@ -284,3 +284,16 @@ test('a listener that throws does not disturb the client', async () => {
   assert.throws(deferred[0], /app bug/);
   h.disconnect();
 });
+
+test('the disconnect push decides when the close frame got lost', async () => {
+  const s = new FakeServer();
+  const h = client(s);
+  const log = record(h, 'disconnected');
+  h.connect();
+  const ws = await s.socket(0);
+  await ws.accept();
+  ws.deliver({ type: 'disconnect', code: 4502, reason: 'forbidden', reconnect: false });
+  ws.onclose({ code: 1006, reason: '' });
+  assert.deepEqual(log, [['disconnected', { code: 4502, reason: 'forbidden', reconnect: false }]]);
+  assert.equal(h.state, 'disconnected');
+});
