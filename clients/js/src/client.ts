@@ -1,14 +1,14 @@
-import { delay, type Backoff } from './backoff';
-import { json, type Codec } from './codec';
-import { reaction } from './codes';
-import { Emitter } from './emitter';
-import { ErrorCode, HeraldError, fromWire } from './errors';
-import { localStorageStore, memoryStore, type PositionStore } from './store';
-import { Subscription, type SubscriptionOptions } from './subscription';
+import { delay, type Backoff } from './backoff.js';
+import { json, type Codec } from './codec.js';
+import { reaction } from './codes.js';
+import { Emitter } from './emitter.js';
+import { ErrorCode, HeraldError, fromWire } from './errors.js';
+import { localStorageStore, memoryStore, type PositionStore } from './store.js';
+import { Subscription, type SubscriptionOptions } from './subscription.js';
 import type {
   ClientInfo, Command, DirectMessage, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats,
   RecoveryLost, ServerMessage, StreamPosition,
-} from './types';
+} from './types.js';
 
 /** The part of the WebSocket API the client uses (the browser's, Node 22's, or the ws package's). */
 export interface WebSocketLike {
@@ -802,7 +802,7 @@ export function info(v: any): ClientInfo | undefined {
 
 /** @internal A publication from the wire. */
 export function publication(channel: string, p: any) {
-  const out = { channel, offset: num(p && p.offset), data: p && p.data, ts: num(p && p.ts) } as import('./types').Publication;
+  const out = { channel, offset: num(p && p.offset), data: p && p.data, ts: num(p && p.ts) } as import('./types.js').Publication;
   const i = info(p && p.info);
   if (i) out.info = i;
   return out;

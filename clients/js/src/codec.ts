@@ -1,4 +1,4 @@
-import type { Command, ServerMessage } from './types';
+import type { Command, ServerMessage } from './types.js';
 
 /**
  * A wire encoding: the WebSocket subprotocol, and how commands become a

@@ -14,8 +14,8 @@
  *
  * @packageDocumentation
  */
-import type { Codec } from './codec';
-import type { Command, ServerMessage } from './types';
+import type { Codec } from './codec.js';
+import type { Command, ServerMessage } from './types.js';
 
 // A schema maps field numbers to [name, kind, sub-schema]. Kinds: u varint
 // (uint32, uint64, int64), b bool, s string, y bytes (data), m message,

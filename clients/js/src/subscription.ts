@@ -1,12 +1,12 @@
-import { delay } from './backoff';
-import type { Herald } from './client';
-import { info, num, publication, str } from './client';
-import { Emitter } from './emitter';
-import { ErrorCode, HeraldError, fromWire } from './errors';
+import { delay } from './backoff.js';
+import type { Herald } from './client.js';
+import { info, num, publication, str } from './client.js';
+import { Emitter } from './emitter.js';
+import { ErrorCode, HeraldError, fromWire } from './errors.js';
 import type {
   ClientInfo, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats, Publication, RecoveryLost,
   ServerMessage, StreamPosition,
-} from './types';
+} from './types.js';
 
 /** Options of a subscription. */
 export interface SubscriptionOptions {

@@ -84,14 +84,14 @@ export interface RecoveryLost {
   position: StreamPosition;
 }
 
-/** @internal A command as the JSON encoding shapes it. */
+/** A command as the JSON encoding shapes it (what a Codec encodes). */
 export interface Command {
   id?: number;
   type: string;
   [field: string]: unknown;
 }
 
-/** @internal A server message as the JSON encoding shapes it. */
+/** A server message as the JSON encoding shapes it (what a Codec decodes). */
 export interface ServerMessage {
   id?: number;
   type?: string;

@@ -1,8 +1,8 @@
-import { type Codec } from './codec';
-import { Emitter } from './emitter';
-import { type PositionStore } from './store';
-import { Subscription, type SubscriptionOptions } from './subscription';
-import type { DirectMessage, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats, RecoveryLost, StreamPosition } from './types';
+import { type Codec } from './codec.js';
+import { Emitter } from './emitter.js';
+import { type PositionStore } from './store.js';
+import { Subscription, type SubscriptionOptions } from './subscription.js';
+import type { DirectMessage, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats, RecoveryLost, StreamPosition } from './types.js';
 /** The part of the WebSocket API the client uses (the browser's, Node 22's, or the ws package's). */
 export interface WebSocketLike {
     binaryType: string;

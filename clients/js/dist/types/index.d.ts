@@ -3,14 +3,14 @@
  *
  * @packageDocumentation
  */
-export { Herald } from './client';
-export type { HeraldOptions, HeraldEvents, State, ConnectedEvent, ConnectingEvent, DisconnectedEvent, WebSocketLike, WebSocketConstructor, } from './client';
-export { Subscription } from './subscription';
-export type { SubscriptionOptions, SubscriptionState, SubscriptionEvents, SubscribedEvent, UnsubscribedEvent, } from './subscription';
-export { HeraldError, ErrorCode } from './errors';
-export { json } from './codec';
-export type { Codec } from './codec';
-export { memoryStore, localStorageStore } from './store';
-export type { PositionStore } from './store';
-export type { StreamPosition, ClientInfo, Publication, DirectMessage, PresenceEntry, PresenceStats, HistoryOptions, HistoryPage, RecoveryLost, } from './types';
-export { Emitter } from './emitter';
+export { Herald } from './client.js';
+export type { HeraldOptions, HeraldEvents, State, ConnectedEvent, ConnectingEvent, DisconnectedEvent, WebSocketLike, WebSocketConstructor, } from './client.js';
+export { Subscription } from './subscription.js';
+export type { SubscriptionOptions, SubscriptionState, SubscriptionEvents, SubscribedEvent, UnsubscribedEvent, } from './subscription.js';
+export { HeraldError, ErrorCode } from './errors.js';
+export { json } from './codec.js';
+export type { Codec } from './codec.js';
+export { memoryStore, localStorageStore } from './store.js';
+export type { PositionStore } from './store.js';
+export type { StreamPosition, ClientInfo, Publication, DirectMessage, PresenceEntry, PresenceStats, HistoryOptions, HistoryPage, RecoveryLost, Command, ServerMessage, } from './types.js';
+export { Emitter } from './emitter.js';

@@ -14,6 +14,6 @@
  *
  * @packageDocumentation
  */
-import type { Codec } from './codec';
+import type { Codec } from './codec.js';
 /** The Protobuf codec: pass it as the `codec` option. */
 export declare const protobuf: Codec;

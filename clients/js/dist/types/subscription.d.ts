@@ -1,6 +1,6 @@
-import { Emitter } from './emitter';
-import { HeraldError } from './errors';
-import type { ClientInfo, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats, Publication, RecoveryLost, StreamPosition } from './types';
+import { Emitter } from './emitter.js';
+import { HeraldError } from './errors.js';
+import type { ClientInfo, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats, Publication, RecoveryLost, StreamPosition } from './types.js';
 /** Options of a subscription. */
 export interface SubscriptionOptions {
     /** A channel token, for channels whose namespace requires one. */

@@ -75,3 +75,17 @@ export interface RecoveryLost {
     /** The stream's position now (what the client continues from). */
     position: StreamPosition;
 }
+/** A command as the JSON encoding shapes it (what a Codec encodes). */
+export interface Command {
+    id?: number;
+    type: string;
+    [field: string]: unknown;
+}
+/** A server message as the JSON encoding shapes it (what a Codec decodes). */
+export interface ServerMessage {
+    id?: number;
+    type?: string;
+    result?: any;
+    error?: any;
+    [field: string]: any;
+}
