@@ -998,7 +998,11 @@ var Herald = class extends Emitter {
     clearTimeout(this.retryTimer);
     this.retryTimer = this.connectTimer = this.watchdog = void 0;
     const ws = this.ws;
-    if (ws) ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.onerror = () => {
+      };
+    }
     this.ws = null;
     this.outbox = [];
   }

@@ -714,7 +714,12 @@ export class Herald extends Emitter<HeraldEvents> {
     clearTimeout(this.retryTimer);
     this.retryTimer = this.connectTimer = this.watchdog = undefined;
     const ws = this.ws;
-    if (ws) ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      // Closing a socket still in its handshake makes the ws package emit an
+      // error, which it throws when nothing listens.
+      ws.onerror = () => {};
+    }
     this.ws = null;
     this.outbox = [];
   }

@@ -115,9 +115,10 @@ test('the network cut during publishing: no gap, no duplicate', async () => {
     const publishing = publish(a, ch, 1, n);
     for (let i = 0; i < 4; i++) {
       const at = r.offsets.length;
+      const seen = cuts;
       await until(() => r.offsets.length > at || r.offsets.length === n, 'progress');
       proxy.cut();
-      await until(() => h.state === 'connected', 'back');
+      await until(() => cuts > seen && h.state === 'connected', 'back after the cut');
     }
     await publishing;
     await until(() => r.offsets.length >= n, `${n} messages`);
@@ -134,7 +135,7 @@ test('a network gone silent: the heartbeat watchdog reconnects and recovers', as
   const proxy = new Proxy(a.port);
   await proxy.start();
   try {
-    const h = client(proxy.url, { pingMargin: 300 });
+    const h = client(proxy.url, { pingMargin: 500 });
     const r = recorder(h, ch);
     const ends = [];
     h.on('disconnected', (e) => ends.push(e));
@@ -147,7 +148,10 @@ test('a network gone silent: the heartbeat watchdog reconnects and recovers', as
     await publish(a, ch, 4, 6);
     await until(() => r.offsets.length === 6, 'the messages sent while silent', 5000);
     exactly(r.offsets, 6);
-    assert.deepEqual(ends, [{ code: 0, reason: 'heartbeat timeout', reconnect: true }]);
+    // (A busy machine may delay a ping past the margin once more: the
+    // client then reconnects again, which changes nothing delivered.)
+    assert.ok(ends.length >= 1, 'the silent connection was dropped');
+    for (const e of ends) assert.deepEqual(e, { code: 0, reason: 'heartbeat timeout', reconnect: true });
   } finally {
     await proxy.close();
   }

@@ -104,3 +104,23 @@ test('close frames of the WebSocket layer (1002, 1003, 1007) stop the client', a
     assert.equal(h.state, 'disconnected');
   }
 });
+
+test('disconnect() during the WebSocket handshake throws nothing', async () => {
+  // A server that accepts TCP connections and never answers the handshake.
+  const { createServer } = await import('node:net');
+  const sockets = [];
+  const tcp = createServer((s) => sockets.push(s));
+  await new Promise((r) => tcp.listen(0, '127.0.0.1', r));
+  try {
+    const h = client(`ws://127.0.0.1:${tcp.address().port}/ws`);
+    h.connect();
+    await until(() => sockets.length === 1, 'the TCP connection');
+    h.disconnect();
+    assert.equal(h.state, 'disconnected');
+    // Let the aborted handshake report itself, as it would have.
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    sockets.forEach((s) => s.destroy());
+    await new Promise((r) => tcp.close(r));
+  }
+});
