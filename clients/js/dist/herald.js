@@ -568,6 +568,17 @@ var Herald = class extends Emitter {
     this.stop(1e3, "client disconnected", ErrorCode.CLOSED);
   }
   /**
+   * Ends a reconnect's wait and tries at once: for when the application
+   * knows the network is back (a browser's `online` event). It does nothing
+   * unless a reconnect is waiting.
+   */
+  retryNow() {
+    if (this._state !== "connecting" || !this.retryTimer) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = void 0;
+    void this.open();
+  }
+  /**
    * Returns a new subscription object for channel, not subscribed yet:
    * attach listeners, then call its `subscribe()`. There is at most one
    * per channel (see getSubscription).

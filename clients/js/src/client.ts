@@ -248,6 +248,18 @@ export class Herald extends Emitter<HeraldEvents> {
   }
 
   /**
+   * Ends a reconnect's wait and tries at once: for when the application
+   * knows the network is back (a browser's `online` event). It does nothing
+   * unless a reconnect is waiting.
+   */
+  retryNow(): void {
+    if (this._state !== 'connecting' || !this.retryTimer) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    void this.open();
+  }
+
+  /**
    * Returns a new subscription object for channel, not subscribed yet:
    * attach listeners, then call its `subscribe()`. There is at most one
    * per channel (see getSubscription).

@@ -159,6 +159,12 @@ export declare class Herald extends Emitter<HeraldEvents> {
      */
     disconnect(): void;
     /**
+     * Ends a reconnect's wait and tries at once: for when the application
+     * knows the network is back (a browser's `online` event). It does nothing
+     * unless a reconnect is waiting.
+     */
+    retryNow(): void;
+    /**
      * Returns a new subscription object for channel, not subscribed yet:
      * attach listeners, then call its `subscribe()`. There is at most one
      * per channel (see getSubscription).

@@ -297,3 +297,18 @@ test('the disconnect push decides when the close frame got lost', async () => {
   assert.deepEqual(log, [['disconnected', { code: 4502, reason: 'forbidden', reconnect: false }]]);
   assert.equal(h.state, 'disconnected');
 });
+
+test('retryNow() ends the wait before a reconnect', async () => {
+  const s = new FakeServer();
+  const h = client(s, { minReconnectDelay: 60000, maxReconnectDelay: 60000 });
+  h.connect();
+  await (await s.socket(0)).accept();
+  s.sockets[0].serverClose(1006, '', false);
+  assert.equal(h.state, 'connecting');
+  assert.equal(s.sockets.length, 1, 'waiting up to a minute');
+  h.retryNow();
+  await (await s.socket(1)).accept();
+  assert.equal(h.state, 'connected');
+  h.retryNow(); // nothing waits: nothing happens
+  assert.equal(s.sockets.length, 2);
+});
