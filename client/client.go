@@ -244,7 +244,7 @@ func (c *Client) run() {
 		cn, res, err := c.dial()
 		if err != nil {
 			var ce *CloseError
-			if errors.As(err, &ce) && !reconnects(ce.Code, nil) {
+			if errors.As(err, &ce) && (!reconnects(ce.Code, nil) || c.stuckWithToken(ce.Code)) {
 				c.closeWith(err)
 				report(err)
 				c.setState(StateChange{State: StateClosed, Code: ce.Code, Reason: ce.Reason, Err: err})
@@ -266,7 +266,7 @@ func (c *Client) run() {
 		if c.ctx.Err() != nil {
 			continue
 		}
-		if code != 0 && !reconnects(code, cn.disconnect) {
+		if code != 0 && (!reconnects(code, cn.disconnect) || c.stuckWithToken(code)) {
 			err := &CloseError{Code: code, Reason: reason}
 			c.closeWith(err)
 			c.setState(StateChange{State: StateClosed, Code: code, Reason: reason})
@@ -291,6 +291,13 @@ func (c *Client) run() {
 		}
 		attempt = 0
 	}
+}
+
+// stuckWithToken reports that the server closed with 4003 (token expired)
+// and the client has no TokenFunc to get another: connecting again with the
+// same token would be refused again, forever.
+func (c *Client) stuckWithToken(code protocol.CloseCode) bool {
+	return code == protocol.CloseTokenExpired && c.opts.TokenFunc == nil
 }
 
 // stableConnection is how long a connection must have lasted for its end

@@ -117,3 +117,29 @@ func TestChannelTokenSurvivesReconnect(t *testing.T) {
 		t.Fatalf("after the reconnect: %s, unsubscribed %d times", b.describe(), unsubscribed.Load())
 	}
 }
+
+// TestExpiredStaticTokenStops: a client with a fixed token whose
+// connection ends with 4003 stops, reporting it, instead of reconnecting
+// with the same expired token forever.
+func TestExpiredStaticTokenStops(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	token := ht.Token(t, "alice", map[string]any{"exp": time.Now().Add(2 * time.Second).Unix()})
+	closed := make(chan client.StateChange, 1)
+	c, err := client.Dial(ctx(t), s.WSURL, client.Options{Token: token, Backoff: fastBackoff, OnState: func(sc client.StateChange) {
+		if sc.State == client.StateClosed {
+			closed <- sc
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case sc := <-closed:
+		if sc.Code != protocol.CloseTokenExpired {
+			t.Fatalf("closed with %d, want 4003", sc.Code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still %v after the token expired", c.State())
+	}
+}
