@@ -130,7 +130,7 @@ func New(opts Options) (*Broker, error) {
 	}
 	b.js, err = jetstream.New(b.nc)
 	if err == nil && b.nc.IsConnected() {
-		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), streamSetupTime(opts))
 		err = b.ensureStreams(ctx)
 		cancel()
 	} else if err == nil {
@@ -299,7 +299,7 @@ func (b *Broker) streamsAfterReconnect(nc *natsgo.Conn) bool {
 		return false
 	}
 	for {
-		ctx, cancel := context.WithTimeout(b.bg, b.opts.Timeout)
+		ctx, cancel := context.WithTimeout(b.bg, streamSetupTime(b.opts))
 		err := b.ensureStreams(ctx)
 		cancel()
 		if err == nil {
@@ -318,6 +318,13 @@ func (b *Broker) streamsAfterReconnect(nc *natsgo.Conn) bool {
 			return false
 		}
 	}
+}
+
+// streamSetupTime bounds making the streams on connecting: long enough
+// for a cluster that starts with this node to elect the leaders that
+// answer, ten requests' timeouts but at least 30 seconds.
+func streamSetupTime(o Options) time.Duration {
+	return max(10*o.Timeout, 30*time.Second)
 }
 
 // Close stops deliveries and background work and closes the connection.

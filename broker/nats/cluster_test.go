@@ -63,7 +63,7 @@ func startCluster(t *testing.T) []*embed.Server {
 func clusterBroker(t testing.TB, s *embed.Server, prefix string) (*Broker, error) {
 	o := testOptions("", prefix)
 	o.Replicas = 3
-	o.Timeout = 10 * time.Second // leader elections on a loaded machine
+	o.Timeout = 10 * time.Second // a request during a leader election on a loaded machine
 	o.ConnOptions = []natsgo.Option{s.InProcess()}
 	return New(o)
 }

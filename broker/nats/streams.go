@@ -52,12 +52,17 @@ func (b *Broker) streamConfigs() []jetstream.StreamConfig {
 	}}
 }
 
-// ensureStreams creates the streams, or updates them to the options.
+// ensureStreams creates the streams, or updates them to the options,
+// within ctx. Each request has the configured timeout; one that goes
+// unanswered is asked again while ctx lasts, since a cluster that starts
+// with this node may still be electing the leaders that answer it, and a
+// request made during an election can be dropped. Asking again is safe:
+// creating a stream that exists updates it to the same configuration.
 func (b *Broker) ensureStreams(ctx context.Context) error {
 	var handles []jetstream.Stream
 	for _, cfg := range b.streamConfigs() {
 		s, err := b.createStream(ctx, cfg)
-		for err != nil && apiCode(err) == errNoPeers && ctx.Err() == nil {
+		for err != nil && retryable(err) && ctx.Err() == nil {
 			// A node starting together with its peers: JetStream has a
 			// leader but not yet enough peers for the replicas. They
 			// join within moments; wait for them within the timeout.
@@ -76,8 +81,17 @@ func (b *Broker) ensureStreams(ctx context.Context) error {
 	return nil
 }
 
-// createStream creates or updates one stream.
+// retryable reports a stream create that may succeed if asked again: too
+// few peers yet for the replicas, or no answer within the request timeout.
+func retryable(err error) bool {
+	return apiCode(err) == errNoPeers || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, natsgo.ErrTimeout)
+}
+
+// createStream creates or updates one stream, in one request bounded by
+// the configured timeout.
 func (b *Broker) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
 	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
 	for try := 0; try < 3 && raced(err); try++ {
 		// Another node created it between our look and our create: now
