@@ -6,10 +6,16 @@ import (
 	"io/fs"
 	"net/http"
 	"time"
+
+	jsclient "github.com/heraldhq/herald/clients/js"
 )
 
 // Path is the mux pattern the handler is mounted at.
 const Path = "/demo/"
+
+// BundleFile is the name, under [Path], of Herald's JavaScript client
+// (@heraldhq/client's browser bundle), which the page imports.
+const BundleFile = "herald.min.js"
 
 // Options configures the demo handler. Zero values mean the default stated.
 type Options struct {
@@ -26,7 +32,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Handler serves the page, its assets and the token endpoint under [Path].
+// Handler serves the page, its assets, the JavaScript client it runs on and
+// the token endpoint under [Path].
 type Handler struct {
 	opts Options
 	mux  *http.ServeMux
@@ -60,6 +67,9 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, mux: http.NewServeMux()}
 	static := http.StripPrefix(Path, http.FileServerFS(ui))
 	h.mux.Handle("GET "+Path, static)
+	// The page imports Herald's JavaScript client from here: the bundle
+	// this binary embeds, so the page always runs the client of its server.
+	h.mux.Handle("GET "+Path+BundleFile, jsclient.Handler())
 	h.mux.HandleFunc("POST "+Path+"token", h.token)
 	// Without this, GET would fall through to the file server's 404.
 	h.mux.HandleFunc("GET "+Path+"token", func(w http.ResponseWriter, _ *http.Request) {

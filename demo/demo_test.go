@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	jsclient "github.com/heraldhq/herald/clients/js"
 	"github.com/heraldhq/herald/demo"
 )
 
@@ -45,11 +46,11 @@ func get(t *testing.T, url string) (*http.Response, string) {
 func TestPageAndAssets(t *testing.T) {
 	srv := newHandler(t, demo.Options{})
 	for path, ctype := range map[string]string{
-		"/demo/":            "text/html",
-		"/demo/app.js":      "text/javascript",
-		"/demo/herald.js":   "text/javascript",
-		"/demo/style.css":   "text/css",
-		"/demo/favicon.svg": "image/svg+xml",
+		"/demo/":              "text/html",
+		"/demo/app.js":        "text/javascript",
+		"/demo/herald.min.js": "text/javascript",
+		"/demo/style.css":     "text/css",
+		"/demo/favicon.svg":   "image/svg+xml",
 	} {
 		resp, body := get(t, srv.URL+path)
 		if resp.StatusCode != http.StatusOK {
@@ -65,6 +66,7 @@ func TestPageAndAssets(t *testing.T) {
 	}
 	for path, status := range map[string]int{
 		"/demo/nope.js":   http.StatusNotFound,
+		"/demo/herald.js": http.StatusNotFound,
 		"/demo/ui/app.js": http.StatusNotFound,
 		"/demo/../go.mod": http.StatusNotFound,
 	} {
@@ -79,6 +81,24 @@ func TestPageAndAssets(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /demo/: status %d, want 405", resp.StatusCode)
+	}
+}
+
+// TestPageRunsTheEmbeddedClient: the page imports Herald's JavaScript
+// client from the handler, which serves the bundle this binary embeds, so
+// that the page never runs a client older or newer than its server.
+func TestPageRunsTheEmbeddedClient(t *testing.T) {
+	srv := newHandler(t, demo.Options{})
+	resp, bundle := get(t, srv.URL+demo.Path+demo.BundleFile)
+	if resp.StatusCode != http.StatusOK || bundle != string(jsclient.Bundle()) {
+		t.Fatalf("%s: status %d, %d bytes; want the %d bytes of jsclient.Bundle()", demo.BundleFile, resp.StatusCode, len(bundle), len(jsclient.Bundle()))
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" {
+		t.Errorf("%s: Cache-Control %q, want no-cache (revalidated on every load)", demo.BundleFile, cc)
+	}
+	_, app := get(t, srv.URL+demo.Path+"app.js")
+	if !strings.Contains(app, "from './"+demo.BundleFile+"'") {
+		t.Errorf("app.js does not import ./%s", demo.BundleFile)
 	}
 }
 
@@ -117,7 +137,7 @@ func TestPageHasNoInlineCode(t *testing.T) {
 			t.Errorf("script without src: %s", tag)
 		}
 	}
-	for _, file := range []string{"app.js", "herald.js"} {
+	for _, file := range []string{"app.js", demo.BundleFile} {
 		_, js := get(t, srv.URL+"/demo/"+file)
 		if regexp.MustCompile(`\.(?:inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function`).MatchString(js) {
 			t.Errorf("%s writes HTML or evaluates strings", file)

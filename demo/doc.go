@@ -1,8 +1,11 @@
 // Package demo serves Herald's demo chat page at /demo/: a small chat in
-// plain JavaScript over the browser's native WebSocket that doubles as the
-// reference browser client of the wire protocol (connect with a token,
-// rooms with presence and join/leave, publish, direct messages with inbox
-// recovery, heartbeat, and reconnect with recovery after a server restart).
+// plain JavaScript on Herald's JavaScript client, @heraldhq/client (rooms
+// with presence and join/leave, recent history, publish, direct messages
+// with inbox recovery, and reconnects that recover every missed message
+// after a server restart). The page imports the client's browser bundle,
+// which the handler serves at /demo/herald.min.js from the binary
+// (package jsclient): the demo is also a working example of the client in
+// a page.
 //
 // # For development and demos only
 //

@@ -1,5 +1,6 @@
 // The demo chat in two real browser pages (alice, bob) and a third that
-// comes and goes (carol): presence, room messages, one from an anonymous
+// comes and goes (carol), each running Herald's JavaScript client from the
+// bundle the server serves: presence, room messages, one from an anonymous
 // connection, a direct message, then a server restart during which the Go
 // test publishes through another node; both pages must reconnect and show
 // every message exactly once, the backend's labelled "server" and the
@@ -18,6 +19,8 @@ async function openChat(context, name) {
   const page = await context.newPage();
   await page.setViewportSize({ width: 1100, height: 720 });
   page.on('pageerror', (err) => problems.push(`${name}: uncaught ${err.message}`));
+  const scripts = [];
+  page.on('request', (req) => { if (req.resourceType() === 'script') scripts.push(new URL(req.url()).pathname); });
   page.on('console', (msg) => {
     const text = msg.text();
     // Refused connections while the server is down are expected noise;
@@ -30,6 +33,9 @@ async function openChat(context, name) {
   if (name === 'alice') await page.screenshot({ path: artifact('demo-login.png') });
   await page.click('#join');
   await page.waitForSelector('#status[data-state="online"]', WAIT);
+  // The page is the demo's code on the client's bundle, nothing else.
+  check(JSON.stringify(scripts.sort()) === JSON.stringify(['/demo/app.js', '/demo/herald.min.js']),
+    `${name}: the page loaded the scripts ${JSON.stringify(scripts)}`);
   return page;
 }
 
@@ -196,8 +202,13 @@ async function checkExactlyOnce(page, name, expectRoom, expectDirect) {
     }
     check((await log(bob)).find((m) => m.text === outage.direct).author === 'server', 'bob: the server\'s direct message not shown as from the server');
 
+    // The chat in use, after the restart, at a laptop's and a phone's width.
     await alice.screenshot({ path: artifact('demo-alice.png') });
-    await bob.screenshot({ path: artifact('demo-bob.png') });
+    for (const [width, height] of [[1280, 800], [390, 844]]) {
+      await bob.setViewportSize({ width, height });
+      await bob.screenshot({ path: artifact(`demo-bob-${width}.png`) });
+    }
+    await bob.setViewportSize({ width: 1100, height: 720 });
 
     // A restart that loses the streams (the in-memory broker's, in a real
     // process): each page says what may be missing, and its reconnect

@@ -1,10 +1,15 @@
-// app.js: the demo chat's user interface on top of herald.js.
+// app.js: the demo chat's user interface on Herald's JavaScript client.
 //
-// Everything the protocol needs is in herald.js; this file turns its
-// callbacks into DOM. Text from the network only ever reaches the page
-// through textContent, never innerHTML: a chat message is untrusted input.
+// The client (@heraldhq/client; herald serves its browser bundle next to
+// this file) does the protocol: the connection and its heartbeat, token
+// refresh, reconnects that resubscribe from the last offset, every message
+// exactly once and in order, and the inbox of direct messages, whose
+// position it keeps in localStorage between visits. This file turns the
+// client's events into DOM. Text from the network only ever reaches the
+// page through textContent, never innerHTML: a chat message is untrusted
+// input.
 
-import { HeraldClient } from './herald.js';
+import { Herald } from './herald.min.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,7 +17,10 @@ const $ = (id) => document.getElementById(id);
 const NAME_RE = /^[A-Za-z0-9_.-]{1,32}$/;
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** The session of the page, null before joining. */
+/** How many recent messages joining a room shows. */
+const HISTORY_ON_JOIN = 50;
+
+/** The session of the page, null before joining and after leaving. */
 let chat = null;
 
 /**
@@ -33,8 +41,7 @@ async function fetchToken(name) {
 
 /** ws: or wss: URL of the server's /ws on this page's own origin. */
 function socketURL() {
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/ws`;
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
 }
 
 // -------------------------------------------------------------------------
@@ -65,56 +72,45 @@ async function join(ev) {
 }
 
 function startChat(name, room, first) {
-  const channel = `${first.namespace}:${room}`;
-  const inboxKey = `herald-demo:inbox:${name}`;
-  let firstToken = first.token;
-
-  chat = {
-    name, room, channel, inboxKey,
-    // Presence: client id -> user. Filled from a `presence` snapshot and
-    // kept current by join/leave pushes. Pushes that arrive while a
-    // snapshot is on its way are queued and replayed on top of it.
+  const herald = new Herald(socketURL(), {
+    token: first.token,
+    // Called when the server asks for a refresh, and before a reconnect
+    // once the token has expired.
+    getToken: async () => (await fetchToken(name)).token,
+    name: 'herald-demo',
+  });
+  const c = {
+    name, room, herald,
+    channel: `${first.namespace}:${room}`,
+    sub: null, // the room's Subscription, once the recent history is read
+    // Presence: client id -> user. Filled from a presence snapshot and kept
+    // current by join/leave events; events that arrive while a snapshot is
+    // on its way are queued and replayed on top of it.
     presence: new Map(),
     presenceQueue: null,
     target: '', // '' = the room; otherwise a user for direct messages
-    gaps: 0, // gaps reported since the last reconnect finished
+    connectedBefore: false,
+    catchUp: null, // what a reconnect recovered, until it is reported
+    statusTimer: null,
   };
+  chat = c;
+  // Every listener of this session is deaf once the page left it.
+  const on = (emitter, event, fn) => emitter.on(event, (arg) => { if (chat === c) fn(arg); });
 
-  chat.client = new HeraldClient({
-    url: socketURL(),
-    getToken: async () => {
-      // The first token was fetched while joining; later attempts (and
-      // refreshes) get a fresh one.
-      if (firstToken) {
-        const t = firstToken;
-        firstToken = null;
-        return t;
-      }
-      return (await fetchToken(name)).token;
-    },
-    inbox: loadInboxPosition(inboxKey),
-    handlers: {
-      status: showStatus,
-      connected: onConnected,
-      message: (ch, pub) => { if (ch === channel) addMessage('room', pub, sender(pub.info)); },
-      direct: (pub) => { addMessage('direct', pub, sender(pub.from)); saveInboxPosition(); },
-      join: (ch, info) => { if (ch === channel) presenceEvent('join', info); },
-      leave: (ch, info) => { if (ch === channel) presenceEvent('leave', info); },
-      gap: (stream, why) => {
-        if (chat) chat.gaps++;
-        addNotice(`Some ${stream ? 'messages' : 'direct messages'} may be missing: ${why}.`, 'warning');
-      },
-      recovered: (counts) => {
-        // The connect reply reports its gaps before this: after one, the
-        // reconnect did not recover everything, whatever it caught up on.
-        const n = Object.values(counts).reduce((a, b) => a + b, 0);
-        const caught = `caught up on ${n} missed message${n === 1 ? '' : 's'}`;
-        if (chat?.gaps) addNotice(n ? `Reconnected: ${caught}, but not all (see above).` : 'Reconnected, but could not catch up (see above).', 'partial');
-        else addNotice(n ? `Reconnected: ${caught}.` : 'Reconnected: nothing was missed.', 'recovered');
-        if (chat) chat.gaps = 0;
-      },
-    },
+  on(herald, 'connecting', ({ delay }) => showConnecting(c, delay));
+  on(herald, 'connected', () => onConnected(c));
+  on(herald, 'disconnected', (ev) => onDisconnected(c, ev));
+  on(herald, 'direct', (dm) => {
+    if (c.catchUp && !c.catchUp.inboxDone) c.catchUp.directs++;
+    addMessage('direct', dm, sender(dm.from));
   });
+  on(herald, 'inboxLost', (ev) => {
+    if (c.catchUp) c.catchUp.lost = true;
+    addNotice(`Some direct messages may be missing: ${lossReason(ev, 'your inbox was reset', 'too many direct messages were missed')}.`, 'warning');
+  });
+  // Failures no call reports (a token fetch, a refresh): the connection
+  // carries on or reconnects by itself; the console keeps the detail.
+  on(herald, 'error', (err) => console.warn('herald:', err.message));
 
   $('login').hidden = true;
   $('chat').hidden = false;
@@ -124,62 +120,193 @@ function startChat(name, room, first) {
   $('messages').replaceChildren();
   renderPresence();
   addNotice(`You are ${name} in #${room}.`);
-  chat.client.start();
+  herald.connect();
+  joinRoom(c, on);
   $('text').focus();
 }
 
+/**
+ * Shows the room's recent messages, then subscribes from the position the
+ * history read returned: what was published in between comes first, so
+ * history and the live stream join without a gap or a duplicate.
+ */
+async function joinRoom(c, on) {
+  let since;
+  try {
+    // Waits for the connection like any call made while connecting.
+    const page = await c.herald.history(c.channel, { limit: HISTORY_ON_JOIN, reverse: true });
+    if (chat !== c) return;
+    for (const pub of page.publications.reverse()) addMessage('room', pub, sender(pub.info));
+    if (page.epoch) since = { offset: page.offset, epoch: page.epoch };
+  } catch {
+    // No history here (108), not allowed (103), or no connection in time:
+    // the room starts with what is published from now on.
+  }
+  if (chat !== c) return;
+  const sub = c.herald.newSubscription(c.channel, since ? { since } : {});
+  c.sub = sub;
+  on(sub, 'message', (pub) => addMessage('room', pub, sender(pub.info)));
+  on(sub, 'join', (who) => presenceEvent(c, 'join', who));
+  on(sub, 'leave', (who) => presenceEvent(c, 'leave', who));
+  on(sub, 'subscribed', (ev) => {
+    // A first subscribe has nothing to catch up on: its `since` was the
+    // history read, not a reconnect.
+    if (c.catchUp && (!ev.resubscribed || ev.recovered === undefined)) settleRoom(c, 0);
+    loadPresence(c); // who came and went while we were away
+  });
+  on(sub, 'recovered', ({ since: from, position }) => {
+    if (c.catchUp) settleRoom(c, position.offset - from.offset);
+  });
+  on(sub, 'recoveryLost', (ev) => {
+    if (c.catchUp) {
+      c.catchUp.lost = true;
+      settleRoom(c, 0);
+    }
+    addNotice(`Some messages may be missing: ${lossReason(ev, 'the channel history was reset', 'too many messages were missed')}.`, 'warning');
+  });
+  on(sub, 'unsubscribed', ({ code, reason }) => {
+    if (!code) return;
+    if (c.catchUp) {
+      c.catchUp.lost = true;
+      settleRoom(c, 0);
+    }
+    addNotice(`You are no longer in #${c.room}: ${reason}`, 'error');
+  });
+  try {
+    await sub.subscribe();
+  } catch (err) {
+    if (chat === c) addNotice(`Cannot join #${c.room}: ${err.message}`, 'error');
+  }
+}
+
 function leave() {
-  if (!chat) return;
-  chat.client.stop();
+  const c = chat;
+  if (!c) return;
   chat = null;
+  clearTimeout(c.statusTimer);
+  c.herald.disconnect();
+  setStatus('offline', 'offline');
   $('chat').hidden = true;
   $('login').hidden = false;
   document.body.classList.remove('chatting');
   $('whoami').textContent = '';
 }
 
-async function onConnected() {
-  const c = chat;
-  saveInboxPosition();
-  try {
-    // First connect: subscribe (with recent history). On a reconnect the
-    // connect command already resubscribed with `since`; this is a no-op.
-    await c.client.subscribe(c.channel);
-    await loadPresence();
-  } catch (err) {
-    addNotice(`Cannot join #${c.room}: ${err.message}`, 'error');
+// -------------------------------------------------------------------------
+// The connection: status, and what a reconnect caught up on
+
+function onConnected(c) {
+  setStatus('online', 'online');
+  if (!c.connectedBefore) {
+    c.connectedBefore = true;
+    return;
   }
+  // The connect reply carries the room's resubscribe and the inbox, and
+  // the client delivers what they recovered while it handles the reply:
+  // the room reports its count in `recovered`, the inbox's direct
+  // messages are the ones delivered before this task ends. (A live direct
+  // message in the same frame as the reply would count too.)
+  const room = c.sub && c.sub.state !== 'unsubscribed' ? null : 0;
+  c.catchUp = { room, directs: 0, lost: false, inboxDone: false };
+  queueMicrotask(() => {
+    if (!c.catchUp) return;
+    c.catchUp.inboxDone = true;
+    reportCatchUp(c);
+  });
+}
+
+function settleRoom(c, n) {
+  if (c.catchUp.room === null) c.catchUp.room = n;
+  reportCatchUp(c);
+}
+
+/**
+ * Says what the reconnect caught up on once both the room and the inbox
+ * are done: a gap reported since the connect means it did not recover
+ * everything, whatever it caught up on.
+ */
+function reportCatchUp(c) {
+  const u = c.catchUp;
+  if (!u || u.room === null || !u.inboxDone) return;
+  c.catchUp = null;
+  const n = u.room + u.directs;
+  const caught = `caught up on ${n} missed message${n === 1 ? '' : 's'}`;
+  if (u.lost) addNotice(n ? `Reconnected: ${caught}, but not all (see above).` : 'Reconnected, but could not catch up (see above).', 'partial');
+  else addNotice(n ? `Reconnected: ${caught}.` : 'Reconnected: nothing was missed.', 'recovered');
+}
+
+function onDisconnected(c, { code, reason, reconnect }) {
+  const wasOnline = $('status').dataset.state === 'online';
+  const why = reason || (code ? `close ${code}` : 'network error');
+  c.catchUp = null;
+  if (reconnect) {
+    // Mark in the log where the connection dropped, so that what the
+    // reconnect recovers reads in order. Failed attempts add nothing.
+    if (wasOnline) addNotice(`Connection lost (${why}). Reconnecting…`, 'lost');
+    return; // the `connecting` event that follows shows the wait
+  }
+  clearTimeout(c.statusTimer);
+  setStatus('offline', `offline: ${why}`);
+  addNotice(`Disconnected: ${why}${code ? ` (${code})` : ''}. Leave and join again to retry.`, 'error');
+}
+
+/** The status while connecting: a first attempt, or the wait before the next. */
+function showConnecting(c, delay) {
+  clearTimeout(c.statusTimer);
+  if (!c.connectedBefore && delay === 0) {
+    setStatus('connecting', 'connecting');
+    return;
+  }
+  setStatus('reconnecting', `reconnecting in ${(delay / 1000).toFixed(1)} s`);
+  c.statusTimer = setTimeout(() => setStatus('reconnecting', 'reconnecting…'), delay);
+}
+
+function setStatus(state, text) {
+  const el = $('status');
+  el.dataset.state = state;
+  el.textContent = text;
+  $('presence').classList.toggle('stale', state !== 'online');
+}
+
+/** Why a stream could not be recovered, from a recoveryLost or inboxLost event. */
+function lossReason({ since, position }, reset, trimmed) {
+  if (!position.epoch) return 'the server could not recover them';
+  return since.epoch !== position.epoch ? reset : trimmed;
 }
 
 // -------------------------------------------------------------------------
 // Presence
 
-async function loadPresence() {
-  const c = chat;
-  c.presenceQueue = [];
-  const clients = await c.client.presence(c.channel);
-  if (c !== chat) return;
-  c.presence = new Map(Object.entries(clients).map(([id, info]) => [id, info.user]));
+async function loadPresence(c) {
+  const queue = [];
+  c.presenceQueue = queue;
+  let clients = null;
+  try {
+    clients = await c.sub.presence();
+  } catch {
+    // Disconnected meanwhile: the next subscribe loads it again.
+  }
+  if (chat !== c || c.presenceQueue !== queue) return; // a newer load took over
+  c.presenceQueue = null;
+  if (clients) c.presence = new Map(Object.entries(clients).map(([id, entry]) => [id, entry.user]));
   // Events that raced the snapshot: replaying them in order on top of it
   // converges whether the snapshot already included them or not.
-  const queued = c.presenceQueue;
-  c.presenceQueue = null;
-  for (const [kind, info] of queued) applyPresence(kind, info);
+  for (const [kind, who] of queue) applyPresence(c, kind, who);
   renderPresence();
 }
 
-function presenceEvent(kind, info) {
-  if (chat.presenceQueue) {
-    chat.presenceQueue.push([kind, info]);
+function presenceEvent(c, kind, who) {
+  if (c.presenceQueue) {
+    c.presenceQueue.push([kind, who]);
     return;
   }
-  applyPresence(kind, info);
+  applyPresence(c, kind, who);
   renderPresence();
 }
 
-function applyPresence(kind, info) {
-  if (kind === 'join') chat.presence.set(info.client, info.user);
-  else chat.presence.delete(info.client);
+function applyPresence(c, kind, who) {
+  if (kind === 'join') c.presence.set(who.client, who.user);
+  else c.presence.delete(who.client);
 }
 
 /** One entry per user, however many tabs (connections) they have open. */
@@ -226,31 +353,34 @@ async function sendMessage(ev) {
   ev.preventDefault();
   const input = $('text');
   const text = input.value.trim();
-  if (!text || !chat) return;
+  const c = chat;
+  if (!text || !c) return;
   const to = $('target').value;
   try {
+    // While the client reconnects, calls wait for the connection (up to
+    // its timeout) instead of failing.
     if (to) {
-      await chat.client.send(to, { text });
+      await c.herald.send(to, { text });
       // Our own direct messages do not come back to us: show them here.
-      addMessage('sent', { data: { text }, ts: Date.now() }, { name: chat.name, kind: 'user' }, to);
+      if (chat === c) addMessage('sent', { data: { text }, ts: Date.now() }, { name: c.name, kind: 'user' }, to);
     } else {
-      // Room messages come back as a `message` push like everyone's.
-      await chat.client.publish(chat.channel, { text });
+      // Room messages come back as a `message` event like everyone's.
+      await c.herald.publish(c.channel, { text });
     }
-    input.value = '';
+    if (input.value.trim() === text) input.value = '';
   } catch (err) {
-    addNotice(`Not sent: ${err.message}`, 'error');
+    if (chat === c) addNotice(`Not sent: ${err.message}`, 'error');
   }
 }
 
 /**
- * Who published: info is a publication's `info` (or a direct message's
- * `from`), {user, client}. A publication without it came from the server
- * API, that is from a backend; one with an empty user from an anonymous
+ * Who wrote: info is a publication's `info` or a direct message's `from`,
+ * {user, client}. Without either (no info, or both empty) it came from the
+ * server API, that is from a backend; with an empty user from an anonymous
  * connection, which is a client like any other and not the server.
  */
 function sender(info) {
-  if (!info) return { name: 'server', kind: 'server' };
+  if (!info || (!info.user && !info.client)) return { name: 'server', kind: 'server' };
   if (!info.user) return { name: 'anonymous', kind: 'anonymous', client: info.client };
   return { name: info.user, kind: 'user' };
 }
@@ -272,7 +402,7 @@ function addMessage(kind, pub, from, to) {
   author.className = `author ${from.kind}`;
   author.textContent = from.name;
   if (from.kind === 'server') author.title = 'Published by a backend through the server API';
-  if (from.kind === 'anonymous') author.title = `An anonymous connection (client ${from.client || 'unknown'})`;
+  if (from.kind === 'anonymous') author.title = `An anonymous connection (client ${from.client})`;
   head.append(author);
   if (kind !== 'room') {
     const badge = document.createElement('span');
@@ -286,16 +416,17 @@ function addMessage(kind, pub, from, to) {
 
   const body = document.createElement('div');
   body.className = 'text';
-  body.textContent = messageText(pub);
+  body.textContent = messageText(pub.data);
   li.append(head, body);
   append(li);
 }
 
 /** Our messages are {text}; show anything else as JSON, bytes as such. */
-function messageText(pub) {
-  if (pub.data === undefined) return pub.b64 !== undefined ? '[binary data]' : '';
-  if (pub.data && typeof pub.data.text === 'string') return pub.data.text;
-  return JSON.stringify(pub.data);
+function messageText(data) {
+  if (data === undefined) return '';
+  if (data instanceof Uint8Array) return `[${data.length} bytes of binary data]`;
+  if (data && typeof data.text === 'string') return data.text;
+  return JSON.stringify(data);
 }
 
 function addNotice(text, kind = 'info') {
@@ -314,55 +445,10 @@ function append(li) {
 }
 
 // -------------------------------------------------------------------------
-// Status and the saved inbox position
-
-function showStatus(state, detail) {
-  const el = $('status');
-  // Mark in the log where the connection dropped, so that what the
-  // reconnect recovers reads in order.
-  if (state === 'reconnecting' && el.dataset.state === 'online') {
-    addNotice(`Connection lost (${detail.reason}). Reconnecting…`, 'lost');
-  }
-  el.dataset.state = state;
-  if (state === 'reconnecting') {
-    el.textContent = `reconnecting in ${(detail.delay / 1000).toFixed(1)} s`;
-    el.title = detail.reason || '';
-  } else {
-    el.textContent = state === 'offline' && detail ? `offline: ${detail}` : state;
-    el.title = '';
-  }
-  $('presence').classList.toggle('stale', state !== 'online');
-}
-
-/**
- * The inbox position survives a page reload, so direct messages sent
- * while the page was closed show up on the next visit.
- */
-function loadInboxPosition(key) {
-  try {
-    const pos = JSON.parse(localStorage.getItem(key));
-    if (pos && Number.isInteger(pos.offset) && typeof pos.epoch === 'string') return pos;
-  } catch {
-    // No storage (private mode) or a stale value: start from now.
-  }
-  return null;
-}
-
-function saveInboxPosition() {
-  const pos = chat?.client.inbox;
-  if (!pos) return;
-  try {
-    localStorage.setItem(chat.inboxKey, JSON.stringify(pos));
-  } catch {
-    // Storage full or disabled: recovery within this page still works.
-  }
-}
-
-// -------------------------------------------------------------------------
 
 $('login-form').addEventListener('submit', join);
 $('composer').addEventListener('submit', sendMessage);
 $('leave').addEventListener('click', leave);
-$('target').addEventListener('change', (ev) => { chat.target = ev.target.value; });
+$('target').addEventListener('change', (ev) => { if (chat) chat.target = ev.target.value; });
 // Back online after a network loss: retry now instead of after the backoff.
-window.addEventListener('online', () => chat?.client.retryNow());
+window.addEventListener('online', () => chat?.herald.retryNow());
