@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	jsclient "github.com/heraldhq/herald/clients/js"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 )
 
@@ -228,6 +229,10 @@ func TestServePages(t *testing.T) {
 	}
 	if code, _ := get(addr, "/demo/", ""); code != 200 {
 		t.Fatalf("/demo/ in dev mode: %d", code)
+	}
+	// The page runs the JavaScript client this binary embeds.
+	if code, body := get(addr, "/demo/herald.min.js", ""); code != 200 || body != string(jsclient.Bundle()) {
+		t.Fatalf("/demo/herald.min.js in dev mode: %d, %d bytes, want the %d of the embedded bundle", code, len(body), len(jsclient.Bundle()))
 	}
 	if code, _ := get(addr, "/admin/", ""); code != http.StatusSeeOther {
 		t.Fatalf("/admin/ without a session: %d, want a redirect to the login", code)
