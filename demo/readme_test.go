@@ -22,7 +22,7 @@ const readmeServerURL = "'ws://localhost:8000/ws'"
 // TestReadmeFromABrowser runs the README's "From a browser" snippet, as it
 // is written there, in headless Chromium against a real server: an import
 // map resolves '@heraldhq/client' to the bundle the demo serves, the
-// snippet's server URL becomes the test server's, and /herald-token (the
+// snippet's server URL becomes the page's own server, and /herald-token (the
 // snippet's backend) mints alice's token. The snippet must connect,
 // subscribe, and log alice's own message.
 func TestReadmeFromABrowser(t *testing.T) {
@@ -35,24 +35,23 @@ func TestReadmeFromABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var page string // set once the server's address is known
+	token := ht.Token(t, "alice", nil)
 	srv := ht.Start(t, ht.Options{Server: server.Config{Pages: map[string]http.Handler{
 		demo.Path: h,
 		"GET /herald-token": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			fmt.Fprint(w, ht.Token(t, "alice", nil))
+			fmt.Fprint(w, token)
 		}),
-		"GET /readme/": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		"GET /readme/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprint(w, page)
-		}),
-	}}})
-	page = `<!doctype html>
+			fmt.Fprint(w, `<!doctype html>
 <meta charset="utf-8">
 <link rel="icon" href="data:,">
-<script type="importmap">{"imports": {"@heraldhq/client": "` + demo.Path + demo.BundleFile + `"}}</script>
+<script type="importmap">{"imports": {"@heraldhq/client": "`+demo.Path+demo.BundleFile+`"}}</script>
 <script type="module">
-` + strings.ReplaceAll(snippet, readmeServerURL, "'"+srv.WSURL+"'") + `
-</script>`
+`+strings.ReplaceAll(snippet, readmeServerURL, "'ws://"+r.Host+"/ws'")+`
+</script>`)
+		}),
+	}}})
 	browsertest.Run(t, "testdata/readme.cjs", time.Minute, "URL="+srv.URL+"/readme/", "WANT=alice hi")
 }
 

@@ -210,6 +210,17 @@ async function checkExactlyOnce(page, name, expectRoom, expectDirect) {
     }
     await bob.setViewportSize({ width: 1100, height: 720 });
 
+    // A latecomer sees the room's recent history, then the live stream,
+    // with no gap and no duplicate where they meet.
+    const dave = await openChat(context, 'dave');
+    await shows(dave, 'room', 'welcome back');
+    await send(alice, 'hello dave');
+    await shows(dave, 'room', 'hello dave');
+    await checkExactlyOnce(dave, 'dave', [...room, 'hello dave'], []);
+    check((await dave.$$('#messages li.notice.recovered, #messages li.notice.partial')).length === 0, 'dave: a first join reported as a reconnect');
+    await dave.close();
+    await gone(alice, 'dave');
+
     // A restart that loses the streams (the in-memory broker's, in a real
     // process): each page says what may be missing, and its reconnect
     // notice does not claim that nothing was.
