@@ -202,10 +202,12 @@ function onConnected(c) {
     return;
   }
   // The connect reply carries the room's resubscribe and the inbox, and
-  // the client delivers what they recovered while it handles the reply:
-  // the room reports its count in `recovered`, the inbox's direct
-  // messages are the ones delivered before this task ends. (A live direct
-  // message in the same frame as the reply would count too.)
+  // the client delivers what they recovered while it handles the frame
+  // that holds the reply: the room reports its count in `recovered`; the
+  // inbox's direct messages are the ones delivered before that handling
+  // ends, when the microtask below runs. (A live direct message in the
+  // same frame as the reply would count too.) room stays null until the
+  // room's resubscribe is answered, 0 when there is none to wait for.
   const room = c.sub && c.sub.state !== 'unsubscribed' ? null : 0;
   c.catchUp = { room, directs: 0, lost: false, inboxDone: false };
   queueMicrotask(() => {
