@@ -1,8 +1,9 @@
 // Package jsclient carries the browser bundle of Herald's JavaScript client,
 // @heraldhq/client, built from the TypeScript in this directory. The bundle
 // (dist/herald.min.js, a minified ES module) is committed, so that the
-// binary serves it without Node.js or npm at build time: the demo and the
-// admin UI import it from here.
+// binary serves it without Node.js or npm at build time: the demo imports
+// it from here. (The admin UI speaks only the HTTP server API and carries
+// no protocol client of its own.)
 //
 // A test rebuilds dist/ with npm and fails when the committed files differ
 // from what the sources build to; the same package's tests run the
