@@ -330,7 +330,7 @@ func splitLines(frame []byte) ([][]byte, error) {
 func protoAsJSON(frame []byte) ([][]byte, error) {
 	var out [][]byte
 	err := protocol.Protobuf.DecodeServerFrame(frame, func(m *protocol.ServerMessage) error {
-		b, err := serverMessageJSON(m)
+		b, err := ServerMessageJSON(m)
 		if err != nil {
 			return err
 		}
@@ -340,7 +340,10 @@ func protoAsJSON(frame []byte) ([][]byte, error) {
 	return out, err
 }
 
-func serverMessageJSON(m *protocol.ServerMessage) ([]byte, error) {
+// ServerMessageJSON returns a decoded server message as the JSON encoding
+// spells it, encoded with the JSON codec: what a Protobuf client compares
+// with expectations written in the JSON encoding.
+func ServerMessageJSON(m *protocol.ServerMessage) ([]byte, error) {
 	j := protocol.JSON
 	if m.ID != 0 {
 		if m.Error != nil {
