@@ -8,14 +8,31 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // The pattern language of conformance/README.md ("Matching"): expected
 // values are JSON in which some strings are placeholders.
 
-// placeholder matches "{{kind}}", "{{kind:arg}}" and "{{=name}}".
-var placeholder = regexp.MustCompile(`^\{\{(=?[a-z]*)(?::(.*))?\}\}$`)
+// placeholder matches "{{kind}}", "{{kind:name}}" and "{{=name}}" (kind
+// "=" then); braced matches any string written like a placeholder, so that
+// a misspelt one is a vector error rather than a literal.
+var (
+	placeholder = regexp.MustCompile(`^\{\{(?:(=)|([a-z]+):?)([A-Za-z0-9_.-]*)\}\}$`)
+	braced      = regexp.MustCompile(`^\{\{.*\}\}$`)
+)
+
+// parsePlaceholder splits a placeholder string into its kind ("=" for a
+// captured value) and name; ok is false for other strings.
+func parsePlaceholder(s string) (kind, name string, ok bool) {
+	m := placeholder.FindStringSubmatch(s)
+	if m == nil {
+		return "", "", false
+	}
+	if m[1] == "=" {
+		return "=", m[3], m[3] != ""
+	}
+	return m[2], m[3], true
+}
 
 // vars holds what a vector run captured, by name.
 type vars map[string]any
@@ -32,10 +49,12 @@ func (m *mismatch) Error() string { return m.path + ": " + m.msg }
 // when the key holding actual is missing from its object (actual is nil
 // then). It returns the first difference.
 func (v vars) match(path string, pattern, actual any, present bool) error {
-	if s, ok := pattern.(string); ok {
-		if m := placeholder.FindStringSubmatch(s); m != nil {
-			return v.matchPlaceholder(path, m[1], m[2], s, actual, present)
+	if s, ok := pattern.(string); ok && braced.MatchString(s) {
+		kind, name, ok := parsePlaceholder(s)
+		if !ok {
+			return &mismatch{path, fmt.Sprintf("vector error: %s is not a placeholder", s)}
 		}
+		return v.matchPlaceholder(path, kind, name, s, actual, present)
 	}
 	if !present {
 		return &mismatch{path, fmt.Sprintf("expected %s, but the key is absent", show(pattern))}
@@ -95,8 +114,8 @@ func (v vars) matchPlaceholder(path, kind, name, raw string, actual any, present
 	if !present {
 		return &mismatch{path, fmt.Sprintf("expected %s, but the key is absent", raw)}
 	}
-	if strings.HasPrefix(kind, "=") {
-		want, ok := v[kind[1:]]
+	if kind == "=" {
+		want, ok := v[name]
 		if !ok {
 			return &mismatch{path, fmt.Sprintf("vector error: %s before anything was captured under that name", raw)}
 		}
@@ -127,11 +146,11 @@ func (v vars) matchPlaceholder(path, kind, name, raw string, actual any, present
 // key resolves a pattern's object key: "{{=name}}" stands for a captured
 // string (a client id keying a presence result, say).
 func (v vars) key(path, k string) (string, error) {
-	m := placeholder.FindStringSubmatch(k)
-	if m == nil || !strings.HasPrefix(m[1], "=") {
+	kind, name, _ := parsePlaceholder(k)
+	if kind != "=" {
 		return k, nil
 	}
-	s, ok := v[m[1][1:]].(string)
+	s, ok := v[name].(string)
 	if !ok {
 		return "", &mismatch{path, fmt.Sprintf("vector error: key %s names no captured string", k)}
 	}
@@ -204,8 +223,8 @@ func sameNumber(a, b json.Number) bool {
 func (vs vars) substitute(v any, mint func(string) (string, bool, error)) (any, error) {
 	switch v := v.(type) {
 	case string:
-		if m := placeholder.FindStringSubmatch(v); m != nil && strings.HasPrefix(m[1], "=") {
-			got, ok := vs[m[1][1:]]
+		if kind, name, _ := parsePlaceholder(v); kind == "=" {
+			got, ok := vs[name]
 			if !ok {
 				return nil, fmt.Errorf("vector error: %s before anything was captured under that name", v)
 			}
@@ -213,6 +232,9 @@ func (vs vars) substitute(v any, mint func(string) (string, bool, error)) (any, 
 		}
 		if tok, ok, err := mint(v); ok || err != nil {
 			return tok, err
+		}
+		if braced.MatchString(v) {
+			return nil, fmt.Errorf("vector error: %s has no meaning in a command", v)
 		}
 		return v, nil
 	case map[string]any:

@@ -6,16 +6,18 @@ import (
 )
 
 // TestConformance runs every conformance vector (conformance/vectors) in
-// every encoding it lists, against one herald serve --config
-// conformance/server.yaml. Vectors use channels and users of their own, so
-// they run in parallel: subtests are named by file and encoding
-// (TestConformance/010-subscribe-publish.json/protobuf).
+// every encoding it lists, against a herald serve --config
+// conformance/server.yaml per encoding: a vector expects fresh channels, so
+// its run in one encoding must not see what its run in the other left.
+// Vectors use channels and users of their own, so they run in parallel;
+// subtests are named by file and encoding
+// (TestConformance/020-subscribe-publish.json/protobuf).
 func TestConformance(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(conformanceDir, "vectors", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no vectors in %s (%v)", conformanceDir, err)
 	}
-	addr := conformanceServer(t)
+	addrs := map[string]string{"json": conformanceServer(t), "protobuf": conformanceServer(t)}
 	for _, file := range files {
 		v, err := readVector(file)
 		if err != nil {
@@ -30,7 +32,7 @@ func TestConformance(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					if err := runVector(addr, v, enc); err != nil {
+					if err := runVector(addrs[name], v, enc); err != nil {
 						t.Fatalf("vector %s (%s), %v", filepath.Base(file), name, err)
 					}
 				})
