@@ -35,18 +35,18 @@ type vector struct {
 
 // step is one line of a vector; which fields are set says what it does.
 type step struct {
-	Client      string            `json:"client"`
-	Send        json.RawMessage   `json:"send"`
-	SendBatch   json.RawMessage   `json:"sendBatch"`
-	SendRaw     *string           `json:"sendRaw"`
-	Expect      json.RawMessage   `json:"expect"`
-	ExpectNone  *struct{ MS int } `json:"expectNone"`
-	ExpectClose int               `json:"expectClose"`
-	Close       bool              `json:"close"`
-	Connect     bool              `json:"connect"`
-	API         string            `json:"api"`
-	Params      json.RawMessage   `json:"params"`
-	Status      int               `json:"status"`
+	Client      string            `json:"client,omitempty"`
+	Send        json.RawMessage   `json:"send,omitempty"`
+	SendBatch   json.RawMessage   `json:"sendBatch,omitempty"`
+	SendRaw     *string           `json:"sendRaw,omitempty"`
+	Expect      json.RawMessage   `json:"expect,omitempty"`
+	ExpectNone  *struct{ MS int } `json:"expectNone,omitempty"`
+	ExpectClose int               `json:"expectClose,omitempty"`
+	Close       bool              `json:"close,omitempty"`
+	Connect     bool              `json:"connect,omitempty"`
+	API         string            `json:"api,omitempty"`
+	Params      json.RawMessage   `json:"params,omitempty"`
+	Status      int               `json:"status,omitempty"`
 }
 
 // expectTimeout bounds the wait for each expected message or close.
