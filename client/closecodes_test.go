@@ -1,6 +1,8 @@
 package client_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -48,23 +50,6 @@ func closingServer(t *testing.T, close func(n int64) websocket.StatusCode) (stri
 	}))
 	t.Cleanup(srv.Close)
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", &conns
-}
-
-// TestUnknownCloseCodeReconnects: a close code Herald does not define (a
-// proxy's 1013 "try again later") ends the connection, not the client.
-func TestUnknownCloseCodeReconnects(t *testing.T) {
-	url, conns := closingServer(t, func(n int64) websocket.StatusCode {
-		if n == 1 {
-			return websocket.StatusTryAgainLater
-		}
-		return 0
-	})
-	c, err := client.Dial(ctx(t), url, client.Options{Backoff: fastBackoff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ht.Eventually(t, 5*time.Second, func() bool { return conns.Load() == 2 && c.State() == client.StateConnected }, "reconnected after 1013")
 }
 
 // TestLimitClosesBackOff: a server that closes every connection with 4005
@@ -142,4 +127,140 @@ func TestExpiredStaticTokenStops(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("still %v after the token expired", c.State())
 	}
+}
+
+// TestCloseCodeReactions closes a connection with each code of
+// conformance/closecodes.json, with the disconnect push the table says
+// precedes it, and checks what the client does: stop and report the code,
+// or reconnect, with a fresh token, resubscribing with since its position.
+// TestCloseCodeDecisions checks the backoff of each.
+func TestCloseCodeReactions(t *testing.T) {
+	table := client.LoadCloseCodeTable(t)
+	type closeCase struct {
+		name string
+		code int
+		push bool
+		want client.CloseCodeReaction
+	}
+	var cases []closeCase
+	for _, row := range table.Codes {
+		cases = append(cases, closeCase{fmt.Sprint(row.Code), row.Code, row.Push, row})
+	}
+	for _, row := range table.Ranges {
+		cases = append(cases,
+			closeCase{fmt.Sprint(row.From), row.From, true, row},
+			closeCase{fmt.Sprint(row.To), row.To, true, row},
+			closeCase{fmt.Sprintf("%d without a push", row.To), row.To, false, table.Unlisted})
+	}
+	cases = append(cases, closeCase{"1013", 1013, false, table.Unlisted})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url, connects := tableServer(t, tc.code, tc.push)
+			var tokens atomic.Int64
+			closed := make(chan client.StateChange, 1)
+			c, err := client.Dial(ctx(t), url, client.Options{
+				TokenFunc: func(context.Context) (string, error) { return fmt.Sprint("token-", tokens.Add(1)), nil },
+				Backoff:   fastBackoff,
+				OnState: func(sc client.StateChange) {
+					if sc.State == client.StateClosed {
+						closed <- sc
+					}
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			first := <-connects
+			if _, err := c.Subscribe(ctx(t), "chat:x", client.SubscribeOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want.Reconnect {
+				select {
+				case sc := <-closed:
+					if tc.code != 1006 && int(sc.Code) != tc.code {
+						t.Fatalf("closed with %d, want %d", sc.Code, tc.code)
+					}
+				case again := <-connects:
+					t.Fatalf("the client connected again after a terminal %d: %+v", tc.code, again)
+				case <-time.After(5 * time.Second):
+					t.Fatalf("still %v after a terminal %d", c.State(), tc.code)
+				}
+				return
+			}
+			var again protocol.Command
+			select {
+			case again = <-connects:
+			case sc := <-closed:
+				t.Fatalf("the client stopped (%d) instead of reconnecting", sc.Code)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no reconnect after %d", tc.code)
+			}
+			if tc.want.RefreshToken && again.Token == first.Token {
+				t.Errorf("reconnected with the same token %q after %d", again.Token, tc.code)
+			}
+			since := again.Subs["chat:x"].Since
+			if tc.want.ResubscribeWithSince && (since == nil || *since != (protocol.StreamPosition{Offset: 5, Epoch: "e1"})) {
+				t.Errorf("reconnected after %d with subs %+v, want chat:x since offset 5 of e1", tc.code, again.Subs)
+			}
+		})
+	}
+}
+
+// tableServer answers connect (recovering what its subs ask) and
+// subscribe (position 5 of epoch e1); on the first connection it then ends
+// the connection with code, after a disconnect push when push is set (1006:
+// no close frame at all). Each connect command it receives is sent on the
+// channel.
+func tableServer(t *testing.T, code int, push bool) (string, chan protocol.Command) {
+	connects := make(chan protocol.Command, 16)
+	var conns atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.SubprotocolJSON}})
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		n := conns.Add(1)
+		reply := func(b []byte) error { return ws.Write(r.Context(), websocket.MessageText, b) }
+		for {
+			_, data, err := ws.Read(r.Context())
+			if err != nil {
+				return
+			}
+			end := false
+			_ = protocol.JSON.DecodeFrame(data, func(cmd *protocol.Command) error {
+				switch cmd.Type {
+				case protocol.TypeConnect:
+					connects <- *cmd
+					res := &protocol.ConnectResult{Client: fmt.Sprint("c", n), Ping: 25, Subs: map[string]*protocol.SubscribeResult{}}
+					for ch := range cmd.Subs {
+						recovered := true
+						res.Subs[ch] = &protocol.SubscribeResult{Offset: 5, Epoch: "e1", Recovered: &recovered}
+					}
+					b, _ := protocol.JSON.AppendReply(nil, cmd.ID, cmd.Type, res)
+					return reply(b)
+				case protocol.TypeSubscribe:
+					b, _ := protocol.JSON.AppendReply(nil, cmd.ID, cmd.Type, &protocol.SubscribeResult{Offset: 5, Epoch: "e1"})
+					end = n == 1
+					return reply(b)
+				}
+				return nil
+			})
+			if !end {
+				continue
+			}
+			if push {
+				// The push Herald's server sends for this code.
+				_ = reply(protocol.JSON.AppendDisconnectPush(nil, protocol.NewDisconnect(protocol.CloseCode(code), "test")))
+			}
+			if code != 1006 {
+				_ = ws.Close(websocket.StatusCode(code), "test")
+			}
+			return
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", connects
 }
