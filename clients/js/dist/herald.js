@@ -56,9 +56,7 @@ function reaction(code, pushedReconnect) {
     case 1002:
     case 1003:
     case 1007:
-    case 1008:
     case 1009:
-    case 1010:
     case 4500:
     case 4501:
     case 4502:
@@ -71,19 +69,13 @@ function reaction(code, pushedReconnect) {
       return "backoff";
     case 0:
     case 1001:
-    case 1005:
     case 1006:
-    case 1011:
-    case 1012:
-    case 1013:
-    case 1014:
     case 4e3:
     case 4001:
     case 4002:
       return "now";
   }
-  if (pushedReconnect !== void 0) return pushedReconnect ? "now" : "stop";
-  return code >= 4e3 && code < 4500 ? "now" : "stop";
+  return pushedReconnect === false ? "stop" : "backoff";
 }
 
 // src/emitter.ts
@@ -485,6 +477,7 @@ var Subscription = class extends Emitter {
 
 // src/client.ts
 var INBOX_KEY = "herald:inbox:";
+var stableConnection = 3e4;
 var Herald = class extends Emitter {
   constructor(url, options = {}) {
     super();
@@ -498,7 +491,10 @@ var Herald = class extends Emitter {
     this._gen = 0;
     /** @internal Whether the current connection's connect succeeded. */
     this._live = false;
+    /** The backoff count: failed attempts, and short connections ended with a backoff code, in a row. */
     this.attempt = 0;
+    /** When the current connection's connect succeeded (Date.now()). */
+    this.liveSince = 0;
     this.nextId = 0;
     this.pending = /* @__PURE__ */ new Map();
     this.queue = [];
@@ -890,6 +886,7 @@ var Herald = class extends Emitter {
   onConnected(gen, res) {
     clearTimeout(this.connectTimer);
     this._live = true;
+    this.liveSince = Date.now();
     this._client = str(res.client);
     this._user = str(res.user);
     this.expires = num(res.expires);
@@ -1036,9 +1033,10 @@ var Herald = class extends Emitter {
       return;
     }
     let wait;
-    if (wasLive && r !== "backoff") {
-      this.attempt = 0;
-      wait = delay(this._backoff, 0);
+    if (wasLive) {
+      const short = Date.now() - this.liveSince < stableConnection;
+      this.attempt = r !== "backoff" ? 0 : short ? this.attempt + 1 : 1;
+      wait = delay(this._backoff, this.attempt);
     } else {
       wait = delay(this._backoff, this.attempt++);
     }

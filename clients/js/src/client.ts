@@ -121,6 +121,9 @@ interface Call {
 
 const INBOX_KEY = 'herald:inbox:';
 
+/** How long a connection must have lasted for a backoff code to start the count over (ms). */
+const stableConnection = 30000;
+
 /**
  * Herald is a client of a Herald server: one logical session kept alive
  * over as many WebSocket connections as it takes. It reconnects with
@@ -163,7 +166,10 @@ export class Herald extends Emitter<HeraldEvents> {
   _gen = 0;
   /** @internal Whether the current connection's connect succeeded. */
   _live = false;
+  /** The backoff count: failed attempts, and short connections ended with a backoff code, in a row. */
   private attempt = 0;
+  /** When the current connection's connect succeeded (Date.now()). */
+  private liveSince = 0;
   private nextId = 0;
   private pending = new Map<number, Call>();
   private queue: Call[] = [];
@@ -596,6 +602,7 @@ export class Herald extends Emitter<HeraldEvents> {
   private onConnected(gen: number, res: any): void {
     clearTimeout(this.connectTimer);
     this._live = true;
+    this.liveSince = Date.now();
     this._client = str(res.client);
     this._user = str(res.user);
     this.expires = num(res.expires);
@@ -755,11 +762,15 @@ export class Herald extends Emitter<HeraldEvents> {
       return;
     }
     let wait: number;
-    if (wasLive && r !== 'backoff') {
+    if (wasLive) {
       // A connection that lived ended: come back at once, with jitter so
-      // that a whole server's clients do not arrive together.
-      this.attempt = 0;
-      wait = delay(this._backoff, 0);
+      // that a whole server's clients do not arrive together. But a code
+      // asking for a backoff soon after the connect continues the count
+      // (PROTOCOL.md §18.2): a server that accepts, then refuses, again and
+      // again, is asked less and less often.
+      const short = Date.now() - this.liveSince < stableConnection;
+      this.attempt = r !== 'backoff' ? 0 : short ? this.attempt + 1 : 1;
+      wait = delay(this._backoff, this.attempt);
     } else {
       wait = delay(this._backoff, this.attempt++);
     }

@@ -124,7 +124,10 @@ export declare class Herald extends Emitter<HeraldEvents> {
     private _user;
     private expires;
     private ws;
+    /** The backoff count: failed attempts, and short connections ended with a backoff code, in a row. */
     private attempt;
+    /** When the current connection's connect succeeded (Date.now()). */
+    private liveSince;
     private nextId;
     private pending;
     private queue;

@@ -38,34 +38,31 @@ test('connect sends the token, name and version; events come in order', async ()
   assert.deepEqual(ws.closed, { code: 1000, reason: 'client disconnected' });
 });
 
-test('every close code is followed as the table says', async (t) => {
-  const table = {
-    1000: false, 1001: true, 1002: false, 1003: false, 1006: true, 1007: false, 1009: false,
-    4000: true, 4001: true, 4002: true, 4003: true, 4004: true, 4005: true, 4006: true,
-    4500: false, 4501: false, 4502: false,
-  };
-  for (const [code, reconnect] of Object.entries(table)) {
-    await t.test(`close ${code}`, async () => {
-      const s = new FakeServer();
-      const h = client(s, { getToken: () => 'T' });
-      const log = record(h, 'disconnected');
-      h.connect();
-      const ws = await s.socket(0);
-      await ws.accept();
-      // No disconnect push: the table alone decides known codes.
-      ws.serverClose(+code, 'why', false);
-      assert.deepEqual(log, [['disconnected', { code: +code, reason: 'why', reconnect }]]);
-      if (reconnect) {
-        await (await s.socket(1)).accept();
-        assert.equal(h.state, 'connected');
-        h.disconnect();
-      } else {
-        assert.equal(h.state, 'disconnected');
-        await new Promise((r) => setTimeout(r, 5));
-        assert.equal(s.sockets.length, 1, 'no reconnect');
-      }
-    });
+// closecodes.test.mjs checks each close code against the conformance table.
+
+test('a backoff code soon after the connect continues the count; long after, starts it over', async () => {
+  const s = new FakeServer();
+  const h = client(s, { token: 'T' });
+  const log = record(h, 'connecting');
+  h.connect();
+  for (let n = 0; n < 3; n++) {
+    const ws = await s.socket(n);
+    await ws.accept();
+    ws.serverClose(4006, 'busy');
   }
+  const ws = await s.socket(3);
+  await ws.accept();
+  const now = Date.now;
+  Date.now = () => now() + 31000; // the connection has lasted 31 s
+  try {
+    ws.serverClose(4006, 'busy');
+  } finally {
+    Date.now = now;
+  }
+  assert.deepEqual(log.map(([, e]) => e.attempt), [0, 1, 2, 3, 1]);
+  await (await s.socket(4)).accept();
+  s.sockets[4].serverClose(4000, 'reconnect');
+  assert.deepEqual(log.map(([, e]) => e.attempt), [0, 1, 2, 3, 1, 0]);
 });
 
 test("an application's own close code follows the disconnect push", async () => {
