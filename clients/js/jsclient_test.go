@@ -179,6 +179,14 @@ func TestIntegration(t *testing.T) {
 		"--test", "--test-concurrency=1", "test/integration/")
 }
 
+// TestConformance replays the conformance vectors (conformance/ at the
+// repository's root) through the client's JSON and Protobuf codecs, against
+// herald servers started with conformance/server.yaml (memory engine).
+func TestConformance(t *testing.T) {
+	requireNode(t)
+	node(t, time.Minute, []string{"HERALD_BIN=" + herald(t)}, "--test", "test/conformance/")
+}
+
 // TestBrowser runs the bundle in headless Chromium: two pages chat through
 // a herald server, which restarts in the middle.
 func TestBrowser(t *testing.T) {
