@@ -98,6 +98,12 @@ var protobuf = {
   }
 };
 function varint(w, v) {
+  if (v < 0) {
+    let b = BigInt.asUintN(64, BigInt(Math.trunc(v)));
+    for (; b > 127n; b >>= 7n) w.push(Number(b & 127n) | 128);
+    w.push(Number(b));
+    return;
+  }
   while (v > 127) {
     w.push(v % 128 | 128);
     v = Math.floor(v / 128);

@@ -89,6 +89,14 @@ export const protobuf: Codec = {
 };
 
 function varint(w: number[], v: number): void {
+  if (v < 0) {
+    // An int64 below zero (a negative history limit, which the server
+    // refuses with 107): ten bytes of two's complement, as Protobuf has it.
+    let b = BigInt.asUintN(64, BigInt(Math.trunc(v)));
+    for (; b > 127n; b >>= 7n) w.push(Number(b & 127n) | 128);
+    w.push(Number(b));
+    return;
+  }
   while (v > 127) {
     w.push((v % 128) | 128);
     v = Math.floor(v / 128);
