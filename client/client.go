@@ -230,9 +230,8 @@ func (c *Client) run() {
 			c.firstConn <- err
 		}
 	}
-	// closesInARow counts connections that ended soon after they began
-	// with a code that asks for a backoff, so that a server refusing
-	// again and again (4004, 4005, 4006) is not asked again every 200 ms.
+	// closesInARow counts connections in a row that ended soon after they
+	// began (see stableConnection).
 	closesInARow := 0
 	for attempt := 0; ; attempt++ {
 		if c.ctx.Err() != nil {
@@ -273,19 +272,18 @@ func (c *Client) run() {
 			return
 		}
 		c.setState(StateChange{State: StateDisconnected, Code: code, Reason: reason})
-		// Most closes (1001: the server is restarting) come back at once,
-		// with jitter so a whole server's clients do not arrive together.
-		delay := c.opts.Backoff.Delay(0)
-		if backsOff(code) {
-			if time.Since(began) < stableConnection {
-				closesInARow++
-			} else {
-				closesInARow = 1
-			}
-			delay = c.opts.Backoff.Delay(closesInARow)
+		// A connection that lived comes back at once, with jitter so that
+		// a whole server's clients do not arrive together (attempt 0's
+		// delay). One that ended soon after it began continues the count,
+		// whatever the code: a server that accepts and then refuses (4004,
+		// 4005, 4006), or a proxy that drops every connection at once
+		// (1006), is asked less and less often.
+		if time.Since(began) < stableConnection && continuesBackoff(code) {
+			closesInARow++
 		} else {
 			closesInARow = 0
 		}
+		delay := c.opts.Backoff.Delay(closesInARow)
 		if !c.sleep(delay) {
 			continue
 		}
@@ -301,7 +299,7 @@ func (c *Client) stuckWithToken(code protocol.CloseCode) bool {
 }
 
 // stableConnection is how long a connection must have lasted for its end
-// to start the backoff over.
+// to start the backoff over; one that ends sooner continues the count.
 const stableConnection = 30 * time.Second
 
 // reconnects reports whether a connection that ended with code is worth
@@ -319,17 +317,12 @@ func reconnects(code protocol.CloseCode, pushed *protocol.Disconnect) bool {
 	return true
 }
 
-// backsOff reports whether a close with code asks the client to wait
-// longer each time: rate limited (4004), a connection limit (4005), the
-// server's trouble (4006), or a code Herald does not define.
-func backsOff(code protocol.CloseCode) bool {
-	switch code {
-	case protocol.CloseRateLimited, protocol.CloseConnectionLimit, protocol.CloseInternal:
-		return true
-	case 0:
-		return false // no close code: the next dial's failures back off
-	}
-	return !definedCode(code)
+// continuesBackoff reports whether a connection that ended with code soon
+// after it began continues the backoff count. Every close the client
+// reconnects after does, except a draining node's (1001): its clients come
+// back at once, to another node.
+func continuesBackoff(code protocol.CloseCode) bool {
+	return code != protocol.CloseGoingAway
 }
 
 // definedCode reports whether code is in Herald's close-code table.

@@ -65,8 +65,8 @@ func TestCloseCodeDecisions(t *testing.T) {
 		}
 		// Backing off only matters for a close the client reconnects after.
 		if row.Reconnect {
-			if got := backsOff(code); got != row.Backoff {
-				t.Errorf("close %d: backs off %v, the table says %v", code, got, row.Backoff)
+			if got := continuesBackoff(code); got != row.Backoff {
+				t.Errorf("close %d: continues the backoff count %v, the table says %v", code, got, row.Backoff)
 			}
 		}
 		// A code that asks for a new token stops a client that cannot get

@@ -19,8 +19,9 @@ import (
 )
 
 // closingServer answers every connect, then closes the connection with
-// close(n) (n counts connections from 1; 0 keeps it open). It returns the
-// URL and the number of connections so far.
+// close(n) (n counts connections from 1; 0 keeps it open; dropConnection
+// ends it without a close frame). It returns the URL and the number of
+// connections so far.
 func closingServer(t *testing.T, close func(n int64) websocket.StatusCode) (string, *atomic.Int64) {
 	var conns atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +39,9 @@ func closingServer(t *testing.T, close func(n int64) websocket.StatusCode) (stri
 			b, _ := protocol.JSON.AppendReply(nil, cmd.ID, cmd.Type, &protocol.ConnectResult{Client: "c", Ping: 25})
 			return ws.Write(r.Context(), websocket.MessageText, b)
 		})
-		if code := close(n); code != 0 {
+		if code := close(n); code == dropConnection {
+			return // CloseNow: no close frame, the client sees 1006
+		} else if code != 0 {
 			ws.Close(code, "test")
 			return
 		}
@@ -65,6 +68,26 @@ func TestLimitClosesBackOff(t *testing.T) {
 	time.Sleep(2 * time.Second) // counting attempts over a period, not synchronising
 	// Waits drawn below 50·4ⁿ ms: a handful of connections in 2 s. With
 	// the backoff reset after every connection, some forty.
+	if n := conns.Load(); n > 12 {
+		t.Fatalf("%d connections in 2 s", n)
+	}
+}
+
+// dropConnection makes closingServer end a connection without a close
+// frame, as a proxy or a load balancer that drops it would.
+const dropConnection websocket.StatusCode = -1
+
+// TestDroppedConnectionsBackOff: a connection dropped without a close frame
+// (1006) soon after its connect, again and again, is not reconnected every
+// Backoff.Min either: the count goes on as for 4005.
+func TestDroppedConnectionsBackOff(t *testing.T) {
+	url, conns := closingServer(t, func(int64) websocket.StatusCode { return dropConnection })
+	c := client.New(url, client.Options{Backoff: client.Backoff{Min: 50 * time.Millisecond, Max: 10 * time.Second, Factor: 4}})
+	if err := c.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(2 * time.Second) // counting attempts over a period, not synchronising
 	if n := conns.Load(); n > 12 {
 		t.Fatalf("%d connections in 2 s", n)
 	}

@@ -1035,7 +1035,7 @@ var Herald = class extends Emitter {
     let wait;
     if (wasLive) {
       const short = Date.now() - this.liveSince < stableConnection;
-      this.attempt = r !== "backoff" ? 0 : short ? this.attempt + 1 : 1;
+      this.attempt = short && code !== 1001 ? this.attempt + 1 : 0;
       wait = delay(this._backoff, this.attempt);
     } else {
       wait = delay(this._backoff, this.attempt++);

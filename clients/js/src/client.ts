@@ -121,7 +121,7 @@ interface Call {
 
 const INBOX_KEY = 'herald:inbox:';
 
-/** How long a connection must have lasted for a backoff code to start the count over (ms). */
+/** How long a connection must have lasted for its end to start the backoff count over (ms). */
 const stableConnection = 30000;
 
 /**
@@ -764,12 +764,13 @@ export class Herald extends Emitter<HeraldEvents> {
     let wait: number;
     if (wasLive) {
       // A connection that lived ended: come back at once, with jitter so
-      // that a whole server's clients do not arrive together. But a code
-      // asking for a backoff soon after the connect continues the count
-      // (PROTOCOL.md §18.2): a server that accepts, then refuses, again and
-      // again, is asked less and less often.
+      // that a whole server's clients do not arrive together. But one that
+      // ended soon after the connect continues the count, whatever the code
+      // but a draining node's 1001 (PROTOCOL.md §18.2): a server that
+      // accepts, then refuses, or a proxy that drops every connection at
+      // once, is asked less and less often.
       const short = Date.now() - this.liveSince < stableConnection;
-      this.attempt = r !== 'backoff' ? 0 : short ? this.attempt + 1 : 1;
+      this.attempt = short && code !== 1001 ? this.attempt + 1 : 0;
       wait = delay(this._backoff, this.attempt);
     } else {
       wait = delay(this._backoff, this.attempt++);

@@ -40,7 +40,7 @@ test('connect sends the token, name and version; events come in order', async ()
 
 // closecodes.test.mjs checks each close code against the conformance table.
 
-test('a backoff code soon after the connect continues the count; long after, starts it over', async () => {
+test('a connection that ends soon after the connect continues the count, whatever the code but 1001; one that lasted starts it over', async () => {
   const s = new FakeServer();
   const h = client(s, { token: 'T' });
   const log = record(h, 'connecting');
@@ -59,10 +59,17 @@ test('a backoff code soon after the connect continues the count; long after, sta
   } finally {
     Date.now = now;
   }
-  assert.deepEqual(log.map(([, e]) => e.attempt), [0, 1, 2, 3, 1]);
+  assert.deepEqual(log.map(([, e]) => e.attempt), [0, 1, 2, 3, 0]);
+  // A proxy that drops every connection at once (no close frame: 1006).
   await (await s.socket(4)).accept();
-  s.sockets[4].serverClose(4000, 'reconnect');
-  assert.deepEqual(log.map(([, e]) => e.attempt), [0, 1, 2, 3, 1, 0]);
+  s.sockets[4].onclose({ code: 1006, reason: '' });
+  await (await s.socket(5)).accept();
+  s.sockets[5].serverClose(4000, 'reconnect');
+  assert.deepEqual(log.map(([, e]) => e.attempt), [0, 1, 2, 3, 0, 1, 2]);
+  // A draining node's clients come back at once.
+  await (await s.socket(6)).accept();
+  s.sockets[6].serverClose(1001, 'shutting down');
+  assert.deepEqual(log.map(([, e]) => e.attempt), [0, 1, 2, 3, 0, 1, 2, 0]);
 });
 
 test("an application's own close code follows the disconnect push", async () => {
