@@ -36,7 +36,12 @@ import (
 // server is one contestant: how to build and start it, and which bench
 // protocol it speaks.
 type server struct {
-	name     string
+	name string
+	// module is the directory of the Go module pkg is built in, relative
+	// to the repository root: the baselines live in a module of their own
+	// (bench/baseline/go.mod), so that Herald's module does not require
+	// the WebSocket libraries only they use.
+	module   string
 	pkg      string
 	protocol string
 	args     func(addr string) []string
@@ -50,13 +55,16 @@ var heraldConfig string
 
 var servers = []server{
 	{
-		name: "herald", pkg: "./cmd/herald", protocol: "herald",
+		name: "herald", module: ".", pkg: "./cmd/herald", protocol: "herald",
 		args: func(addr string) []string { return []string{"serve", "--config", heraldConfigFile, "--address", addr} },
 	},
-	{name: "gobwas", pkg: "./bench/baseline/gobwas", protocol: "raw", args: rawArgs},
-	{name: "gws", pkg: "./bench/baseline/gws", protocol: "raw", args: rawArgs},
-	{name: "gorilla", pkg: "./bench/baseline/gorilla", protocol: "raw", args: rawArgs},
+	{name: "gobwas", module: baselineModule, pkg: "./gobwas", protocol: "raw", args: rawArgs},
+	{name: "gws", module: baselineModule, pkg: "./gws", protocol: "raw", args: rawArgs},
+	{name: "gorilla", module: baselineModule, pkg: "./gorilla", protocol: "raw", args: rawArgs},
 }
+
+// baselineModule is the baselines' module, relative to the repository root.
+const baselineModule = "bench/baseline"
 
 // heraldConfigFile is where run writes heraldConfig.
 var heraldConfigFile string
@@ -121,9 +129,11 @@ func run(ctx context.Context, cfg config) error {
 	var chosen []server
 	for _, s := range servers {
 		if slices.Contains(cfg.servers, s.name) {
-			fmt.Fprintf(os.Stderr, "building %s\n", s.pkg)
-			if b, err := exec.Command("go", "build", "-o", filepath.Join(dir, s.name), s.pkg).CombinedOutput(); err != nil {
-				return fmt.Errorf("build %s: %v\n%s", s.pkg, err, b)
+			fmt.Fprintf(os.Stderr, "building %s in %s\n", s.pkg, s.module)
+			build := exec.Command("go", "build", "-o", filepath.Join(dir, s.name), s.pkg)
+			build.Dir = s.module
+			if b, err := build.CombinedOutput(); err != nil {
+				return fmt.Errorf("build %s in %s: %v\n%s", s.pkg, s.module, err, b)
 			}
 			chosen = append(chosen, s)
 		}
