@@ -1,42 +1,40 @@
 package bench
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net"
-	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/lxzan/gws"
-)
+	"github.com/gobwas/ws"
 
-// The clients use gws rather than coder/websocket: gws dials with its own
-// small handshake (no net/http transport per connection), runs one
-// goroutine per connection that calls back into our handler, and reads
-// into a pooled buffer, so an idle connection costs a goroutine and a 4 KiB
-// read buffer. coder/websocket needs a goroutine blocked in Read plus its
-// own bufio reader and writer and the net/http client machinery.
+	"github.com/heraldhq/herald/protocol"
+)
 
 // handler is what a scenario does with each received message.
 type handler func(c *conn, f fields, recvNs int64)
 
-// conn is one bench client.
+// conn is one bench client: a WebSocket (wire.go) speaking Herald's
+// protocol in its JSON encoding through package protocol, or, raw, bare
+// text messages that are the payloads themselves.
 type conn struct {
-	ws      *gws.Conn
-	id      int
-	raw     bool
-	onMsg   handler
+	nc    net.Conn
+	id    int
+	raw   bool
+	onMsg handler
+	// wmu serialises writes; wbuf is the frame being written.
+	wmu     sync.Mutex
+	wbuf    []byte
 	nextID  atomic.Uint32
 	mu      sync.Mutex
-	pending map[uint32]chan reply
+	pending map[uint32]chan *protocol.Error
 	done    chan struct{}
-	// closeCode is the WebSocket close code (0 for a network error).
+	// closeCode is the WebSocket close code (0 for a network error), set
+	// before done closes.
 	closeCode int
 	// trackers are per channel, guarded by mu.
 	trackers map[string]*tracker
@@ -48,13 +46,8 @@ type conn struct {
 	errCodes map[string]int
 }
 
-type reply struct {
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+// encoding is the protocol encoding the clients speak.
+const encoding = protocol.JSON
 
 // connectError says why a client could not connect; Key groups errors in
 // the report ("close 4501", "error 101", "dial", "http 503", "timeout").
@@ -77,44 +70,34 @@ type dialer struct {
 
 // dial opens client i: the WebSocket, then (Herald) the connect command.
 func (d *dialer) dial(i int, onMsg handler) (*conn, error) {
-	c := &conn{id: i, raw: d.raw, onMsg: onMsg, pending: map[uint32]chan reply{}, done: make(chan struct{}), trackers: map[string]*tracker{}}
-	nd := &net.Dialer{Timeout: d.timeout}
+	c := &conn{id: i, raw: d.raw, onMsg: onMsg, pending: map[uint32]chan *protocol.Error{}, done: make(chan struct{}), trackers: map[string]*tracker{}}
+	var source net.IP
 	if len(d.sources) > 0 {
-		nd.LocalAddr = &net.TCPAddr{IP: d.sources[i%len(d.sources)]}
+		source = d.sources[i%len(d.sources)]
 	}
-	hdr := http.Header{}
-	if !d.raw {
-		hdr.Set("Sec-WebSocket-Protocol", "herald.v1.json")
+	subprotocol := encoding.Subprotocol()
+	if d.raw {
+		subprotocol = ""
 	}
-	ws, resp, err := gws.NewClient(c, &gws.ClientOption{
-		Addr:               d.url,
-		RequestHeader:      hdr,
-		HandshakeTimeout:   d.timeout,
-		ReadMaxPayloadSize: 16 << 20,
-		NewDialer:          func() (gws.Dialer, error) { return nd, nil },
-	})
+	nc, src, err := d.dialWebSocket(source, subprotocol)
 	if err != nil {
-		key := "dial"
-		if resp != nil {
-			key = "http " + strconv.Itoa(resp.StatusCode)
-		}
-		return nil, &connectError{Key: key, err: err}
+		return nil, err
 	}
-	c.ws = ws
-	go ws.ReadLoop()
+	c.nc = nc
+	go c.readLoop(src)
 	if d.raw {
 		return c, nil
 	}
-	cmd := map[string]any{"type": "connect", "name": "herald-bench"}
+	cmd := &protocol.Command{Type: protocol.TypeConnect, Name: "herald-bench"}
 	if d.token != nil {
 		tok, err := d.token(i)
 		if err != nil {
 			c.close()
 			return nil, &connectError{Key: "token", err: err}
 		}
-		cmd["token"] = tok
+		cmd.Token = tok
 	}
-	if _, err := c.call(cmd, d.timeout); err != nil {
+	if err := c.call(cmd, d.timeout); err != nil {
 		c.close()
 		return nil, err
 	}
@@ -122,55 +105,56 @@ func (d *dialer) dial(i int, onMsg handler) (*conn, error) {
 }
 
 // call sends a command with an id and waits for its reply.
-func (c *conn) call(cmd map[string]any, timeout time.Duration) (json.RawMessage, error) {
+func (c *conn) call(cmd *protocol.Command, timeout time.Duration) error {
 	id := c.nextID.Add(1)
-	ch := make(chan reply, 1)
+	ch := make(chan *protocol.Error, 1)
 	c.mu.Lock()
 	c.pending[id] = ch
 	c.mu.Unlock()
 	defer func() { c.mu.Lock(); delete(c.pending, id); c.mu.Unlock() }()
-	cmd["id"] = id
-	b, _ := json.Marshal(cmd)
+	cmd.ID = id
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	if err := c.ws.WriteMessage(gws.OpcodeText, b); err != nil {
+	if err := c.command(cmd); err != nil {
 		// A server that refuses a connection after the upgrade (4005)
 		// may close it before our first write: its close code, which
 		// the reader is about to see, says more than the write error.
 		select {
 		case <-c.done:
 			if c.closeCode != 0 {
-				return nil, &connectError{Key: c.closeKey(), err: err}
+				return &connectError{Key: c.closeKey(), err: err}
 			}
 		case <-t.C:
 		}
-		return nil, &connectError{Key: "write", err: err}
+		return &connectError{Key: "write", err: err}
 	}
 	select {
-	case r := <-ch:
-		return r.result()
+	case e := <-ch:
+		return replyError(e)
 	case <-c.done:
 		// The reader hands a reply over before it sees the close that
 		// follows it (error 101, then 4501): the reply says more, and
 		// select would otherwise pick either at random.
 		select {
-		case r := <-ch:
-			return r.result()
+		case e := <-ch:
+			return replyError(e)
 		default:
 		}
-		return nil, &connectError{Key: c.closeKey(), err: errors.New("connection closed")}
+		return &connectError{Key: c.closeKey(), err: errors.New("connection closed")}
 	case <-t.C:
-		return nil, &connectError{Key: "timeout", err: fmt.Errorf("no reply to %v within %v", cmd["type"], timeout)}
+		return &connectError{Key: "timeout", err: fmt.Errorf("no reply to %s within %v", cmd.Type, timeout)}
 	}
 }
 
-// result is the reply's result, or its error keyed by code.
-func (r reply) result() (json.RawMessage, error) {
-	if r.Error != nil {
-		return nil, &connectError{Key: "error " + strconv.Itoa(r.Error.Code), err: errors.New(r.Error.Message)}
+// replyError is a reply's error keyed by code, nil for a result.
+func replyError(e *protocol.Error) error {
+	if e == nil {
+		return nil
 	}
-	return r.Result, nil
+	return &connectError{Key: errorReplyKey(e), err: e}
 }
+
+func errorReplyKey(e *protocol.Error) string { return "error " + strconv.Itoa(int(e.Code)) }
 
 func (c *conn) closeKey() string {
 	if c.closeCode == 0 {
@@ -179,98 +163,78 @@ func (c *conn) closeKey() string {
 	return "close " + strconv.Itoa(c.closeCode)
 }
 
-// send writes a command without waiting for the reply (error replies
-// are counted in cmdErrors).
-func (c *conn) send(b []byte) error { return c.ws.WriteMessage(gws.OpcodeText, b) }
-
-func (c *conn) close() {
-	if c.ws != nil {
-		c.ws.WriteClose(1000, nil)
-		c.ws.NetConn().Close()
+// command writes a command in a frame of its own.
+func (c *conn) command(cmd *protocol.Command) error {
+	b, err := encoding.AppendCommand(nil, cmd)
+	if err != nil {
+		return err
 	}
+	return c.writeFrame(messageOpCode, b)
 }
 
-// OnOpen implements gws.Event.
-func (c *conn) OnOpen(*gws.Conn) {}
-
-// OnClose implements gws.Event.
-func (c *conn) OnClose(_ *gws.Conn, err error) {
-	var ce *gws.CloseError
-	if errors.As(err, &ce) {
-		c.closeCode = int(ce.Code)
-	}
-	close(c.done)
-}
-
-// OnPing implements gws.Event.
-func (c *conn) OnPing(ws *gws.Conn, payload []byte) { ws.WritePong(payload) }
-
-// OnPong implements gws.Event.
-func (c *conn) OnPong(*gws.Conn, []byte) {}
-
-var (
-	typeMessage = []byte(`"type":"message"`)
-	typePing    = []byte(`"type":"ping"`)
-	pong        = []byte(`{"type":"pong"}`)
-)
-
-// OnMessage implements gws.Event: split batched frames, answer pings,
-// route replies, and hand timestamped payloads to the scenario.
-func (c *conn) OnMessage(ws *gws.Conn, m *gws.Message) {
-	defer m.Close()
-	now := time.Now().UnixNano()
-	data := m.Bytes()
+// publish sends a publish command without waiting for the reply (an
+// error reply is counted in cmdErrors); raw, it sends data alone.
+func (c *conn) publish(channel string, data []byte) error {
 	if c.raw {
-		if f, ok := parsePayload(data); ok {
-			c.onMsg(c, f, now)
-		}
-		return
+		return c.writeFrame(ws.OpText, data)
 	}
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		switch {
-		case bytes.HasPrefix(line, []byte(`{"id"`)):
-			c.reply(line)
-		case bytes.Contains(line, typeMessage):
-			f, ok := parsePayload(line)
-			if !ok {
-				continue
-			}
-			f.offset, f.hasOffset = scanInt(line, `"offset"`)
-			f.channel = scanString(line, `"channel"`)
-			c.onMsg(c, f, now)
-		case bytes.Contains(line, typePing):
-			ws.WriteMessage(gws.OpcodeText, pong)
-		}
-	}
+	return c.command(&protocol.Command{ID: c.nextID.Add(1), Type: protocol.TypePublish, Channel: channel, Data: data})
 }
 
-func (c *conn) reply(line []byte) {
-	var r struct {
-		ID uint32 `json:"id"`
-		reply
+// messageOpCode is the frame type of the encoding's messages.
+var messageOpCode = func() ws.OpCode {
+	if encoding.Binary() {
+		return ws.OpBinary
 	}
-	if json.Unmarshal(line, &r) != nil {
+	return ws.OpText
+}()
+
+func (c *conn) close() { c.closeWebSocket() }
+
+// onFrame handles one received message: raw, the payload itself; Herald,
+// a frame of server messages whose replies it routes, whose pings it
+// answers and whose publications' payloads it hands to the scenario.
+func (c *conn) onFrame(frame []byte) {
+	now := time.Now().UnixNano()
+	if c.raw {
+		if f, ok := parsePayload(frame); ok {
+			c.onMsg(c, f, now)
+		}
 		return
 	}
+	// A malformed message ends the frame's decoding; what came before it
+	// was handled, and the bench has nothing better to do with the rest.
+	_ = encoding.DecodeServerFrame(frame, func(m *protocol.ServerMessage) error {
+		switch {
+		case m.ID != 0:
+			c.reply(m)
+		case m.Type == protocol.PushMessage:
+			if f, ok := parsePayload(m.Data); ok {
+				f.offset, f.channel = m.Offset, m.Channel
+				c.onMsg(c, f, now)
+			}
+		case m.Type == protocol.PushPing:
+			c.command(&protocol.Command{Type: protocol.TypePong})
+		}
+		return nil
+	})
+}
+
+// reply hands a reply to the call waiting for it, or counts an error
+// reply nobody waits for.
+func (c *conn) reply(m *protocol.ServerMessage) {
 	c.mu.Lock()
-	ch := c.pending[r.ID]
-	c.mu.Unlock()
-	if ch != nil {
-		ch <- r.reply
-	} else if r.Error != nil {
+	defer c.mu.Unlock()
+	if ch := c.pending[m.ID]; ch != nil {
+		ch <- m.Error
+		return
+	}
+	if m.Error != nil {
 		c.cmdErrors.Add(1)
-		c.mu.Lock()
 		if c.errCodes == nil {
 			c.errCodes = map[string]int{}
 		}
-		c.errCodes["error "+strconv.Itoa(r.Error.Code)]++
-		c.mu.Unlock()
+		c.errCodes[errorReplyKey(m.Error)]++
 	}
 }
 
@@ -286,13 +250,12 @@ func (c *conn) errorCodes() map[string]int {
 func (c *conn) track(f fields) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := string(f.channel)
-	tr := c.trackers[key]
+	tr := c.trackers[f.channel]
 	if tr == nil {
 		tr = &tracker{}
-		c.trackers[key] = tr
+		c.trackers[f.channel] = tr
 	}
-	if f.hasOffset && f.offset > 0 {
+	if f.offset > 0 {
 		tr.see(f.offset)
 	} else {
 		tr.see(f.seq)

@@ -27,14 +27,13 @@ func payload(sendNs int64, seq uint64, client int, size int) []byte {
 }
 
 // fields are what a received message tells: the payload's stamps and,
-// for Herald pushes, the channel and offset.
+// for Herald pushes, the channel and offset (0 without history).
 type fields struct {
-	sendNs    int64
-	seq       uint64
-	client    int
-	offset    uint64
-	hasOffset bool
-	channel   []byte
+	sendNs  int64
+	seq     uint64
+	client  int
+	offset  uint64
+	channel string
 }
 
 // scanInt reads the unsigned integer after key in b (JSON, optional
@@ -56,26 +55,6 @@ func scanInt(b []byte, key string) (uint64, bool) {
 		j++
 	}
 	return v, j > i
-}
-
-// scanString reads the string value after key, without unescaping.
-func scanString(b []byte, key string) []byte {
-	i := bytes.Index(b, []byte(key))
-	if i < 0 {
-		return nil
-	}
-	i += len(key)
-	for i < len(b) && (b[i] == ' ' || b[i] == ':') {
-		i++
-	}
-	if i >= len(b) || b[i] != '"' {
-		return nil
-	}
-	j := bytes.IndexByte(b[i+1:], '"')
-	if j < 0 {
-		return nil
-	}
-	return b[i+1 : i+1+j]
 }
 
 // parsePayload reads the stamps of a payload (anywhere inside b).

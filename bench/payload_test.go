@@ -3,6 +3,8 @@ package bench
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/heraldhq/herald/protocol"
 )
 
 func TestPayloadRoundTrip(t *testing.T) {
@@ -14,20 +16,42 @@ func TestPayloadRoundTrip(t *testing.T) {
 		if !json.Valid(p) {
 			t.Fatalf("not JSON: %s", p)
 		}
-		push := []byte(`{"type":"message","channel":"bench:x","offset": 9,"data":` + string(p) + `,"ts":1}`)
-		f, ok := parsePayload(push)
+		f, ok := parsePayload(p)
 		if !ok || f.sendNs != 1234567890123 || f.seq != 42 || f.client != 7 {
 			t.Fatalf("parsed %+v %v", f, ok)
-		}
-		if off, ok := scanInt(push, `"offset"`); !ok || off != 9 {
-			t.Fatalf("offset %d %v", off, ok)
-		}
-		if ch := scanString(push, `"channel"`); string(ch) != "bench:x" {
-			t.Fatalf("channel %q", ch)
 		}
 	}
 	if _, ok := parsePayload([]byte(`{"hello":1}`)); ok {
 		t.Fatal("a foreign message parsed as a payload")
+	}
+}
+
+// TestOnFrame: a frame as the server encodes it, a publication's push
+// between two replies, reaches the scenario with the payload's stamps and
+// the push's channel and offset; the error reply nobody waits for is
+// counted by code, the awaited one reaches its call.
+func TestOnFrame(t *testing.T) {
+	p := payload(1234567890123, 42, 7, 128)
+	frame := encoding.AppendErrorReply(nil, 3, protocol.ErrTooManyRequests)
+	frame = append(frame, encoding.Separator()...)
+	frame = encoding.AppendMessagePush(frame, "bench:x", &protocol.Publication{Offset: 9, Data: p, JSON: true})
+	frame = append(frame, encoding.Separator()...)
+	frame = encoding.AppendErrorReply(frame, 4, protocol.ErrUnauthorized)
+	var got []fields
+	c := &conn{onMsg: func(_ *conn, f fields, _ int64) { got = append(got, f) }, pending: map[uint32]chan *protocol.Error{}}
+	awaited := make(chan *protocol.Error, 1)
+	c.pending[4] = awaited
+	c.onFrame(frame)
+	want := fields{sendNs: 1234567890123, seq: 42, client: 7, offset: 9, channel: "bench:x"}
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("handler got %+v, want %+v", got, want)
+	}
+	if e := <-awaited; e == nil || e.Code != protocol.CodeUnauthorized {
+		t.Fatalf("awaited reply %v", e)
+	}
+	key := errorReplyKey(protocol.ErrTooManyRequests)
+	if c.cmdErrors.Load() != 1 || c.errorCodes()[key] != 1 {
+		t.Fatalf("errors %d %v, want 1 under %q", c.cmdErrors.Load(), c.errorCodes(), key)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/auth"
+	"github.com/heraldhq/herald/protocol"
 )
 
 // Run runs the configured scenario and returns what it measured. It
@@ -196,7 +197,7 @@ func errorKey(err error) string {
 func (r *runner) subscribe(channels ...string) func(*conn) error {
 	return func(c *conn) error {
 		for _, ch := range channels {
-			if _, err := c.call(map[string]any{"type": "subscribe", "channel": ch}, r.cfg.Timeout); err != nil {
+			if err := c.call(&protocol.Command{Type: protocol.TypeSubscribe, Channel: ch}, r.cfg.Timeout); err != nil {
 				return err
 			}
 		}
@@ -270,7 +271,6 @@ type publisher interface {
 // a long run; the closes are reported under "publisher close N".
 type clientPublisher struct {
 	c    *conn
-	raw  bool
 	dial func() (*conn, error)
 	// failed counts publications that could not be sent; earlier counts
 	// the error replies and codes of connections already replaced.
@@ -287,21 +287,7 @@ func (p *clientPublisher) publish(channel string, data []byte) {
 		p.failed++
 		return
 	}
-	if p.raw {
-		if p.c.send(data) != nil {
-			p.failed++
-		}
-		return
-	}
-	var b bytes.Buffer
-	b.WriteString(`{"id":`)
-	b.WriteString(strconv.FormatUint(uint64(p.c.nextID.Add(1)), 10))
-	b.WriteString(`,"type":"publish","channel":`)
-	b.WriteString(strconv.Quote(channel))
-	b.WriteString(`,"data":`)
-	b.Write(data)
-	b.WriteByte('}')
-	if p.c.send(b.Bytes()) != nil {
+	if p.c.publish(channel, data) != nil {
 		p.failed++
 	}
 }
@@ -441,7 +427,7 @@ func (r *runner) newPublisher(rate float64) (publisher, error) {
 			}
 			return nil, fmt.Errorf("bench: %s could not connect: %w%s", what, err, explainSuffix(errorKey(err)))
 		}
-		pool.ps = append(pool.ps, &clientPublisher{c: c, raw: r.cfg.Protocol == "raw", dial: dial})
+		pool.ps = append(pool.ps, &clientPublisher{c: c, dial: dial})
 	}
 	if n == 1 {
 		return pool.ps[0], nil

@@ -2,12 +2,13 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldhq/herald/protocol"
 )
 
 // channels: N clients each on its own channel plus K hot channels every
@@ -160,7 +161,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	t0 := time.Now()
 	deadline := t0.Add(cfg.Duration)
 	for _, c := range conns {
-		pub := &clientPublisher{c: c, raw: via == "echo"}
+		pub := &clientPublisher{c: c}
 		ch := r.channel("echo", c.id)
 		wg.Go(func() {
 			for seq := uint64(1); time.Now().Before(deadline) && ctx.Err() == nil; seq++ {
@@ -168,7 +169,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 				if via == "self" {
 					// Wait for the reply too: a publish the server refuses
 					// (rate limits) is an error, not a lost echo.
-					if _, err := c.call(map[string]any{"type": "publish", "channel": ch, "data": json.RawMessage(data)}, cfg.Timeout); err != nil {
+					if err := c.call(&protocol.Command{Type: protocol.TypePublish, Channel: ch, Data: data}, cfg.Timeout); err != nil {
 						refused.Add(1)
 						refusedMu.Lock()
 						refusedBy = addCounts(refusedBy, map[string]int{errorKey(err): 1})
@@ -367,7 +368,7 @@ func (r *runner) connect(ctx context.Context) (*Report, error) {
 							break
 						}
 					}
-					if cur.ws == nil || time.Now().After(deadline) {
+					if cur.nc == nil || time.Now().After(deadline) {
 						smu.Lock()
 						conns[idx] = cur
 						smu.Unlock()
