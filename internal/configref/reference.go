@@ -1,6 +1,4 @@
-package config
-
-//go:generate go test -run TestReferenceIsCurrent -update .
+package main
 
 import (
 	"bytes"
@@ -17,21 +15,23 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/config"
 )
 
-// ReferencePath is where the configuration reference lives, relative to the
+// referencePath is where the configuration reference lives, relative to the
 // module's root directory.
-const ReferencePath = "docs/CONFIG.md"
+const referencePath = "docs/CONFIG.md"
 
-// Reference returns the Markdown of docs/CONFIG.md: every configuration key
-// with its YAML path, type, default (from Default), environment variable
-// and description. The descriptions are the fields' doc comments, read from
-// the Go sources under root (the module's root directory) rather than kept
-// in a second place, so the reference cannot drift from the code: a new
-// field changes the output, and a test compares it with the committed file.
-// An exported field without a doc comment is an error.
-func Reference(root string) ([]byte, error) {
-	g, err := collectReference(root, reflect.ValueOf(Default()))
+// reference returns the Markdown of docs/CONFIG.md: every configuration key
+// with its YAML path, type, default (from config.Default), environment
+// variable and description. The descriptions are the fields' doc comments,
+// read from the Go sources under root (the module's root directory) rather
+// than kept in a second place, so the reference cannot drift from the code:
+// a new field changes the output, and a test compares it with the committed
+// file. An exported field without a doc comment is an error.
+func reference(root string) ([]byte, error) {
+	g, err := collectReference(root, reflect.ValueOf(config.Default()))
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (g *refGen) walkStruct(v reflect.Value, path []string, sec *refSection, inM
 			}
 			env := "none (file only)"
 			if !inMap {
-				env = "`" + EnvPrefix + strings.ToUpper(strings.Join(p, "_")) + "`"
+				env = "`" + config.EnvPrefix + strings.ToUpper(strings.Join(p, "_")) + "`"
 			}
 			sec.keys = append(sec.keys, refKey{path: strings.Join(p, "."), typ: typ, def: formatDefault(fv), env: env, doc: doc, names: docs.keys})
 		}
@@ -236,7 +236,7 @@ func formatMapKeys(v reflect.Value) string {
 // defaultBlock quotes the top-level section key of the default file, for
 // defaults that a table cell cannot show (the namespaces).
 func defaultBlock(key string) string {
-	lines := strings.Split(string(defaultFile), "\n")
+	lines := strings.Split(string(config.DefaultFile()), "\n")
 	start := slices.Index(lines, key+":")
 	if start < 0 {
 		return ""
@@ -263,10 +263,10 @@ func formatDuration(d time.Duration) string {
 	return s
 }
 
-// modulePath is the module's import path, derived from this package's so
-// that nothing has to repeat it.
+// modulePath is the module's import path, derived from the config
+// package's so that nothing has to repeat it.
 func modulePath() string {
-	return strings.TrimSuffix(reflect.TypeFor[Config]().PkgPath(), "/config")
+	return strings.TrimSuffix(reflect.TypeFor[config.Config]().PkgPath(), "/config")
 }
 
 // docsOf returns the doc comments of struct type t, parsing its package's

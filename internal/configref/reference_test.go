@@ -1,41 +1,56 @@
-package config
+package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite docs/CONFIG.md from the config structs")
+	"github.com/heraldhq/herald/config"
+)
 
 // TestReferenceIsCurrent fails when docs/CONFIG.md is not what the config
 // structs and their doc comments produce now, so that the reference cannot
 // go stale: a new key, default or comment needs a regeneration.
 func TestReferenceIsCurrent(t *testing.T) {
-	got, err := Reference("..")
+	got, err := reference(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("..", filepath.FromSlash(ReferencePath))
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
+	want, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(referencePath)))
 	if err != nil {
 		t.Fatalf("%v\nregenerate it: go generate ./config", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale (first difference: %s)\nregenerate it: go generate ./config", ReferencePath, firstDiff(want, got))
+		t.Fatalf("%s is stale (first difference: %s)\nregenerate it: go generate ./config", referencePath, firstDiff(want, got))
 	}
 }
+
+// TestWrite checks that the generator writes what the staleness test
+// compares.
+func TestWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "CONFIG.md")
+	if err := write(root, path); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want, err := reference(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("wrote %d bytes, want the %d of the reference", len(got), len(want))
+	}
+	if err := write(t.TempDir(), path); err == nil {
+		t.Fatal("no error without sources")
+	}
+}
+
+// root is the module's root directory, seen from this package.
+const root = "../.."
 
 // firstDiff shows the first line where the committed file and the
 // generated one differ.
@@ -60,7 +75,7 @@ func firstDiff(old, new []byte) string {
 // names and checks that Load takes it, so the reference's naming cannot
 // disagree with the loader's.
 func TestReferenceEnvNamesWork(t *testing.T) {
-	g, err := collectReference("..", reflect.ValueOf(Default()))
+	g, err := collectReference(root, reflect.ValueOf(config.Default()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +83,7 @@ func TestReferenceEnvNamesWork(t *testing.T) {
 	n := 0
 	for _, s := range g.sections {
 		for _, k := range s.keys {
-			env, ok := strings.CutPrefix(strings.Trim(k.env, "`"), EnvPrefix)
+			env, ok := strings.CutPrefix(strings.Trim(k.env, "`"), config.EnvPrefix)
 			if !ok {
 				continue
 			}
@@ -80,12 +95,12 @@ func TestReferenceEnvNamesWork(t *testing.T) {
 			if k.def == "`"+value+"`" {
 				value = map[string]string{"true": "false", "7": "8"}[value]
 			}
-			cfg, err := Load("", []string{EnvPrefix + env + "=" + value})
+			cfg, err := config.Load("", []string{config.EnvPrefix + env + "=" + value})
 			if err != nil {
 				t.Fatalf("%s: %v", k.path, err)
 			}
-			if reflect.DeepEqual(cfg, Default()) {
-				t.Fatalf("%s: %s%s=%s changed nothing", k.path, EnvPrefix, env, value)
+			if reflect.DeepEqual(cfg, config.Default()) {
+				t.Fatalf("%s: %s%s=%s changed nothing", k.path, config.EnvPrefix, env, value)
 			}
 			n++
 		}
@@ -99,7 +114,7 @@ func TestReferenceEnvNamesWork(t *testing.T) {
 // namespace, declared in another package, are in the reference with their
 // normalized defaults and no environment variable.
 func TestReferenceListsNamespaceOptions(t *testing.T) {
-	out, err := Reference("..")
+	out, err := reference(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +162,10 @@ type undocumented struct {
 }
 
 func TestReferenceRefusesWhatItCannotDocument(t *testing.T) {
-	if _, err := collectReference("..", reflect.ValueOf(undocumented{})); err == nil || !strings.Contains(err.Error(), "undocumented") {
+	if _, err := collectReference(root, reflect.ValueOf(undocumented{})); err == nil || !strings.Contains(err.Error(), "undocumented") {
 		t.Fatalf("err %v", err)
 	}
-	if _, err := collectReference(t.TempDir(), reflect.ValueOf(Default())); err == nil {
+	if _, err := collectReference(t.TempDir(), reflect.ValueOf(config.Default())); err == nil {
 		t.Fatal("no error without sources")
 	}
 }
