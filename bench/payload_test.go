@@ -79,3 +79,15 @@ func TestTracker(t *testing.T) {
 		t.Fatalf("long run: unique %d dups %d", seq.unique, seq.dups)
 	}
 }
+
+// BenchmarkOnFrame is the client's cost of one delivery, a 64-byte
+// payload's push as the server encodes it: what the load generator spends
+// per message, on the cores the server under test uses too.
+func BenchmarkOnFrame(b *testing.B) {
+	frame := encoding.AppendMessagePush(nil, "bench:fanout.0123abcd", &protocol.Publication{Offset: 12345, Data: payload(1234567890123, 42, publisherID, 64), JSON: true, Time: 1765000000000})
+	c := &conn{onMsg: func(c *conn, f fields, _ int64) { c.track(f) }, trackers: map[string]*tracker{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.onFrame(frame)
+	}
+}

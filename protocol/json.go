@@ -461,7 +461,7 @@ func decodeJSONServerFrame(frame []byte, fn func(*ServerMessage) error) error {
 	return eachLine(frame, func(line []byte) error {
 		n++
 		var w jsonServerMessage
-		if err := json.Unmarshal(line, &w); err != nil {
+		if err := fastjson.Unmarshal(line, &w); err != nil {
 			return malformedJSON(line, n, new(jsonServerMessage))
 		}
 		m := &ServerMessage{
