@@ -26,10 +26,13 @@ type parts struct {
 	proxy    *proxy.Proxy
 }
 
-// buildParts reads the key and certificate files, fetches the JWK Set and
-// checks the proxy URLs. Its errors are *config.Error values naming the
-// section at fault.
+// buildParts checks that the broker engine is compiled in, reads the key
+// and certificate files, fetches the JWK Set and checks the proxy URLs. Its
+// errors are *config.Error values naming the section at fault.
 func buildParts(cfg config.Config, log *slog.Logger) (*parts, error) {
+	if err := checkEngine(cfg.Broker); err != nil {
+		return nil, err
+	}
 	p := &parts{}
 	if cfg.Token.Configured() {
 		v, err := newVerifier(cfg.Token, log)

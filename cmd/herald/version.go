@@ -26,6 +26,9 @@ type buildInfo struct {
 	Modified bool `json:"modified"`
 	// Go is the toolchain that built the binary.
 	Go string `json:"go"`
+	// Engines are the broker engines compiled in: a lean build (tags
+	// herald_noredis, herald_noembeddednats) leaves some out.
+	Engines []string `json:"engines"`
 }
 
 // readBuildInfo combines the ldflags version with the toolchain's build
@@ -56,7 +59,9 @@ func currentBuild() buildInfo {
 	if !ok {
 		bi = nil
 	}
-	return readBuildInfo(version, bi)
+	info := readBuildInfo(version, bi)
+	info.Engines = compiledEngines()
+	return info
 }
 
 // writeText prints the human form: lines a reader can paste into a bug
@@ -69,7 +74,7 @@ func (b buildInfo) writeText(w io.Writer) error {
 	case b.Modified:
 		commit += " (modified)"
 	}
-	_, err := fmt.Fprintf(w, "herald %s\ncommit %s\ngo     %s\n", b.Version, commit, b.Go)
+	_, err := fmt.Fprintf(w, "herald %s\ncommit %s\ngo     %s\nengines %s\n", b.Version, commit, b.Go, strings.Join(b.Engines, ", "))
 	return err
 }
 
@@ -84,7 +89,7 @@ func newVersionCommand() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the version, commit and Go version (also: herald --version)",
+		Short: "Print the version, commit, Go version and broker engines (also: herald --version)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info := currentBuild()
@@ -95,6 +100,6 @@ func newVersionCommand() *cobra.Command {
 			return info.writeText(cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object (version, commit, modified, go)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object (version, commit, modified, go, engines)")
 	return cmd
 }

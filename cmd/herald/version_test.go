@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -20,16 +21,17 @@ func TestReadBuildInfo(t *testing.T) {
 	}}
 	got := readBuildInfo("v1.2.3", bi)
 	want := buildInfo{Version: "v1.2.3", Commit: "0123456789abcdef0123456789abcdef01234567", Modified: true, Go: "go1.99"}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	var b bytes.Buffer
+	got.Engines = []string{"memory", "redis"}
 	got.writeText(&b)
-	if b.String() != "herald v1.2.3\ncommit 0123456789abcdef0123456789abcdef01234567 (modified)\ngo     go1.99\n" {
+	if b.String() != "herald v1.2.3\ncommit 0123456789abcdef0123456789abcdef01234567 (modified)\ngo     go1.99\nengines memory, redis\n" {
 		t.Fatalf("text %q", b.String())
 	}
 	// No build information at all: the version still prints.
-	if got := readBuildInfo("dev", nil); got != (buildInfo{Version: "dev", Go: "unknown"}) {
+	if got := readBuildInfo("dev", nil); !reflect.DeepEqual(got, buildInfo{Version: "dev", Go: "unknown"}) {
 		t.Fatalf("nil build info: %+v", got)
 	}
 	b.Reset()
