@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,6 +270,29 @@ func goVersion(t *testing.T) string {
 		t.Fatal("go.mod has no go line")
 	}
 	return m[1]
+}
+
+// TestGoDirective: every go.mod's go line names a language version, as
+// its first release (go 1.26.0, which is what go mod tidy writes once a
+// dependency such as golang.org/x/sys says 1.26.0), never a patch release
+// (go 1.26.8), which would force that release on every application
+// importing the module; the toolchain line pins the release Herald itself
+// is built with.
+func TestGoDirective(t *testing.T) {
+	out, err := exec.Command("git", "-C", "..", "ls-files", "go.mod", "**/go.mod").Output()
+	if err != nil {
+		t.Skipf("git ls-files: %v", err)
+	}
+	mods := strings.Fields(string(out))
+	if !slices.Contains(mods, "go.mod") || !slices.Contains(mods, "bench/baseline/go.mod") {
+		t.Fatalf("go.mod files %v", mods)
+	}
+	for _, mod := range mods {
+		m := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(read(t, filepath.Join("..", mod)))
+		if m == nil || !regexp.MustCompile(`^1\.\d+(\.0)?$`).MatchString(m[1]) {
+			t.Errorf("%s: go line %q, want a language version, 1.N or 1.N.0", mod, m)
+		}
+	}
 }
 
 // digest is an optional pin of an image reference to its content.

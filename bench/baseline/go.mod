@@ -1,6 +1,6 @@
 module github.com/heraldhq/herald/bench/baseline
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/gobwas/ws v1.5.0
