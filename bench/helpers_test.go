@@ -23,13 +23,3 @@ func httptestMetrics(t *testing.T, rss int) string {
 	t.Cleanup(srv.Close)
 	return srv.URL + "/metrics"
 }
-
-// clients is the server's connection count, from the info API.
-func clients(s *ht.Server) int {
-	nodes, _ := s.MustAPI("info", nil)["nodes"].([]any)
-	if len(nodes) == 0 {
-		return 0
-	}
-	n, _ := nodes[0].(map[string]any)["clients"].(float64)
-	return int(n)
-}
