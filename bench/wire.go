@@ -66,7 +66,7 @@ func (c *conn) readLoop(src io.Reader) {
 	defer close(c.done)
 	defer c.nc.Close()
 	rd := &wsutil.Reader{Source: src, State: ws.StateClientSide, MaxMessageSize: maxMessageSize}
-	rd.OnIntermediate = func(h ws.Header, r io.Reader) error { return c.control(h, r) }
+	rd.OnIntermediate = c.control
 	var msg bytes.Buffer
 	for {
 		h, err := rd.NextFrame()
