@@ -24,6 +24,8 @@ type sink struct {
 	enc      protocol.Encoding
 }
 
+func (s sink) Writes() hub.Writes { return hub.Writes{Frame: s.WriteFrame} }
+
 func (s sink) WriteFrame(parts [][]byte) error {
 	if s.enc.Separator() == nil {
 		s.messages.Add(int64(len(parts)))
@@ -41,8 +43,13 @@ func (s sink) Close(protocol.CloseCode, string) {}
 // goroutines instead of a writer goroutine per subscriber.
 type trySink struct{ sink }
 
-func (s trySink) TryWriteFrame(parts [][]byte) (bool, error) { return true, s.WriteFrame(parts) }
-func (s trySink) Flush() error                               { return nil }
+func (s trySink) Writes() hub.Writes {
+	return hub.Writes{
+		Frame:    s.WriteFrame,
+		TryFrame: func(parts [][]byte) (bool, error) { return true, s.WriteFrame(parts) },
+		Flush:    func() error { return nil },
+	}
+}
 
 // benchTry makes benchHub's clients trySinks.
 var benchTry bool

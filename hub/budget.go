@@ -34,9 +34,10 @@ type outgoingBudget struct {
 // sweepInterval is the least time between two sweeps.
 const sweepInterval = 100 * time.Millisecond
 
-// add counts n more bytes (fewer when negative) and starts a sweep when
-// the total passes the limit. A nil budget counts nothing.
-func (b *outgoingBudget) add(n int) {
+// Add counts n more bytes (fewer when negative) and starts a sweep when
+// the total passes the limit. A nil budget counts nothing. The clients'
+// outbound.Conns call it.
+func (b *outgoingBudget) Add(n int) {
 	if b == nil || n == 0 {
 		return
 	}
@@ -81,7 +82,7 @@ func (h *Hub) cutLargest() {
 	}
 	var holders []holder
 	for _, c := range h.clients.all() {
-		if n := c.queue.privateBytes(); n > 0 {
+		if n := c.out.PrivateBytes(); n > 0 {
 			holders = append(holders, holder{c, n})
 		}
 	}
@@ -114,7 +115,7 @@ func (c *Client) cutSlowConsumer() {
 	}
 	c.pendingClose(d)
 	c.mu.Unlock()
-	first, writing := c.queue.cut(c.enc.AppendDisconnectPush(nil, d))
+	first, writing := c.out.Cut(c.enc.AppendDisconnectPush(nil, d))
 	if first {
 		c.hub.metrics.slowConsumers.Add(1)
 		c.hub.obs.SlowConsumer()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/internal/outbound"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -160,7 +161,7 @@ func (s *subscription) catchUp() {
 		s.mu.Lock()
 		heldN, heldBytes := len(s.held), s.heldBytes
 		s.mu.Unlock()
-		if !c.queue.waitRoom(items+heldN, budget+heldBytes) {
+		if !c.out.WaitRoom(items+heldN, budget+heldBytes) {
 			return // the client is gone or going
 		}
 		// A node holding much for its connections already lets catch-ups
@@ -204,14 +205,14 @@ func (s *subscription) catchUp() {
 		}
 		failures = 0
 
-		unit := make([]entry, 0, len(page))
+		unit := make([]outbound.Entry, 0, len(page))
 		size, last := 0, since.Offset
 		for _, p := range page {
 			msg := s.encodePush(p)
 			if len(unit) > 0 && (size+len(msg) > budget || len(unit) == items) {
 				break
 			}
-			unit = append(unit, entry{msg: msg, private: true})
+			unit = append(unit, outbound.Entry{Msg: msg, Private: true})
 			size += len(msg)
 			last = p.Offset
 		}
@@ -227,14 +228,14 @@ func (s *subscription) catchUp() {
 		if last >= pos.Offset && !s.heldLost {
 			unit, gap = s.releaseHeld(unit)
 		}
-		res := c.queue.pushAll(unit)
+		res := c.out.PushAll(unit)
 		live := s.live
 		s.mu.Unlock()
 		switch {
-		case res == overflowed:
+		case res == outbound.Overflowed:
 			c.slowConsumer()
 			return
-		case res == dropped:
+		case res == outbound.Dropped:
 			return
 		case gap:
 			c.Disconnect(disconnectContinuityLost)

@@ -47,6 +47,8 @@ type collector struct {
 	msgs []*protocol.ServerMessage
 }
 
+func (s *collector) Writes() hub.Writes { return hub.Writes{Frame: s.WriteFrame} }
+
 func (s *collector) WriteFrame(parts [][]byte) error {
 	var b []byte
 	for _, p := range parts {

@@ -14,29 +14,36 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/heraldhq/herald/internal/outbound"
 	"github.com/heraldhq/herald/protocol"
 )
 
 // Transport is the connection a Client talks through; the server's WebSocket
 // layer implements it. The hub never sees HTTP or WebSocket framing.
 type Transport interface {
-	// WriteFrame writes parts, concatenated, as one data frame. The client
-	// calls it from one goroutine at a time. It returns ErrTransportClosed
+	// Writes returns the functions that put the connection's frames on the
+	// wire; NewClient calls it once. A write returns ErrTransportClosed
 	// when the connection is already ending on the transport's side (the
 	// peer's close frame arrived): the transport then reports the peer's
-	// code through PeerClosed and Closed itself.
-	WriteFrame(parts [][]byte) error
+	// code through PeerClosed and Closed itself; ErrStalled when the peer
+	// stopped reading.
+	Writes() Writes
 	// Close sends a close frame with code and reason and ends the connection.
-	// It may be called more than once and concurrently with WriteFrame.
+	// It may be called more than once and concurrently with the writes.
 	Close(code protocol.CloseCode, reason string)
 }
 
-// ErrStalled is what WriteFrame's error wraps when the peer stopped
+// Writes are the write functions a Transport gives: Frame, and TryFrame
+// with Flush for a transport that can write without waiting. Their rules
+// are outbound.Writes'.
+type Writes = outbound.Writes
+
+// ErrStalled is what a write's error wraps when the peer stopped
 // reading for the transport's write timeout: the client is a slow
 // consumer, and its connection ends with 4001.
 var ErrStalled = errors.New("hub: peer stopped reading")
 
-// ErrTransportClosed is what WriteFrame returns for a connection the peer
+// ErrTransportClosed is what a write returns for a connection the peer
 // is closing: the write is dropped without choosing a close code, because
 // the peer's is the one to record.
 var ErrTransportClosed = errors.New("hub: transport closed")
@@ -50,7 +57,7 @@ const (
 )
 
 // Client is one connection's session: it decodes commands, runs them against
-// the hub and the broker, and owns the connection's write queue.
+// the hub and the broker, and owns the connection's outgoing side.
 //
 // HandleFrame must be called for one frame at a time, in order (by the
 // transport's reader, which may hand that role from goroutine to goroutine
@@ -59,11 +66,10 @@ const (
 type Client struct {
 	hub    *Hub
 	t      Transport
-	tw     TryWriter // t, when it can write without blocking
 	enc    protocol.Encoding
 	id     string
 	remote string
-	queue  writeQueue
+	out    outbound.Conn
 	// peer is what the transport knew before connect; its Header is
 	// dropped once connect has used it.
 	peer Peer
@@ -74,9 +80,6 @@ type Client struct {
 	publishLimiter *rate.Limiter
 	readLimiter    *rate.Limiter
 	strikes        int
-
-	// Owned by the writer goroutine.
-	parts [][]byte
 
 	// closeCode is the close code the connection ended with, for metrics:
 	// the first of the server's and the peer's, 0 while open.
@@ -131,12 +134,17 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.CommandRate), h.cfg.CommandBurst),
 		subs:    make(map[string]*subscription),
 	}
-	c.queue.maxItems = h.cfg.WriteQueueMessages
-	c.queue.maxBytes = h.cfg.WriteQueueBytes
-	c.queue.budget = h.budget
-	c.tw, _ = t.(TryWriter)
-	c.queue.flush = c.writeLoop
-	c.queue.inline = c.writeFirstFrame
+	out := outbound.Config{
+		Writes:      t.Writes(),
+		Events:      (*clientEvents)(c),
+		MaxMessages: h.cfg.WriteQueueMessages,
+		MaxBytes:    h.cfg.WriteQueueBytes,
+		Separator:   enc.Separator(),
+	}
+	if h.budget != nil { // a nil *outgoingBudget would be a non-nil Budget
+		out.Budget = h.budget
+	}
+	c.out.Init(out)
 	h.clients.add(c)
 	h.obs.ConnectionOpened()
 	c.timer = time.AfterFunc(h.cfg.ConnectTimeout, c.onTimer)
@@ -167,9 +175,9 @@ func (c *Client) logger() *slog.Logger {
 // connection with 4500.
 func (c *Client) HandleFrame(frame []byte) {
 	c.hub.obs.FrameReceived(c.enc, len(frame))
-	c.queue.cork()
+	c.out.Cork()
 	err := c.enc.DecodeFrameLimit(frame, c.hub.cfg.MaxFrameCommands, c.handleCommand)
-	c.queue.uncork()
+	c.out.Uncork()
 	if err == nil {
 		return
 	}
@@ -232,7 +240,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		c.awaitDrain(0)
 		// Nor is a history reply built while the node holds more than it
 		// should for its connections: it would only make someone be cut.
-		for c.hub.budget.busy() && !c.queue.ending() {
+		for c.hub.budget.busy() && !c.out.Ending() {
 			if !c.hub.sleep(budgetPoll) {
 				break
 			}
@@ -382,11 +390,11 @@ func (c *Client) undo(ctx context.Context, acts []activation) {
 // first, since the wait needs it.
 func (c *Client) awaitDrain(level int) {
 	room := c.hub.cfg.WriteQueueBytes - level
-	if c.queue.hasRoom(room) {
+	if c.out.HasRoom(room) {
 		return
 	}
-	c.queue.uncork()
-	c.queue.waitRoom(1, room)
+	c.out.Uncork()
+	c.out.WaitRoom(1, room)
 }
 
 // awaitRoom waits, on the reader's goroutine, until a message of size
@@ -396,13 +404,13 @@ func (c *Client) awaitDrain(level int) {
 // waits counts as the queue's meanwhile, so that the node's outgoing
 // budget sees it, and a cut ends the wait.
 func (c *Client) awaitRoom(size int) {
-	if size == 0 || c.queue.hasRoom(size) {
+	if size == 0 || c.out.HasRoom(size) {
 		return
 	}
-	c.queue.uncork()
-	c.queue.reserve(size)
-	c.queue.waitRoom(1, size)
-	c.queue.reserve(-size)
+	c.out.Uncork()
+	c.out.Reserve(size)
+	c.out.WaitRoom(1, size)
+	c.out.Reserve(-size)
 }
 
 // queueActivating queues msg (a reply or push carrying the positions in
@@ -424,9 +432,9 @@ func (c *Client) queueActivating(msg []byte, acts []activation) {
 	for _, a := range acts {
 		a.sub.mu.Lock()
 	}
-	unit := make([]entry, 0, 1+len(acts))
+	unit := make([]outbound.Entry, 0, 1+len(acts))
 	if msg != nil {
-		unit = append(unit, entry{msg: msg, private: true})
+		unit = append(unit, outbound.Entry{Msg: msg, Private: true})
 	}
 	var catchUps []*subscription
 	var lost, gap bool
@@ -438,14 +446,14 @@ func (c *Client) queueActivating(msg []byte, acts []activation) {
 		}
 		lost, gap = lost || l, gap || g
 	}
-	res := c.queue.pushAll(unit)
+	res := c.out.PushAll(unit)
 	for _, a := range acts {
 		a.sub.mu.Unlock()
 	}
 	switch {
-	case res == overflowed:
+	case res == outbound.Overflowed:
 		c.slowConsumer()
-	case res == dropped:
+	case res == outbound.Dropped:
 	case lost:
 		// Pushes of a channel without history were dropped while the reply
 		// was being built: nothing can give them back.
@@ -471,7 +479,7 @@ func (c *Client) replyError(id uint32, e *protocol.Error) {
 // disconnects the client as a slow consumer: skipping the message would
 // break the no-gap promise.
 func (c *Client) enqueue(msg []byte) {
-	if c.queue.push(msg) == overflowed {
+	if c.out.Push(msg) == outbound.Overflowed {
 		c.slowConsumer()
 	}
 }
@@ -485,79 +493,25 @@ func (c *Client) slowConsumer() {
 	c.Disconnect(protocol.DisconnectSlowConsumer)
 }
 
-// writeLoop drains the queue, packing queued messages into as few frames as
-// possible. It runs only while the queue is non-empty, or while a frame a
-// fan-out started is unfinished.
-func (c *Client) writeLoop() {
-	if c.tw != nil {
-		if err := c.tw.Flush(); err != nil {
-			c.writeFailed(err)
-			return
-		}
-	}
-	c.writeFrames(-1, false)
+// clientEvents is a Client as its outbound.Conn's owner: the Conn reports
+// to it from the writer.
+type clientEvents Client
+
+// FrameWritten feeds the metrics.
+func (e *clientEvents) FrameWritten(st outbound.FrameStats) {
+	c := (*Client)(e)
+	c.hub.obs.FrameWritten(c.enc, st.Bytes, st.Messages, st.Depth, st.Oldest)
 }
 
-// writeFirstFrame writes one frame for the queue's uncork, and reports
-// whether more is queued for a writeLoop to take over.
-func (c *Client) writeFirstFrame() (more bool) { return c.writeFrames(1, false) }
+// Drained closes the connection once its final message has been written.
+func (e *clientEvents) Drained() { (*Client)(e).finishClose() }
 
-// writeFrames writes up to limit frames (no limit when negative) and
-// reports whether the queue still holds messages for the writer, which the
-// caller then must keep draining in a writeLoop. With try, frames are
-// written without waiting for the socket (c.tw); a frame the socket did not
-// take whole also ends the call with more, for the writeLoop to finish.
-func (c *Client) writeFrames(limit int, try bool) (more bool) {
-	for n := 0; n != limit; n++ {
-		batch, st, finished, stop := c.queue.take()
-		if finished {
-			c.finishClose()
-			return false
-		}
-		if stop {
-			return false
-		}
-		parts := c.parts[:0]
-		sep := c.enc.Separator()
-		size := 0
-		for i, m := range batch {
-			if i > 0 && sep != nil {
-				parts = append(parts, sep)
-				size += len(sep)
-			}
-			parts = append(parts, m)
-			size += len(m)
-		}
-		done := true
-		var err error
-		if try {
-			done, err = c.tw.TryWriteFrame(parts)
-		} else {
-			err = c.t.WriteFrame(parts)
-		}
-		// Written or failed, the frame's messages are let go now: a writer
-		// that stops here may not take another batch for a long time.
-		clear(parts)
-		clear(batch)
-		c.parts = parts[:0]
-		if cap(parts) > 2*keptSlots { // message and separator per slot
-			c.parts = nil
-		}
-		if err != nil {
-			c.writeFailed(err)
-			return false
-		}
-		c.hub.obs.FrameWritten(c.enc, size, len(batch), st.depth, st.oldest)
-		if !done {
-			return true
-		}
-	}
-	return c.queue.keepWriting()
-}
+// WriteFailed ends the connection after a failed write.
+func (e *clientEvents) WriteFailed(err error) { (*Client)(e).writeFailed(err) }
 
-// writeFailed ends the connection after a failed write.
+// writeFailed ends the connection after a failed write; the Conn has
+// closed itself.
 func (c *Client) writeFailed(err error) {
-	c.queue.close()
 	if errors.Is(err, ErrTransportClosed) {
 		return
 	}
@@ -599,7 +553,7 @@ func (c *Client) Disconnect(d protocol.Disconnect) {
 	}
 	c.pendingClose(d)
 	c.mu.Unlock()
-	if c.queue.pushFinal(c.enc.AppendDisconnectPush(nil, d)) {
+	if c.out.PushFinal(c.enc.AppendDisconnectPush(nil, d)) {
 		c.hub.obs.Queued(c.enc, protocol.PushDisconnect, 1)
 	}
 }
@@ -661,7 +615,7 @@ func (c *Client) cleanup() {
 	c.subs = map[string]*subscription{}
 	user, hasInbox := c.user, c.inbox != nil
 	c.mu.Unlock()
-	c.queue.close()
+	c.out.Close()
 
 	ctx, cancel := c.hub.brokerContext()
 	defer cancel()

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/internal/outbound"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -14,14 +15,14 @@ var _ broker.Handler = (*Hub)(nil)
 // HandlePublication fans a publication out to the channel's subscribers on
 // this node.
 func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
-	f := fanoutPool.Get().(*fanout)
+	f := outbound.NewFanout(nil)
 	n := h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		wire := h.toWire(pub)
 		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
 	}, func(s *subscription, msg []byte) {
 		s.deliverTo(pub.Offset, pos.Epoch, msg, pub.Time, f)
 	})
-	f.start()
+	f.Start()
 	h.countQueued(protocol.PushMessage, n)
 	h.metrics.delivered.Add(int64(n[protocol.JSON] + n[protocol.Protobuf]))
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/heraldhq/herald/protocol"
 )
 
-// tryConn is a TryWriter Transport whose socket is full every other time
+// tryConn is a Transport that writes without waiting, whose socket is full every other time
 // a frame is tried: it then takes half of the frame and keeps the rest for
 // Flush. It records the bytes in the order a socket would send them.
 type tryConn struct {
@@ -21,6 +21,10 @@ type tryConn struct {
 	sent    []byte
 	pending []byte
 	bad     string // the first broken rule, if any
+}
+
+func (c *tryConn) Writes() hub.Writes {
+	return hub.Writes{Frame: c.WriteFrame, TryFrame: c.TryWriteFrame, Flush: c.Flush}
 }
 
 func (c *tryConn) TryWriteFrame(parts [][]byte) (bool, error) {

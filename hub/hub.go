@@ -18,13 +18,13 @@
 //
 // # Lock order
 //
-//	subscribeLocks[channel] → channels shard → subscription.mu → writeQueue.mu
+//	subscribeLocks[channel] → channels shard → subscription.mu → outbound.Conn.mu
 //	Client.mu → (nothing else)
 //	subscription.presenceMu → (a broker call; the broker's callbacks never take it)
 //
 // A subscription's delivery may end the client (a refused push, a gap):
 // it releases subscription.mu first, then calls Disconnect, which takes
-// Client.mu and writeQueue.mu one after the other.
+// Client.mu and outbound.Conn.mu one after the other.
 //
 // Broker methods are never called with a registry shard, a subscription or a
 // client lock held, because the broker calls back into the hub while holding
@@ -417,7 +417,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 		for _, c := range h.clients.all() {
-			c.queue.close()
+			c.out.Close()
 			c.closeTransport(disconnectShutdown.Code, disconnectShutdown.Reason)
 			c.Closed()
 		}

@@ -21,6 +21,8 @@ type countingSink struct {
 	messages, sentinels *atomic.Int64
 }
 
+func (s countingSink) Writes() hub.Writes { return hub.Writes{Frame: s.WriteFrame} }
+
 func (s countingSink) WriteFrame(parts [][]byte) error {
 	for _, p := range parts {
 		if len(p) > 1 {

@@ -20,6 +20,8 @@ type pushLog struct {
 	msgs []map[string]any
 }
 
+func (r *pushLog) Writes() hub.Writes { return hub.Writes{Frame: r.WriteFrame} }
+
 func (r *pushLog) WriteFrame(parts [][]byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

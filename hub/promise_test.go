@@ -47,6 +47,8 @@ func newValve(enc protocol.Encoding) *valve {
 	return &valve{enc: enc, open: make(chan struct{}), closed: make(chan protocol.CloseCode, 1)}
 }
 
+func (v *valve) Writes() hub.Writes { return hub.Writes{Frame: v.WriteFrame} }
+
 func (v *valve) WriteFrame(parts [][]byte) error {
 	<-v.open
 	var b []byte

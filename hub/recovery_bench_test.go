@@ -75,6 +75,8 @@ type keepFirst struct {
 	first    [][]byte
 }
 
+func (k *keepFirst) Writes() hub.Writes { return hub.Writes{Frame: k.WriteFrame} }
+
 func (k *keepFirst) WriteFrame(parts [][]byte) error {
 	if k.messages.Load() < 3 {
 		var frame []byte

@@ -38,8 +38,6 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 		// Server-side subscribes (server API, the subs claim) come from the
 		// backend already: only the client's own ask the proxy.
 		if ns.SubscribeProxy {
-			// The backend may take a while: let what is queued go out.
-			c.queue.uncork()
 			if err := c.askSubscribeProxy(ctx, channel, user); err != nil {
 				return nil, activation{}, err
 			}

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/internal/outbound"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -70,7 +71,7 @@ func (s *subscription) deliver(offset uint64, epoch string, msg []byte, pubTime 
 // The position moves only when the push is queued: a push the queue refuses
 // fails the queue (nothing after it is ever written) and leaves the
 // position at the last offset the client was actually sent.
-func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTime int64, f *fanout) {
+func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTime int64, f *outbound.Fanout) {
 	c := s.client
 	s.mu.Lock()
 	if s.gone {
@@ -92,23 +93,23 @@ func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTim
 		s.mu.Unlock()
 		return
 	}
-	r, claimed := c.queue.pushLive(msg, pubTime)
+	r, claimed := c.out.PushLive(msg, pubTime)
 	switch r {
-	case queued:
+	case outbound.Queued:
 		s.moveTo(offset, epoch)
-	case dropped:
+	case outbound.Dropped:
 		// The connection is ending: nothing more reaches it, and the
 		// offsets it misses from now on are no gap to report.
 		s.gone = true
 	}
 	s.mu.Unlock()
 	switch {
-	case r == overflowed:
+	case r == outbound.Overflowed:
 		c.slowConsumer()
 	case claimed && f != nil:
-		f.add(c)
+		f.Add(&c.out)
 	case claimed:
-		go c.queue.flush()
+		c.out.StartWriter()
 	}
 }
 
@@ -117,8 +118,8 @@ func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTim
 // recovery fit the queue together. Past them every held push is dropped: a
 // catch-up reads them from history (see activate). Called with s.mu held.
 func (s *subscription) hold(p heldPush) {
-	q := &s.client.queue
-	if len(s.held) >= max(q.maxItems/2, 1) || s.heldBytes+len(p.msg) > q.maxBytes/2 {
+	cfg := &s.client.hub.cfg
+	if len(s.held) >= max(cfg.WriteQueueMessages/2, 1) || s.heldBytes+len(p.msg) > cfg.WriteQueueBytes/2 {
 		clear(s.held)
 		s.held, s.heldBytes, s.heldLost = nil, 0, true
 	}
@@ -170,7 +171,7 @@ func (s *subscription) moveTo(offset uint64, epoch string) {
 // once unit is queued), unless the stream keeps no history to catch up
 // from: then lost reports that the client cannot be given what it missed.
 // gap reports that a held push does not continue pos.
-func (s *subscription) activate(pos protocol.StreamPosition, more bool, unit []entry) (out []entry, catchUp, lost, gap bool) {
+func (s *subscription) activate(pos protocol.StreamPosition, more bool, unit []outbound.Entry) (out []outbound.Entry, catchUp, lost, gap bool) {
 	s.epoch, s.offset = pos.Epoch, pos.Offset
 	if more || s.heldLost {
 		if pos.Epoch == "" {
@@ -186,7 +187,7 @@ func (s *subscription) activate(pos protocol.StreamPosition, more bool, unit []e
 // releaseHeld appends the held pushes that continue the client's position
 // to unit, forgets them and makes the subscription live. It stops at a gap.
 // Called with s.mu held.
-func (s *subscription) releaseHeld(unit []entry) (out []entry, gap bool) {
+func (s *subscription) releaseHeld(unit []outbound.Entry) (out []outbound.Entry, gap bool) {
 	for _, h := range s.held {
 		ok, g := s.next(h.offset, h.epoch)
 		if g {
@@ -194,7 +195,7 @@ func (s *subscription) releaseHeld(unit []entry) (out []entry, gap bool) {
 			break
 		}
 		if ok {
-			unit = append(unit, entry{msg: h.msg, stamp: h.stamp})
+			unit = append(unit, outbound.Entry{Msg: h.msg, Stamp: h.stamp})
 			s.moveTo(h.offset, h.epoch)
 		}
 	}

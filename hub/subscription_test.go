@@ -1,8 +1,11 @@
 package hub
 
 import (
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/heraldhq/herald/internal/outbound"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -39,14 +42,13 @@ func TestSubscriptionAdvance(t *testing.T) {
 // the subscribe reply was being built are queued after it, minus the ones
 // the reply already carried.
 func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
-	c := &Client{hub: &Hub{obs: NopObserver{}}}
-	c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
+	c := newLoggedClient(protocol.JSON)
 	s := &subscription{client: c}
 	for _, o := range []uint64{3, 4, 5, 6} {
 		s.deliver(o, "e", []byte{byte('0' + o)}, 0)
 	}
 	s.deliver(0, "", []byte("j"), 0) // a join, no offset
-	if c.queue.depth() != 0 {
+	if !c.out.HasRoom(1 << 20) {
 		t.Fatal("pushes queued before activate")
 	}
 	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 4, Epoch: "e"}, false}})
@@ -59,8 +61,7 @@ func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
 // TestHeldGapIsAnnounced: held pushes that do not continue the reply's
 // position are not dropped silently: the connection closes with 4000.
 func TestHeldGapIsAnnounced(t *testing.T) {
-	c := &Client{hub: &Hub{obs: NopObserver{}}, enc: protocol.JSON}
-	c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
+	c := newLoggedClient(protocol.JSON)
 	s := &subscription{client: c}
 	s.deliver(5, "e", []byte("5"), 0)
 	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 3, Epoch: "e"}, false}})
@@ -77,8 +78,7 @@ func TestHeldGapIsAnnounced(t *testing.T) {
 // the reply alone.
 func TestDisconnectNeverSplitsReplyFromHeld(t *testing.T) {
 	for i := 0; i < 2000; i++ {
-		c := &Client{hub: &Hub{obs: NopObserver{}}, enc: protocol.JSON}
-		c.queue = writeQueue{maxItems: 100, maxBytes: 1 << 20, flush: func() {}}
+		c := newLoggedClient(protocol.JSON)
 		a, b := &subscription{client: c}, &subscription{client: c}
 		a.deliver(2, "e", []byte("a"), 0)
 		b.deliver(1, "e", []byte("b"), 0)
@@ -101,16 +101,43 @@ func TestDisconnectNeverSplitsReplyFromHeld(t *testing.T) {
 
 var disconnectJSON = string(protocol.JSON.AppendDisconnectPush(nil, protocol.DisconnectShutdown))
 
-// queued concatenates everything in c's queue.
-func queuedText(c *Client) string {
-	var got string
-	for {
-		batch, _, _, stop := c.queue.take()
-		if stop {
-			return got
-		}
-		for _, m := range batch {
-			got += string(m)
-		}
+// frameLog is a Transport that keeps what is written, and a Tracker for
+// its client's writers.
+type frameLog struct {
+	sync.WaitGroup
+	mu   sync.Mutex
+	text strings.Builder
+}
+
+func (l *frameLog) Writes() Writes { return Writes{Frame: l.frame} }
+
+func (l *frameLog) frame(parts [][]byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range parts {
+		l.text.Write(p)
 	}
+	return nil
+}
+
+func (l *frameLog) Close(protocol.CloseCode, string) {}
+
+// newLoggedClient returns a client outside any hub whose messages are
+// logged, without separators, and held back (corked) until queuedText.
+func newLoggedClient(enc protocol.Encoding) *Client {
+	l := &frameLog{}
+	c := &Client{hub: &Hub{obs: NopObserver{}, cfg: Config{WriteQueueMessages: 100, WriteQueueBytes: 1 << 20}}, enc: enc, t: l}
+	c.out.Init(outbound.Config{Writes: l.Writes(), Events: (*clientEvents)(c), MaxMessages: 100, MaxBytes: 1 << 20, Tracker: l})
+	c.out.Cork()
+	return c
+}
+
+// queuedText lets c's messages go and returns everything written to it.
+func queuedText(c *Client) string {
+	l := c.t.(*frameLog)
+	c.out.Uncork()
+	l.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.text.String()
 }

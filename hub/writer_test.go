@@ -29,6 +29,8 @@ type gate struct {
 	closed  chan protocol.CloseCode
 }
 
+func (g *gate) Writes() hub.Writes { return hub.Writes{Frame: g.WriteFrame} }
+
 func (g *gate) WriteFrame(parts [][]byte) error {
 	g.mu.Lock()
 	first := len(g.frames) == 0
@@ -119,6 +121,8 @@ type recorder struct {
 	wrote  chan struct{}
 }
 
+func (r *recorder) Writes() hub.Writes { return hub.Writes{Frame: r.WriteFrame} }
+
 func (r *recorder) WriteFrame(parts [][]byte) error {
 	var b []byte
 	for _, p := range parts {
@@ -184,6 +188,7 @@ type closingPeer struct {
 	closes chan protocol.CloseCode
 }
 
+func (p *closingPeer) Writes() hub.Writes                      { return hub.Writes{Frame: p.WriteFrame} }
 func (p *closingPeer) WriteFrame([][]byte) error               { return hub.ErrTransportClosed }
 func (p *closingPeer) Close(code protocol.CloseCode, _ string) { p.closes <- code }
 

@@ -23,7 +23,7 @@ func (c *wsConn) enablePolling(conn net.Conn) {
 		return
 	}
 	c.poll = rc
-	// The callback of rc.Write for TryWriteFrame: write tryBuf from tryN
+	// The callback of rc.Write for tryWriteFrame: write tryBuf from tryN
 	// on until done or the socket is full, and never wait.
 	c.tryWrite = func(fd uintptr) bool {
 		for c.tryN < len(c.tryBuf) {

@@ -72,7 +72,7 @@ type wsConn struct {
 	resumable bool
 	// writeDeadline is the deadline last set on the socket, under wmu.
 	writeDeadline time.Time
-	// pending is the part of a frame TryWriteFrame could not write, under
+	// pending is the part of a frame tryWriteFrame could not write, under
 	// wmu: it goes out before anything else.
 	pending []byte
 	// tryWrite is the callback of poll.Write that writes tryBuf from
@@ -86,9 +86,19 @@ type wsConn struct {
 
 var (
 	_ hub.Transport = (*wsConn)(nil)
-	_ hub.TryWriter = (*wsConn)(nil)
 	_ hub.Aborter   = (*wsConn)(nil)
 )
+
+// Writes gives the hub the connection's write functions. A polled socket
+// (not TLS, whose records the socket cannot see) also writes a frame
+// without waiting, so a fan-out need not start a goroutine per subscriber.
+func (c *wsConn) Writes() hub.Writes {
+	w := hub.Writes{Frame: c.WriteFrame}
+	if c.poll != nil {
+		w.TryFrame, w.Flush = c.tryWriteFrame, c.flush
+	}
+	return w
+}
 
 // dataOpCode is the frame type of the connection's encoding.
 func (c *wsConn) dataOpCode() ws.OpCode {
@@ -126,10 +136,10 @@ func (c *wsConn) closedLocked() error {
 	return nil
 }
 
-// TryWriteFrame is WriteFrame without waiting for the socket: what the
-// socket does not take at once is kept for Flush. A connection that cannot
-// write without blocking (TLS) keeps the whole frame for Flush.
-func (c *wsConn) TryWriteFrame(parts [][]byte) (done bool, err error) {
+// tryWriteFrame is WriteFrame without waiting for the socket, for a polled
+// socket: what the socket does not take at once is kept for flush, and so
+// is the whole frame when something is pending already.
+func (c *wsConn) tryWriteFrame(parts [][]byte) (done bool, err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.closedLocked(); err != nil {
@@ -138,7 +148,7 @@ func (c *wsConn) TryWriteFrame(parts [][]byte) (done bool, err error) {
 	f := c.buildFrame(c.dataOpCode(), parts)
 	defer putFrameBuffer(f)
 	n := 0
-	if c.poll != nil && len(c.pending) == 0 {
+	if len(c.pending) == 0 {
 		// An expired write deadline fails even a write that need not wait.
 		c.moveWriteDeadline()
 		c.tryBuf, c.tryN, c.tryErr = f.b, 0, nil
@@ -159,8 +169,8 @@ func (c *wsConn) TryWriteFrame(parts [][]byte) (done bool, err error) {
 	return false, nil
 }
 
-// Flush writes what TryWriteFrame left.
-func (c *wsConn) Flush() error {
+// flush writes what tryWriteFrame left.
+func (c *wsConn) flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.flushLocked()
