@@ -156,6 +156,10 @@ type Conn struct {
 	budget  Budget
 	tracker Tracker
 
+	// loop is writeLoop, bound once in Init: a go statement that passes
+	// the receiver allocates a closure at every writer start.
+	loop func()
+
 	// Owned by the writer's role.
 	parts [][]byte
 	// flushDue: TryFrame left part of a frame, which Flush must finish
@@ -171,6 +175,7 @@ func (c *Conn) Init(cfg Config) {
 	c.sep = cfg.Separator
 	c.budget = cfg.Budget
 	c.tracker = cfg.Tracker
+	c.loop = c.writeLoop
 }
 
 // Push appends msg, built for this connection alone, and starts a writer

@@ -125,7 +125,7 @@ func (c *Conn) StartWriter() {
 	if c.tracker != nil {
 		c.tracker.Add(1)
 	}
-	go c.writeLoop()
+	go c.loop()
 }
 
 // writeLoop is the writer goroutine: it finishes a frame TryFrame left,
