@@ -527,7 +527,7 @@ func (c *Client) live(ctx context.Context) (*conn, error) {
 
 // call sends cmd on the live connection (waiting for one) and decodes the
 // reply's result into out.
-func (c *Client) call(ctx context.Context, cmd *protocol.Command, out any) error {
+func (c *Client) call(ctx context.Context, cmd *protocol.Command, out protocol.Result) error {
 	cn, err := c.live(ctx)
 	if err != nil {
 		return err

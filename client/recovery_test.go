@@ -167,7 +167,7 @@ func (sc *script) serve(w http.ResponseWriter, r *http.Request) {
 					send([]byte(p))
 				}
 			case cmd.ID != 0:
-				b, _ := protocol.JSON.AppendReply(nil, cmd.ID, cmd.Type, protocol.EmptyResult{})
+				b, _ := protocol.JSON.AppendReply(nil, cmd.ID, cmd.Type, &protocol.EmptyResult{})
 				send(b)
 			}
 			return nil

@@ -251,7 +251,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 	ctx, cancel := c.hub.brokerContext()
 	defer cancel()
 	var (
-		result any
+		result protocol.Result
 		err    error
 		acts   []activation
 	)
@@ -324,7 +324,7 @@ var errReplyTooLarge = protocol.NewError(protocol.CodeLimitExceeded, "reply too 
 // command without an id, which gets no reply. ok is false when the reply
 // cannot be sent; an error reply is then queued instead, and whatever the
 // command set up for the reply to announce must be undone.
-func (c *Client) encodeReply(cmd *protocol.Command, result any) (msg []byte, ok bool) {
+func (c *Client) encodeReply(cmd *protocol.Command, result protocol.Result) (msg []byte, ok bool) {
 	id := cmd.ID
 	if id == 0 {
 		return nil, true
@@ -346,7 +346,7 @@ func (c *Client) encodeReply(cmd *protocol.Command, result any) (msg []byte, ok 
 // replySizeHint is the buffer a reply starts with: enough for the
 // publications of a history or subscribe result, so that a reply of
 // megabytes is not built by doubling its buffer a dozen times.
-func replySizeHint(result any) int {
+func replySizeHint(result protocol.Result) int {
 	var pubs []*protocol.Publication
 	switch r := result.(type) {
 	case *protocol.HistoryResult:

@@ -13,7 +13,7 @@ import (
 // The client commands other than connect and subscribe. Each returns the
 // result to reply with or a *protocol.Error.
 
-func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (any, error) {
+func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (protocol.Result, error) {
 	ns, err := c.hub.namespace(cmd.Channel)
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func (c *Client) publish(ctx context.Context, cmd *protocol.Command) (any, error
 	pub := &broker.Publication{Data: cmd.Data, Info: c.clientInfo(false), JSON: c.enc == protocol.JSON}
 	res, err := c.hub.publish(ctx, cmd.Channel, ns, pub, "")
 	c.countNewChannel(ns, err == nil && res.Offset == 1)
-	return res, err
+	return &res, err
 }
 
 // checkData refuses empty data and, from JSON clients, data nested deeper
@@ -73,21 +73,21 @@ func (c *Client) readAccess(channel string, feature func(*Namespace) (bool, Acce
 func presenceFeature(ns *Namespace) (bool, AccessMode) { return ns.Presence, ns.AllowPresence }
 func historyFeature(ns *Namespace) (bool, AccessMode)  { return ns.KeepsHistory(), ns.AllowHistory }
 
-func (c *Client) presence(ctx context.Context, channel string) (any, error) {
+func (c *Client) presence(ctx context.Context, channel string) (protocol.Result, error) {
 	if _, err := c.readAccess(channel, presenceFeature); err != nil {
 		return nil, err
 	}
 	return c.hub.presence(ctx, channel)
 }
 
-func (c *Client) presenceStats(ctx context.Context, channel string) (any, error) {
+func (c *Client) presenceStats(ctx context.Context, channel string) (protocol.Result, error) {
 	if _, err := c.readAccess(channel, presenceFeature); err != nil {
 		return nil, err
 	}
 	return c.hub.presenceStats(ctx, channel)
 }
 
-func (c *Client) history(ctx context.Context, cmd *protocol.Command) (any, error) {
+func (c *Client) history(ctx context.Context, cmd *protocol.Command) (protocol.Result, error) {
 	ns, err := c.readAccess(cmd.Channel, historyFeature)
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func (c *Client) history(ctx context.Context, cmd *protocol.Command) (any, error
 	return res, err
 }
 
-func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
+func (c *Client) send(ctx context.Context, cmd *protocol.Command) (protocol.Result, error) {
 	if cmd.User == "" {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "user required")
 	}
@@ -116,7 +116,7 @@ func (c *Client) send(ctx context.Context, cmd *protocol.Command) (any, error) {
 	}
 	res, err := c.hub.send(ctx, cmd.User, cmd.Data, from)
 	c.countSend(from.User, cmd.User, res, err)
-	return res, err
+	return &res, err
 }
 
 // The operations below are shared by client commands and the server API;

@@ -204,7 +204,7 @@ func (h *Hub) inboxResult(ctx context.Context, user string, since *protocol.Stre
 // for connect only. A connection the connect proxy let in has no token to
 // renew: it refreshes by reconnecting, which asks the proxy again with the
 // cookies of the new upgrade request (the hub does not keep them).
-func (c *Client) refresh(token string) (any, error) {
+func (c *Client) refresh(token string) (protocol.Result, error) {
 	if token == "" {
 		return nil, errRefreshNeedsToken
 	}

@@ -255,7 +255,7 @@ func (c *Client) dropSub(s *subscription) {
 }
 
 // unsubscribe is the unsubscribe command: idempotent.
-func (c *Client) unsubscribe(ctx context.Context, channel string) (any, error) {
+func (c *Client) unsubscribe(ctx context.Context, channel string) (protocol.Result, error) {
 	if !ValidChannel(channel) {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid channel name")
 	}
@@ -266,7 +266,7 @@ func (c *Client) unsubscribe(ctx context.Context, channel string) (any, error) {
 	if s != nil {
 		c.hub.removeSubscription(ctx, s)
 	}
-	return protocol.EmptyResult{}, nil
+	return &protocol.EmptyResult{}, nil
 }
 
 // clientInfo describes the client for presence and publications.

@@ -202,55 +202,8 @@ func connectResultFromPB(m *pb.ConnectResult) *ConnectResult {
 	return r
 }
 
-// replyToPB builds the reply to a command of type typ. result is a pointer
-// to one of the *Result types; PublishResult and EmptyResult may also come by
-// value, as the hub returns them.
-func replyToPB(typ string, result any) (*pb.ServerMessage, error) {
-	m := new(pb.ServerMessage)
-	switch r := result.(type) {
-	case *ConnectResult:
-		m.Result = &pb.ServerMessage_Connect{Connect: connectResultToPB(r)}
-	case *SubscribeResult:
-		m.Result = &pb.ServerMessage_Subscribe{Subscribe: subscribeResultToPB(r)}
-	case EmptyResult, *EmptyResult:
-		m.Result = &pb.ServerMessage_Unsubscribe{Unsubscribe: &pb.UnsubscribeResult{}}
-	case PublishResult:
-		setPublishResult(m, typ, &r)
-	case *PublishResult:
-		setPublishResult(m, typ, r)
-	case *PresenceResult:
-		clients := make(map[string]*pb.PresenceEntry, len(r.Clients))
-		for id, e := range r.Clients {
-			clients[id] = &pb.PresenceEntry{User: e.User, Info: e.Info}
-		}
-		m.Result = &pb.ServerMessage_Presence{Presence: &pb.PresenceResult{Clients: clients}}
-	case *PresenceStatsResult:
-		m.Result = &pb.ServerMessage_PresenceStats{PresenceStats: &pb.PresenceStatsResult{Clients: uint32(r.Clients), Users: uint32(r.Users)}}
-	case *HistoryResult:
-		m.Result = &pb.ServerMessage_History{History: &pb.HistoryResult{
-			Publications: publicationsToPB(r.Publications), Offset: r.Offset, Epoch: r.Epoch,
-		}}
-	case *RefreshResult:
-		m.Result = &pb.ServerMessage_Refresh{Refresh: &pb.RefreshResult{Expires: r.Expires}}
-	default:
-		return nil, fmt.Errorf("protocol: no Protobuf reply for %T", result)
-	}
-	return m, nil
-}
-
-// setPublishResult sets the result of publish or send, which share a shape.
-func setPublishResult(m *pb.ServerMessage, typ string, r *PublishResult) {
-	res := &pb.PublishResult{Offset: r.Offset, Epoch: r.Epoch}
-	if typ == TypeSend {
-		m.Result = &pb.ServerMessage_Send{Send: res}
-	} else {
-		m.Result = &pb.ServerMessage_Publish{Publish: res}
-	}
-}
-
-// resultValueFromPB returns a reply's result as a pointer to this package's
-// result type.
-func resultValueFromPB(m *pb.ServerMessage) (any, error) {
+// resultValueFromPB returns a reply's result.
+func resultValueFromPB(m *pb.ServerMessage) (Result, error) {
 	switch r := m.Result.(type) {
 	case *pb.ServerMessage_Connect:
 		return connectResultFromPB(r.Connect), nil
@@ -284,7 +237,7 @@ func resultValueFromPB(m *pb.ServerMessage) (any, error) {
 
 // resultFromPB stores a reply's result in out, which must point to the
 // matching result type.
-func resultFromPB(m *pb.ServerMessage, out any) error {
+func resultFromPB(m *pb.ServerMessage, out Result) error {
 	v, err := resultValueFromPB(m)
 	if err != nil {
 		return err

@@ -88,7 +88,7 @@ func TestDeepDataGoesOutAsB64(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkB64(t, "subscribed push", sub)
-	for typ, res := range map[string]any{
+	for typ, res := range map[string]Result{
 		TypeHistory:   &HistoryResult{Publications: []*Publication{pub}},
 		TypeSubscribe: &SubscribeResult{Publications: []*Publication{pub}},
 		TypeConnect: &ConnectResult{

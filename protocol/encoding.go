@@ -15,6 +15,12 @@ import (
 // DecodeServerFrame. Every Append method returns one message ready to be
 // batched into a frame: JSON messages are joined with Separator, Protobuf
 // messages carry their own length prefix and need no separator.
+//
+// Each encoding has its own implementation (jsonCodec in json.go,
+// protobufCodec in proto.go); the methods pick it by the value and never
+// ask which encoding they serve. An Encoding is a small number so that
+// callers may index arrays by it (see NumEncodings); methods other than
+// String panic for a value that is neither JSON nor Protobuf.
 type Encoding uint8
 
 const (
@@ -37,46 +43,28 @@ const (
 
 // String returns "json" or "protobuf".
 func (e Encoding) String() string {
-	switch e {
-	case JSON:
-		return "json"
-	case Protobuf:
-		return "protobuf"
+	if e < NumEncodings {
+		return codecs[e].name()
 	}
 	return fmt.Sprintf("Encoding(%d)", uint8(e))
 }
 
 // Subprotocol returns the WebSocket subprotocol that selects e.
-func (e Encoding) Subprotocol() string {
-	if e == Protobuf {
-		return SubprotocolProtobuf
-	}
-	return SubprotocolJSON
-}
+func (e Encoding) Subprotocol() string { return codecs[e].subprotocol() }
 
 // Binary reports whether e travels in binary frames (text frames otherwise).
-func (e Encoding) Binary() bool { return e == Protobuf }
+func (e Encoding) Binary() bool { return codecs[e].binary() }
 
 // Separator returns what goes between two messages batched into one frame:
 // a newline for JSON, nothing for Protobuf. The slice is shared; never
 // modify it.
-func (e Encoding) Separator() []byte {
-	if e == Protobuf {
-		return nil
-	}
-	return newline
-}
-
-var newline = []byte{'\n'}
+func (e Encoding) Separator() []byte { return codecs[e].separator() }
 
 // DecodeFrame decodes a frame of one or more commands and calls fn for each,
 // in order. It stops at the first malformed command, returning an error that
 // wraps ErrMalformed, or at the first error fn returns.
 func (e Encoding) DecodeFrame(frame []byte, fn func(*Command) error) error {
-	if e == Protobuf {
-		return decodeProtoFrame(frame, fn)
-	}
-	return decodeJSONFrame(frame, fn)
+	return codecs[e].decodeFrame(frame, fn)
 }
 
 // ErrTooManyCommands is returned by DecodeFrameLimit for a frame that
@@ -89,128 +77,106 @@ var ErrTooManyCommands = errors.New("protocol: too many commands in one frame")
 // batch was too large without having to work out which part ran. Counting
 // costs one pass over the frame without decoding it.
 func (e Encoding) DecodeFrameLimit(frame []byte, limit int, fn func(*Command) error) error {
-	count := countJSONCommands
-	if e == Protobuf {
-		count = countProtoCommands
-	}
-	if count(frame, limit) > limit {
+	c := codecs[e]
+	if c.countCommands(frame, limit) > limit {
 		return fmt.Errorf("%w: more than %d", ErrTooManyCommands, limit)
 	}
-	return e.DecodeFrame(frame, fn)
+	return c.decodeFrame(frame, fn)
 }
 
-// AppendReply appends the reply to a command of type typ whose result is
-// result (one of the *Result types of this package, by value or pointer).
-func (e Encoding) AppendReply(buf []byte, id uint32, typ string, result any) ([]byte, error) {
-	if e == Protobuf {
-		return appendProtoReply(buf, id, typ, result)
-	}
-	return appendJSONReply(buf, id, result)
+// AppendReply appends the reply to a command of type typ (publish and send
+// share a result type, and Protobuf tells them apart) whose result is
+// result.
+func (e Encoding) AppendReply(buf []byte, id uint32, typ string, result Result) ([]byte, error) {
+	return codecs[e].appendReply(buf, id, typ, result)
 }
 
 // AppendErrorReply appends an error reply.
 func (e Encoding) AppendErrorReply(buf []byte, id uint32, err *Error) []byte {
-	if e == Protobuf {
-		return appendProtoErrorReply(buf, id, err)
-	}
-	return appendJSONErrorReply(buf, id, err)
+	return codecs[e].appendErrorReply(buf, id, err)
 }
 
 // AppendMessagePush appends a message push. It is the hot path of fan-out:
 // called once per publication and encoding, so it avoids reflection.
 func (e Encoding) AppendMessagePush(buf []byte, channel string, pub *Publication) []byte {
-	if e == Protobuf {
-		return appendProtoMessagePush(buf, channel, pub)
-	}
-	return appendJSONMessagePush(buf, channel, pub)
+	return codecs[e].appendMessagePush(buf, channel, pub)
 }
 
 // AppendDirectPush appends a direct push; pub.Info is ignored (from is the
 // sender).
 func (e Encoding) AppendDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
-	if e == Protobuf {
-		return appendProtoDirectPush(buf, from, pub)
-	}
-	return appendJSONDirectPush(buf, from, pub)
+	return codecs[e].appendDirectPush(buf, from, pub)
 }
 
 // AppendPresencePush appends a join or leave push (typ PushJoin or
 // PushLeave).
 func (e Encoding) AppendPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
-	if e == Protobuf {
-		return appendProtoPresencePush(buf, typ, channel, info)
-	}
-	return appendJSONPresencePush(buf, typ, channel, info)
+	return codecs[e].appendPresencePush(buf, typ, channel, info)
 }
 
 // AppendSubscribedPush appends a subscribed push: a server-side subscription
 // and its subscribe result.
 func (e Encoding) AppendSubscribedPush(buf []byte, channel string, res *SubscribeResult) ([]byte, error) {
-	if e == Protobuf {
-		m := subscribedToPB(channel, res)
-		return appendProto(buf, m), nil
-	}
-	return appendJSONPush(buf, PushSubscribed, struct {
-		Channel string `json:"channel"`
-		*SubscribeResult
-	}{channel, res})
+	return codecs[e].appendSubscribedPush(buf, channel, res)
 }
 
 // AppendUnsubscribedPush appends an unsubscribed push.
 func (e Encoding) AppendUnsubscribedPush(buf []byte, channel string, code int, reason string) []byte {
-	if e == Protobuf {
-		return appendProto(buf, unsubscribedToPB(channel, code, reason))
-	}
-	b, _ := appendJSONPush(buf, PushUnsubscribed, struct {
-		Channel string `json:"channel"`
-		Code    int    `json:"code"`
-		Reason  string `json:"reason"`
-	}{channel, code, reason})
-	return b
+	return codecs[e].appendUnsubscribedPush(buf, channel, code, reason)
 }
 
 // AppendRefreshNeededPush appends a refresh_needed push.
 func (e Encoding) AppendRefreshNeededPush(buf []byte, expires int64) []byte {
-	if e == Protobuf {
-		return appendProto(buf, refreshNeededToPB(expires))
-	}
-	b, _ := appendJSONPush(buf, PushRefreshNeeded, struct {
-		Expires int64 `json:"expires"`
-	}{expires})
-	return b
+	return codecs[e].appendRefreshNeededPush(buf, expires)
 }
 
 // AppendDisconnectPush appends a disconnect push.
 func (e Encoding) AppendDisconnectPush(buf []byte, d Disconnect) []byte {
-	if e == Protobuf {
-		return appendProto(buf, disconnectToPB(d))
-	}
-	return appendJSONDisconnectPush(buf, d)
+	return codecs[e].appendDisconnectPush(buf, d)
 }
 
 // PingPush returns the encoded ping push. The slice is shared; never modify
 // it.
-func (e Encoding) PingPush() []byte {
-	if e == Protobuf {
-		return protoPing
-	}
-	return jsonPing
-}
+func (e Encoding) PingPush() []byte { return codecs[e].pingPush() }
 
 // AppendCommand appends a command, for clients. In JSON, Data must hold a
 // JSON value; in Protobuf it may hold any bytes.
 func (e Encoding) AppendCommand(buf []byte, cmd *Command) ([]byte, error) {
-	if e == Protobuf {
-		return appendProto(buf, commandToPB(cmd)), nil
-	}
-	return appendJSONCommand(buf, cmd)
+	return codecs[e].appendCommand(buf, cmd)
 }
 
 // DecodeServerFrame decodes a frame from the server, for clients, and calls
 // fn for each message in order.
 func (e Encoding) DecodeServerFrame(frame []byte, fn func(*ServerMessage) error) error {
-	if e == Protobuf {
-		return decodeProtoServerFrame(frame, fn)
-	}
-	return decodeJSONServerFrame(frame, fn)
+	return codecs[e].decodeServerFrame(frame, fn)
 }
+
+// codec is one encoding's implementation: what it is called and how it
+// frames, and each of Encoding's methods, which say what they do.
+type codec interface {
+	name() string
+	subprotocol() string
+	binary() bool
+	separator() []byte
+
+	decodeFrame(frame []byte, fn func(*Command) error) error
+	// countCommands counts the commands of a frame without decoding them,
+	// stopping once the count passes limit.
+	countCommands(frame []byte, limit int) int
+	appendReply(buf []byte, id uint32, typ string, result Result) ([]byte, error)
+	appendErrorReply(buf []byte, id uint32, err *Error) []byte
+	appendMessagePush(buf []byte, channel string, pub *Publication) []byte
+	appendDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte
+	appendPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte
+	appendSubscribedPush(buf []byte, channel string, res *SubscribeResult) ([]byte, error)
+	appendUnsubscribedPush(buf []byte, channel string, code int, reason string) []byte
+	appendRefreshNeededPush(buf []byte, expires int64) []byte
+	appendDisconnectPush(buf []byte, d Disconnect) []byte
+	pingPush() []byte
+
+	appendCommand(buf []byte, cmd *Command) ([]byte, error)
+	decodeServerFrame(frame []byte, fn func(*ServerMessage) error) error
+}
+
+// codecs holds each encoding's implementation, indexed by Encoding.
+var codecs = [NumEncodings]codec{JSON: jsonCodec{}, Protobuf: protobufCodec{}}

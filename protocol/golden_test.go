@@ -27,7 +27,7 @@ type goldenCase struct {
 	encode func(enc Encoding) ([]byte, error)
 }
 
-func reply(id uint32, typ string, result any) func(Encoding) ([]byte, error) {
+func reply(id uint32, typ string, result Result) func(Encoding) ([]byte, error) {
 	return func(enc Encoding) ([]byte, error) { return enc.AppendReply(nil, id, typ, result) }
 }
 

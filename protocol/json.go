@@ -16,9 +16,20 @@ import (
 // The connection is closed with 4500 when it happens.
 var ErrMalformed = errors.New("protocol: malformed message")
 
-// decodeJSONFrame decodes a JSON frame of commands, one per line (blank
-// lines and a trailing newline are allowed).
-func decodeJSONFrame(frame []byte, fn func(*Command) error) error {
+// jsonCodec is the JSON encoding: one JSON object per message, the
+// messages of a frame separated by newlines.
+type jsonCodec struct{}
+
+func (jsonCodec) name() string        { return "json" }
+func (jsonCodec) subprotocol() string { return SubprotocolJSON }
+func (jsonCodec) binary() bool        { return false }
+func (jsonCodec) separator() []byte   { return newline }
+
+var newline = []byte{'\n'}
+
+// decodeFrame decodes a JSON frame of commands, one per line (blank lines
+// and a trailing newline are allowed).
+func (jsonCodec) decodeFrame(frame []byte, fn func(*Command) error) error {
 	n := 0
 	err := eachLine(frame, func(line []byte) error {
 		n++
@@ -109,9 +120,8 @@ func JSONDepth(b []byte) int {
 	return deepest
 }
 
-// countJSONCommands counts a JSON frame's non-blank lines, stopping once
-// the count passes limit.
-func countJSONCommands(frame []byte, limit int) int {
+// countCommands counts a JSON frame's non-blank lines.
+func (jsonCodec) countCommands(frame []byte, limit int) int {
 	n := 0
 	_ = eachLine(frame, func([]byte) error {
 		n++
@@ -145,86 +155,7 @@ func eachLine(frame []byte, fn func(line []byte) error) error {
 	return nil
 }
 
-func appendJSONReply(buf []byte, id uint32, result any) ([]byte, error) {
-	buf = append(buf, `{"id":`...)
-	buf = strconv.AppendUint(buf, uint64(id), 10)
-	buf = append(buf, `,"result":`...)
-	// The results that carry publications, the only large ones, are
-	// appended in place: through encoding/json each publication would be
-	// built, then checked and copied, then copied again with the body.
-	switch r := result.(type) {
-	case *HistoryResult:
-		buf = append(buf, `{"publications":`...)
-		buf = appendJSONPublications(buf, r.Publications, true)
-		buf = append(buf, `,"offset":`...)
-		buf = strconv.AppendUint(buf, r.Offset, 10)
-		buf = append(buf, `,"epoch":`...)
-		buf = AppendString(buf, r.Epoch)
-		buf = append(buf, '}')
-	case *SubscribeResult:
-		var err error
-		if buf, err = appendJSONSubscribeResult(buf, r); err != nil {
-			return buf, err
-		}
-	default:
-		body, err := json.Marshal(result)
-		if err != nil {
-			return buf, err
-		}
-		buf = append(buf, body...)
-	}
-	return append(buf, '}'), nil
-}
-
-// appendJSONSubscribeResult appends a subscribe result as encoding/json
-// would marshal it.
-func appendJSONSubscribeResult(buf []byte, r *SubscribeResult) ([]byte, error) {
-	buf = append(buf, `{"offset":`...)
-	buf = strconv.AppendUint(buf, r.Offset, 10)
-	buf = append(buf, `,"epoch":`...)
-	buf = AppendString(buf, r.Epoch)
-	if r.Recovered != nil {
-		buf = append(buf, `,"recovered":`...)
-		buf = strconv.AppendBool(buf, *r.Recovered)
-	}
-	if len(r.Publications) > 0 {
-		buf = append(buf, `,"publications":`...)
-		buf = appendJSONPublications(buf, r.Publications, false)
-	}
-	if r.More {
-		buf = append(buf, `,"more":true`...)
-	}
-	if r.Error != nil {
-		e, err := json.Marshal(r.Error)
-		if err != nil {
-			return buf, err
-		}
-		buf = append(buf, `,"error":`...)
-		buf = append(buf, e...)
-	}
-	return append(buf, '}'), nil
-}
-
-// appendJSONPublications appends a list of pub objects; nil appends null
-// unless empty says an empty list.
-func appendJSONPublications(buf []byte, pubs []*Publication, empty bool) []byte {
-	if pubs == nil && !empty {
-		return append(buf, `null`...)
-	}
-	buf = append(buf, '[')
-	for i, p := range pubs {
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, `{"offset":`...)
-		buf = strconv.AppendUint(buf, p.Offset, 10)
-		buf = appendDataInfoTime(buf, p)
-		buf = append(buf, '}')
-	}
-	return append(buf, ']')
-}
-
-func appendJSONErrorReply(buf []byte, id uint32, e *Error) []byte {
+func (jsonCodec) appendErrorReply(buf []byte, id uint32, e *Error) []byte {
 	buf = append(buf, `{"id":`...)
 	buf = strconv.AppendUint(buf, uint64(id), 10)
 	return appendErrorTail(buf, e)
@@ -261,7 +192,7 @@ func appendJSONPush(buf []byte, typ string, body any) ([]byte, error) {
 	return append(buf, b[1:]...), nil
 }
 
-func appendJSONMessagePush(buf []byte, channel string, pub *Publication) []byte {
+func (jsonCodec) appendMessagePush(buf []byte, channel string, pub *Publication) []byte {
 	buf = append(buf, `{"type":"message","channel":`...)
 	buf = AppendString(buf, channel)
 	if pub.Offset > 0 {
@@ -272,7 +203,7 @@ func appendJSONMessagePush(buf []byte, channel string, pub *Publication) []byte 
 	return append(buf, '}')
 }
 
-func appendJSONDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
+func (jsonCodec) appendDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
 	buf = append(buf, `{"type":"direct","from":`...)
 	buf = appendClientInfo(buf, &from)
 	buf = append(buf, `,"offset":`...)
@@ -283,7 +214,7 @@ func appendJSONDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte 
 	return append(buf, '}')
 }
 
-func appendJSONPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
+func (jsonCodec) appendPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
 	buf = append(buf, `{"type":`...)
 	buf = AppendString(buf, typ)
 	buf = append(buf, `,"channel":`...)
@@ -293,7 +224,30 @@ func appendJSONPresencePush(buf []byte, typ, channel string, info ClientInfo) []
 	return append(buf, '}')
 }
 
-func appendJSONDisconnectPush(buf []byte, d Disconnect) []byte {
+func (jsonCodec) appendSubscribedPush(buf []byte, channel string, res *SubscribeResult) ([]byte, error) {
+	return appendJSONPush(buf, PushSubscribed, struct {
+		Channel string `json:"channel"`
+		*SubscribeResult
+	}{channel, res})
+}
+
+func (jsonCodec) appendUnsubscribedPush(buf []byte, channel string, code int, reason string) []byte {
+	b, _ := appendJSONPush(buf, PushUnsubscribed, struct {
+		Channel string `json:"channel"`
+		Code    int    `json:"code"`
+		Reason  string `json:"reason"`
+	}{channel, code, reason})
+	return b
+}
+
+func (jsonCodec) appendRefreshNeededPush(buf []byte, expires int64) []byte {
+	b, _ := appendJSONPush(buf, PushRefreshNeeded, struct {
+		Expires int64 `json:"expires"`
+	}{expires})
+	return b
+}
+
+func (jsonCodec) appendDisconnectPush(buf []byte, d Disconnect) []byte {
 	buf = append(buf, `{"type":"disconnect","code":`...)
 	buf = strconv.AppendUint(buf, uint64(d.Code), 10)
 	buf = append(buf, `,"reason":`...)
@@ -304,6 +258,8 @@ func appendJSONDisconnectPush(buf []byte, d Disconnect) []byte {
 }
 
 var jsonPing = []byte(`{"type":"ping"}`)
+
+func (jsonCodec) pingPush() []byte { return jsonPing }
 
 // MarshalJSON encodes a publication as the protocol's pub object: data is
 // inlined when it is valid JSON within MaxDepth and base64-encoded under
@@ -425,7 +381,7 @@ func AppendString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
-func appendJSONCommand(buf []byte, cmd *Command) ([]byte, error) {
+func (jsonCodec) appendCommand(buf []byte, cmd *Command) ([]byte, error) {
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		return buf, err
@@ -455,8 +411,8 @@ type jsonServerMessage struct {
 	Expires      int64           `json:"expires"`
 }
 
-// decodeJSONServerFrame decodes a frame of server messages, one per line.
-func decodeJSONServerFrame(frame []byte, fn func(*ServerMessage) error) error {
+// decodeServerFrame decodes a frame of server messages, one per line.
+func (jsonCodec) decodeServerFrame(frame []byte, fn func(*ServerMessage) error) error {
 	n := 0
 	return eachLine(frame, func(line []byte) error {
 		n++

@@ -254,7 +254,7 @@ func TestResultsAppendedInPlace(t *testing.T) {
 		{Offset: 9, Data: []byte("{\n \"pretty\": true\n}"), Time: 3},
 		{Offset: 10, Time: 4},
 	}
-	for i, result := range []any{
+	for i, result := range []Result{
 		&HistoryResult{Publications: pubs, Offset: 10, Epoch: "e"},
 		&HistoryResult{Publications: []*Publication{}, Offset: 0, Epoch: ""},
 		&HistoryResult{Publications: []*Publication{}, Epoch: "e\u2028"},
@@ -263,7 +263,7 @@ func TestResultsAppendedInPlace(t *testing.T) {
 		&SubscribeResult{Offset: 9, Epoch: "e", Recovered: &no},
 		&SubscribeResult{Error: &Error{Code: CodeLimitExceeded, Message: "too many channels"}},
 	} {
-		got, err := appendJSONReply(nil, 5, result)
+		got, err := JSON.AppendReply(nil, 5, TypeHistory, result)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func TestResultsAppendedInPlace(t *testing.T) {
 		}
 	}
 	// A history without publications is an empty list, never null.
-	if got, _ := appendJSONReply(nil, 5, &HistoryResult{Epoch: "e"}); !strings.Contains(string(got), `"publications":[]`) {
+	if got, _ := JSON.AppendReply(nil, 5, TypeHistory, &HistoryResult{Epoch: "e"}); !strings.Contains(string(got), `"publications":[]`) {
 		t.Fatalf("empty history: %s", got)
 	}
 }

@@ -9,10 +9,18 @@ import (
 	"github.com/heraldhq/herald/protocol/pb"
 )
 
-// The Protobuf encoding. Pushes that fan out (message, direct, join/leave)
-// are written field by field with protowire: once per publication, without
-// building a pb message first. Everything else goes through the generated
-// types; TestProtoPushesMatchGenerated checks that both agree.
+// protobufCodec is the Protobuf encoding: messages of the types in package
+// pb, each prefixed by its length as an unsigned varint. Pushes that fan out
+// (message, direct, join/leave) are written field by field with protowire:
+// once per publication, without building a pb message first. Everything
+// else goes through the generated types; TestProtoPushesMatchGenerated
+// checks that both agree.
+type protobufCodec struct{}
+
+func (protobufCodec) name() string        { return "protobuf" }
+func (protobufCodec) subprotocol() string { return SubprotocolProtobuf }
+func (protobufCodec) binary() bool        { return true }
+func (protobufCodec) separator() []byte   { return nil }
 
 // Field numbers of pb.ServerMessage and pb.ClientInfo used by the hand
 // encoders.
@@ -82,7 +90,7 @@ func appendClientInfoField(buf []byte, num protowire.Number, ci *ClientInfo, siz
 	return appendStringField(buf, fieldClient, ci.Client)
 }
 
-func appendProtoMessagePush(buf []byte, channel string, pub *Publication) []byte {
+func (protobufCodec) appendMessagePush(buf []byte, channel string, pub *Publication) []byte {
 	infoSize := 0
 	n := sizeBytesField(len(PushMessage)) + sizeBytesField(len(channel)) +
 		sizeVarintField(pub.Offset) + sizeBytesField(len(pub.Data)) + sizeVarintField(uint64(pub.Time))
@@ -101,7 +109,7 @@ func appendProtoMessagePush(buf []byte, channel string, pub *Publication) []byte
 	return appendVarintField(buf, fieldTime, uint64(pub.Time))
 }
 
-func appendProtoDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
+func (protobufCodec) appendDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte {
 	fromSize := sizeClientInfo(&from)
 	n := sizeBytesField(len(PushDirect)) + sizeVarintField(pub.Offset) + sizeBytesField(len(pub.Data)) +
 		sizeVarintField(uint64(pub.Time)) + 1 + protowire.SizeBytes(fromSize)
@@ -113,7 +121,7 @@ func appendProtoDirectPush(buf []byte, from ClientInfo, pub *Publication) []byte
 	return appendClientInfoField(buf, fieldFrom, &from, fromSize)
 }
 
-func appendProtoPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
+func (protobufCodec) appendPresencePush(buf []byte, typ, channel string, info ClientInfo) []byte {
 	infoSize := sizeClientInfo(&info)
 	n := sizeBytesField(len(typ)) + sizeBytesField(len(channel)) + 1 + protowire.SizeBytes(infoSize)
 	buf = protowire.AppendVarint(buf, uint64(n))
@@ -122,7 +130,29 @@ func appendProtoPresencePush(buf []byte, typ, channel string, info ClientInfo) [
 	return appendClientInfoField(buf, fieldInfo, &info, infoSize)
 }
 
+func (protobufCodec) appendSubscribedPush(buf []byte, channel string, res *SubscribeResult) ([]byte, error) {
+	return appendProto(buf, subscribedToPB(channel, res)), nil
+}
+
+func (protobufCodec) appendUnsubscribedPush(buf []byte, channel string, code int, reason string) []byte {
+	return appendProto(buf, unsubscribedToPB(channel, code, reason))
+}
+
+func (protobufCodec) appendRefreshNeededPush(buf []byte, expires int64) []byte {
+	return appendProto(buf, refreshNeededToPB(expires))
+}
+
+func (protobufCodec) appendDisconnectPush(buf []byte, d Disconnect) []byte {
+	return appendProto(buf, disconnectToPB(d))
+}
+
 var protoPing = appendProto(nil, &pb.ServerMessage{Type: PushPing})
+
+func (protobufCodec) pingPush() []byte { return protoPing }
+
+func (protobufCodec) appendCommand(buf []byte, cmd *Command) ([]byte, error) {
+	return appendProto(buf, commandToPB(cmd)), nil
+}
 
 // appendProto appends m with its length prefix.
 func appendProto(buf []byte, m proto.Message) []byte {
@@ -134,49 +164,7 @@ func appendProto(buf []byte, m proto.Message) []byte {
 	return buf
 }
 
-func appendProtoReply(buf []byte, id uint32, typ string, result any) ([]byte, error) {
-	// Publish and send replies are as frequent as publications: write them
-	// directly, like the pushes.
-	switch r := result.(type) {
-	case PublishResult:
-		return appendProtoPublishReply(buf, id, typ, &r), nil
-	case *PublishResult:
-		return appendProtoPublishReply(buf, id, typ, r), nil
-	}
-	m, err := replyToPB(typ, result)
-	if err != nil {
-		return buf, err
-	}
-	m.Id = id
-	return appendProto(buf, m), nil
-}
-
-// Field numbers of the publish reply: pb.ServerMessage's id and its publish
-// and send results, and pb.PublishResult's fields.
-const (
-	fieldID            protowire.Number = 15
-	fieldPublishResult protowire.Number = 20
-	fieldSendResult    protowire.Number = 24
-	fieldResultOffset  protowire.Number = 1
-	fieldResultEpoch   protowire.Number = 2
-)
-
-func appendProtoPublishReply(buf []byte, id uint32, typ string, r *PublishResult) []byte {
-	field := fieldPublishResult
-	if typ == TypeSend {
-		field = fieldSendResult
-	}
-	res := sizeVarintField(r.Offset) + sizeBytesField(len(r.Epoch))
-	n := sizeVarintField(uint64(id)) + protowire.SizeTag(field) + protowire.SizeBytes(res)
-	buf = protowire.AppendVarint(buf, uint64(n))
-	buf = appendVarintField(buf, fieldID, uint64(id))
-	buf = protowire.AppendTag(buf, field, protowire.BytesType)
-	buf = protowire.AppendVarint(buf, uint64(res))
-	buf = appendVarintField(buf, fieldResultOffset, r.Offset)
-	return appendStringField(buf, fieldResultEpoch, r.Epoch)
-}
-
-func appendProtoErrorReply(buf []byte, id uint32, e *Error) []byte {
+func (protobufCodec) appendErrorReply(buf []byte, id uint32, e *Error) []byte {
 	return appendProto(buf, &pb.ServerMessage{Id: id, Error: errorToPB(e)})
 }
 
@@ -194,10 +182,9 @@ func nextProto(frame []byte) (msg, rest []byte, err error) {
 	return frame[:n], frame[n:], nil
 }
 
-// countProtoCommands counts the length-prefixed messages of a Protobuf
-// frame, stopping once the count passes limit. A malformed prefix ends the
-// count; decoding then reports it.
-func countProtoCommands(frame []byte, limit int) int {
+// countCommands counts the length-prefixed messages of a Protobuf frame. A
+// malformed prefix ends the count; decoding then reports it.
+func (protobufCodec) countCommands(frame []byte, limit int) int {
 	n := 0
 	for len(frame) > 0 && n <= limit {
 		_, rest, err := nextProto(frame)
@@ -217,9 +204,9 @@ func malformedProto(index int, typ string) error {
 	return fmt.Errorf("%w: message %d: not a valid %s (wire format, or a string that is not UTF-8)", ErrMalformed, index, typ)
 }
 
-// decodeProtoFrame decodes a binary frame of length-prefixed pb.Command
+// decodeFrame decodes a binary frame of length-prefixed pb.Command
 // messages.
-func decodeProtoFrame(frame []byte, fn func(*Command) error) error {
+func (protobufCodec) decodeFrame(frame []byte, fn func(*Command) error) error {
 	if len(frame) == 0 {
 		return fmt.Errorf("%w: empty frame", ErrMalformed)
 	}
@@ -243,9 +230,9 @@ func decodeProtoFrame(frame []byte, fn func(*Command) error) error {
 	return nil
 }
 
-// decodeProtoServerFrame decodes a binary frame of length-prefixed
+// decodeServerFrame decodes a binary frame of length-prefixed
 // pb.ServerMessage messages.
-func decodeProtoServerFrame(frame []byte, fn func(*ServerMessage) error) error {
+func (protobufCodec) decodeServerFrame(frame []byte, fn func(*ServerMessage) error) error {
 	for n := 1; len(frame) > 0; n++ {
 		msg, rest, err := nextProto(frame)
 		if err != nil {

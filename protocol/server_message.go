@@ -49,9 +49,9 @@ func (m *ServerMessage) HasResult() bool {
 }
 
 // DecodeResult decodes a successful reply's result into out, a pointer to
-// the *Result type of the command it answers (*ConnectResult for connect,
-// *PublishResult for publish and send, and so on).
-func (m *ServerMessage) DecodeResult(out any) error {
+// the result type of the command it answers (*ConnectResult for connect,
+// *PublishResult for publish and send, and so on: see Result).
+func (m *ServerMessage) DecodeResult(out Result) error {
 	switch {
 	case m.rawResult != nil:
 		return json.Unmarshal(m.rawResult, out)
