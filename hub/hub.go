@@ -41,7 +41,6 @@ import (
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/internal/outage"
-	"github.com/heraldhq/herald/protocol"
 )
 
 // TokenVerifier checks connection and channel tokens. auth.Verifier
@@ -196,85 +195,6 @@ type Config struct {
 	// turns the limit off.
 	JoinLeaveRate  float64
 	JoinLeaveBurst int
-}
-
-func (c *Config) setDefaults() {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.PingInterval, 25*time.Second)
-	def(&c.PongTimeout, 10*time.Second)
-	def(&c.ConnectTimeout, 10*time.Second)
-	def(&c.RefreshNotice, time.Minute)
-	def(&c.PresenceTTL, 60*time.Second)
-	def(&c.IdempotencyTTL, 5*time.Minute)
-	def(&c.BrokerTimeout, 5*time.Second)
-	def(&c.NodeInfoInterval, 5*time.Second)
-	defInt := func(d *int, v int) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	defInt(&c.MaxChannelsPerConnection, 128)
-	defInt(&c.CommandBurst, 200)
-	defInt(&c.RateLimitStrikes, 50)
-	defInt(&c.PublishBurst, 200)
-	defInt(&c.ReadBurst, 50)
-	defInt(&c.MaxDataDepth, protocol.DefaultMaxDataDepth)
-	c.MaxDataDepth = min(c.MaxDataDepth, protocol.MaxDataDepthCeiling)
-	defInt(&c.MaxFrameCommands, 100)
-	// For these, -1 means no limit and only zero takes the default.
-	if c.MaxPresenceMembers == 0 {
-		c.MaxPresenceMembers = 1000
-	}
-	if c.MaxConnectionsPerUser == 0 {
-		c.MaxConnectionsPerUser = 100
-	}
-	if c.PublishRate == 0 {
-		c.PublishRate = 50
-	}
-	if c.ReadRate == 0 {
-		c.ReadRate = 20
-	}
-	if c.JoinLeaveRate == 0 {
-		c.JoinLeaveRate = 10
-	}
-	defInt(&c.JoinLeaveBurst, 50)
-	defInt(&c.WriteQueueMessages, 4096)
-	defInt(&c.WriteQueueBytes, 4<<20)
-	defInt(&c.MaxConcurrentCatchups, 16)
-	if c.MaxOutgoingBytes == 0 {
-		c.MaxOutgoingBytes = 64 << 20
-	}
-	if c.CommandRate <= 0 {
-		c.CommandRate = 100
-	}
-	if c.NewChannelQuota == 0 {
-		c.NewChannelQuota = 1000
-	}
-	if c.NewRecipientQuota == 0 {
-		c.NewRecipientQuota = 100
-	}
-	def(&c.NewChannelInterval, time.Hour)
-	def(&c.NewRecipientInterval, time.Hour)
-	if c.InboxPerSender == 0 {
-		// A quarter of a small inbox would refuse ordinary bursts.
-		c.InboxPerSender = max(c.Inbox.Size/4, min(c.Inbox.Size, 10), 1)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Observer == nil {
-		c.Observer = NopObserver{}
-	}
-	ns := make(map[string]Namespace, len(c.Namespaces))
-	for name, n := range c.Namespaces {
-		n.Normalize()
-		ns[name] = n
-	}
-	c.Namespaces = ns
 }
 
 // Hub holds every client of this node. Create it with New, start it with

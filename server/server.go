@@ -110,57 +110,6 @@ type Config struct {
 	Observer Observer
 }
 
-func (c *Config) setDefaults() {
-	if c.MaxMessageSize <= 0 {
-		c.MaxMessageSize = 65536
-	}
-	if c.MaxConnections <= 0 {
-		c.MaxConnections = 100000
-	}
-	if c.MaxConnectionsPerIP <= 0 {
-		c.MaxConnectionsPerIP = 1000
-	}
-	if c.ConnectRatePerIP == 0 {
-		c.ConnectRatePerIP = 20
-	}
-	if c.ConnectBurstPerIP <= 0 {
-		c.ConnectBurstPerIP = 50
-	}
-	if c.MaxHTTPConnections <= 0 {
-		c.MaxHTTPConnections = 2048
-	}
-	if c.MaxHTTPConnectionsPerIP <= 0 {
-		c.MaxHTTPConnectionsPerIP = 128
-	}
-	if c.APIBodySize <= 0 {
-		c.APIBodySize = 1 << 20
-	}
-	if c.ReadHeaderTimeout <= 0 {
-		c.ReadHeaderTimeout = 5 * time.Second
-	}
-	if c.RequestBodyTimeout <= 0 {
-		c.RequestBodyTimeout = 10 * time.Second
-	}
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = 10 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.EchoConnectTimeout <= 0 {
-		c.EchoConnectTimeout = 10 * time.Second
-	}
-	if c.EchoIdleTimeout <= 0 {
-		c.EchoIdleTimeout = 35 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Observer == nil {
-		c.Observer = nopObserver{}
-	}
-}
-
 // Server serves one hub over HTTP. It is an http.Handler; Serve runs it on
 // a listener with safe timeouts.
 type Server struct {
