@@ -9,11 +9,14 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// defaultFile is the one source of Herald's defaults: Default decodes it,
-// `herald config init` writes it, and docs/CONFIG.md shows what Default
-// returns. A server without a configuration file therefore runs with
-// exactly what `config init` writes. It sets every key (a test checks),
-// so that nothing is left to a Go zero value by accident.
+// defaultFile is the one source of the herald binary's defaults: Default
+// decodes it, `herald config init` writes it, and docs/CONFIG.md shows what
+// Default returns. A server without a configuration file therefore runs
+// with exactly what `config init` writes. It sets every key (a test
+// checks), so that nothing is left to a Go zero value by accident. The
+// libraries' own defaults, hub.DefaultConfig and server.DefaultConfig,
+// agree with it key by key but for the namespaces and the inboxes the file
+// turns on (cmd/herald's defaults_test.go checks).
 //
 //go:embed default.yaml
 var defaultFile []byte
