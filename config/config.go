@@ -4,11 +4,7 @@
 // turns a Config into the server's own options.
 package config
 
-import (
-	"time"
-
-	"github.com/heraldhq/herald/hub"
-)
+import "time"
 
 // Config is the whole configuration file. Every field's comment gives its
 // YAML key and its default.
@@ -91,7 +87,7 @@ type Config struct {
 	// file replaces both. Development mode opens every namespace not
 	// listed, and leaves the default two out, so every namespace is open
 	// to anyone there unless the file says otherwise.
-	Namespaces map[string]hub.Namespace `yaml:"namespaces"`
+	Namespaces map[string]Namespace `yaml:"namespaces"`
 }
 
 // Token configures token verification. At least one key source (an HMAC

@@ -113,7 +113,7 @@ func TestDefaultNamespaces(t *testing.T) {
 			t.Errorf("%q: %+v", name, ns)
 		}
 	}
-	if chat := cfg.Namespaces["chat"]; !chat.KeepsHistory() || !chat.Recover || !chat.Presence {
+	if chat := cfg.Namespaces["chat"].Options(); !chat.KeepsHistory() || !chat.Recover || !chat.Presence {
 		t.Errorf("chat %+v", chat)
 	}
 }
@@ -149,7 +149,7 @@ func TestApplyDev(t *testing.T) {
 	}
 	custom := Default()
 	custom.Dev, custom.Address = true, "0.0.0.0:9000"
-	custom.Namespaces = map[string]hub.Namespace{"chat": {AllowSubscribe: hub.SubscribeToken}}
+	custom.Namespaces = map[string]Namespace{"chat": {AllowSubscribe: hub.SubscribeToken}}
 	custom.ApplyDev()
 	if custom.Address != "0.0.0.0:9000" || len(custom.Namespaces) != 1 {
 		t.Fatalf("dev with a file's choices %+v", custom)
@@ -320,7 +320,7 @@ func TestValidate(t *testing.T) {
 		{"limits.max_data_depth", func(c *Config) { c.Limits.MaxDataDepth = 1001 }},
 		{"limits.join_leave_rate", func(c *Config) { c.Limits.JoinLeaveRate = 0 }},
 		{"limits.join_leave_burst", func(c *Config) { c.Limits.JoinLeaveBurst = 0 }},
-		{"namespaces.chat.subscribe_proxy", func(c *Config) { c.Namespaces = map[string]hub.Namespace{"chat": {SubscribeProxy: true}} }},
+		{"namespaces.chat.subscribe_proxy", func(c *Config) { c.Namespaces = map[string]Namespace{"chat": {SubscribeProxy: true}} }},
 		{"api_keys[1]", func(c *Config) { c.APIKeys = []string{"0123456789abcdef", "short"} }},
 		{"ping_interval", func(c *Config) { c.PingInterval = 0 }},
 		{"limits.max_message_size", func(c *Config) { c.Limits.MaxMessageSize = -1 }},
@@ -352,11 +352,11 @@ func TestValidate(t *testing.T) {
 		{"limits.new_channels_interval", func(c *Config) { c.Limits.NewChannelsInterval = -time.Hour }},
 		{"broker.memory.max_retained_bytes", func(c *Config) { c.Broker.Memory.MaxRetainedBytes = 0 }},
 		{"broker.memory.max_streams", func(c *Config) { c.Broker.Memory.MaxStreams = -5 }},
-		{"namespaces.bad name", func(c *Config) { c.Namespaces["bad name"] = hub.Namespace{} }},
-		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = hub.Namespace{AllowPublish: "everyone"} }},
-		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = hub.Namespace{JoinLeave: true} }},
-		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = hub.Namespace{HistorySize: 5} }},
-		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = hub.Namespace{Recover: true} }},
+		{"namespaces.bad name", func(c *Config) { c.Namespaces["bad name"] = Namespace{} }},
+		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = Namespace{AllowPublish: "everyone"} }},
+		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = Namespace{JoinLeave: true} }},
+		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = Namespace{HistorySize: 5} }},
+		{"namespaces.chat", func(c *Config) { c.Namespaces["chat"] = Namespace{Recover: true} }},
 	}
 	for _, tc := range cases {
 		c := valid()
@@ -367,7 +367,7 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	c := valid()
-	c.Namespaces[""] = hub.Namespace{}
+	c.Namespaces[""] = Namespace{}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
@@ -426,16 +426,16 @@ func TestWarnings(t *testing.T) {
 	}{
 		{"defaults with a secret", func(c *Config) { c.Token.HMACSecret = secret }, ""},
 		{"dev", func(c *Config) { c.Dev = true; c.ApplyDev() }, ""},
-		{"no namespaces", func(c *Config) { c.Token.HMACSecret = secret; c.Namespaces = map[string]hub.Namespace{} }, "no namespaces are configured"},
+		{"no namespaces", func(c *Config) { c.Token.HMACSecret = secret; c.Namespaces = map[string]Namespace{} }, "no namespaces are configured"},
 		{"anonymous only, authenticated namespaces", func(c *Config) { c.Anonymous = true }, "connections can only be anonymous"},
 		{"anonymous and users", func(c *Config) { c.Anonymous = true; c.Token.HMACSecret = secret }, "anonymous connections are allowed but no namespace"},
 		{"anonymous with an open namespace", func(c *Config) {
 			c.Anonymous = true
-			c.Namespaces[""] = hub.Namespace{AllowSubscribe: hub.SubscribeAny}
+			c.Namespaces[""] = Namespace{AllowSubscribe: hub.SubscribeAny}
 		}, ""},
 		{"token namespaces without keys", func(c *Config) {
 			c.Proxy.ConnectURL = "http://127.0.0.1:3000/connect"
-			c.Namespaces = map[string]hub.Namespace{"x": {AllowSubscribe: hub.SubscribeToken}}
+			c.Namespaces = map[string]Namespace{"x": {AllowSubscribe: hub.SubscribeToken}}
 		}, "no namespace lets any client subscribe"},
 		{"demo without its namespace", func(c *Config) {
 			c.Token.HMACSecret, c.Demo.Enabled, c.Demo.Namespace = secret, true, "rooms"

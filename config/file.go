@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/heraldhq/herald/hub"
 )
 
 // decodeFile overlays the YAML document data, read from the file name, on
@@ -43,7 +41,7 @@ func decodeNode(cfg *Config, name string, root *yaml.Node) error {
 		return &Error{File: name, Problem: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	if cfg.Namespaces == nil {
-		cfg.Namespaces = map[string]hub.Namespace{}
+		cfg.Namespaces = map[string]Namespace{}
 	}
 	for name, ns := range cfg.Namespaces {
 		ns.Normalize()

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/heraldhq/herald/hub"
 )
 
 // Load builds a configuration: the defaults, then the YAML file at path
@@ -54,7 +52,7 @@ func (c *Config) ApplyDev() {
 		c.Address = DevAddress
 	}
 	if reflect.DeepEqual(c.Namespaces, def.Namespaces) {
-		c.Namespaces = map[string]hub.Namespace{}
+		c.Namespaces = map[string]Namespace{}
 	}
 	c.Anonymous = true
 	c.AllowedOrigins = []string{"*"}

@@ -177,7 +177,7 @@ func (c *Config) Validate() error {
 		if name != "" && !namespaceName.MatchString(name) {
 			return problem(key, "a namespace name is 1-64 letters, digits, '_', '-' or '.'")
 		}
-		if err := ns.Validate(); err != nil {
+		if err := ns.validate(); err != nil {
 			return problem(key, "%v", err)
 		}
 		if ns.SubscribeProxy && c.Proxy.SubscribeURL == "" {

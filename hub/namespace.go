@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -35,32 +34,32 @@ const (
 // publish, and shows presence and history (where kept) to subscribers.
 type Namespace struct {
 	// Presence tracks who is subscribed, for the presence commands.
-	Presence bool `yaml:"presence"`
+	Presence bool
 	// JoinLeave sends join and leave pushes to subscribers. Needs Presence.
-	JoinLeave bool `yaml:"join_leave"`
+	JoinLeave bool
 	// HistorySize and HistoryTTL keep a stream of recent publications; both
 	// must be positive for the channel to have offsets and recovery.
-	HistorySize int           `yaml:"history_size"`
-	HistoryTTL  time.Duration `yaml:"history_ttl"`
+	HistorySize int
+	HistoryTTL  time.Duration
 	// Recover lets subscribe with since return missed publications.
-	Recover bool `yaml:"recover"`
+	Recover bool
 	// AllowSubscribe: any (default), authenticated or token.
-	AllowSubscribe SubscribeMode `yaml:"allow_subscribe"`
+	AllowSubscribe SubscribeMode
 	// AllowPublish: subscribers (default), none, authenticated or any.
-	AllowPublish AccessMode `yaml:"allow_publish"`
+	AllowPublish AccessMode
 	// AllowPresence and AllowHistory: subscribers (default), none,
 	// authenticated or any. Presence or history must also be on.
-	AllowPresence AccessMode `yaml:"allow_presence"`
-	AllowHistory  AccessMode `yaml:"allow_history"`
+	AllowPresence AccessMode
+	AllowHistory  AccessMode
 	// SubscribeProxy asks the hub's SubscribeProxy (the application's
 	// backend) about every client subscribe, after the checks above.
-	SubscribeProxy bool `yaml:"subscribe_proxy"`
+	SubscribeProxy bool
 	// PublishRate caps client publishes to each channel of the namespace,
 	// per second on this node, with bursts of PublishBurst (default: the
 	// rate rounded up, at least 1); past it a publish gets error 110. 0: no
 	// limit. Server API publishes are never limited: the backend is trusted.
-	PublishRate  float64 `yaml:"publish_rate"`
-	PublishBurst int     `yaml:"publish_burst"`
+	PublishRate  float64
+	PublishBurst int
 }
 
 // publishBurst is the burst of the per-channel publish bucket.
@@ -102,44 +101,6 @@ func (n *Namespace) Normalize() {
 	if n.AllowHistory == "" {
 		n.AllowHistory = AccessSubscribers
 	}
-}
-
-// Validate reports the first invalid option, naming its key.
-func (n *Namespace) Validate() error {
-	switch n.AllowSubscribe {
-	case "", SubscribeAny, SubscribeAuthenticated, SubscribeToken:
-	default:
-		return fmt.Errorf("allow_subscribe: %q is not one of any, authenticated, token", n.AllowSubscribe)
-	}
-	for key, m := range map[string]AccessMode{"allow_publish": n.AllowPublish, "allow_presence": n.AllowPresence, "allow_history": n.AllowHistory} {
-		switch m {
-		case "", AccessNone, AccessSubscribers, AccessAuthenticated, AccessAny:
-		default:
-			return fmt.Errorf("%s: %q is not one of none, subscribers, authenticated, any", key, m)
-		}
-	}
-	if n.HistorySize < 0 {
-		return fmt.Errorf("history_size: must not be negative")
-	}
-	if n.HistoryTTL < 0 {
-		return fmt.Errorf("history_ttl: must not be negative")
-	}
-	if (n.HistorySize > 0) != (n.HistoryTTL > 0) {
-		return fmt.Errorf("history_size and history_ttl: set both or neither")
-	}
-	if n.PublishRate < 0 || math.IsNaN(n.PublishRate) || math.IsInf(n.PublishRate, 0) {
-		return fmt.Errorf("publish_rate: must be a finite number, 0 or more")
-	}
-	if n.PublishBurst < 0 {
-		return fmt.Errorf("publish_burst: must not be negative")
-	}
-	if n.JoinLeave && !n.Presence {
-		return fmt.Errorf("join_leave: needs presence: true")
-	}
-	if n.Recover && !n.KeepsHistory() {
-		return fmt.Errorf("recover: needs history_size and history_ttl")
-	}
-	return nil
 }
 
 // NamespaceOf returns the namespace part of a channel name: what stands before

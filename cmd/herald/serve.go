@@ -144,7 +144,7 @@ func newLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 // hubConfig maps the file's options onto the hub's.
 func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 	return hub.Config{
-		Namespaces:               cfg.Namespaces,
+		Namespaces:               cfg.HubNamespaces(),
 		OpenNamespaces:           cfg.Dev,
 		Anonymous:                cfg.Anonymous,
 		PingInterval:             cfg.PingInterval,

@@ -111,7 +111,7 @@ func logStartup(log *slog.Logger, cfg config.Config, s served) {
 	names := slices.Sorted(maps.Keys(cfg.Namespaces))
 	list := make([]string, len(names))
 	for i, name := range names {
-		list[i] = describeNamespace(name, cfg.Namespaces[name])
+		list[i] = describeNamespace(name, cfg.Namespaces[name].Options())
 	}
 	switch {
 	case cfg.Dev && len(list) == 0:
