@@ -29,6 +29,9 @@ type outgoingBudget struct {
 	sweeping atomic.Bool
 	next     atomic.Int64
 	sweep    func()
+	// spawn runs a sweep on a goroutine the hub waits for; false when
+	// the hub is shutting down and runs nothing more (Hub.goTracked).
+	spawn func(func()) bool
 }
 
 // sweepInterval is the least time between two sweeps.
@@ -48,11 +51,14 @@ func (b *outgoingBudget) Add(n int) {
 	if time.Now().UnixNano() < b.next.Load() || !b.sweeping.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
+	started := b.spawn(func() {
 		defer b.sweeping.Store(false)
 		b.sweep()
 		b.next.Store(time.Now().Add(sweepInterval).UnixNano())
-	}()
+	})
+	if !started {
+		b.sweeping.Store(false) // shutting down: every connection is closing
+	}
 }
 
 // busy reports whether the node holds more than the sweep's target: work

@@ -128,18 +128,7 @@ func (h *Hub) recoverFirst(ctx context.Context, r streamRef, since broker.Stream
 // startCatchUp runs s's catch-up on a goroutine the hub waits for at
 // shutdown. It is a no-op once the hub stops: the client is being closed.
 func (h *Hub) startCatchUp(s *subscription) {
-	h.bgMu.Lock()
-	defer h.bgMu.Unlock()
-	select {
-	case <-h.stop:
-		return
-	default:
-	}
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		s.catchUp()
-	}()
+	h.goTracked(s.catchUp)
 }
 
 // catchUpRetries is how many times a catch-up page read that failed for
@@ -267,16 +256,4 @@ func (s *subscription) pushKind() string {
 		return protocol.PushDirect
 	}
 	return protocol.PushMessage
-}
-
-// sleep waits d, or until the hub stops; it reports whether d passed.
-func (h *Hub) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-h.stop:
-		return false
-	}
 }

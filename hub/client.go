@@ -148,6 +148,12 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	h.clients.add(c)
 	h.obs.ConnectionOpened()
 	c.timer = time.AfterFunc(h.cfg.ConnectTimeout, c.onTimer)
+	// Added after Shutdown took its list of clients (the transport's
+	// handshake was under way): told to reconnect elsewhere at once, or
+	// it would hold up the drain until its deadline.
+	if h.draining.Load() {
+		c.Disconnect(disconnectShutdown)
+	}
 	return c
 }
 
@@ -617,7 +623,9 @@ func (c *Client) cleanup() {
 	c.mu.Unlock()
 	c.out.Close()
 
-	ctx, cancel := c.hub.brokerContext()
+	// Not cut short by Shutdown: a client closed by the drain still
+	// leaves the broker's presence.
+	ctx, cancel := c.hub.cleanupContext()
 	defer cancel()
 	for _, s := range subs {
 		c.hub.removeSubscription(ctx, s)
@@ -632,5 +640,5 @@ func (c *Client) cleanup() {
 	if hasInbox {
 		c.hub.users.remove(user, c)
 	}
-	c.hub.clientClosed(c)
+	c.hub.clientClosed()
 }

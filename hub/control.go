@@ -115,10 +115,9 @@ func (q *controlQueue) take() []*control {
 // controlWorker applies queued control messages one by one, in order, so
 // that an API subscribe followed by an unsubscribe ends unsubscribed.
 func (h *Hub) controlWorker() {
-	defer h.wg.Done()
 	for {
 		select {
-		case <-h.stop:
+		case <-h.life.done():
 			return
 		case <-h.controls.wake:
 		}

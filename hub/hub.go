@@ -7,13 +7,17 @@
 //
 // # Goroutines
 //
-// A hub starts goroutines of its own: the presence refresher, the retrier
-// of presence removals the engine did not take, the control worker and the
-// node reporter, and one per subscription catching up on what it missed
-// (catchup.go), for as long as that takes. Each client has the transport's
-// reader goroutine, which runs its commands in order (and waits while its
-// replies pile up), and a writer goroutine that exists only while its queue
-// is non-empty. The broker calls the hub's Handle* methods from its
+// Run starts four goroutines: the presence refresher, the retrier of
+// presence removals the engine did not take, the control worker and the
+// node reporter. The hub starts others as work comes: one per subscription
+// catching up on what it missed (catchup.go), a resync after a broker
+// outage (resync.go), a sweep of the outgoing budget (budget.go); join and
+// leave pushes held back run on timers. All of them derive from the hub's
+// context and are counted, and Shutdown cancels the one and waits for the
+// other (lifetime.go). Each client has the transport's reader goroutine,
+// which runs its commands in order (and waits while its replies pile up),
+// and a writer goroutine that exists only while its queue is non-empty.
+// The broker calls the hub's Handle* methods from its
 // delivery goroutines; they never block, they only queue bytes.
 //
 // # Lock order
@@ -33,6 +37,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -241,12 +246,9 @@ type Hub struct {
 	refreshLog      *outage.Log
 	reportLog       *outage.Log
 
-	stop     chan struct{}
-	stopOnce sync.Once
-	// wg counts background goroutines; bgMu orders starting one against
-	// Shutdown's close of stop, after which none starts.
-	wg   sync.WaitGroup
-	bgMu sync.Mutex
+	// life is the hub's context and the count of the work it started
+	// (lifetime.go).
+	life lifetime
 	// resyncPending coalesces HandleReconnect calls; resyncMu runs one
 	// resync at a time.
 	resyncPending atomic.Bool
@@ -275,9 +277,9 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 		log:     cfg.Logger,
 		obs:     cfg.Observer,
 		started: time.Now(),
-		stop:    make(chan struct{}),
 		drained: make(chan struct{}),
 	}
+	h.life.init()
 	h.clients.init()
 	h.users.init()
 	h.channels.init()
@@ -286,6 +288,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	if cfg.MaxOutgoingBytes > 0 {
 		h.budget = &outgoingBudget{limit: cfg.MaxOutgoingBytes}
 		h.budget.sweep = h.cutLargest
+		h.budget.spawn = h.goTracked
 	}
 	h.quotas.init()
 	h.joinLeave = newJoinLeaveGate(cfg.JoinLeaveRate, cfg.JoinLeaveBurst)
@@ -297,33 +300,47 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	return h
 }
 
-// Run connects the hub to its broker and starts the presence refresher. It
-// returns once the hub is ready to accept clients.
+// Run connects the hub to its broker and starts its background work: the
+// presence refresher, the retrier of presence removals the engine did not
+// take, the control worker and the node reporter. It returns once the hub
+// is ready to accept clients.
 func (h *Hub) Run(ctx context.Context) error {
 	if err := h.broker.Run(ctx, h); err != nil {
 		return err
 	}
-	h.wg.Add(4)
-	go h.refreshPresence()
-	go h.retryPresence()
-	go h.controlWorker()
-	go h.reportLoop()
+	for _, loop := range []func(){h.refreshPresence, h.retryPresence, h.controlWorker, h.reportLoop} {
+		h.goTracked(loop)
+	}
 	return nil
 }
 
-// Broker returns the hub's broker.
-func (h *Hub) Broker() broker.Broker { return h.broker }
+// ErrStopped is what Ready reports once Shutdown has begun.
+var ErrStopped = errors.New("hub: shut down")
 
-// Shutdown disconnects every client with 1001 (reconnect), lets their write
-// queues drain, and waits until every connection is closed or ctx is done,
-// in which case the remaining connections are closed at once and ctx's error
-// is returned. The broker is not closed: it belongs to the caller.
+// Ready reports whether the hub can serve clients: nil while it runs and
+// its broker, when the broker can tell (broker.Pinger), answers within ctx.
+func (h *Hub) Ready(ctx context.Context) error {
+	select {
+	case <-h.life.done():
+		return ErrStopped
+	default:
+	}
+	if p, ok := h.broker.(broker.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// Shutdown stops the hub: it cancels the work in flight (broker calls of
+// commands, catch-ups, resyncs, connect proxy calls) and starts none,
+// disconnects every client with 1001 (reconnect), lets their write queues
+// drain, and waits until every connection is closed or ctx is done, in
+// which case the remaining connections are closed at once and ctx's error
+// is returned. Either way it returns only once every goroutine the hub
+// started has ended. It may be called more than once. The broker is not
+// closed: it belongs to the caller.
 func (h *Hub) Shutdown(ctx context.Context) error {
-	h.stopOnce.Do(func() {
-		h.bgMu.Lock()
-		close(h.stop)
-		h.bgMu.Unlock()
-	})
+	h.life.stop()
 	h.draining.Store(true)
 	if h.clients.count() == 0 {
 		h.closeDrained()
@@ -342,20 +359,15 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			c.Closed()
 		}
 	}
-	h.wg.Wait()
+	h.life.wait()
 	return err
 }
 
 // Draining reports whether Shutdown has begun.
 func (h *Hub) Draining() bool { return h.draining.Load() }
 
-// brokerContext bounds one command's or action's broker work.
-func (h *Hub) brokerContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), h.cfg.BrokerTimeout)
-}
-
 // clientClosed is the last step of a client's cleanup.
-func (h *Hub) clientClosed(c *Client) {
+func (h *Hub) clientClosed() {
 	if h.draining.Load() && h.clients.count() == 0 {
 		h.closeDrained()
 	}
@@ -376,12 +388,11 @@ func (h *Hub) closeDrained() {
 // third of the presence TTL, so entries of a crashed node expire while live
 // ones never do.
 func (h *Hub) refreshPresence() {
-	defer h.wg.Done()
 	t := time.NewTicker(h.cfg.PresenceTTL / 3)
 	defer t.Stop()
 	for {
 		select {
-		case <-h.stop:
+		case <-h.life.done():
 			return
 		case <-t.C:
 		}
@@ -391,7 +402,7 @@ func (h *Hub) refreshPresence() {
 
 // refreshPresenceOnce re-adds every presence entry of this node's clients.
 func (h *Hub) refreshPresenceOnce() {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.PresenceTTL/3)
+	ctx, cancel := context.WithTimeout(h.life.ctx, h.cfg.PresenceTTL/3)
 	defer cancel()
 	for _, c := range h.clients.all() {
 		for _, s := range c.presenceSubs() {

@@ -117,18 +117,19 @@ func (hp *heldPresence) add(ev presenceEvent, h *Hub) {
 }
 
 // flushPresence sends as many of a channel's held events as its bucket
-// allows, oldest first, and comes back for the rest.
+// allows, oldest first, and comes back for the rest. It runs on a timer's
+// goroutine, counted for Shutdown; once Shutdown has begun it drops what
+// is held instead.
 func (h *Hub) flushPresence(channel string) {
 	g := h.joinLeave
 	sh := &g.shards[shardOf(channel)]
-	select {
-	case <-h.stop:
+	if !h.life.track() {
 		sh.mu.Lock()
 		delete(sh.held, channel)
 		sh.mu.Unlock()
 		return
-	default:
 	}
+	defer h.life.untrack()
 	sh.mu.Lock()
 	hp := sh.held[channel]
 	if hp == nil {

@@ -79,23 +79,35 @@ func (h *Hub) liveNodes() map[string]NodeInfo {
 // reportLoop publishes this node's info every NodeInfoInterval, and a
 // goodbye when the hub stops.
 func (h *Hub) reportLoop() {
-	defer h.wg.Done()
 	t := time.NewTicker(h.cfg.NodeInfoInterval)
 	defer t.Stop()
 	for {
 		h.report(opNode)
 		select {
-		case <-h.stop:
-			h.report(opNodeLeft)
+		case <-h.life.done():
+			h.goodbye()
 			return
 		case <-t.C:
 		}
 	}
 }
 
+// report publishes this node's info.
 func (h *Hub) report(op string) {
 	ctx, cancel := h.brokerContext()
 	defer cancel()
+	h.publishReport(ctx, op)
+}
+
+// goodbye tells the other nodes this one is leaving; Shutdown has
+// cancelled the hub's context, so it has a bounded one of its own.
+func (h *Hub) goodbye() {
+	ctx, cancel := h.cleanupContext()
+	defer cancel()
+	h.publishReport(ctx, opNodeLeft)
+}
+
+func (h *Hub) publishReport(ctx context.Context, op string) {
 	info := h.Info()
 	data, err := json.Marshal(control{Op: op, From: h.id, Node: &info})
 	if err == nil {

@@ -147,14 +147,13 @@ func (q *presenceRetries) kick() {
 // retryPresence runs until Shutdown, retrying queued removals with backoff
 // while any are queued.
 func (h *Hub) retryPresence() {
-	defer h.wg.Done()
 	q := &h.presenceRetries
 	t := time.NewTimer(0)
 	<-t.C
 	wait := presenceRetryMin
 	for {
 		select {
-		case <-h.stop:
+		case <-h.life.done():
 			t.Stop()
 			return
 		case <-q.wake:
@@ -184,7 +183,7 @@ func (h *Hub) retryRemovals() bool {
 	q.mu.Unlock()
 	for k, r := range batch {
 		select {
-		case <-h.stop:
+		case <-h.life.done():
 			return false
 		default:
 		}

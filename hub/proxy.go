@@ -22,7 +22,8 @@ type ConnectProxy interface {
 	// goes with it (101 → 4501, 109 → 4003, 106 → 4005, 110 → 4004,
 	// 100 → 4006, others → 4501); a protocol.Disconnect closes with its
 	// code; any other error is the backend's failure: error 100, close
-	// 4006.
+	// 4006. It must return soon after ctx is done: the hub's Shutdown
+	// cancels calls in flight and waits for them.
 	Connect(ctx context.Context, req *ConnectRequest) (*auth.ConnectClaims, error)
 }
 
@@ -51,21 +52,6 @@ type SubscribeRequest struct {
 	Info    json.RawMessage
 }
 
-// connectProxyContext bounds a connect proxy call by the connect timeout
-// (the proxy has its own, shorter one) and by the hub's shutdown, so that
-// neither a stuck backend nor a draining node keeps the reader waiting.
-func (h *Hub) connectProxyContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ConnectTimeout)
-	go func() {
-		select {
-		case <-h.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
 // askConnectProxy authenticates a connect without a token through the
 // connect proxy. On refusal or failure it returns the reply's error and the
 // disconnect that follows it.
@@ -79,9 +65,7 @@ func (c *Client) askConnectProxy(cmd *protocol.Command) (*auth.ConnectClaims, *p
 	req := &ConnectRequest{Client: c.id, Remote: c.peer.Remote, Header: c.peer.Header, Name: cmd.Name, Version: cmd.Version}
 	c.mu.Unlock()
 
-	ctx, cancel := h.connectProxyContext()
-	defer cancel()
-	claims, err := h.cfg.ConnectProxy.Connect(ctx, req)
+	claims, err := h.callConnectProxy(req)
 	if err == nil && claims.ExpiresAt != 0 && claims.ExpiresAt <= time.Now().Unix() {
 		err = protocol.ErrTokenExpired
 	}
@@ -100,6 +84,24 @@ func (c *Client) askConnectProxy(cmd *protocol.Command) (*auth.ConnectClaims, *p
 	// names the backend and what went wrong, not what was sent.
 	c.logger().Warn("connect proxy failed", "err", err)
 	return nil, protocol.ErrInternal, protocol.DisconnectInternal
+}
+
+// errProxyStopped is what a connect proxy call gets once Shutdown has
+// begun: the connection is being closed with 1001 anyway.
+var errProxyStopped = protocol.NewError(protocol.CodeInternal, "shutting down")
+
+// callConnectProxy asks the connect proxy, bounded by the connect timeout
+// (the proxy has its own, shorter one) and by the hub's shutdown, so that
+// neither a stuck backend nor a draining node keeps the reader waiting.
+// The call is counted: Shutdown returns only after it has.
+func (h *Hub) callConnectProxy(req *ConnectRequest) (*auth.ConnectClaims, error) {
+	if !h.life.track() {
+		return nil, errProxyStopped
+	}
+	defer h.life.untrack()
+	ctx, cancel := context.WithTimeout(h.life.ctx, h.cfg.ConnectTimeout)
+	defer cancel()
+	return h.cfg.ConnectProxy.Connect(ctx, req)
 }
 
 // closeCodeFor is the close code that follows a refused connect's error.

@@ -23,13 +23,6 @@ var disconnectContinuityLost = protocol.NewDisconnect(protocol.CloseReconnect, "
 // false). Presence entries are refreshed at once, in case the engine lost
 // them. It returns at once: the work runs on its own goroutine.
 func (h *Hub) HandleReconnect() {
-	h.bgMu.Lock()
-	defer h.bgMu.Unlock()
-	select {
-	case <-h.stop:
-		return
-	default:
-	}
 	// Presence removals that failed during the outage go now.
 	h.presenceRetries.kick()
 	// Several shards may report one outage: one resync at a time covers
@@ -37,18 +30,20 @@ func (h *Hub) HandleReconnect() {
 	if !h.resyncPending.CompareAndSwap(false, true) {
 		return
 	}
-	h.wg.Add(1)
-	go h.resync()
+	if !h.goTracked(h.resync) {
+		h.resyncPending.Store(false) // shutting down: nothing to check
+	}
 }
 
+// resync closes the subscribers that missed publications during an outage.
+// Shutdown cancels it: the subscribers are being closed anyway.
 func (h *Hub) resync() {
-	defer h.wg.Done()
 	h.resyncMu.Lock()
 	defer h.resyncMu.Unlock()
 	// Cleared before reading the streams: a reconnect from here on may
 	// have missed what this pass reads, so it starts another.
 	h.resyncPending.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*h.cfg.BrokerTimeout)
+	ctx, cancel := context.WithTimeout(h.life.ctx, 2*h.cfg.BrokerTimeout)
 	defer cancel()
 	h.log.Info("broker reconnected: checking subscribers against their streams")
 
@@ -58,6 +53,9 @@ func (h *Hub) resync() {
 			continue // without history there is nothing to recover
 		}
 		_, pos, err := h.broker.History(ctx, ch, broker.HistoryOptions{Limit: -1, MetaTTL: h.cfg.HistoryMetaTTL})
+		if h.life.ctx.Err() != nil {
+			return // Shutdown
+		}
 		if err != nil {
 			h.log.Warn("resync: read stream position", "channel", ch, "err", err)
 			continue // the broker is away again; its next reconnect retries
@@ -74,6 +72,9 @@ func (h *Hub) resync() {
 				continue
 			}
 			_, pos, err := h.broker.InboxHistory(ctx, user, broker.HistoryOptions{Limit: -1, MetaTTL: h.cfg.Inbox.MetaTTL})
+			if h.life.ctx.Err() != nil {
+				return
+			}
 			if err != nil {
 				h.log.Warn("resync: read inbox position", "err", err)
 				continue
@@ -82,9 +83,7 @@ func (h *Hub) resync() {
 		}
 	}
 
-	select {
-	case <-time.After(resyncSettle):
-	case <-h.stop:
+	if !h.sleep(resyncSettle) {
 		return
 	}
 	lost := 0

@@ -69,7 +69,7 @@ func startFakeRemote(t *testing.T, cfg server.Config, addrs ...string) (*server.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := ht.Shutdown(ctx, srv, h); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		<-served

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/internal/netaddr"
 	"github.com/heraldhq/herald/protocol"
@@ -127,8 +127,8 @@ type Server struct {
 	conns       atomic.Int64 // WebSocket connections, /ws and /echo
 	perIP       ipCounter    // WebSocket connections by netaddr.ClientKey
 	connectRate *connectRate
-	httpConns   *httpConns     // connections that are not WebSocket connections
-	readers     sync.WaitGroup // one per open WebSocket connection
+	httpConns   *httpConns  // connections that are not WebSocket connections
+	readers     readerCount // one per open WebSocket connection
 	bursts      *burstPool
 
 	draining atomic.Bool
@@ -216,11 +216,14 @@ func (s *Server) Serve(l net.Listener) error {
 	return srv.Serve(l)
 }
 
-// Shutdown drains the server: /readyz turns 503, the listener closes, every
-// client gets a disconnect push with 1001 after whatever was queued for it,
-// and Shutdown waits for the connections to close or ctx to end (then it
-// closes the rest at once and returns ctx's error). The hub's broker stays
-// open: it belongs to the caller.
+// Shutdown drains what the server started: /readyz turns 503 and new
+// upgrades get 503, the listener closes, in-flight API calls finish, idle
+// HTTP connections and /echo connections close, and Shutdown waits for the
+// readers of the WebSocket connections to end, or for ctx (then it returns
+// ctx's error). It does not stop the hub, which the caller owns, as
+// http.Server never closes its Handler: the connections' readers end once
+// the hub's Shutdown has closed their clients, so the caller runs both side
+// by side (cmd/herald does).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining.Store(true)
@@ -239,22 +242,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// after the last API request.
 	httpErr := make(chan error, 1)
 	if srv != nil {
-		// It does not track hijacked WebSocket connections; the hub does.
+		// It does not track hijacked WebSocket connections; s.readers does.
 		go func() { httpErr <- srv.Shutdown(ctx) }()
 	} else {
 		httpErr <- nil
 	}
-	err := s.hub.Shutdown(ctx)
-	done := make(chan struct{})
-	go func() { s.readers.Wait(); close(done) }()
 	defer s.bursts.close()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		if err == nil {
-			err = ctx.Err()
-		}
-	}
+	err := s.readers.wait(ctx)
 	if herr := <-httpErr; herr != nil && err == nil {
 		err = herr
 	}
@@ -266,13 +260,16 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "draining", http.StatusServiceUnavailable)
 		return
 	}
-	if p, ok := s.hub.Broker().(broker.Pinger); ok {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := p.Ping(ctx); err != nil {
-			http.Error(w, "broker unreachable", http.StatusServiceUnavailable)
-			return
-		}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	// The answer is public: it names no address or engine error.
+	switch err := s.hub.Ready(ctx); {
+	case errors.Is(err, hub.ErrStopped):
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	case err != nil:
+		http.Error(w, "broker unreachable", http.StatusServiceUnavailable)
+		return
 	}
 	w.Write([]byte("ok\n"))
 }
@@ -379,10 +376,10 @@ func (s *Server) refuse(c *wsConn, d protocol.Disconnect) {
 // readLoop reads the connection until it ends (reader.go), counted in
 // s.readers for Shutdown.
 func (s *Server) readLoop(c *wsConn, first *bufio.Reader, release func()) {
-	s.readers.Add(1)
+	s.readers.add()
 	c.start(first, func() {
 		release()
-		s.readers.Done()
+		s.readers.done()
 	})
 }
 

@@ -73,7 +73,7 @@ func startTLS(t *testing.T, setup tlsSetup) *tlsFixture {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
+		if err := ht.Shutdown(ctx, srv, h); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		<-served

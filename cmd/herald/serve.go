@@ -278,6 +278,20 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 	if err := h.Run(ctx); err != nil {
 		return err
 	}
+	// serve owns the hub, and the server once there is one: they stop on
+	// every way out of here, errors included, before the broker closes.
+	var srv *server.Server
+	drained := false
+	defer func() {
+		if drained {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := drain(sctx, srv, h); err != nil {
+			log.Warn("shutdown incomplete", "err", err)
+		}
+	}()
 	scfg := serverConfig(cfg, log)
 	scfg.Pages = make(map[string]http.Handler)
 	var on served
@@ -313,7 +327,7 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 		})
 		on.landing = true
 	}
-	srv := server.New(scfg, h)
+	srv = server.New(scfg, h)
 
 	l, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
@@ -361,7 +375,8 @@ wait:
 	}()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	drained = true
+	if err := drain(sctx, srv, h); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, server.ErrServerClosed) {
@@ -369,4 +384,18 @@ wait:
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// drain stops the server (when there is one) and the hub side by side:
+// the server stops taking connections and requests and waits for its
+// WebSocket readers, which end as the hub disconnects their clients with
+// 1001 and closes them. Both are bounded by ctx.
+func drain(ctx context.Context, srv *server.Server, h *hub.Hub) error {
+	srvErr := make(chan error, 1)
+	if srv != nil {
+		go func() { srvErr <- srv.Shutdown(ctx) }()
+	} else {
+		srvErr <- nil
+	}
+	return errors.Join(h.Shutdown(ctx), <-srvErr)
 }

@@ -10,6 +10,7 @@ package heraldtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -142,7 +143,8 @@ func start(t testing.TB, opts Options, addr string) *Server {
 	return s
 }
 
-// Stop shuts the server down gracefully (at most 5 s). Idempotent.
+// Stop shuts the server and its hub down gracefully (at most 5 s), side
+// by side as herald serve does. Idempotent.
 func (s *Server) Stop() {
 	if s.stopped {
 		return
@@ -150,11 +152,20 @@ func (s *Server) Stop() {
 	s.stopped = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.Server.Shutdown(ctx); err != nil {
+	if err := Shutdown(ctx, s.Server, s.Hub); err != nil {
 		s.t.Errorf("shutdown: %v", err)
 	}
 	<-s.served
 	s.http.CloseIdleConnections()
+}
+
+// Shutdown drains srv and h side by side, as herald serve does: the server
+// stops taking connections and waits for their readers, which end as the
+// hub closes its clients.
+func Shutdown(ctx context.Context, srv *server.Server, h *hub.Hub) error {
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Shutdown(ctx) }()
+	return errors.Join(h.Shutdown(ctx), <-srvErr)
 }
 
 // Restart stops the server and starts a new one on the same address and
