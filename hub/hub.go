@@ -46,6 +46,7 @@ import (
 	"github.com/heraldhq/herald/auth"
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/internal/outage"
+	"github.com/heraldhq/herald/internal/ratelimit"
 )
 
 // TokenVerifier checks connection and channel tokens. auth.Verifier
@@ -217,7 +218,7 @@ type Hub struct {
 	channels channelRegistry
 	// channelRates are the per-channel publish buckets of namespaces with
 	// a publish_rate.
-	channelRates *RateTable
+	channelRates *ratelimit.Table
 	// quotas bound the streams users' commands start (quota.go).
 	quotas quotas
 	// joinLeave holds back join and leave pushes past their rate.
@@ -283,7 +284,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	h.clients.init()
 	h.users.init()
 	h.channels.init()
-	h.channelRates = NewRateTable(maxChannelLimiters)
+	h.channelRates = ratelimit.NewTable(maxChannelLimiters)
 	h.catchups = make(chan struct{}, cfg.MaxConcurrentCatchups)
 	if cfg.MaxOutgoingBytes > 0 {
 		h.budget = &outgoingBudget{limit: cfg.MaxOutgoingBytes}

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/heraldhq/herald/internal/ratelimit"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -39,7 +40,7 @@ type presenceEvent struct {
 // orders a channel's events: once some are held, every later one is held
 // behind them until the last has gone out.
 type joinLeaveGate struct {
-	rates  *RateTable
+	rates  *ratelimit.Table
 	rate   rate.Limit
 	burst  int
 	every  time.Duration // between two tokens
@@ -61,7 +62,7 @@ type heldPresence struct {
 func newJoinLeaveGate(r float64, burst int) *joinLeaveGate {
 	g := &joinLeaveGate{rate: rate.Inf}
 	if r > 0 {
-		g.rates = NewRateTable(maxChannelLimiters)
+		g.rates = ratelimit.NewTable(maxChannelLimiters)
 		g.rate, g.burst = rate.Limit(r), burst
 		// A rate below one an hour is looked at hourly, which keeps the
 		// timer's duration in range.

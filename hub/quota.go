@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/heraldhq/herald/internal/ratelimit"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -35,13 +36,13 @@ import (
 // it. Commands from the same user in flight together may overrun a quota
 // by their number. The server API is trusted and never counted.
 //
-// The buckets live in RateTables, bounded like the per-channel publish
+// The buckets live in rate tables (internal/ratelimit), bounded like the per-channel publish
 // buckets: a bucket that refilled is dropped, and a full table drops an
 // arbitrary one, which at worst hands its key a fresh quota.
 type quotas struct {
-	channels   *RateTable // user → channel streams started
-	recipients *RateTable // user → inboxes started
-	perSender  *RateTable // sender, recipient → messages sent
+	channels   *ratelimit.Table // user → channel streams started
+	recipients *ratelimit.Table // user → inboxes started
+	perSender  *ratelimit.Table // sender, recipient → messages sent
 }
 
 // Table sizes: enough for every user active within an interval on a busy
@@ -52,9 +53,9 @@ const (
 )
 
 func (q *quotas) init() {
-	q.channels = NewRateTable(maxQuotaUsers)
-	q.recipients = NewRateTable(maxQuotaUsers)
-	q.perSender = NewRateTable(maxSenderBuckets)
+	q.channels = ratelimit.NewTable(maxQuotaUsers)
+	q.recipients = ratelimit.NewTable(maxQuotaUsers)
+	q.perSender = ratelimit.NewTable(maxSenderBuckets)
 }
 
 var (
@@ -84,7 +85,7 @@ func (c *Client) checkNewChannel(ns *Namespace, channel string) error {
 	if cfg.NewChannelQuota < 0 || !ns.KeepsHistory() {
 		return nil
 	}
-	if !c.hub.quotas.channels.hasToken(c.quotaKey(), time.Now()) && !c.hub.channels.has(channel) {
+	if !c.hub.quotas.channels.HasToken(c.quotaKey(), time.Now()) && !c.hub.channels.has(channel) {
 		c.hub.obs.RateLimited(LimitNewChannels)
 		return errNewChannelQuota
 	}
@@ -113,7 +114,7 @@ func (c *Client) checkSend(sender, recipient string) error {
 		c.hub.obs.RateLimited(LimitInboxSender)
 		return errInboxPerSender
 	}
-	if cfg.NewRecipientQuota >= 0 && !c.hub.quotas.recipients.hasToken(sender, time.Now()) && c.hub.users.countOf(recipient) == 0 {
+	if cfg.NewRecipientQuota >= 0 && !c.hub.quotas.recipients.HasToken(sender, time.Now()) && c.hub.users.countOf(recipient) == 0 {
 		c.hub.obs.RateLimited(LimitNewRecipients)
 		return errNewRecipientQuota
 	}
@@ -128,32 +129,9 @@ func (c *Client) countSend(sender, recipient string, res protocol.PublishResult,
 	if err != nil || !cfg.Inbox.Keeps() {
 		return
 	}
-	c.hub.quotas.perSender.forget(recipient + "\x00" + sender)
+	c.hub.quotas.perSender.Forget(recipient + "\x00" + sender)
 	if res.Offset == 1 && cfg.NewRecipientQuota >= 0 {
 		c.hub.quotas.recipients.Allow(sender, quotaRate(cfg.NewRecipientQuota, cfg.NewRecipientInterval), cfg.NewRecipientQuota)
-	}
-}
-
-// hasToken reports whether key's bucket holds a token, without taking one;
-// a key without a bucket has a full one.
-func (t *RateTable) hasToken(key string, now time.Time) bool {
-	sh := &t.shards[shardOf(key)]
-	sh.mu.RLock()
-	lim := sh.m[key]
-	sh.mu.RUnlock()
-	return lim == nil || lim.TokensAt(now) >= 1
-}
-
-// forget drops key's bucket: its next use starts full.
-func (t *RateTable) forget(key string) {
-	sh := &t.shards[shardOf(key)]
-	sh.mu.RLock()
-	_, ok := sh.m[key]
-	sh.mu.RUnlock()
-	if ok {
-		sh.mu.Lock()
-		delete(sh.m, key)
-		sh.mu.Unlock()
 	}
 }
 

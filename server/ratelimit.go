@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/internal/netaddr"
+	"github.com/heraldhq/herald/internal/ratelimit"
 )
 
 // maxTrackedIPs bounds the per-IP connection-rate buckets; past it the
@@ -19,7 +19,7 @@ const maxTrackedIPs = 1 << 16
 
 // connectRate limits how fast one address may open WebSocket connections.
 type connectRate struct {
-	table *hub.RateTable // nil when the limit is off
+	table *ratelimit.Table // nil when the limit is off
 	rate  rate.Limit
 	burst int
 	// retryAfter is what a refused client is told to wait, in seconds: the
@@ -32,7 +32,7 @@ func newConnectRate(perSecond float64, burst int) *connectRate {
 		return &connectRate{}
 	}
 	return &connectRate{
-		table:      hub.NewRateTable(maxTrackedIPs),
+		table:      ratelimit.NewTable(maxTrackedIPs),
 		rate:       rate.Limit(perSecond),
 		burst:      burst,
 		retryAfter: strconv.Itoa(int(math.Ceil(1 / perSecond))),
