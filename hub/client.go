@@ -590,11 +590,7 @@ func (c *Client) closeTransport(code protocol.CloseCode, reason string) {
 	c.t.Close(code, reason)
 }
 
-// CloseAbnormal is the close code of a connection that ended without a
-// close frame (RFC 6455 §7.1.5); it is never sent, only reported.
-const CloseAbnormal protocol.CloseCode = 1006
-
-// PeerClosed records the close code the peer sent (CloseAbnormal when it
+// PeerClosed records the close code the peer sent (protocol.CloseAbnormal when it
 // sent none), unless the server closed first. The transport calls it before
 // Closed.
 func (c *Client) PeerClosed(code protocol.CloseCode) {
@@ -632,7 +628,7 @@ func (c *Client) cleanup() {
 	}
 	code := protocol.CloseCode(c.closeCode.Load())
 	if code == 0 {
-		code = CloseAbnormal
+		code = protocol.CloseAbnormal
 	}
 	c.logger().Debug("client disconnected", "code", int(code))
 	c.hub.obs.ConnectionClosed(code)

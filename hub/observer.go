@@ -13,7 +13,7 @@ type Observer interface {
 	// ConnectionOpened is a new connection, before its connect command.
 	ConnectionOpened()
 	// ConnectionClosed is a connection gone, with the close code the server
-	// sent, else the one the peer sent, else CloseAbnormal (1006: the
+	// sent, else the one the peer sent, else protocol.CloseAbnormal (1006: the
 	// connection dropped without a close frame).
 	ConnectionClosed(code protocol.CloseCode)
 	// FrameReceived is a client frame of size bytes.

@@ -85,7 +85,7 @@ var outTypes = []string{
 // any other code a peer sends counts as "other".
 var closeCodes = []protocol.CloseCode{
 	protocol.CloseNormal, protocol.CloseGoingAway, protocol.CloseProtocolError,
-	protocol.CloseUnsupportedData, hub.CloseAbnormal, protocol.CloseInvalidPayload,
+	protocol.CloseUnsupportedData, protocol.CloseAbnormal, protocol.CloseInvalidPayload,
 	protocol.CloseMessageTooBig, protocol.CloseReconnect, protocol.CloseSlowConsumer,
 	protocol.CloseHeartbeatTimeout, protocol.CloseTokenExpired, protocol.CloseRateLimited,
 	protocol.CloseConnectionLimit, protocol.CloseInternal, protocol.CloseBadRequest,

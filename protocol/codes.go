@@ -114,6 +114,11 @@ const (
 	CloseForbidden        CloseCode = 4502
 )
 
+// CloseAbnormal is the code of a connection that ended without a close
+// frame (RFC 6455 §7.1.5): never sent, only reported, as the code a
+// connection closed with when no side sent one.
+const CloseAbnormal CloseCode = 1006
+
 // Reconnect reports whether a client should reconnect after a close with
 // this code, per the protocol's close-code table. Codes outside the table
 // (an application's own 4xxx codes sent through the server API) follow the

@@ -11,7 +11,6 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -377,7 +376,7 @@ func (c *wsConn) readFailed(err error) protocol.CloseCode {
 	case errors.As(err, &perr), errors.Is(err, ws.ErrHeaderLengthMSB), errors.Is(err, ws.ErrHeaderLengthUnexpected):
 		return c.failConnection(protocol.CloseProtocolError, "protocol error")
 	}
-	return hub.CloseAbnormal
+	return protocol.CloseAbnormal
 }
 
 // failConnection closes a connection whose peer broke the protocol: a close

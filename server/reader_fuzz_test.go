@@ -9,7 +9,6 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -79,7 +78,7 @@ func FuzzReadFrames(f *testing.F) {
 		case code := <-done:
 			c.raw.closeNow()
 			switch {
-			case code == hub.CloseAbnormal, code == protocol.CloseProtocolError, code == protocol.CloseMessageTooBig:
+			case code == protocol.CloseAbnormal, code == protocol.CloseProtocolError, code == protocol.CloseMessageTooBig:
 			case code >= 1000 && code < 5000: // the peer's own close code
 			default:
 				t.Errorf("reading ended with code %d", code)

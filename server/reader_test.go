@@ -211,8 +211,8 @@ func TestPeerGoneWhileWaiting(t *testing.T) {
 			c.Conn.Close()
 			select {
 			case code := <-rec.codes:
-				if code != hub.CloseAbnormal {
-					t.Fatalf("recorded close %d, want %d", code, hub.CloseAbnormal)
+				if code != protocol.CloseAbnormal {
+					t.Fatalf("recorded close %d, want %d", code, protocol.CloseAbnormal)
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("the connection did not end")
