@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,10 +111,11 @@ func newClientID() string {
 type Peer struct {
 	// Remote is the peer's address (ip:port).
 	Remote string
-	// Header holds the upgrade request's headers that a connect proxy
-	// forwards (cookies among them); nil when none is configured. The hub
-	// lets go of it after connect.
-	Header http.Header
+	// Header holds the connection's request headers that a connect proxy
+	// forwards (cookies among them), by canonical name, as the transport
+	// found them; nil when none is configured. A plain map: the hub reads
+	// no HTTP, it only hands these on. It lets go of them after connect.
+	Header map[string][]string
 	// CertUser is the user id a verified TLS client certificate names,
 	// when the server is configured to take it; "" otherwise.
 	CertUser string

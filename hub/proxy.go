@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/heraldhq/herald/auth"
@@ -27,11 +26,13 @@ type ConnectProxy interface {
 	Connect(ctx context.Context, req *ConnectRequest) (*auth.ConnectClaims, error)
 }
 
-// ConnectRequest is what a ConnectProxy learns about a connecting client.
+// ConnectRequest is what a ConnectProxy learns about a connecting client:
+// its id and address, the request headers the transport forwards
+// (Peer.Header), and the name and version its connect command gave.
 type ConnectRequest struct {
 	Client  string
 	Remote  string
-	Header  http.Header
+	Header  map[string][]string
 	Name    string
 	Version string
 }

@@ -49,9 +49,10 @@ func (p *Proxy) Connect(ctx context.Context, req *hub.ConnectRequest) (*auth.Con
 	if p.connectURL == "" {
 		return nil, errors.New("proxy: no connect URL")
 	}
-	body := ConnectRequest{Client: req.Client, Remote: req.Remote, Headers: req.Header, Name: req.Name, Version: req.Version}
+	header := http.Header(req.Header)
+	body := ConnectRequest{Client: req.Client, Remote: req.Remote, Headers: header, Name: req.Name, Version: req.Version}
 	var resp ConnectResponse
-	if err := p.post(ctx, p.connectURL, req.Header, body, &resp); err != nil {
+	if err := p.post(ctx, p.connectURL, header, body, &resp); err != nil {
 		return nil, err
 	}
 	if err := refusal(resp.Error, resp.Disconnect, resp.Result != nil); err != nil {
