@@ -88,7 +88,7 @@ func (h *Hub) RemoveHistory(ctx context.Context, channel string) error {
 	if !ns.KeepsHistory() {
 		return nil // no stream, no position a subscriber could lose
 	}
-	return h.sendControl(ctx, control{Op: opHistoryRemoved, Channel: channel})
+	return h.sendControl(ctx, historyRemoved{Channel: channel})
 }
 
 // SubscribeUser subscribes every connection of user, on every node, to
@@ -97,7 +97,7 @@ func (h *Hub) SubscribeUser(ctx context.Context, user, channel string) error {
 	if _, err := h.namespace(channel); err != nil {
 		return err
 	}
-	return h.sendControl(ctx, control{Op: opSubscribe, User: user, Channel: channel})
+	return h.sendControl(ctx, subscribeUser{User: user, Channel: channel})
 }
 
 // UnsubscribeUser unsubscribes every connection of user from channel; each
@@ -106,12 +106,12 @@ func (h *Hub) UnsubscribeUser(ctx context.Context, user, channel string) error {
 	if !ValidChannel(channel) {
 		return protocol.NewError(protocol.CodeBadRequest, "invalid channel name")
 	}
-	return h.sendControl(ctx, control{Op: opUnsubscribe, User: user, Channel: channel})
+	return h.sendControl(ctx, unsubscribeUser{User: user, Channel: channel})
 }
 
 // DisconnectUser closes every connection of user with d.
 func (h *Hub) DisconnectUser(ctx context.Context, user string, d protocol.Disconnect) error {
-	return h.sendControl(ctx, control{Op: opDisconnect, User: user, Code: d.Code, Reason: d.Reason})
+	return h.sendControl(ctx, disconnectUser{User: user, Code: d.Code, Reason: d.Reason})
 }
 
 // Channels returns the active channels on this node matching pattern ("" or

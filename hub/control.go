@@ -2,61 +2,102 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"sync"
 
 	"github.com/heraldhq/herald/protocol"
 )
 
-// control is a node-to-node message carried by the broker to every node: a
-// server API action on users, who may be connected to any node, or the
-// cluster bookkeeping of nodes.go.
-type control struct {
-	Op      string             `json:"op"`
-	User    string             `json:"user,omitempty"`
-	Channel string             `json:"channel,omitempty"`
-	Code    protocol.CloseCode `json:"code,omitempty"`
-	Reason  string             `json:"reason,omitempty"`
+// Control messages are node-to-node messages carried by the broker to
+// every node: server API actions on users, who may be connected to any
+// node, and the cluster bookkeeping of nodes.go. Each is a type of its own;
+// on the wire it is a JSON object whose "op" names the type, beside the
+// type's fields (control_wire.go), the format every version so far speaks.
 
-	// From is the sending node's id, To the node a reply is for.
-	From string `json:"from,omitempty"`
-	To   string `json:"to,omitempty"`
-	// ID pairs a survey with its replies.
-	ID       string         `json:"id,omitempty"`
-	Pattern  string         `json:"pattern,omitempty"`
-	Channels map[string]int `json:"channels,omitempty"`
-	Node     *NodeInfo      `json:"node,omitempty"`
+// controlMessage is one of the message types below.
+type controlMessage interface {
+	// op names the message's type on the wire.
+	op() string
 }
 
-const (
-	opSubscribe   = "subscribe"
-	opUnsubscribe = "unsubscribe"
-	opDisconnect  = "disconnect"
-	// opNode is a node's periodic report of itself; opNodeLeft its goodbye.
-	opNode     = "node"
-	opNodeLeft = "node_left"
-	// opReport is this node's own reminder to report itself now.
-	opReport = "report"
-	// opChannels asks every node for its channels; opChannelsReply answers.
-	opChannels      = "channels"
-	opChannelsReply = "channels_reply"
-	// opHistoryRemoved says a channel's stream was dropped: every node
-	// closes the channel's subscribers with 4000.
-	opHistoryRemoved = "history_removed"
-)
+// subscribeUser subscribes every connection of a user to a channel.
+type subscribeUser struct {
+	User    string `json:"user,omitempty"`
+	Channel string `json:"channel,omitempty"`
+}
+
+// unsubscribeUser unsubscribes every connection of a user from a channel.
+type unsubscribeUser struct {
+	User    string `json:"user,omitempty"`
+	Channel string `json:"channel,omitempty"`
+}
+
+// disconnectUser closes every connection of a user.
+type disconnectUser struct {
+	User   string             `json:"user,omitempty"`
+	Code   protocol.CloseCode `json:"code,omitempty"`
+	Reason string             `json:"reason,omitempty"`
+}
+
+// historyRemoved says a channel's stream was dropped: every node closes
+// the channel's subscribers with 4000.
+type historyRemoved struct {
+	Channel string `json:"channel,omitempty"`
+}
+
+// nodeReport is a node's periodic report of itself.
+type nodeReport struct {
+	From string    `json:"from,omitempty"`
+	Node *NodeInfo `json:"node,omitempty"`
+}
+
+// nodeLeft is a node's goodbye.
+type nodeLeft struct {
+	From string `json:"from,omitempty"`
+}
+
+// channelsSurvey asks every node for its channels matching Pattern; ID
+// pairs it with its replies.
+type channelsSurvey struct {
+	From    string `json:"from,omitempty"`
+	ID      string `json:"id,omitempty"`
+	Pattern string `json:"pattern,omitempty"`
+}
+
+// channelsReply answers a survey, for node To only.
+type channelsReply struct {
+	From     string         `json:"from,omitempty"`
+	To       string         `json:"to,omitempty"`
+	ID       string         `json:"id,omitempty"`
+	Channels map[string]int `json:"channels,omitempty"`
+}
+
+// reportNow is this node's own reminder to report itself now; it never
+// leaves the node.
+type reportNow struct{}
+
+func (subscribeUser) op() string   { return "subscribe" }
+func (unsubscribeUser) op() string { return "unsubscribe" }
+func (disconnectUser) op() string  { return "disconnect" }
+func (historyRemoved) op() string  { return "history_removed" }
+func (nodeReport) op() string      { return "node" }
+func (nodeLeft) op() string        { return "node_left" }
+func (channelsSurvey) op() string  { return "channels" }
+func (channelsReply) op() string   { return "channels_reply" }
+func (reportNow) op() string       { return "report" }
 
 // unsubscribedByServer is the code of the unsubscribed push sent when the
 // server API removes a subscription (docs/PROTOCOL.md, the unsubscribed
 // push).
 const unsubscribedByServer = 2000
 
-func (h *Hub) sendControl(ctx context.Context, cmd control) error {
-	data, err := json.Marshal(cmd)
+func (h *Hub) sendControl(ctx context.Context, m controlMessage) error {
+	data, err := encodeControl(m)
 	if err != nil {
 		return protocol.ErrInternal
 	}
 	if err := h.broker.PublishControl(ctx, data); err != nil {
-		h.log.Error("broker control", "op", cmd.Op, "err", err)
+		h.log.Error("broker control", "op", m.op(), "err", err)
 		return protocol.ErrInternal
 	}
 	return nil
@@ -67,20 +108,27 @@ func (h *Hub) sendControl(ctx context.Context, cmd control) error {
 // control worker, because a broker's delivery goroutine must not block or
 // call back into the broker.
 func (h *Hub) HandleControl(data []byte) {
-	var cmd control
-	if err := json.Unmarshal(data, &cmd); err != nil {
+	m, err := decodeControl(data)
+	if errors.Is(err, errUnknownControl) {
+		// From a newer node, during a rolling upgrade: not for this one.
+		h.log.Debug("control message ignored", "err", err)
+		return
+	}
+	if err != nil {
 		h.log.Error("bad control message", "err", err)
 		return
 	}
-	switch cmd.Op {
-	case opNode, opNodeLeft:
-		if h.nodes.update(h.id, &cmd) {
-			h.controls.push(&control{Op: opReport})
+	switch m := m.(type) {
+	case nodeReport:
+		if h.nodes.report(h.id, m.From, m.Node) {
+			h.controls.push(reportNow{})
 		}
-	case opChannelsReply:
-		h.surveys.reply(h.id, &cmd)
+	case nodeLeft:
+		h.nodes.leave(h.id, m.From)
+	case channelsReply:
+		h.surveys.reply(h.id, m)
 	default:
-		h.controls.push(&cmd)
+		h.controls.push(m)
 	}
 }
 
@@ -88,15 +136,15 @@ func (h *Hub) HandleControl(data []byte) {
 // worker in arrival order, without blocking delivery.
 type controlQueue struct {
 	mu    sync.Mutex
-	items []*control
+	items []controlMessage
 	wake  chan struct{}
 }
 
 func (q *controlQueue) init() { q.wake = make(chan struct{}, 1) }
 
-func (q *controlQueue) push(cmd *control) {
+func (q *controlQueue) push(m controlMessage) {
 	q.mu.Lock()
-	q.items = append(q.items, cmd)
+	q.items = append(q.items, m)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -104,7 +152,7 @@ func (q *controlQueue) push(cmd *control) {
 	}
 }
 
-func (q *controlQueue) take() []*control {
+func (q *controlQueue) take() []controlMessage {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	items := q.items
@@ -121,59 +169,70 @@ func (h *Hub) controlWorker() {
 			return
 		case <-h.controls.wake:
 		}
-		for _, cmd := range h.controls.take() {
-			h.applyControl(cmd)
+		for _, m := range h.controls.take() {
+			h.applyControl(m)
 		}
 	}
 }
 
-// applyControl carries out a control command on this node.
-func (h *Hub) applyControl(cmd *control) {
+// applyControl carries out a control message on this node.
+func (h *Hub) applyControl(m controlMessage) {
 	ctx, cancel := h.brokerContext()
 	defer cancel()
-	switch cmd.Op {
-	case opReport:
-		h.report(opNode)
-		return
-	case opChannels:
-		if cmd.From != h.id {
-			h.answerChannels(ctx, cmd)
+	switch m := m.(type) {
+	case reportNow:
+		h.report()
+	case channelsSurvey:
+		if m.From != h.id {
+			h.answerChannels(ctx, m)
 		}
-		return
-	case opHistoryRemoved:
-		h.closeStreamSubscribers(cmd.Channel)
-		return
-	}
-	for _, c := range h.users.clientsOf(cmd.User) {
-		switch cmd.Op {
-		case opSubscribe:
-			budget := h.replyBudget()
-			res, act, err := c.subscribe(ctx, cmd.Channel, "", nil, true, &budget)
-			if err != nil {
-				continue // already subscribed, or the connection is closing
-			}
-			msg, err := c.enc.AppendSubscribedPush(nil, cmd.Channel, res)
-			if err != nil {
-				c.logger().Error("encode subscribed push", "err", err)
-			} else {
-				h.obs.Queued(c.enc, protocol.PushSubscribed, 1)
-			}
-			c.queueActivating(msg, []activation{act})
-		case opUnsubscribe:
-			c.mu.Lock()
-			s := c.subs[cmd.Channel]
-			delete(c.subs, cmd.Channel)
-			c.mu.Unlock()
-			if s == nil {
-				continue
-			}
-			h.removeSubscription(ctx, s)
-			c.enqueue(c.enc.AppendUnsubscribedPush(nil, cmd.Channel, unsubscribedByServer, "unsubscribed by server"))
-			h.obs.Queued(c.enc, protocol.PushUnsubscribed, 1)
-		case opDisconnect:
-			c.Disconnect(protocol.NewDisconnect(cmd.Code, cmd.Reason))
+	case historyRemoved:
+		h.closeStreamSubscribers(m.Channel)
+	case subscribeUser:
+		for _, c := range h.users.clientsOf(m.User) {
+			h.subscribeByServer(ctx, c, m.Channel)
+		}
+	case unsubscribeUser:
+		for _, c := range h.users.clientsOf(m.User) {
+			h.unsubscribeByServer(ctx, c, m.Channel)
+		}
+	case disconnectUser:
+		for _, c := range h.users.clientsOf(m.User) {
+			c.Disconnect(protocol.NewDisconnect(m.Code, m.Reason))
 		}
 	}
+}
+
+// subscribeByServer subscribes c to channel for the server API and tells
+// it so with a subscribed push.
+func (h *Hub) subscribeByServer(ctx context.Context, c *Client, channel string) {
+	budget := h.replyBudget()
+	res, act, err := c.subscribe(ctx, channel, "", nil, true, &budget)
+	if err != nil {
+		return // already subscribed, or the connection is closing
+	}
+	msg, err := c.enc.AppendSubscribedPush(nil, channel, res)
+	if err != nil {
+		c.logger().Error("encode subscribed push", "err", err)
+	} else {
+		h.obs.Queued(c.enc, protocol.PushSubscribed, 1)
+	}
+	c.queueActivating(msg, []activation{act})
+}
+
+// unsubscribeByServer removes c's subscription to channel for the server
+// API and tells it so with an unsubscribed push.
+func (h *Hub) unsubscribeByServer(ctx context.Context, c *Client, channel string) {
+	c.mu.Lock()
+	s := c.subs[channel]
+	delete(c.subs, channel)
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	h.removeSubscription(ctx, s)
+	c.enqueue(c.enc.AppendUnsubscribedPush(nil, channel, unsubscribedByServer, "unsubscribed by server"))
+	h.obs.Queued(c.enc, protocol.PushUnsubscribed, 1)
 }
 
 // closeStreamSubscribers closes every subscriber of channel on this node

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -36,10 +35,14 @@ type knownNode struct {
 	seen time.Time
 }
 
-// update records a report or a goodbye from another node, and reports
-// whether the node was new.
-func (r *nodeRegistry) update(self string, cmd *control) (isNew bool) {
-	if cmd.From == "" || cmd.From == self {
+// report records another node's report, and reports whether the node was
+// new. A report without info counts as a goodbye.
+func (r *nodeRegistry) report(self, from string, info *NodeInfo) (isNew bool) {
+	if from == "" || from == self {
+		return false
+	}
+	if info == nil {
+		r.leave(self, from)
 		return false
 	}
 	r.mu.Lock()
@@ -47,13 +50,19 @@ func (r *nodeRegistry) update(self string, cmd *control) (isNew bool) {
 	if r.nodes == nil {
 		r.nodes = make(map[string]knownNode)
 	}
-	if cmd.Op == opNodeLeft || cmd.Node == nil {
-		delete(r.nodes, cmd.From)
-		return false
-	}
-	_, known := r.nodes[cmd.From]
-	r.nodes[cmd.From] = knownNode{info: *cmd.Node, seen: time.Now()}
+	_, known := r.nodes[from]
+	r.nodes[from] = knownNode{info: *info, seen: time.Now()}
 	return !known
+}
+
+// leave forgets a node that said goodbye.
+func (r *nodeRegistry) leave(self, from string) {
+	if from == self {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.nodes, from)
 }
 
 // live returns the reports of nodes heard from since cutoff, by node id, and
@@ -82,7 +91,7 @@ func (h *Hub) reportLoop() {
 	t := time.NewTicker(h.cfg.NodeInfoInterval)
 	defer t.Stop()
 	for {
-		h.report(opNode)
+		h.report()
 		select {
 		case <-h.life.done():
 			h.goodbye()
@@ -93,10 +102,11 @@ func (h *Hub) reportLoop() {
 }
 
 // report publishes this node's info.
-func (h *Hub) report(op string) {
+func (h *Hub) report() {
 	ctx, cancel := h.brokerContext()
 	defer cancel()
-	h.publishReport(ctx, op)
+	info := h.Info()
+	h.publishReport(ctx, nodeReport{From: h.id, Node: &info})
 }
 
 // goodbye tells the other nodes this one is leaving; Shutdown has
@@ -104,16 +114,16 @@ func (h *Hub) report(op string) {
 func (h *Hub) goodbye() {
 	ctx, cancel := h.cleanupContext()
 	defer cancel()
-	h.publishReport(ctx, opNodeLeft)
+	h.publishReport(ctx, nodeLeft{From: h.id})
 }
 
-func (h *Hub) publishReport(ctx context.Context, op string) {
-	info := h.Info()
-	data, err := json.Marshal(control{Op: op, From: h.id, Node: &info})
+// publishReport sends a report or a goodbye. Failures are logged once per
+// outage, not every tick: the next tick tries again.
+func (h *Hub) publishReport(ctx context.Context, m controlMessage) {
+	data, err := encodeControl(m)
 	if err == nil {
 		err = h.broker.PublishControl(ctx, data)
 	}
-	// The next tick tries again: logged once per outage, not every tick.
 	if err != nil {
 		h.reportLog.Fail(err)
 	} else {
@@ -142,7 +152,7 @@ func (h *Hub) ClusterChannels(ctx context.Context, pattern string) (map[string]i
 	id := newClientID()
 	replies := h.surveys.open(id)
 	defer h.surveys.close(id)
-	if err := h.sendControl(ctx, control{Op: opChannels, From: h.id, ID: id, Pattern: pattern}); err != nil {
+	if err := h.sendControl(ctx, channelsSurvey{From: h.id, ID: id, Pattern: pattern}); err != nil {
 		return nil, err
 	}
 	timer := time.NewTimer(surveyTimeout)
@@ -168,27 +178,27 @@ func (h *Hub) ClusterChannels(ctx context.Context, pattern string) (map[string]i
 }
 
 // answerChannels replies to another node's channels survey.
-func (h *Hub) answerChannels(ctx context.Context, cmd *control) {
-	_ = h.sendControl(ctx, control{
-		Op: opChannelsReply, From: h.id, To: cmd.From, ID: cmd.ID,
-		Channels: h.Channels(cmd.Pattern),
+func (h *Hub) answerChannels(ctx context.Context, survey channelsSurvey) {
+	_ = h.sendControl(ctx, channelsReply{
+		From: h.id, To: survey.From, ID: survey.ID,
+		Channels: h.Channels(survey.Pattern),
 	})
 }
 
 // surveys routes survey replies to the call waiting for them.
 type surveys struct {
 	mu      sync.Mutex
-	waiting map[string]chan *control
+	waiting map[string]chan channelsReply
 }
 
-func (s *surveys) open(id string) <-chan *control {
+func (s *surveys) open(id string) <-chan channelsReply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.waiting == nil {
-		s.waiting = make(map[string]chan *control)
+		s.waiting = make(map[string]chan channelsReply)
 	}
 	// Room for a large cluster's answers, so reply never blocks delivery.
-	ch := make(chan *control, 256)
+	ch := make(chan channelsReply, 256)
 	s.waiting[id] = ch
 	return ch
 }
@@ -200,15 +210,15 @@ func (s *surveys) close(id string) {
 }
 
 // reply hands a reply to its survey, if it is this node's and still open.
-func (s *surveys) reply(self string, cmd *control) {
-	if cmd.To != self {
+func (s *surveys) reply(self string, r channelsReply) {
+	if r.To != self {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ch := s.waiting[cmd.ID]; ch != nil {
+	if ch := s.waiting[r.ID]; ch != nil {
 		select {
-		case ch <- cmd:
+		case ch <- r:
 		default:
 		}
 	}
