@@ -137,10 +137,6 @@ type Server struct {
 	// echoes are the open /echo connections, which Shutdown closes (the
 	// hub knows nothing of them).
 	echoes map[*wsConn]struct{}
-
-	// ProtocolErrors counts connections closed by a recovered panic in
-	// frame parsing.
-	protocolPanics atomic.Int64
 }
 
 // New returns a server for h.
@@ -383,10 +379,9 @@ func (s *Server) readLoop(c *wsConn, first *bufio.Reader, release func()) {
 	})
 }
 
-// readPanicked counts and logs a connection closed by a recovered panic in
-// frame parsing.
+// readPanicked logs a connection closed by a recovered panic in frame
+// parsing.
 func (s *Server) readPanicked(v any) {
-	s.protocolPanics.Add(1)
 	s.log.Warn("websocket read panic; closing connection", "panic", v)
 }
 

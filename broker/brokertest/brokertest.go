@@ -1,5 +1,5 @@
 // Package brokertest is the conformance suite every Herald broker must
-// pass: the memory broker now, Redis and NATS alike. A broker that passes it
+// pass: the memory broker, Redis and NATS alike. A broker that passes it
 // gives the hub what the protocol promises: offsets without gaps or repeats,
 // epochs that change when continuity is lost, delivery in offset order, and
 // exact recovery when history and live delivery are merged.
