@@ -332,23 +332,25 @@ func (h *Hub) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops the hub: it cancels the work in flight (broker calls of
-// commands, catch-ups, resyncs, connect proxy calls) and starts none,
-// disconnects every client with 1001 (reconnect), lets their write queues
-// drain, and waits until every connection is closed or ctx is done, in
+// Shutdown stops the hub: it disconnects every client with 1001
+// (reconnect), cancels the work in flight (broker calls of commands,
+// catch-ups, resyncs, connect proxy calls) and starts none, lets the
+// clients' write queues drain, and waits until every connection is closed or ctx is done, in
 // which case the remaining connections are closed at once and ctx's error
 // is returned. Either way it returns only once every goroutine the hub
 // started has ended. It may be called more than once. The broker is not
 // closed: it belongs to the caller.
 func (h *Hub) Shutdown(ctx context.Context) error {
-	h.life.stop()
 	h.draining.Store(true)
 	if h.clients.count() == 0 {
 		h.closeDrained()
 	}
+	// Every client's close code is decided before its work is cancelled:
+	// 1001, not the 4006 of a command cut short.
 	for _, c := range h.clients.all() {
 		c.Disconnect(disconnectShutdown)
 	}
+	h.life.stop()
 	var err error
 	select {
 	case <-h.drained:

@@ -6,16 +6,18 @@ import (
 	"time"
 )
 
-// The hub's lifetime. New gives the hub a context of its own, and every
-// piece of work the hub starts derives from it and is counted: the
-// background loops Run starts, resyncs, catch-ups, presence flushes,
-// budget sweeps, connect proxy calls and the broker work of commands.
-// Shutdown cancels the context first (work in flight ends, none starts),
-// then drains the clients, then waits for everything counted: once it
-// returns, nothing the hub started runs. The one exception is a client's
-// cleanup (cleanupContext): it is bounded by BrokerTimeout but not
-// cancelled, because a client closed by the drain must still leave the
-// broker's presence, or other nodes would list it until its entry expires.
+// The hub's lifetime. New gives the hub a context of its own, and the work
+// the hub does derives from it: the background loops Run starts, resyncs,
+// catch-ups, held join/leave flushes, budget sweeps, connect proxy calls
+// and the broker calls of commands. What runs on goroutines the hub starts
+// or on its timers, and connect proxy calls, is also counted. Shutdown
+// cancels the context once it has told every client to go (work in flight
+// ends, none starts), drains the clients, then waits for everything
+// counted: once it returns, nothing the hub started runs. The one
+// exception is a client's cleanup (cleanupContext): it is bounded by
+// BrokerTimeout but not cancelled, because a client closed by the drain
+// must still leave the broker's presence, or other nodes would list it
+// until its entry expires.
 
 // lifetime is the hub's context and the count of work started under it.
 type lifetime struct {
