@@ -140,6 +140,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 		MaxMessages: h.cfg.WriteQueueMessages,
 		MaxBytes:    h.cfg.WriteQueueBytes,
 		Separator:   enc.Separator(),
+		Tracker:     &h.writers,
 	}
 	if h.budget != nil { // a nil *outgoingBudget would be a non-nil Budget
 		out.Budget = h.budget

@@ -15,7 +15,7 @@ var _ broker.Handler = (*Hub)(nil)
 // HandlePublication fans a publication out to the channel's subscribers on
 // this node.
 func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
-	f := outbound.NewFanout(nil)
+	f := outbound.NewFanout(&h.writers)
 	n := h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		wire := h.toWire(pub)
 		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)

@@ -47,6 +47,7 @@ import (
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/internal/outage"
 	"github.com/heraldhq/herald/internal/ratelimit"
+	"github.com/heraldhq/herald/internal/tally"
 )
 
 // TokenVerifier checks connection and channel tokens. auth.Verifier
@@ -250,6 +251,10 @@ type Hub struct {
 	// life is the hub's context and the count of the work it started
 	// (lifetime.go).
 	life lifetime
+	// writers counts the clients' writer and fan-out goroutines, which
+	// Shutdown waits for last: they may start while it drains, to write
+	// the 1001 close.
+	writers tally.Tally
 	// resyncPending coalesces HandleReconnect calls; resyncMu runs one
 	// resync at a time.
 	resyncPending atomic.Bool
@@ -363,6 +368,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		}
 	}
 	h.life.wait()
+	// The clients are closed (drained, or their transports closed above):
+	// their writers are finishing a last frame or failing on a closed
+	// connection.
+	_ = h.writers.Wait(context.Background())
 	return err
 }
 

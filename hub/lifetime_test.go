@@ -62,13 +62,16 @@ type jam struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 	writing   chan struct{} // receives when a write is stuck
+	returned  atomic.Bool   // a stuck write has returned
 }
 
 func newJam() *jam {
 	return &jam{closed: make(chan struct{}), writing: make(chan struct{}, 1)}
 }
 
-func (j *jam) WriteFrame([][]byte) error {
+func (j *jam) Writes() hub.Writes { return hub.Writes{Frame: j.writeFrame} }
+
+func (j *jam) writeFrame([][]byte) error {
 	if !j.jammed.Load() {
 		return nil
 	}
@@ -77,6 +80,7 @@ func (j *jam) WriteFrame([][]byte) error {
 	default:
 	}
 	<-j.closed
+	j.returned.Store(true)
 	return hub.ErrTransportClosed
 }
 
@@ -142,6 +146,9 @@ func TestShutdownEndsWhatTheHubStarted(t *testing.T) {
 	}
 	if !proxy.returned.Load() {
 		t.Error("Shutdown returned before the connect proxy call")
+	}
+	if !peer.returned.Load() {
+		t.Error("Shutdown returned before the stuck writer")
 	}
 	<-reader
 	asking.Closed() // the reader's last act, as a transport's

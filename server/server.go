@@ -24,6 +24,7 @@ import (
 
 	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/internal/netaddr"
+	"github.com/heraldhq/herald/internal/tally"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -128,7 +129,7 @@ type Server struct {
 	perIP       ipCounter    // WebSocket connections by netaddr.ClientKey
 	connectRate *connectRate
 	httpConns   *httpConns  // connections that are not WebSocket connections
-	readers     readerCount // one per open WebSocket connection
+	readers     tally.Tally // one per open WebSocket connection
 	bursts      *burstPool
 
 	draining atomic.Bool
@@ -244,7 +245,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		httpErr <- nil
 	}
 	defer s.bursts.close()
-	err := s.readers.wait(ctx)
+	err := s.readers.Wait(ctx)
 	if herr := <-httpErr; herr != nil && err == nil {
 		err = herr
 	}
@@ -372,10 +373,10 @@ func (s *Server) refuse(c *wsConn, d protocol.Disconnect) {
 // readLoop reads the connection until it ends (reader.go), counted in
 // s.readers for Shutdown.
 func (s *Server) readLoop(c *wsConn, first *bufio.Reader, release func()) {
-	s.readers.add()
+	s.readers.Add(1)
 	c.start(first, func() {
 		release()
-		s.readers.done()
+		s.readers.Done()
 	})
 }
 
