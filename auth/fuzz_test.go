@@ -119,7 +119,12 @@ func checkVerdict(t *testing.T, token string, err error, allowed []string) {
 }
 
 func fuzzJWKS() []byte {
-	x, y := fuzzEC.PublicKey.X.FillBytes(make([]byte, 32)), fuzzEC.PublicKey.Y.FillBytes(make([]byte, 32))
+	// Uncompressed point: 0x04, then X and Y of 32 bytes each.
+	point, err := fuzzEC.PublicKey.Bytes()
+	if err != nil {
+		panic(err)
+	}
+	x, y := point[1:33], point[33:65]
 	b64 := base64.RawURLEncoding.EncodeToString
 	return fmt.Appendf(nil, `{"keys":[{"kty":"EC","crv":"P-256","kid":"ec","alg":"ES256","use":"sig","x":%q,"y":%q}]}`, b64(x), b64(y))
 }

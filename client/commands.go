@@ -13,7 +13,7 @@ import (
 func (c *Client) Publish(ctx context.Context, channel string, data []byte) (protocol.StreamPosition, error) {
 	var res protocol.PublishResult
 	err := c.call(ctx, &protocol.Command{Type: protocol.TypePublish, Channel: channel, Data: data}, &res)
-	return protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}, err
+	return protocol.StreamPosition(res), err
 }
 
 // Send sends data (a JSON value; any bytes with Protobuf) to every connection of user, and to their
@@ -21,7 +21,7 @@ func (c *Client) Publish(ctx context.Context, channel string, data []byte) (prot
 func (c *Client) Send(ctx context.Context, user string, data []byte) (protocol.StreamPosition, error) {
 	var res protocol.PublishResult
 	err := c.call(ctx, &protocol.Command{Type: protocol.TypeSend, User: user, Data: data}, &res)
-	return protocol.StreamPosition{Offset: res.Offset, Epoch: res.Epoch}, err
+	return protocol.StreamPosition(res), err
 }
 
 // Presence returns who is in channel, by client id.

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,11 +46,7 @@ func buildHerald(t *testing.T) string {
 			return
 		}
 		heraldBin = filepath.Join(heraldBinDir, "herald")
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		out, err := exec.Command(goCmd, "build", "-o", heraldBin, "github.com/heraldhq/herald/cmd/herald").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", heraldBin, "github.com/heraldhq/herald/cmd/herald").CombinedOutput()
 		if err != nil {
 			heraldBinErr = fmt.Errorf("go build herald: %v\n%s", err, out)
 		}

@@ -96,7 +96,7 @@ func TestServesCertificate(t *testing.T) {
 	if !r.Leaf().Equal(f.server.Cert) {
 		t.Fatalf("Leaf = %q", r.Leaf().Subject.CommonName)
 	}
-	if r.Config() != r.Config() {
+	if first, second := r.Config(), r.Config(); first != second {
 		t.Fatal("Config returns a new value per call")
 	}
 }

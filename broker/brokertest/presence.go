@@ -147,12 +147,11 @@ func testPresenceRemoveLeave(t *testing.T, e *env) {
 	}
 	remove("expires", true) // already swept and announced
 	remove("stays", true)   // a marker: any extra leave would come before it
-	leaves, err := e.rec.Leaves(ch, 3, wait)
-	if err != nil {
+	if _, err := e.rec.Leaves(ch, 3, wait); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(4 * shortTTL) // long enough for a second sweep
-	leaves, _ = e.rec.Leaves(ch, 4, 0)
+	leaves, _ := e.rec.Leaves(ch, 4, 0)
 	var got []string
 	for _, l := range leaves {
 		got = append(got, l.Client)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -96,11 +95,7 @@ func herald(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "herald")
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		cmd := exec.Command(goCmd, "build", "-o", binPath, "github.com/heraldhq/herald/cmd/herald")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/heraldhq/herald/cmd/herald")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {

@@ -92,11 +92,10 @@ func TestVersionFromLdflags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	versionOf := func(ldflags ...string) buildInfo {
 		t.Helper()
 		exe := filepath.Join(t.TempDir(), "herald")
-		build := exec.Command(gobin, append(append([]string{"build", "-buildvcs=true"}, ldflags...), "-o", exe, ".")...)
+		build := exec.Command("go", append(append([]string{"build", "-buildvcs=true"}, ldflags...), "-o", exe, ".")...)
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build: %v\n%s", err, out)
 		}

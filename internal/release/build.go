@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -304,15 +303,9 @@ func joinTargets(ts []Target) string {
 	return strings.Join(s, ",")
 }
 
-// goCommand is the go command of the toolchain running this program (or
-// its test), falling back to the one on PATH.
+// goCommand is the go command on PATH, which go test puts first for its
+// tests (the toolchain that built this program may not be on the machine
+// it runs on).
 func goCommand() (string, error) {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if runtime.GOOS == "windows" {
-		p += ".exe"
-	}
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
 	return exec.LookPath("go")
 }
