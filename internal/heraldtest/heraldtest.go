@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/wait"
 	"github.com/heraldhq/herald/protocol"
 	"github.com/heraldhq/herald/server"
 )
@@ -253,14 +254,15 @@ func rawOrJSON(t testing.TB, v any) []byte {
 	return b
 }
 
-// Eventually polls cond every 5 ms until it is true or d passes.
+// Eventually polls cond until it is true or d passes, then fails naming
+// what it waited for. A condition with a state worth reporting uses
+// wait.For, whose timeout says what it last saw.
 func Eventually(t testing.TB, d time.Duration, cond func() bool, format string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %s", d, fmt.Sprintf(format, args...))
+	wait.For(t, d, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf(format, args...)
+	})
 }
