@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // jwksServer serves a JWK Set the test controls and counts the requests.
@@ -84,13 +86,12 @@ func (s *jwksServer) setResponse(status int, body []byte) {
 // for durations.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
+	wait.For(t, 30*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.New("waiting for " + what)
+	})
 }
 
 func verifyOK(t *testing.T, v *Verifier, what, tok string) {

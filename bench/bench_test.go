@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/internal/wait"
 	"github.com/heraldhq/herald/server"
 
 	ht "github.com/heraldhq/herald/internal/heraldtest"
@@ -256,7 +258,17 @@ func TestPublisherReconnects(t *testing.T) {
 	cfg := base(s, "fanout")
 	cfg.Duration = 2 * time.Second
 	go func() {
-		time.Sleep(700 * time.Millisecond)
+		// Mid-run: a third of the run's publications accepted.
+		err := wait.Until(5*time.Second, func() error {
+			if n := s.Hub.Stats().Published; n < 30 {
+				return fmt.Errorf("%d publications accepted, want 30 before the disconnect", n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		s.MustAPI("disconnect", map[string]any{"user": "bench-" + strconv.Itoa(publisherID)})
 	}()
 	r := run(t, cfg).Results[0]

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldhq/herald/client"
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/internal/wait"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -305,11 +306,17 @@ func TestRecoveryThroughNetworkCuts(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // a pace on purpose: the stream spans the cuts
 			}
 		}()
-		for i := 0; i < 3; i++ {
-			time.Sleep(50 * time.Millisecond)
+		// Cut at a quarter, a half and three quarters of the stream.
+		for i := 1; i <= 3; i++ {
+			wait.For(t, 10*time.Second, func() error {
+				if got := b.count(); got < i*n/4 {
+					return fmt.Errorf("%d of %d messages before cut %d", got, i*n/4, i)
+				}
+				return nil
+			})
 			p.Cut()
 		}
 		<-done
@@ -322,13 +329,19 @@ func TestRecoveryThroughNetworkCuts(t *testing.T) {
 func TestMissedHeartbeatReconnects(t *testing.T) {
 	s := ht.Start(t, ht.Options{Hub: hub.Config{PingInterval: time.Second, PongTimeout: 5 * time.Second}})
 	p := newProxy(t, s.Addr())
-	connected := make(chan struct{}, 10)
+	connected, disconnected := make(chan struct{}, 10), make(chan struct{}, 10)
 	c, err := client.Dial(ctx(t), p.URL(), client.Options{
 		Token: ht.Token(t, "u", nil), Backoff: fastBackoff, PingMargin: 300 * time.Millisecond,
 		DialTimeout: 500 * time.Millisecond, // a dial during the freeze never hears back
 		OnState: func(sc client.StateChange) {
-			if sc.State == client.StateConnected {
+			switch sc.State {
+			case client.StateConnected:
 				connected <- struct{}{}
+			case client.StateDisconnected:
+				select {
+				case disconnected <- struct{}{}:
+				default: // the test waits for the first only
+				}
 			}
 		},
 	})
@@ -338,7 +351,11 @@ func TestMissedHeartbeatReconnects(t *testing.T) {
 	defer c.Close()
 	<-connected
 	p.Freeze()
-	time.Sleep(1500 * time.Millisecond) // past ping interval + margin
+	select {
+	case <-disconnected: // past ping interval + margin
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client did not notice the missing pings")
+	}
 	p.Thaw()
 	select {
 	case <-connected:
@@ -379,7 +396,7 @@ func TestTerminalCloseStopsReconnecting(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != protocol.CloseForbidden {
 		t.Fatalf("publish after terminal close: %v", err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // a period on purpose: a reconnect (fastBackoff) would come within it
 	if n := s.Hub.Info().Clients; n != 0 {
 		t.Fatalf("client reconnected: %d clients", n)
 	}
@@ -497,7 +514,7 @@ func TestTokenRefresh(t *testing.T) {
 		defer c.Close()
 		ht.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return calls >= 2 }, "refresh on refresh_needed")
 		id := c.ID()
-		time.Sleep(2500 * time.Millisecond) // past the first token's exp
+		time.Sleep(2500 * time.Millisecond) // a period on purpose: past the first token's exp
 		if _, err := c.Publish(ctx(t), "chat:r", []byte(`1`)); err != nil || c.ID() != id {
 			t.Fatalf("connection did not survive its first token: %v (id %s → %s)", err, id, c.ID())
 		}
@@ -619,6 +636,8 @@ func TestEventsChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.MustAPI("publish", map[string]any{"channel": "chat:full", "data": 2})
+	// A period on purpose: the push reaches the unread channel within it
+	// (nothing outside the client shows when it has).
 	time.Sleep(50 * time.Millisecond)
 	c.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/wait"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -115,11 +116,10 @@ func TestFanoutTryWrites(t *testing.T) {
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for "+format, args...)
+	wait.For(t, 5*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return fmt.Errorf("waiting for "+format, args...)
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/memory"
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/wait"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -39,19 +41,17 @@ func (r *pushLog) Close(protocol.CloseCode, string) {}
 // wait polls until cond holds for the messages so far.
 func (r *pushLog) wait(t *testing.T, what string, cond func([]map[string]any) bool) []map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var msgs []map[string]any
+	wait.For(t, 5*time.Second, func() error {
 		r.mu.Lock()
-		msgs := append([]map[string]any(nil), r.msgs...)
+		msgs = append([]map[string]any(nil), r.msgs...)
 		r.mu.Unlock()
 		if cond(msgs) {
-			return msgs
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 5s: %v", what, msgs)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return fmt.Errorf("no %s in %v", what, msgs)
+	})
+	return msgs
 }
 
 // joinLeaveHub starts a hub with join/leave events on and one observer

@@ -127,7 +127,7 @@ func BenchmarkClusterFanout(b *testing.B) {
 			want := int64(b.N) * benchSubscribers
 			deadline := time.Now().Add(time.Minute)
 			for l.got.Load() < want && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // polled finely: the wait is part of the measured time
 			}
 			elapsed := time.Since(start)
 			b.StopTimer()
@@ -163,7 +163,7 @@ func BenchmarkClusterLatency(b *testing.B) {
 			want := int64(b.N) * benchSubscribers
 			deadline := time.Now().Add(30 * time.Second)
 			for l.got.Load() < want && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
+				time.Sleep(time.Millisecond) // polled finely: the wait is part of the measured time
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(l.percentile(0.5).Microseconds()), "p50-µs")

@@ -192,7 +192,9 @@ func testOutage(t *testing.T, engineProc *privateEngine, lose bool) {
 		}
 		// The resync after the reconnect (it lets a second pass for
 		// publications in flight) finds the subscriber up to date and
-		// leaves it connected.
+		// leaves it connected. A period on purpose: the resync's end is
+		// not observable when it closes nobody, so the test outlasts its
+		// settling time (resyncSettle, 1 s).
 		time.Sleep(1500 * time.Millisecond)
 		s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 5})
 		if m := c.Messages("chat:outage", 1)[0]; num(m["offset"]) != 3 {

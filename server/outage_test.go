@@ -140,7 +140,7 @@ func TestBackgroundLogsOncePerOutage(t *testing.T) {
 	for _, task := range []string{"presence refresh", "node report"} {
 		ht.Eventually(t, 10*time.Second, func() bool { return len(logs.Lines(task+" failing")) > 0 }, "the %s to fail", task)
 	}
-	time.Sleep(time.Second) // some ten ticks
+	time.Sleep(time.Second) // a period on purpose: some ten failing ticks, whose lines are counted below
 	eng.start()
 	for _, task := range []string{"presence refresh", "node report"} {
 		ht.Eventually(t, 20*time.Second, func() bool { return len(logs.Lines(task+" recovered")) > 0 }, "the %s to recover", task)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"runtime"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/internal/wait"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -65,7 +67,7 @@ func TestMessageSplitAcrossPackets(t *testing.T) {
 	frame := maskedFrame(0x81, `{"id":2,"type":"presence_stats","channel":"chat:split"}`)
 	for _, part := range [][]byte{frame[:1], frame[1:4], frame[4:20], frame[20:]} {
 		c.WriteBytes(part)
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond) // a pause on purpose: each part arrives as its own packet
 	}
 	expectReply(t, c, `"id":2,`)
 }
@@ -83,7 +85,7 @@ func TestFragmentsWithPingBetween(t *testing.T) {
 	if err != nil || f.Opcode != 0xA || string(f.Payload) != "are you there" {
 		t.Fatalf("pong: %+v %v", f, err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(30 * time.Millisecond) // a pause on purpose: the last fragment arrives apart
 	c.WriteBytes(maskedFrame(0x80, cmd[10:]))
 	expectReply(t, c, `"id":3,`)
 }
@@ -158,29 +160,26 @@ func TestIdleConnectionsWaitShallow(t *testing.T) {
 		c.WriteText([]byte(`{"id":2,"type":"subscribe","channel":"chat:idle` + strconv.Itoa(i) + `"}`))
 		expectReply(t, c, `"id":2,`)
 	}
-	count := func() (waiting, reading int) {
-		buf := make([]byte, 1<<22)
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			switch {
-			case strings.Contains(g, "server.(*wsConn).wait(") && strings.Contains(g, "(*rawConn).Read"):
-				waiting++
-			case strings.Contains(g, "server.(*wsConn).burst("), strings.Contains(g, "server.(*wsConn).readMessage("):
-				reading++
-			}
+	wait.For(t, 5*time.Second, func() error { return readersParked(conns) })
+}
+
+// readersParked returns nil when want connections' goroutines are parked
+// waiting for bytes and none is reading frames, or what it found instead.
+func readersParked(want int) error {
+	var waiting, reading int
+	buf := make([]byte, 1<<22)
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		switch {
+		case strings.Contains(g, "server.(*wsConn).wait(") && strings.Contains(g, "(*rawConn).Read"):
+			waiting++
+		case strings.Contains(g, "server.(*wsConn).burst("), strings.Contains(g, "server.(*wsConn).readMessage("):
+			reading++
 		}
-		return waiting, reading
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		waiting, reading := count()
-		if waiting == conns && reading == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("idle connections: %d waiting for bytes, %d parked reading frames; want %d and 0", waiting, reading, conns)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if waiting != want || reading != 0 {
+		return fmt.Errorf("%d connections waiting for bytes, %d reading frames; want %d and 0", waiting, reading, want)
 	}
+	return nil
 }
 
 // closeRecorder is a hub observer that reports every connection's close
@@ -204,7 +203,7 @@ func TestPeerGoneWhileWaiting(t *testing.T) {
 			c := rawConnected(t, s)
 			c.WriteText([]byte(`{"id":2,"type":"subscribe","channel":"chat:gone"}`))
 			expectReply(t, c, `"id":2,`)
-			time.Sleep(50 * time.Millisecond) // idle: the waiter is parked
+			wait.For(t, 5*time.Second, func() error { return readersParked(1) }) // idle: the waiter is parked
 			if how == "reset" {
 				c.Conn.(*net.TCPConn).SetLinger(0)
 			}

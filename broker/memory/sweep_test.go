@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/broker"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // state counts what the broker holds, timers included: memory must return
@@ -188,13 +189,12 @@ func TestSweeperRuns(t *testing.T) {
 	defer b.Close()
 	fill(t, b, 100)
 	c.advance(2 * time.Hour)
-	deadline := time.Now().Add(5 * time.Second)
-	for b.state() != (state{}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sweeper left %+v", b.state())
+	wait.For(t, 5*time.Second, func() error {
+		if st := b.state(); st != (state{}) {
+			return fmt.Errorf("sweeper left %+v", st)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestTimersOrder(t *testing.T) {

@@ -216,7 +216,7 @@ func TestExpiredPresenceLeaveOnce(t *testing.T) {
 			t.Fatalf("node %d: %v", i, err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // several sweeps: a second leave would come now
+	time.Sleep(500 * time.Millisecond) // a period on purpose: several sweeps, in which a second leave would come
 	for i, r := range rs {
 		if l, _ := r.Leaves(ch, 2, 0); len(l) != 1 {
 			t.Fatalf("node %d heard %d leaves, want 1", i, len(l))

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/broker/brokertest"
 	"github.com/heraldhq/herald/internal/logtest"
 	"github.com/heraldhq/herald/internal/services"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // TestOutage stops and restarts a real nats-server under a subscribed
@@ -104,13 +105,12 @@ func TestOutage(t *testing.T) {
 // state).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	wait.For(t, 10*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.New("waiting for " + what)
+	})
 }
 
 // TestSweepLogsOncePerOutage: with JetStream's presence stream unavailable
@@ -139,7 +139,8 @@ func TestSweepLogsOncePerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the sweep to fail", func() bool { return len(logs.Lines("presence sweep")) > 0 })
-	// Some twenty rounds (the sweep runs every 50 ms) of ten channels.
+	// A period on purpose: some twenty failing rounds (the sweep runs every
+	// 50 ms) of ten channels, whose lines are counted below.
 	time.Sleep(time.Second)
 	if err := b.ensureStreams(ctx); err != nil {
 		t.Fatal(err)

@@ -85,8 +85,9 @@ func testAcrossNodes(t *testing.T, a, b *redis.Broker, recA, recB *brokertest.Re
 			t.Fatalf("leaves %+v (%v)", got, err)
 		}
 	}
-	// Both nodes sweep every 50ms: let several sweeps pass, then a marker
-	// on the same pub/sub channel shows whether a second leave was sent.
+	// Both nodes sweep every 50ms: a period on purpose, for several sweeps
+	// to pass, then a marker on the same pub/sub channel shows whether a
+	// second leave was sent.
 	time.Sleep(300 * time.Millisecond)
 	marker := &broker.ClientInfo{User: "m", Client: "marker"}
 	if err := a.PublishLeave(ctx, ch, marker); err != nil {

@@ -15,18 +15,18 @@ import (
 	"github.com/heraldhq/herald/broker/redis"
 	"github.com/heraldhq/herald/internal/logtest"
 	"github.com/heraldhq/herald/internal/services"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
-// waitFor polls cond every 10 ms for up to 20 s.
+// waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	wait.For(t, 20*time.Second, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.New("waiting for " + what)
+	})
 }
 
 // commandsFailFast issues n of each kind of command to b, whose Redis is
@@ -171,7 +171,8 @@ func TestSweepLogsOncePerOutage(t *testing.T) {
 	}
 	p.Stop()
 	waitFor(t, "the sweep to fail", func() bool { return len(logs.Lines("presence sweep")) > 0 })
-	// Some twenty rounds (the sweep runs every 50 ms) of twenty channels.
+	// A period on purpose: some twenty failing rounds (the sweep runs every
+	// 50 ms) of twenty channels, whose lines are counted below.
 	time.Sleep(time.Second)
 	p.Start()
 	waitFor(t, "the sweep to recover", func() bool { return len(logs.Lines("presence sweep recovered")) > 0 })
@@ -203,8 +204,8 @@ func TestReconnectWaitsForCommands(t *testing.T) {
 	if _, _, err := b.History(ctx, "ch", broker.HistoryOptions{}); err == nil {
 		t.Fatal("history with new connections refused succeeded")
 	}
-	// go-redis probes the server at once, then every second: there is
-	// nothing to wait on but letting its first probe be refused too.
+	// go-redis probes the server at once, then every second: a period on
+	// purpose, as nothing outside go-redis shows its first probe refused.
 	time.Sleep(100 * time.Millisecond)
 	// The subscriber connection drops and comes straight back.
 	px.accept()

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldhq/herald/broker/brokertest"
 	"github.com/heraldhq/herald/broker/redis"
 	"github.com/heraldhq/herald/internal/services"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -137,19 +138,15 @@ func startCluster(t *testing.T) []string {
 		}
 	}
 	// Gossip takes its time: nothing to wait on but the clock.
-	deadline := time.Now().Add(20 * time.Second)
-	for _, c := range clients {
-		for {
+	wait.For(t, 20*time.Second, func() error {
+		for _, c := range clients {
 			info, err := c.ClusterInfo(ctx).Result()
-			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
-				break
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") {
+				return fmt.Errorf("cluster not ok: %s (%v)", info, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ok: %s (%v)", info, err)
-			}
-			time.Sleep(50 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 	return addrs
 }
 

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/broker/redis"
 	"github.com/heraldhq/herald/internal/services"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // TestTrimExpiredIsBounded: publications that expired all at once are
@@ -46,16 +48,16 @@ func TestTrimExpiredIsBounded(t *testing.T) {
 		t.Fatalf("newest entries %v (%v)", last, err)
 	}
 	expiry, _ := strconv.ParseInt(last[1].ID[strings.Index(last[1].ID, "-")+1:], 10, 64)
-	for {
+	wait.For(t, 10*time.Second, func() error {
 		now, err := c.Time(ctx).Result()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if now.UnixMilli() > expiry {
-			break
+		if now.UnixMilli() <= expiry {
+			return fmt.Errorf("Redis's clock at %d, the last entry expires at %d", now.UnixMilli(), expiry)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	// Publishing may have trimmed the first few already.
 	for {

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/client"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 	"github.com/heraldhq/herald/internal/services"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // clusterConfig is every node's configuration file: a history long enough
@@ -173,20 +174,21 @@ func (n *node) tryStart() error {
 	if err := n.cmd.Start(); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err := wait.Until(30*time.Second, func() error {
 		resp, err := http.Get("http://" + n.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready: %v\n%s", n.name, err, n.logs.String())
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s not ready: %v\n%s", n.name, err, n.logs.String())
 	}
+	return nil
 }
 
 // stop sends SIGTERM and waits for the graceful drain to finish.
@@ -388,6 +390,8 @@ func testRollingRestart(t *testing.T, engine string) {
 		}
 	}()
 
+	// Periods on purpose: traffic flows through each phase of the rolling
+	// restart for a while.
 	time.Sleep(time.Second)
 	for _, n := range nodes {
 		n.stop()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	jsclient "github.com/heraldhq/herald/clients/js"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // TestMain doubles as the herald binary: tests run the test executable with
@@ -126,8 +129,28 @@ func startServeEnv(t *testing.T, env []string) (*exec.Cmd, string, string) {
 	if key == "" || addr == "" {
 		t.Fatalf("serve did not start (key %q, addr %q)", key, addr)
 	}
-	go io.Copy(io.Discard, stderr)
+	logs := &syncBuffer{}
+	serveLogs.Store(cmd, logs)
+	t.Cleanup(func() { serveLogs.Delete(cmd) })
+	go io.Copy(logs, stderr)
 	return cmd, addr, key
+}
+
+// serveLogs holds what each herald serve of startServeEnv logged after its
+// start, by *exec.Cmd.
+var serveLogs sync.Map
+
+// waitLog waits until the herald serve of cmd has logged a line with s.
+func waitLog(t *testing.T, cmd *exec.Cmd, s string) {
+	t.Helper()
+	v, _ := serveLogs.Load(cmd)
+	logs := v.(*syncBuffer)
+	wait.For(t, 5*time.Second, func() error {
+		if !strings.Contains(logs.String(), s) {
+			return fmt.Errorf("no %q in the log:\n%s", s, logs.String())
+		}
+		return nil
+	})
 }
 
 func TestServeDevAndGracefulSignal(t *testing.T) {
@@ -159,7 +182,11 @@ func TestServeSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(200 * time.Millisecond) // let the first signal start the drain
+	// The drain has started once the client is told to go (a disconnect
+	// push with code 1001 before the close frame).
+	if f, err := raw.ReadFrame(5 * time.Second); err != nil || !strings.Contains(string(f.Payload), `"code":1001`) {
+		t.Fatalf("after the first signal: %q %v, want the 1001 disconnect", f.Payload, err)
+	}
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := waitExit(cmd, 3*time.Second)

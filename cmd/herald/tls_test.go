@@ -60,7 +60,7 @@ func TestServeTLSReloadsOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(300 * time.Millisecond) // let the signal be handled
+	waitLog(t, cmd, "TLS files not reloaded")
 	if cn := served(); cn != "second" {
 		t.Fatalf("after a broken reload serving %q, want second kept", cn)
 	}

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
-	"time"
 )
 
 // wire is a transport's write side that records every frame as its
@@ -199,23 +197,6 @@ func writing(c *Conn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.writing
-}
-
-// waitFor polls cond for up to 5 s; the error cond returns says what it
-// last saw.
-func waitFor(t *testing.T, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %v", err)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 var errBroken = errors.New("broken pipe")

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // TestWriterRunsOnlyWhenNeeded: a push starts one writer goroutine, counted
@@ -70,7 +72,7 @@ func TestCorkLetsGoAfterCorkMax(t *testing.T) {
 	c.Cork()
 	start := time.Now()
 	c.PushLive([]byte("live"), 1)
-	waitFor(t, func() error {
+	wait.For(t, 5*time.Second, func() error {
 		if s := w.sent(); len(s) != 1 {
 			return fmt.Errorf("sent %q", s)
 		}
@@ -81,7 +83,7 @@ func TestCorkLetsGoAfterCorkMax(t *testing.T) {
 	}
 	tr.Wait()
 	c.PushLive([]byte("again"), 2)
-	waitFor(t, func() error {
+	wait.For(t, 5*time.Second, func() error {
 		if s := w.sent(); !slices.Equal(s, []string{"live", "again"}) {
 			return fmt.Errorf("sent %q", s)
 		}

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -424,38 +426,28 @@ func serveDev(t *testing.T, exe string) {
 
 	client := &http.Client{Timeout: 2 * time.Second}
 	var done bool
-	waitFor(t, 30*time.Second, func() bool {
+	wait.For(t, 30*time.Second, func() error {
 		select {
 		case err := <-exited:
 			exited <- err
 			done = true
-			return true
+			return nil
 		default:
 		}
 		resp, err := client.Get("http://" + addr + "/healthz")
 		if err != nil {
-			return false
+			return fmt.Errorf("serve --dev on %s: %v", addr, err)
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, "serve --dev answering /healthz on %s", addr)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("serve --dev on %s: /healthz answers %s", addr, resp.Status)
+		}
+		return nil
+	})
 	if done {
 		t.Fatalf("serve --dev exited: %s", logs.String())
 	}
 	if out, err := exec.Command(exe, "health", "--url", "http://"+addr+"/healthz").CombinedOutput(); err != nil {
 		t.Fatalf("herald health: %v %q", err, out)
-	}
-}
-
-// waitFor polls cond until it holds or d passes. (heraldtest has the same
-// helper, but importing it would compile the whole server into this test.)
-func waitFor(t *testing.T, d time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, fmt.Sprintf(format, args...))
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

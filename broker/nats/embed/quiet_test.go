@@ -2,6 +2,7 @@ package embed
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/heraldhq/herald/internal/logtest"
 	"github.com/heraldhq/herald/internal/services"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // TestClusterStartIsQuiet starts a two-server cluster one server after the
@@ -104,11 +106,10 @@ func TestClusterStartIsQuiet(t *testing.T) {
 // waitLog waits until b holds a line with s.
 func waitLog(t *testing.T, b *logtest.Buffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(b.Lines(s)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the log:\n%s", s, b.String())
+	wait.For(t, 10*time.Second, func() error {
+		if len(b.Lines(s)) == 0 {
+			return fmt.Errorf("no %q in the log:\n%s", s, b.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
