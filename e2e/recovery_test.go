@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"context"
@@ -34,11 +34,11 @@ func TestRecovery(t *testing.T) {
 			r := c.Call(map[string]any{"type": "subscribe", "channel": "chat:rec", "since": map[string]any{"offset": last["offset"], "epoch": epoch}})
 			res := r.Result()
 			pubs := res["publications"].([]any)
-			if res["recovered"] != true || len(pubs) != 3 || num(res["offset"]) != 6 || res["epoch"] != epoch {
+			if res["recovered"] != true || len(pubs) != 3 || ht.Num(res["offset"]) != 6 || res["epoch"] != epoch {
 				t.Fatalf("result %v", res)
 			}
 			for i, p := range pubs {
-				if num(p.(map[string]any)["offset"]) != 4+i || num(p.(map[string]any)["data"]) != 3+i {
+				if ht.Num(p.(map[string]any)["offset"]) != 4+i || ht.Num(p.(map[string]any)["data"]) != 3+i {
 					t.Fatalf("publication %d: %v", i, p)
 				}
 			}
@@ -59,7 +59,7 @@ func TestRecovery(t *testing.T) {
 			if rec["recovered"] != true || len(rec["publications"].([]any)) != 1 {
 				t.Fatalf("connect subs %v", subs)
 			}
-			if e := subs["nope:x"].(map[string]any)["error"].(map[string]any); num(e["code"]) != 102 {
+			if e := subs["nope:x"].(map[string]any)["error"].(map[string]any); ht.Num(e["code"]) != 102 {
 				t.Fatalf("bad channel in connect subs: %v", subs)
 			}
 		})
@@ -74,7 +74,7 @@ func TestRecovery(t *testing.T) {
 			res := r.Result()
 			// Unrecoverable: the client is told, and not sent what is
 			// retained unless it asks (history).
-			if res["recovered"] != false || res["publications"] != nil || num(res["offset"]) != 11 {
+			if res["recovered"] != false || res["publications"] != nil || ht.Num(res["offset"]) != 11 {
 				t.Fatalf("result %v", res)
 			}
 		})
@@ -118,17 +118,17 @@ func TestRecoveryRace(t *testing.T) {
 			next := 2
 			pubs, _ := res["publications"].([]any) // absent when nothing was missed
 			for _, p := range pubs {
-				if got := num(p.(map[string]any)["offset"]); got != next {
+				if got := ht.Num(p.(map[string]any)["offset"]); got != next {
 					t.Fatalf("round %d: recovered offset %d, want %d", round, got, next)
 				}
 				next++
 			}
-			for next <= num(end["offset"]) {
+			for next <= ht.Num(end["offset"]) {
 				m := c.Messages(ch, 1)[0]
 				if m.Seq() < r.Seq() {
 					t.Fatalf("round %d: message %v arrived before the subscribe reply", round, m)
 				}
-				if got := num(m["offset"]); got != next {
+				if got := ht.Num(m["offset"]); got != next {
 					t.Fatalf("round %d: live offset %d, want %d", round, got, next)
 				}
 				next++
@@ -181,7 +181,7 @@ func TestRecoveryInPages(t *testing.T) {
 		r := c.Call(map[string]any{"type": "subscribe", "channel": "big:x", "since": map[string]any{"offset": 0, "epoch": first.Epoch}})
 		res := r.Result()
 		pubs, _ := res["publications"].([]any)
-		if res["recovered"] != true || res["more"] != true || len(pubs) == 0 || num(res["offset"]) != len(pubs) {
+		if res["recovered"] != true || res["more"] != true || len(pubs) == 0 || ht.Num(res["offset"]) != len(pubs) {
 			t.Fatalf("first page: recovered %v more %v offset %v, %d publications", res["recovered"], res["more"], res["offset"], len(pubs))
 		}
 		if len(pubs)*1000 > 4<<20/4 {
@@ -190,7 +190,7 @@ func TestRecoveryInPages(t *testing.T) {
 		wg.Wait()
 		msgs := c.Messages("big:x", 20500-len(pubs))
 		for i, m := range msgs {
-			if want := len(pubs) + 1 + i; num(m["offset"]) != want {
+			if want := len(pubs) + 1 + i; ht.Num(m["offset"]) != want {
 				t.Fatalf("push %d: offset %v, want %d", i, m["offset"], want)
 			}
 		}
@@ -220,7 +220,7 @@ func TestRecoveryPagesHeldOverflow(t *testing.T) {
 	wg.Wait()
 	msgs := c.Messages("big:x", 5000-len(pubs))
 	for i, m := range msgs {
-		if want := len(pubs) + 1 + i; num(m["offset"]) != want {
+		if want := len(pubs) + 1 + i; ht.Num(m["offset"]) != want {
 			t.Fatalf("push %d: offset %v, want %d", i, m["offset"], want)
 		}
 	}
@@ -236,7 +236,7 @@ func TestRecoveryUnrecoverableAnswersWithoutHistory(t *testing.T) {
 	c, _ := s.Connect(t, ht.Token(t, "u", nil))
 	for _, since := range []map[string]any{{"offset": 10, "epoch": "bogus"}, {"offset": 1, "epoch": s.MustAPI("history", map[string]any{"channel": "big:x", "limit": 0})["epoch"]}} {
 		res := c.Call(map[string]any{"type": "subscribe", "channel": "big:x", "since": since}).Result()
-		if res["recovered"] != false || res["publications"] != nil || res["more"] != nil || num(res["offset"]) != 6000 {
+		if res["recovered"] != false || res["publications"] != nil || res["more"] != nil || ht.Num(res["offset"]) != 6000 {
 			t.Fatalf("since %v: %v", since, res)
 		}
 		c.Call(map[string]any{"type": "unsubscribe", "channel": "big:x"})

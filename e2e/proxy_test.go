@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"bytes"
@@ -146,7 +146,7 @@ func TestConnectProxyGrants(t *testing.T) {
 		!strings.HasPrefix(body["remote"].(string), "127.0.0.1:") {
 		t.Fatalf("connect request %v", body)
 	}
-	if h := toJSON(body["headers"]); h != `{"Cookie":["session=s3cr3t"]}` {
+	if h := ht.JSON(body["headers"]); h != `{"Cookie":["session=s3cr3t"]}` {
 		t.Fatalf("forwarded headers %s", h)
 	}
 
@@ -157,7 +157,7 @@ func TestConnectProxyGrants(t *testing.T) {
 	// The info reaches presence.
 	c.Call(map[string]any{"type": "subscribe", "channel": "chat:p"})
 	p := c.Call(map[string]any{"type": "presence", "channel": "chat:p"}).Result()["clients"].(map[string]any)
-	if me := p[res["client"].(string)].(map[string]any); toJSON(me["info"]) != `{"name":"Alice"}` {
+	if me := p[res["client"].(string)].(map[string]any); ht.JSON(me["info"]) != `{"name":"Alice"}` {
 		t.Fatalf("presence %v", p)
 	}
 	// The subs claim delivers.
@@ -166,7 +166,7 @@ func TestConnectProxyGrants(t *testing.T) {
 
 	// Nothing to renew: refresh says how to, rather than a bare 101.
 	rr := c.Call(map[string]any{"type": "refresh"})
-	if rr.ErrorCode() != 107 || !strings.Contains(toJSON(rr["error"]), "reconnect") {
+	if rr.ErrorCode() != 107 || !strings.Contains(ht.JSON(rr["error"]), "reconnect") {
 		t.Fatalf("refresh %v", rr)
 	}
 }
@@ -207,7 +207,7 @@ func TestConnectProxyRefusals(t *testing.T) {
 				t.Fatalf("reply %v, want error %d", r, tc.code)
 			}
 			c.ExpectClose(tc.closeCode)
-			stillServes(t, s)
+			s.StillServes(t)
 		})
 	}
 	t.Run("reason reaches the client", func(t *testing.T) {
@@ -265,7 +265,7 @@ func TestConnectProxyFailures(t *testing.T) {
 				t.Fatalf("reply %v, want temporary error 100", r)
 			}
 			c.ExpectClose(4006)
-			stillServes(t, s)
+			s.StillServes(t)
 		})
 	}
 	t.Run("backend down", func(t *testing.T) {
@@ -279,7 +279,7 @@ func TestConnectProxyFailures(t *testing.T) {
 			t.Fatalf("reply %v, want 100", r)
 		}
 		c.ExpectClose(4006)
-		stillServes(t, s)
+		s.StillServes(t)
 	})
 }
 
@@ -300,7 +300,7 @@ func TestConnectProxyTimeout(t *testing.T) {
 
 	slow := dialCookie(t, s, "session=x")
 	slow.Send(map[string]any{"id": 1, "type": "connect"})
-	stillServes(t, s) // token connects skip the backend
+	s.StillServes(t) // token connects skip the backend
 
 	r := slow.Wait(func(m ht.Msg) bool { return m.ID() == 1 }, "connect reply")
 	if r.ErrorCode() != 100 {
@@ -353,7 +353,7 @@ func TestSubscribeProxy(t *testing.T) {
 		t.Fatalf("allowed subscribe %v", r)
 	}
 	body := b.lastBody()
-	if body["client"] != res["client"] || body["user"] != "bob" || body["channel"] != "proxied:ok" || toJSON(body["info"]) != `{"n":1}` {
+	if body["client"] != res["client"] || body["user"] != "bob" || body["channel"] != "proxied:ok" || ht.JSON(body["info"]) != `{"n":1}` {
 		t.Fatalf("subscribe request %v", body)
 	}
 	calls := b.calls()
@@ -361,7 +361,7 @@ func TestSubscribeProxy(t *testing.T) {
 		t.Fatalf("second subscribe %v, backend asked again: %v", r, b.calls() != calls)
 	}
 	r := c.Call(map[string]any{"type": "subscribe", "channel": "proxied:no"})
-	if r.ErrorCode() != 103 || !strings.Contains(toJSON(r["error"]), "not your room") {
+	if r.ErrorCode() != 103 || !strings.Contains(ht.JSON(r["error"]), "not your room") {
 		t.Fatalf("refused subscribe %v", r)
 	}
 	for _, ch := range []string{"proxied:down", "proxied:bad"} {
@@ -389,7 +389,7 @@ func TestSubscribeProxy(t *testing.T) {
 	if b.calls() != calls {
 		t.Fatalf("server-side subscribe asked the backend")
 	}
-	stillServes(t, s)
+	s.StillServes(t)
 }
 
 func TestUserConnectionLimit(t *testing.T) {
@@ -484,7 +484,7 @@ func TestSubscribeProxyAfterLimits(t *testing.T) {
 	codes := map[int]int{}
 	for _, r := range got {
 		e, _ := r.(map[string]any)["error"].(map[string]any)
-		codes[num(e["code"])]++
+		codes[ht.Num(e["code"])]++
 	}
 	// The entries take the burst of 10, then get 110; the channel limit
 	// is not reached.
@@ -499,7 +499,7 @@ func TestSubscribeProxyAfterLimits(t *testing.T) {
 	codes = map[int]int{}
 	for _, r := range res["subs"].(map[string]any) {
 		e, _ := r.(map[string]any)["error"].(map[string]any)
-		codes[num(e["code"])]++
+		codes[ht.Num(e["code"])]++
 	}
 	if b.calls()-calls != 20 || codes[0] != 20 || codes[106] != 1980 {
 		t.Fatalf("%d backend calls; results by error code %v", b.calls()-calls, codes)

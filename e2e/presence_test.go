@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"strings"
@@ -29,11 +29,11 @@ func TestPresenceAndJoinLeave(t *testing.T) {
 			t.Fatalf("presence %v", p)
 		}
 		alice := p[ra["client"].(string)].(map[string]any)
-		if alice["user"] != "alice" || toJSON(alice["info"]) != `{"name":"Alice"}` {
+		if alice["user"] != "alice" || ht.JSON(alice["info"]) != `{"name":"Alice"}` {
 			t.Fatalf("alice's entry %v", alice)
 		}
 		st := a.Call(map[string]any{"type": "presence_stats", "channel": "chat:p"}).Result()
-		if num(st["clients"]) != 2 || num(st["users"]) != 2 {
+		if ht.Num(st["clients"]) != 2 || ht.Num(st["users"]) != 2 {
 			t.Fatalf("stats %v", st)
 		}
 
@@ -44,7 +44,7 @@ func TestPresenceAndJoinLeave(t *testing.T) {
 		}
 		ht.Eventually(t, 2*time.Second, func() bool {
 			st := a.Call(map[string]any{"type": "presence_stats", "channel": "chat:p"}).Result()
-			return num(st["clients"]) == 1
+			return ht.Num(st["clients"]) == 1
 		}, "bob leaves presence")
 	})
 }
@@ -94,7 +94,7 @@ func TestHistory(t *testing.T) {
 		offsets := func(r ht.Msg) []int {
 			out := []int{}
 			for _, p := range r.Result()["publications"].([]any) {
-				out = append(out, num(p.(map[string]any)["offset"]))
+				out = append(out, ht.Num(p.(map[string]any)["offset"]))
 			}
 			return out
 		}
@@ -114,10 +114,10 @@ func TestHistory(t *testing.T) {
 			cmd := tc.cmd
 			cmd["type"], cmd["channel"] = "history", "chat:h"
 			r := c.Call(cmd)
-			if got := toJSON(offsets(r)); got != toJSON(parseInts(tc.want)) {
+			if got := ht.JSON(offsets(r)); got != ht.JSON(parseInts(tc.want)) {
 				t.Errorf("%s: offsets %s, want %s (%v)", tc.name, got, tc.want, r)
 			}
-			if num(r.Result()["offset"]) != 5 || r.Result()["epoch"] != epoch {
+			if ht.Num(r.Result()["offset"]) != 5 || r.Result()["epoch"] != epoch {
 				t.Errorf("%s: position %v", tc.name, r.Result())
 			}
 		}
@@ -151,13 +151,13 @@ func parseInts(s string) []int {
 
 func TestDirectMessagesAndInbox(t *testing.T) {
 	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
-		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{Inbox: inboxOpts}})
+		s := ht.Start(t, ht.Options{Encoding: enc})
 		a, _ := s.Connect(t, ht.Token(t, "alice", nil))
 		_, rb := s.Connect(t, ht.Token(t, "bob", nil))
 		inbox := rb["inbox"].(map[string]any)
 
 		r := a.Call(map[string]any{"type": "send", "user": "bob", "data": map[string]any{"text": "hi bob"}})
-		if r.ErrorCode() != 0 || num(r.Result()["offset"]) != 1 {
+		if r.ErrorCode() != 0 || ht.Num(r.Result()["offset"]) != 1 {
 			t.Fatalf("send: %v", r)
 		}
 		// A second connection of bob, opened after the send, recovers it.
@@ -165,13 +165,13 @@ func TestDirectMessagesAndInbox(t *testing.T) {
 		res := b2.Call(map[string]any{"type": "connect", "token": ht.Token(t, "bob", nil), "inbox_since": map[string]any{"offset": 0, "epoch": inbox["epoch"]}}).Result()
 		got := res["inbox"].(map[string]any)
 		pubs := got["publications"].([]any)
-		if got["recovered"] != true || len(pubs) != 1 || toJSON(pubs[0].(map[string]any)["data"]) != `{"text":"hi bob"}` {
+		if got["recovered"] != true || len(pubs) != 1 || ht.JSON(pubs[0].(map[string]any)["data"]) != `{"text":"hi bob"}` {
 			t.Fatalf("inbox %v", got)
 		}
 		// Live: every connection of bob gets the direct push.
 		a.Call(map[string]any{"type": "send", "user": "bob", "data": "second"})
 		d := b2.Push("direct")
-		if from := d["from"].(map[string]any); from["user"] != "alice" || d["data"] != "second" || num(d["offset"]) != 2 {
+		if from := d["from"].(map[string]any); from["user"] != "alice" || d["data"] != "second" || ht.Num(d["offset"]) != 2 {
 			t.Fatalf("direct %v", d)
 		}
 		// From the server API.

@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"encoding/base64"
@@ -71,8 +71,8 @@ func badInputs(t *testing.T) []badInput {
 		{name: "huge number in data", connect: true, send: `{"id":9,"type":"publish","channel":"chat:m","data":1e400}`},
 		// Nesting: past the hub's depth limit the field is refused (107);
 		// past the JSON decoder's own bound the frame cannot be decoded.
-		{name: "nested data past the depth limit", connect: true, send: `{"id":9,"type":"publish","channel":"chat:m","data":` + nested(100) + `}`, reply: 107},
-		{name: "absurdly nested data", connect: true, send: `{"id":9,"type":"publish","channel":"chat:m","data":` + nested(20000) + `}`, close: 4500},
+		{name: "nested data past the depth limit", connect: true, send: `{"id":9,"type":"publish","channel":"chat:m","data":` + ht.NestedJSON(100) + `}`, reply: 107},
+		{name: "absurdly nested data", connect: true, send: `{"id":9,"type":"publish","channel":"chat:m","data":` + ht.NestedJSON(20000) + `}`, close: 4500},
 
 		// Invalid fields of a well-formed command: an error reply, and the
 		// connection goes on.
@@ -174,7 +174,7 @@ func TestBadInputMatrix(t *testing.T) {
 		}
 		s.MustAPI("publish", map[string]any{"channel": "chat:idem", "data": "after"})
 		got := watcher.Messages("chat:idem", 2)
-		if toJSON(got[0]["data"]) != `"once"` || toJSON(got[1]["data"]) != `"after"` {
+		if ht.JSON(got[0]["data"]) != `"once"` || ht.JSON(got[1]["data"]) != `"after"` {
 			t.Fatalf("delivered %v, want the replayed publication once", got)
 		}
 	})
@@ -201,17 +201,17 @@ func TestBadInputMatrix(t *testing.T) {
 	}
 	t.Run("API bad channel", func(t *testing.T) {
 		_, out := s.API("publish", map[string]any{"channel": "chat:a b", "data": 1})
-		if e, _ := out["error"].(map[string]any); num(e["code"]) != 107 {
+		if e, _ := out["error"].(map[string]any); ht.Num(e["code"]) != 107 {
 			t.Fatalf("%v, want error 107", out)
 		}
 	})
 
 	// Nothing above reached beyond its own connection or request.
 	s.MustAPI("publish", map[string]any{"channel": "chat:bystander", "data": "still here"})
-	if m := bystander.Messages("chat:bystander", 1)[0]; toJSON(m["data"]) != `"still here"` {
+	if m := bystander.Messages("chat:bystander", 1)[0]; ht.JSON(m["data"]) != `"still here"` {
 		t.Fatalf("bystander got %v", m)
 	}
-	stillServes(t, s)
+	s.StillServes(t)
 }
 
 // readAnswers reads until the connection closes (when wantClose) or until

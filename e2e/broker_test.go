@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"testing"
@@ -27,7 +27,7 @@ func TestDeadBroker(t *testing.T) {
 		if r := c.Call(map[string]any{"type": "history", "channel": "chat:x"}); r.ErrorCode() != 100 {
 			t.Fatalf("history on a dead broker: %v", r)
 		}
-		if status, out := s.API("publish", map[string]any{"channel": "chat:x", "data": 1}); status != 200 || num(out["error"].(map[string]any)["code"]) != 100 {
+		if status, out := s.API("publish", map[string]any{"channel": "chat:x", "data": 1}); status != 200 || ht.Num(out["error"].(map[string]any)["code"]) != 100 {
 			t.Fatalf("API publish on a dead broker: %d %v", status, out)
 		}
 		if code, _ := s.HTTPGet("/readyz"); code != 503 {

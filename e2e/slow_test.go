@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"context"
@@ -63,7 +63,7 @@ func TestSlowConsumer(t *testing.T) {
 		if got := s.Hub.Stats().SlowConsumers; got != 1 {
 			t.Fatalf("slow consumers %d, want 1", got)
 		}
-		stillServes(t, s)
+		s.StillServes(t)
 	})
 }
 
@@ -110,7 +110,7 @@ func TestStalledClientHears4001(t *testing.T) {
 			break
 		}
 	}
-	stillServes(t, s)
+	s.StillServes(t)
 }
 
 // TestNeverReadingHistoryReaders: connections of one user that ask for
@@ -165,7 +165,7 @@ func TestNeverReadingHistoryReaders(t *testing.T) {
 	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 200<<20 {
 		t.Fatalf("heap grew by %d MB", grown>>20)
 	}
-	stillServes(t, s)
+	s.StillServes(t)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,7 +1,6 @@
-package server_test
+package e2e_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -11,16 +10,6 @@ import (
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 	"github.com/heraldhq/herald/protocol"
 )
-
-func toJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-func num(v any) int {
-	f, _ := v.(float64)
-	return int(f)
-}
 
 func TestSubscribePublish(t *testing.T) {
 	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
@@ -34,13 +23,13 @@ func TestSubscribePublish(t *testing.T) {
 			}
 		}
 		r := a.Call(map[string]any{"type": "publish", "channel": "chat:room", "data": map[string]any{"text": "hi"}})
-		if num(r.Result()["offset"]) != 1 {
+		if ht.Num(r.Result()["offset"]) != 1 {
 			t.Fatalf("publish: %v", r)
 		}
 		for _, c := range []*ht.Client{a, b} {
 			m := c.Messages("chat:room", 1)[0]
 			info := m["info"].(map[string]any)
-			if num(m["offset"]) != 1 || toJSON(m["data"]) != `{"text":"hi"}` || info["user"] != "alice" || num(m["ts"]) == 0 {
+			if ht.Num(m["offset"]) != 1 || ht.JSON(m["data"]) != `{"text":"hi"}` || info["user"] != "alice" || ht.Num(m["ts"]) == 0 {
 				t.Fatalf("message %v", m)
 			}
 		}
@@ -53,7 +42,7 @@ func TestPublishWithoutHistory(t *testing.T) {
 		c, _ := s.Connect(t, ht.Token(t, "u", nil))
 		c.Call(map[string]any{"type": "subscribe", "channel": "plain"})
 		r := c.Call(map[string]any{"type": "publish", "channel": "plain", "data": "x"})
-		if r.ErrorCode() != 0 || num(r.Result()["offset"]) != 0 {
+		if r.ErrorCode() != 0 || ht.Num(r.Result()["offset"]) != 0 {
 			t.Fatalf("publish: %v", r)
 		}
 		m := c.Messages("plain", 1)[0]
@@ -218,7 +207,7 @@ func TestOrderingUnderConcurrentPublishers(t *testing.T) {
 		wg.Wait()
 		for _, c := range clients {
 			for i, m := range c.Messages("chat:order", pubs*per) {
-				if num(m["offset"]) != i+1 {
+				if ht.Num(m["offset"]) != i+1 {
 					t.Fatalf("message %d has offset %v", i, m["offset"])
 				}
 			}

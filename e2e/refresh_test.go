@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"testing"
@@ -44,7 +44,7 @@ func TestRefreshWithoutExp(t *testing.T) {
 		t.Fatalf("refresh without exp of a connection without: %v", r)
 	}
 	later := time.Now().Add(time.Hour).Unix()
-	if r := forever.Call(map[string]any{"type": "refresh", "token": ht.Token(t, "w", map[string]any{"exp": later})}); int64(num(r.Result()["expires"])) != later {
+	if r := forever.Call(map[string]any{"type": "refresh", "token": ht.Token(t, "w", map[string]any{"exp": later})}); int64(ht.Num(r.Result()["expires"])) != later {
 		t.Fatalf("refresh with exp: %v", r)
 	}
 	if r := forever.Call(map[string]any{"type": "refresh", "token": tokenWithoutExp(t, "w", nil)}); r.ErrorCode() != 107 {

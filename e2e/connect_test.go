@@ -1,10 +1,6 @@
-package server_test
+package e2e_test
 
 import (
-	"bufio"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +50,7 @@ func TestConnectAnonymous(t *testing.T) {
 				t.Fatalf("reply %v, want error 101", r)
 			}
 			c.ExpectClose(4501)
-			stillServes(t, s)
+			s.StillServes(t)
 		})
 	})
 }
@@ -99,7 +95,7 @@ func TestConnectBadTokens(t *testing.T) {
 				c.ExpectClose(tc.closeCode)
 			})
 		}
-		stillServes(t, s)
+		s.StillServes(t)
 	})
 }
 
@@ -109,7 +105,7 @@ func TestFirstCommandMustBeConnect(t *testing.T) {
 		c := s.Dial(t)
 		c.Send(map[string]any{"id": 1, "type": "subscribe", "channel": "x"})
 		c.ExpectClose(4500)
-		stillServes(t, s)
+		s.StillServes(t)
 	})
 }
 
@@ -133,17 +129,6 @@ func TestConnectTwice(t *testing.T) {
 			t.Fatalf("second connect: %v, want 107", r)
 		}
 	})
-}
-
-// stillServes checks that a fresh connection works after some abuse.
-func stillServes(t *testing.T, s *ht.Server) {
-	t.Helper()
-	c, _ := s.Connect(t, ht.Token(t, "fresh", nil))
-	r := c.Call(map[string]any{"type": "subscribe", "channel": "chat:still-serves"})
-	if r.ErrorCode() != 0 {
-		t.Fatalf("fresh connection cannot subscribe: %v", r)
-	}
-	c.Conn.CloseNow()
 }
 
 func TestMalformedInput(t *testing.T) {
@@ -170,7 +155,7 @@ func TestMalformedInput(t *testing.T) {
 		c.Send(`{"id":2,"type":"publish",`)
 		c.ExpectClose(4500)
 	})
-	stillServes(t, s)
+	s.StillServes(t)
 }
 
 // TestUnknownCommandType: a well-formed command of an unknown type gets error
@@ -183,7 +168,7 @@ func TestUnknownCommandType(t *testing.T) {
 			t.Fatalf("reply %v, want 104", r)
 		}
 		c.ExpectClose(4500)
-		stillServes(t, s)
+		s.StillServes(t)
 	})
 }
 
@@ -206,47 +191,7 @@ func TestBatchedCommands(t *testing.T) {
 		t.Fatalf("replies out of order: %v", ids)
 	}
 	msg := c.Messages("chat:a", 1)[0]
-	if !strings.Contains(toJSON(msg["data"]), `"n":1`) {
+	if !strings.Contains(ht.JSON(msg["data"]), `"n":1`) {
 		t.Fatalf("message %v", msg)
-	}
-}
-
-// TestFrameInTheUpgradePacket: a client may send its first frame right
-// behind its upgrade request, before the 101 arrives; those bytes sit in the
-// HTTP server's read buffer and must still reach the hub.
-func TestFrameInTheUpgradePacket(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{Anonymous: true}})
-	conn, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	payload := []byte(`{"id":1,"type":"connect"}`)
-	mask := [4]byte{1, 2, 3, 4}
-	frame := append([]byte{0x81, 0x80 | byte(len(payload))}, mask[:]...)
-	for i, b := range payload {
-		frame = append(frame, b^mask[i%4])
-	}
-	req := "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-	if _, err := conn.Write(append([]byte(req), frame...)); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	head := make([]byte, 2)
-	if _, err := io.ReadFull(br, head); err != nil || head[0] != 0x81 || head[1] >= 126 {
-		t.Fatalf("reply frame header % x: %v", head, err)
-	}
-	reply := make([]byte, head[1])
-	if _, err := io.ReadFull(br, reply); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(reply), `"id":1`) || !strings.Contains(string(reply), `"client"`) {
-		t.Fatalf("connect reply %s", reply)
 	}
 }
