@@ -177,7 +177,9 @@ func TestSweepLogsOncePerOutage(t *testing.T) {
 	p.Start()
 	waitFor(t, "the sweep to recover", func() bool { return len(logs.Lines("presence sweep recovered")) > 0 })
 	lines := logs.Lines("presence sweep")
-	if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "channels=20") {
+	// The warning counts the channels of the round that saw the outage
+	// first, which may have been under way when Redis went: not always 20.
+	if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[1], "recovered") {
 		t.Fatalf("sweep log lines:\n%s\nwant one warning for the outage and one line for its end", strings.Join(lines, "\n"))
 	}
 }
