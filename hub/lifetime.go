@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -23,6 +24,12 @@ import (
 type lifetime struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	// shards are children of ctx that the contexts of commands' broker
+	// calls derive from (brokerContext). A cancellable context registers
+	// with its parent under the parent's lock: one parent for every
+	// command of every connection would be a node-wide lock.
+	shards       [lifeShards]context.Context
+	shardCancels [lifeShards]context.CancelFunc
 
 	// mu orders counting new work against Shutdown's cancel, after which
 	// nothing is counted: wg.Add never races wg.Wait.
@@ -31,8 +38,20 @@ type lifetime struct {
 	wg      sync.WaitGroup
 }
 
+// lifeShards is the number of shards; a power of two.
+const lifeShards = 16
+
 func (l *lifetime) init() {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	for i := range l.shards {
+		l.shards[i], l.shardCancels[i] = context.WithCancel(l.ctx)
+	}
+}
+
+// shard returns one of the shards, picked at random: cheap, lock-free
+// and spread over the node's cores.
+func (l *lifetime) shard() context.Context {
+	return l.shards[rand.Uint32()&(lifeShards-1)]
 }
 
 // stop cancels the hub's context; from here on track refuses new work.
@@ -41,6 +60,9 @@ func (l *lifetime) stop() {
 	l.stopped = true
 	l.mu.Unlock()
 	l.cancel()
+	for _, cancel := range l.shardCancels {
+		cancel() // done with l.cancel already; this releases them
+	}
 }
 
 // done is closed once Shutdown has begun.
@@ -81,7 +103,7 @@ func (h *Hub) goTracked(f func()) bool {
 // brokerContext bounds one command's or background action's broker work:
 // BrokerTimeout, or Shutdown, whichever comes first.
 func (h *Hub) brokerContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(h.life.ctx, h.cfg.BrokerTimeout)
+	return context.WithTimeout(h.life.shard(), h.cfg.BrokerTimeout)
 }
 
 // cleanupContext bounds the broker work of taking a client out of the
