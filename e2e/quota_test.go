@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"fmt"
@@ -38,7 +38,7 @@ func wantTemporary(t *testing.T, m ht.Msg, what string) {
 // the account's sends are refused, and nobody else's are.
 func TestNewRecipientQuota(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, b broker.Broker) {
-		s := ht.Start(t, ht.Options{Broker: b, Hub: hub.Config{Inbox: inboxOpts, NewRecipientQuota: 5, PublishRate: -1}})
+		s := ht.Start(t, ht.Options{Broker: b, Hub: hub.Config{NewRecipientQuota: 5, PublishRate: -1}})
 		mallory, _ := s.Connect(t, ht.Token(t, "mallory", nil))
 		alice, _ := s.Connect(t, ht.Token(t, "alice", nil))
 		send := func(c *ht.Client, user string) ht.Msg {
@@ -78,7 +78,7 @@ func TestRetainedBytesCapOnFlood(t *testing.T) {
 	const capBytes, size = 256 << 10, 10 << 10
 	b := memory.New(memory.Options{MaxRetainedBytes: capBytes})
 	t.Cleanup(func() { b.Close() })
-	s := ht.Start(t, ht.Options{Broker: b, Hub: hub.Config{Inbox: inboxOpts, NewRecipientQuota: -1, PublishRate: -1}})
+	s := ht.Start(t, ht.Options{Broker: b, Hub: hub.Config{NewRecipientQuota: -1, PublishRate: -1}})
 	bob, res := s.Connect(t, ht.Token(t, "bob", nil))
 	inbox := res["inbox"].(map[string]any)
 	bob.Conn.CloseNow()
@@ -159,7 +159,7 @@ func TestNewChannelQuota(t *testing.T) {
 // a user's inbox by flooding it.
 func TestInboxPerSender(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, b broker.Broker) {
-		s := ht.Start(t, ht.Options{Broker: b, Hub: hub.Config{Inbox: inboxOpts, InboxPerSender: 3, PublishRate: -1}})
+		s := ht.Start(t, ht.Options{Broker: b, Hub: hub.Config{InboxPerSender: 3, PublishRate: -1}})
 		victim := "victim-" + randomID()
 		v, res := s.Connect(t, ht.Token(t, victim, nil))
 		epoch := res["inbox"].(map[string]any)["epoch"]
@@ -237,7 +237,7 @@ func TestEvictedChannelRecoversFalse(t *testing.T) {
 	c, _ = s.Connect(t, ht.Token(t, "u", nil))
 	res := c.Call(map[string]any{"type": "subscribe", "channel": "chat:kept",
 		"since": map[string]any{"offset": last["offset"], "epoch": epoch}}).Result()
-	if res["recovered"] != false || res["epoch"] == epoch || num(res["offset"]) != 0 {
+	if res["recovered"] != false || res["epoch"] == epoch || ht.Num(res["offset"]) != 0 {
 		t.Fatalf("after eviction: %v, want recovered: false in a new epoch", res)
 	}
 }
@@ -246,7 +246,7 @@ func TestEvictedChannelRecoversFalse(t *testing.T) {
 // inbox.size unanswered, but never fewer than 10 (the whole of this
 // fixture's inbox of 10).
 func TestInboxPerSenderDefault(t *testing.T) {
-	s := ht.Start(t, ht.Options{Hub: hub.Config{Inbox: inboxOpts, PublishRate: -1}})
+	s := ht.Start(t, ht.Options{Hub: hub.Config{PublishRate: -1}})
 	c, _ := s.Connect(t, ht.Token(t, "mallory", nil))
 	for i := range 10 {
 		if r := c.Call(map[string]any{"type": "send", "user": "victim", "data": i}); r.ErrorCode() != 0 {

@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"crypto/rand"
@@ -18,6 +18,36 @@ import (
 var engines = []engine{
 	{name: "redis", connect: redisOn(services.Redis), private: privateRedis, outages: []bool{true}},
 	{name: "nats", connect: natsOn(services.NATS), private: privateNATS, outages: []bool{false, true}},
+}
+
+// engine makes broker clients of one kind for the tests that run on each.
+type engine struct {
+	name string
+	// connect returns a broker on the shared server with the given key
+	// prefix; the test closes it.
+	connect func(t testing.TB, prefix string) broker.Broker
+	// private starts a server of the engine's own for this test.
+	private func(t testing.TB) *privateEngine
+	// outages lists the outage cases the private server can produce: a
+	// restart that keeps the data (false) and one that loses it (true).
+	outages []bool
+}
+
+// privateEngine is an engine server a test may stop and start.
+type privateEngine struct {
+	connect func(t testing.TB, prefix string) broker.Broker
+	stop    func()
+	start   func()
+	// wipe, when set, deletes the server's stored data while it is
+	// stopped; without it a restart keeps whatever the server persists.
+	wipe func()
+}
+
+// eachEngine runs fn as a subtest per engine, named after it.
+func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { fn(t, e) })
+	}
 }
 
 func natsOn(url func(testing.TB) string) func(testing.TB, string) broker.Broker {

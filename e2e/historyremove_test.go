@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"testing"
@@ -21,7 +21,7 @@ func checkHistoryRemove(t *testing.T, api, s *ht.Server, sub, plain *ht.Client) 
 
 	api.MustAPI("history_remove", map[string]any{"channel": "plain"})
 	api.MustAPI("history_remove", map[string]any{"channel": "chat:removed"})
-	if d := sub.Push("disconnect"); num(d["code"]) != 4000 || d["reason"] != "stream continuity lost" || d["reconnect"] != true {
+	if d := sub.Push("disconnect"); ht.Num(d["code"]) != 4000 || d["reason"] != "stream continuity lost" || d["reconnect"] != true {
 		t.Fatalf("disconnect push %v, want 4000 stream continuity lost", d)
 	}
 	if code := sub.WaitClosed(5 * time.Second); code != 4000 {

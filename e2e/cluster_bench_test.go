@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // the engine between them; the memory broker's single node (publisher and
 // subscribers on it) is the baseline. Run with
 //
-//	go test -run '^$' -bench ClusterFanout -benchtime 5000x ./server
+//	go test -run '^$' -bench ClusterFanout -benchtime 5000x ./e2e
 //
 // Subscribers are SDK clients speaking Protobuf in this process, so the
 // numbers include their decoding: compare engines with each other, within

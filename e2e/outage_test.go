@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"context"
@@ -203,7 +203,7 @@ func TestStartedWhileEngineDown(t *testing.T) {
 			t.Fatalf("user connect while the engine is down: %v, want error 100, temporary", r)
 		}
 		d := u.Push("disconnect")
-		if num(d["code"]) != 4006 || d["reason"] != "temporarily unavailable" || d["reconnect"] != true {
+		if ht.Num(d["code"]) != 4006 || d["reason"] != "temporarily unavailable" || d["reconnect"] != true {
 			t.Fatalf("disconnect %v, want 4006 temporarily unavailable, reconnect", d)
 		}
 		if code := u.WaitClosed(5 * time.Second); code != 4006 {

@@ -1,13 +1,14 @@
-package server_test
+package e2e_test
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/heraldhq/herald/client"
 	"github.com/heraldhq/herald/hub"
@@ -15,8 +16,11 @@ import (
 	"github.com/heraldhq/herald/protocol"
 )
 
-// deepJSON is valid JSON nested n arrays deep.
-func deepJSON(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+// dialWith dials s offering subprotocols, whatever encoding s's other
+// clients speak.
+func dialWith(t *testing.T, s *ht.Server, subprotocols ...string) *ht.Client {
+	return ht.Dial(t, s.WSURL, &websocket.DialOptions{Subprotocols: subprotocols})
+}
 
 // wantB64 checks that a publication, as a JSON client received it, carries
 // want base64-encoded under "b64" and no "data".
@@ -52,7 +56,7 @@ func firstPub(t *testing.T, what string, v any) map[string]any {
 func TestDeepDataFromProtobuf(t *testing.T) {
 	s := ht.Start(t, ht.Options{})
 	const ch = "chat:deep"
-	deep := deepJSON(10000)
+	deep := ht.NestedJSON(10000)
 
 	jsonSub, _ := s.Connect(t, ht.Token(t, "reader", nil))
 	if r := jsonSub.Call(map[string]any{"type": "subscribe", "channel": ch}); r.ErrorCode() != 0 {
@@ -170,7 +174,7 @@ func TestDeepDataFromProtobuf(t *testing.T) {
 // b64data.
 func TestDeepDataDirectAndRecovery(t *testing.T) {
 	s := ht.Start(t, ht.Options{})
-	deep := deepJSON(10000)
+	deep := ht.NestedJSON(10000)
 
 	rcpt, res := s.Connect(t, ht.Token(t, "rcpt", nil))
 	inbox, _ := res["inbox"].(map[string]any)
@@ -187,10 +191,10 @@ func TestDeepDataDirectAndRecovery(t *testing.T) {
 
 	// The server API: b64data holding deep JSON, and data nested past
 	// the limit (the API's JSON decoder allows it).
-	over := deepJSON(65)
+	over := ht.NestedJSON(65)
 	s.MustAPI("publish", map[string]any{"channel": "chat:api", "b64data": base64.StdEncoding.EncodeToString([]byte(deep))})
 	s.MustAPI("publish", map[string]any{"channel": "chat:api", "data": json.RawMessage(over)})
-	s.MustAPI("publish", map[string]any{"channel": "chat:api", "data": json.RawMessage(deepJSON(64))})
+	s.MustAPI("publish", map[string]any{"channel": "chat:api", "data": json.RawMessage(ht.NestedJSON(64))})
 
 	// A new connection recovers the inbox and the channel in its connect.
 	epoch := s.MustAPI("history", map[string]any{"channel": "chat:api", "limit": 0})["epoch"]
@@ -213,7 +217,7 @@ func TestDeepDataDirectAndRecovery(t *testing.T) {
 	}
 	wantB64(t, "API b64data", pubs[0].(map[string]any), deep)
 	wantB64(t, "API data past the limit", pubs[1].(map[string]any), over)
-	if d, _ := json.Marshal(pubs[2].(map[string]any)["data"]); string(d) != deepJSON(64) {
+	if d, _ := json.Marshal(pubs[2].(map[string]any)["data"]); string(d) != ht.NestedJSON(64) {
 		t.Errorf("API data at the limit: %.100v, want it inlined", pubs[2])
 	}
 }
@@ -287,7 +291,7 @@ func TestClusterDeepData(t *testing.T) {
 		if r := publisher.Call(map[string]any{"type": "connect", "token": ht.Token(t, "writer", nil)}); r.ErrorCode() != 0 {
 			t.Fatalf("connect: %v", r)
 		}
-		deep, within := deepJSON(10000), deepJSON(80)
+		deep, within := ht.NestedJSON(10000), ht.NestedJSON(80)
 		for i, data := range []string{deep, within} {
 			frame, _ := protocol.Protobuf.AppendCommand(nil, &protocol.Command{ID: uint32(100 + i), Type: protocol.TypePublish, Channel: ch, Data: []byte(data)})
 			publisher.Send(frame)

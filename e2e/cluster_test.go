@@ -1,4 +1,4 @@
-package server_test
+package e2e_test
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/heraldhq/herald/broker"
 	"github.com/heraldhq/herald/hub"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 )
@@ -48,12 +47,12 @@ func TestClusterDelivery(t *testing.T) {
 		if r := b.Call(map[string]any{"type": "publish", "channel": "chat:x", "data": map[string]any{"text": "hi"}}); r.ErrorCode() != 0 {
 			t.Fatalf("publish: %v", r)
 		}
-		if m := a.Messages("chat:x", 1)[0]; num(m["offset"]) != 1 {
+		if m := a.Messages("chat:x", 1)[0]; ht.Num(m["offset"]) != 1 {
 			t.Fatalf("message %v", m)
 		}
 		for i, n := range nodes {
 			res := n.MustAPI("presence_stats", map[string]any{"channel": "chat:x"})
-			if num(res["clients"]) != 2 || num(res["users"]) != 2 {
+			if ht.Num(res["clients"]) != 2 || ht.Num(res["users"]) != 2 {
 				t.Fatalf("node %d: presence stats %v, want 2 clients of 2 users", i+1, res)
 			}
 		}
@@ -99,14 +98,14 @@ func TestClusterInfoAndChannels(t *testing.T) {
 		}
 		res := nodes[0].MustAPI("channels", map[string]any{"pattern": "chat:*"})
 		chans, _ := res["channels"].(map[string]any)
-		if got, _ := chans["chat:count"].(map[string]any); num(got["clients"]) != 6 {
+		if got, _ := chans["chat:count"].(map[string]any); ht.Num(got["clients"]) != 6 {
 			t.Fatalf("channels %v, want chat:count with 6 clients", res)
 		}
 		nodes[2].Stop()
 		ht.Eventually(t, 5*time.Second, func() bool { return len(nodeNames(t, nodes[0])) == 2 }, "a stopped node leaves info")
 		res = nodes[1].MustAPI("channels", nil)
 		chans, _ = res["channels"].(map[string]any)
-		if got, _ := chans["chat:count"].(map[string]any); num(got["clients"]) != 3 {
+		if got, _ := chans["chat:count"].(map[string]any); ht.Num(got["clients"]) != 3 {
 			t.Fatalf("channels after a node left %v, want 3 clients", res)
 		}
 	})
@@ -165,7 +164,7 @@ func testOutage(t *testing.T, engineProc *privateEngine, lose bool) {
 	errObj, _ := out["error"].(map[string]any)
 	// Error 100 is temporary by the protocol's table; the API's error
 	// object carries only code and message.
-	if status != http.StatusOK || num(errObj["code"]) != 100 {
+	if status != http.StatusOK || ht.Num(errObj["code"]) != 100 {
 		t.Fatalf("publish during outage: %d %v, want error 100", status, out)
 	}
 	if r := c.Call(map[string]any{"type": "publish", "channel": "chat:outage", "data": 3}); r.ErrorCode() != 100 {
@@ -187,7 +186,7 @@ func testOutage(t *testing.T, engineProc *privateEngine, lose bool) {
 		// Nothing was lost: the subscriber stays and the stream goes on.
 		res := s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 4})
 		t.Logf("published after the outage: %v", res)
-		if m := c.Messages("chat:outage", 1)[0]; num(m["offset"]) != 2 {
+		if m := c.Messages("chat:outage", 1)[0]; ht.Num(m["offset"]) != 2 {
 			t.Fatalf("after the outage: %v, want offset 2", m)
 		}
 		// The resync after the reconnect (it lets a second pass for
@@ -197,7 +196,7 @@ func testOutage(t *testing.T, engineProc *privateEngine, lose bool) {
 		// settling time (resyncSettle, 1 s).
 		time.Sleep(1500 * time.Millisecond)
 		s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 5})
-		if m := c.Messages("chat:outage", 1)[0]; num(m["offset"]) != 3 {
+		if m := c.Messages("chat:outage", 1)[0]; ht.Num(m["offset"]) != 3 {
 			t.Fatalf("after the resync: %v, want offset 3 on the same connection", m)
 		}
 		return
@@ -212,35 +211,6 @@ func testOutage(t *testing.T, engineProc *privateEngine, lose bool) {
 	}
 	s.MustAPI("publish", map[string]any{"channel": "chat:outage", "data": 5})
 	c2.Messages("chat:outage", 1)
-}
-
-// engine makes broker clients of one kind for these tests.
-type engine struct {
-	name string
-	// connect returns a broker on the shared server with the given key
-	// prefix; the test closes it.
-	connect func(t testing.TB, prefix string) broker.Broker
-	// private starts a server of the engine's own for this test.
-	private func(t testing.TB) *privateEngine
-	// outages lists the outage cases the private server can produce: a
-	// restart that keeps the data (false) and one that loses it (true).
-	outages []bool
-}
-
-// privateEngine is an engine server a test may stop and start.
-type privateEngine struct {
-	connect func(t testing.TB, prefix string) broker.Broker
-	stop    func()
-	start   func()
-	// wipe, when set, deletes the server's stored data while it is
-	// stopped; without it a restart keeps whatever the server persists.
-	wipe func()
-}
-
-func eachEngine(t *testing.T, fn func(t *testing.T, e engine)) {
-	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) { fn(t, e) })
-	}
 }
 
 func userOf(m ht.Msg) string {
