@@ -56,7 +56,7 @@ func TestAPIMethodErrors(t *testing.T) {
 	for _, tc := range cases {
 		status, out := s.API(tc.method, tc.body)
 		e, _ := out["error"].(map[string]any)
-		if status != 200 || num(e["code"]) != tc.code {
+		if status != 200 || ht.Num(e["code"]) != tc.code {
 			t.Errorf("%s %v: %d %v, want error %d", tc.method, tc.body, status, out, tc.code)
 		}
 	}
@@ -70,7 +70,7 @@ func TestAPIPublishAndBroadcast(t *testing.T) {
 		c.Call(map[string]any{"type": "subscribe", "channel": "chat:b"})
 
 		r := s.MustAPI("publish", map[string]any{"channel": "chat:a", "b64data": "AAEC"})
-		if num(r["offset"]) != 1 {
+		if ht.Num(r["offset"]) != 1 {
 			t.Fatalf("publish %v", r)
 		}
 		m := c.Messages("chat:a", 1)[0]
@@ -80,8 +80,8 @@ func TestAPIPublishAndBroadcast(t *testing.T) {
 
 		r = s.MustAPI("broadcast", map[string]any{"channels": []string{"chat:a", "chat:b", "nope:x"}, "data": "all"})
 		results := r["results"].([]any)
-		if num(results[0].(map[string]any)["offset"]) != 2 || num(results[1].(map[string]any)["offset"]) != 1 ||
-			num(results[2].(map[string]any)["error"].(map[string]any)["code"]) != 102 {
+		if ht.Num(results[0].(map[string]any)["offset"]) != 2 || ht.Num(results[1].(map[string]any)["offset"]) != 1 ||
+			ht.Num(results[2].(map[string]any)["error"].(map[string]any)["code"]) != 102 {
 			t.Fatalf("broadcast %v", r)
 		}
 		c.Messages("chat:a", 1)
@@ -97,7 +97,7 @@ func TestAPIIdempotency(t *testing.T) {
 		body := map[string]any{"channel": "chat:i", "data": "once", "idempotency_key": "k1"}
 		first := s.MustAPI("publish", body)
 		second := s.MustAPI("publish", body)
-		if toJSON(first) != toJSON(second) {
+		if ht.JSON(first) != ht.JSON(second) {
 			t.Fatalf("repeat answered %v, first %v", second, first)
 		}
 		s.MustAPI("publish", map[string]any{"channel": "chat:i", "data": "marker"})
@@ -137,7 +137,7 @@ func TestAPIUserActions(t *testing.T) {
 		a2.ExpectClose(4502)
 		s.MustAPI("disconnect", map[string]any{"user": "bob", "code": 4000, "reason": "please reconnect"})
 		d := bob.Push("disconnect")
-		if num(d["code"]) != 4000 || d["reconnect"] != true || d["reason"] != "please reconnect" {
+		if ht.Num(d["code"]) != 4000 || d["reconnect"] != true || d["reason"] != "please reconnect" {
 			t.Fatalf("disconnect push %v", d)
 		}
 	})
@@ -156,15 +156,15 @@ func TestAPIReads(t *testing.T) {
 		if _, ok := p[res["client"].(string)]; !ok || len(p) != 1 {
 			t.Fatalf("presence %v", p)
 		}
-		if st := s.MustAPI("presence_stats", map[string]any{"channel": "chat:r"}); num(st["users"]) != 1 {
+		if st := s.MustAPI("presence_stats", map[string]any{"channel": "chat:r"}); ht.Num(st["users"]) != 1 {
 			t.Fatalf("stats %v", st)
 		}
 		h := s.MustAPI("history", map[string]any{"channel": "chat:r", "limit": 1, "reverse": true})
-		if pubs := h["publications"].([]any); len(pubs) != 1 || num(pubs[0].(map[string]any)["data"]) != 2 {
+		if pubs := h["publications"].([]any); len(pubs) != 1 || ht.Num(pubs[0].(map[string]any)["data"]) != 2 {
 			t.Fatalf("history %v", h)
 		}
 		chans := s.MustAPI("channels", map[string]any{})["channels"].(map[string]any)
-		if len(chans) != 2 || num(chans["chat:r"].(map[string]any)["clients"]) != 1 {
+		if len(chans) != 2 || ht.Num(chans["chat:r"].(map[string]any)["clients"]) != 1 {
 			t.Fatalf("channels %v", chans)
 		}
 		chans = s.MustAPI("channels", map[string]any{"pattern": "chat:*"})["channels"].(map[string]any)
@@ -173,7 +173,7 @@ func TestAPIReads(t *testing.T) {
 		}
 		nodes := s.MustAPI("info", nil)["nodes"].([]any)
 		n := nodes[0].(map[string]any)
-		if num(n["clients"]) != 1 || num(n["users"]) != 1 || num(n["channels"]) != 2 || num(n["subs"]) != 2 {
+		if ht.Num(n["clients"]) != 1 || ht.Num(n["users"]) != 1 || ht.Num(n["channels"]) != 2 || ht.Num(n["subs"]) != 2 {
 			t.Fatalf("info %v", n)
 		}
 

@@ -114,7 +114,7 @@ func TestProtobufBatching(t *testing.T) {
 	}
 	msgs := c.Messages("chat:b", n)
 	for i, m := range msgs {
-		if num(m["data"]) != i || num(m["offset"]) != i+2 {
+		if ht.Num(m["data"]) != i || ht.Num(m["offset"]) != i+2 {
 			t.Fatalf("message %d: %v", i, m)
 		}
 	}
@@ -136,7 +136,7 @@ func TestCrossDelivery(t *testing.T) {
 	// since maps can only say JSON.
 	pub, _ := protocol.Protobuf.AppendCommand(nil, &protocol.Command{ID: 50, Type: "publish", Channel: "chat:x", Data: []byte{0, 0xfe, 'z'}})
 	p.Send(pub)
-	if r := p.Wait(func(m ht.Msg) bool { return m.ID() == 50 }, "publish reply"); num(r.Result()["offset"]) != 1 {
+	if r := p.Wait(func(m ht.Msg) bool { return m.ID() == 50 }, "publish reply"); ht.Num(r.Result()["offset"]) != 1 {
 		t.Fatalf("publish: %v", r)
 	}
 	want := base64.StdEncoding.EncodeToString([]byte{0, 0xfe, 'z'})
@@ -148,7 +148,7 @@ func TestCrossDelivery(t *testing.T) {
 		t.Fatalf("Protobuf subscriber got %v", m)
 	}
 	j.Call(map[string]any{"type": "publish", "channel": "chat:x", "data": map[string]any{"k": "v"}})
-	if m := p.Messages("chat:x", 1)[0]; toJSON(m["data"]) != `{"k":"v"}` {
+	if m := p.Messages("chat:x", 1)[0]; ht.JSON(m["data"]) != `{"k":"v"}` {
 		t.Fatalf("Protobuf subscriber got %v", m)
 	}
 	// History through Protobuf keeps the bytes too.

@@ -159,7 +159,7 @@ func TestSlowRequestBodies(t *testing.T) {
 		c.conn.Close()
 	}
 	fdsBackTo(t, baseline)
-	stillServes(t, s)
+	s.StillServes(t)
 }
 
 // earlyRefusals are requests the server answers without reading their
@@ -233,7 +233,7 @@ func TestEarlyRefusalCloses(t *testing.T) {
 				checkEarlyRefusal(t, conn, c.head, c.length, body, c.status)
 			})
 		}
-		stillServes(t, s)
+		s.StillServes(t)
 	})
 	t.Run("tls", func(t *testing.T) {
 		f := startTLS(t, tlsSetup{server: cfg})
