@@ -133,10 +133,15 @@ func nodeNames(t *testing.T, s *ht.Server) []string {
 // and always comes back empty; NATS keeps its JetStream store, and a second
 // case deletes the store while the server is down.
 func TestEngineOutage(t *testing.T) {
+	waitsOnClock(t)
 	eachEngine(t, func(t *testing.T, e engine) {
+		waitsOnClock(t)
 		for _, lose := range e.outages {
 			name := map[bool]string{false: "kept", true: "lost"}[lose]
-			t.Run(name, func(t *testing.T) { testOutage(t, e.private(t), lose) })
+			t.Run(name, func(t *testing.T) {
+				waitsOnClock(t)
+				testOutage(t, e.private(t), lose)
+			})
 		}
 	})
 }

@@ -43,7 +43,9 @@ func TestRateLimit(t *testing.T) {
 // TestHeartbeat: the server pings every PingInterval; a client that
 // answers with pong stays, one that does not is closed with 4002.
 func TestHeartbeat(t *testing.T) {
+	waitsOnClock(t)
 	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		waitsOnClock(t)
 		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second}})
 		t.Run("answered", func(t *testing.T) {
 			c, res := s.Connect(t, ht.Token(t, "u", nil))
@@ -70,7 +72,9 @@ func TestHeartbeat(t *testing.T) {
 // refresh_needed; a refresh with the same user's token extends the
 // connection, and one never refreshed is closed with 4003.
 func TestTokenExpiry(t *testing.T) {
+	waitsOnClock(t)
 	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		waitsOnClock(t)
 		s := ht.Start(t, ht.Options{Encoding: enc, Hub: hub.Config{RefreshNotice: time.Second}})
 		exp := time.Now().Add(1500*time.Millisecond).Unix() + 1
 		c, _ := s.Connect(t, ht.Token(t, "u", map[string]any{"exp": exp}))

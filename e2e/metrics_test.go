@@ -209,6 +209,7 @@ func TestMetricsGauges(t *testing.T) {
 // TestMetricsSlowConsumer overflows a client that does not read and checks
 // the slow-consumer counter and the 4001 close.
 func TestMetricsSlowConsumer(t *testing.T) {
+	waitsOnClock(t)
 	s, _ := metricsServer(t,
 		hub.Config{WriteQueueMessages: 64, WriteQueueBytes: 256 << 10},
 		server.Config{WriteTimeout: 300 * time.Millisecond})

@@ -36,6 +36,7 @@ func privatePersistentRedis(t testing.TB) *privateEngine {
 // presence_ttl, and its leave is announced once per channel; the node logs
 // the outage's failed removals once, not once per removal.
 func TestPresenceRemovalRetried(t *testing.T) {
+	waitsOnClock(t)
 	for _, e := range []struct {
 		name    string
 		private func(testing.TB) *privateEngine
@@ -43,7 +44,10 @@ func TestPresenceRemovalRetried(t *testing.T) {
 		{"redis", privatePersistentRedis},
 		{"nats", privateNATS},
 	} {
-		t.Run(e.name, func(t *testing.T) { testPresenceRemovalRetried(t, e.private(t)) })
+		t.Run(e.name, func(t *testing.T) {
+			waitsOnClock(t)
+			testPresenceRemovalRetried(t, e.private(t))
+		})
 	}
 }
 
@@ -126,6 +130,7 @@ func testPresenceRemovalRetried(t *testing.T, eng *privateEngine) {
 // reporter fail every tick while the engine is away; that is one warning
 // each and one line each when they recover, not a line per tick.
 func TestBackgroundLogsOncePerOutage(t *testing.T) {
+	waitsOnClock(t)
 	eng := privateRedis(t)
 	var logs logtest.Buffer
 	s := ht.Start(t, ht.Options{
@@ -157,7 +162,9 @@ func TestBackgroundLogsOncePerOutage(t *testing.T) {
 // connect (whose inbox it cannot read) with error 100 and close 4006,
 // after which clients reconnect with a backoff.
 func TestStartedWhileEngineDown(t *testing.T) {
+	waitsOnClock(t)
 	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
+		waitsOnClock(t)
 		const brokerTimeout = 3 * time.Second
 		b, err := redis.New(redis.Options{
 			Addrs:  []string{"127.0.0.1:" + strconv.Itoa(services.FreePort(t))}, // nothing listens
@@ -267,6 +274,7 @@ func (g *gatedBroker) RemovePresence(ctx context.Context, channel string, info *
 // would stay until its TTL ran out, then be announced as a second leave):
 // the removal waits for the refresh.
 func TestRefreshDoesNotUndoRemoval(t *testing.T) {
+	waitsOnClock(t)
 	mb := memory.New(memory.Options{})
 	t.Cleanup(func() { mb.Close() })
 	g := &gatedBroker{Broker: mb}
@@ -291,6 +299,7 @@ func TestRefreshDoesNotUndoRemoval(t *testing.T) {
 // presence entry: the queued removal of the old subscription's entry is
 // dropped, not run against the new one once the engine is back.
 func TestResubscribeCancelsQueuedRemoval(t *testing.T) {
+	waitsOnClock(t)
 	eng := privatePersistentRedis(t)
 	var logs logtest.Buffer
 	// Without history a subscribe needs the engine only for the node's

@@ -28,6 +28,7 @@ func tokenWithoutExp(t *testing.T, user string, claims map[string]any) string {
 // connect token had no exp may refresh with another such token, or take
 // an exp from one.
 func TestRefreshWithoutExp(t *testing.T) {
+	waitsOnClock(t)
 	s := ht.Start(t, ht.Options{Hub: hub.Config{RefreshNotice: time.Second}})
 	exp := time.Now().Add(1500*time.Millisecond).Unix() + 1
 	c, _ := s.Connect(t, ht.Token(t, "u", map[string]any{"exp": exp}))
