@@ -48,6 +48,12 @@ func (b *outgoingBudget) Add(n int) {
 	if n < 0 || used <= b.limit {
 		return
 	}
+	b.startSweep()
+}
+
+// startSweep starts a sweep, unless one runs or the last ended less than
+// sweepInterval ago.
+func (b *outgoingBudget) startSweep() {
 	if time.Now().UnixNano() < b.next.Load() || !b.sweeping.CompareAndSwap(false, true) {
 		return
 	}
@@ -62,9 +68,29 @@ func (b *outgoingBudget) Add(n int) {
 }
 
 // busy reports whether the node holds more than the sweep's target: work
-// that can wait (a catch-up's next page) waits. A nil budget is never busy.
+// that can wait (a history reply, a catch-up's next page) waits. A nil
+// budget is never busy.
 func (b *outgoingBudget) busy() bool {
 	return b != nil && b.used.Load() > int64(float64(b.limit)*budgetTarget)
+}
+
+// waitRoom waits while the budget is busy, for work that can wait, and
+// reports whether it may go on (false: sleep said the hub is stopping, or
+// gone said the waiter's connection is). Meanwhile it starts sweeps: with
+// usage between the target and the limit nothing else would, and bytes
+// held by clients that read slowly, or not at all, would keep every waiter
+// waiting until those clients' write timeouts.
+func (b *outgoingBudget) waitRoom(sleep func(time.Duration) bool, gone func() bool) bool {
+	for b.busy() {
+		if gone() {
+			return false
+		}
+		b.startSweep()
+		if !sleep(budgetPoll) {
+			return false
+		}
+	}
+	return true
 }
 
 // budgetPoll is how often a waiting catch-up looks at the budget again.

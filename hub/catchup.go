@@ -154,11 +154,9 @@ func (s *subscription) catchUp() {
 			return // the client is gone or going
 		}
 		// A node holding much for its connections already lets catch-ups
-		// wait rather than add to it and cut someone.
-		for h.budget.busy() {
-			if !h.sleep(budgetPoll) {
-				return
-			}
+		// wait, and cuts the largest holders meanwhile.
+		if !h.budget.waitRoom(h.sleep, c.out.Ending) {
+			return
 		}
 		s.mu.Lock()
 		if s.gone {

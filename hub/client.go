@@ -247,11 +247,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		c.awaitDrain(0)
 		// Nor is a history reply built while the node holds more than it
 		// should for its connections: it would only make someone be cut.
-		for c.hub.budget.busy() && !c.out.Ending() {
-			if !c.hub.sleep(budgetPoll) {
-				break
-			}
-		}
+		c.hub.budget.waitRoom(c.hub.sleep, c.out.Ending)
 	} else {
 		c.awaitDrain(c.hub.cfg.WriteQueueBytes / 2)
 	}
