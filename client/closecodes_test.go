@@ -55,41 +55,30 @@ func closingServer(t *testing.T, close func(n int64) websocket.StatusCode) (stri
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", &conns
 }
 
-// TestLimitClosesBackOff: a server that closes every connection with 4005
-// soon after connect is asked again less and less often, not every
-// Backoff.Min.
-func TestLimitClosesBackOff(t *testing.T) {
-	url, conns := closingServer(t, func(int64) websocket.StatusCode { return websocket.StatusCode(protocol.CloseConnectionLimit) })
-	c := client.New(url, client.Options{Backoff: client.Backoff{Min: 50 * time.Millisecond, Max: 10 * time.Second, Factor: 4}})
-	if err := c.Connect(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	time.Sleep(2 * time.Second) // counting attempts over a period, not synchronising
-	// Waits drawn below 50·4ⁿ ms: a handful of connections in 2 s. With
-	// the backoff reset after every connection, some forty.
-	if n := conns.Load(); n > 12 {
-		t.Fatalf("%d connections in 2 s", n)
-	}
-}
-
 // dropConnection makes closingServer end a connection without a close
 // frame, as a proxy or a load balancer that drops it would.
 const dropConnection websocket.StatusCode = -1
 
-// TestDroppedConnectionsBackOff: a connection dropped without a close frame
-// (1006) soon after its connect, again and again, is not reconnected every
-// Backoff.Min either: the count goes on as for 4005.
-func TestDroppedConnectionsBackOff(t *testing.T) {
-	url, conns := closingServer(t, func(int64) websocket.StatusCode { return dropConnection })
-	c := client.New(url, client.Options{Backoff: client.Backoff{Min: 50 * time.Millisecond, Max: 10 * time.Second, Factor: 4}})
-	if err := c.Connect(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	time.Sleep(2 * time.Second) // counting attempts over a period, not synchronising
-	if n := conns.Load(); n > 12 {
-		t.Fatalf("%d connections in 2 s", n)
+// TestShortConnectionsBackOff: a server that closes every connection soon
+// after connect, with 4005 or without a close frame at all (1006, a proxy
+// dropping it), is asked again less and less often, not every Backoff.Min.
+func TestShortConnectionsBackOff(t *testing.T) {
+	for _, code := range []websocket.StatusCode{websocket.StatusCode(protocol.CloseConnectionLimit), dropConnection} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			t.Parallel()
+			url, conns := closingServer(t, func(int64) websocket.StatusCode { return code })
+			c := client.New(url, client.Options{Backoff: client.Backoff{Min: 50 * time.Millisecond, Max: 10 * time.Second, Factor: 4}})
+			if err := c.Connect(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			time.Sleep(2 * time.Second) // counting attempts over a period, not synchronising
+			// Waits drawn below 50·4ⁿ ms: a handful of connections in 2 s.
+			// With the backoff reset after every connection, some forty.
+			if n := conns.Load(); n > 12 {
+				t.Fatalf("%d connections in 2 s", n)
+			}
+		})
 	}
 }
 

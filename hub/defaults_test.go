@@ -1,8 +1,9 @@
 package hub
 
 import (
-	"reflect"
 	"testing"
+
+	"github.com/heraldhq/herald/internal/defaultstest"
 )
 
 // TestZeroConfigTakesDefaultConfig: New gives every field of a zero Config
@@ -10,22 +11,7 @@ import (
 func TestZeroConfigTakesDefaultConfig(t *testing.T) {
 	var got Config
 	got.setDefaults()
-	want := reflect.ValueOf(DefaultConfig())
-	typ := want.Type()
-	set := 0
-	for i := range typ.NumField() {
-		f := want.Field(i)
-		if f.IsZero() {
-			continue
-		}
-		set++
-		if g := reflect.ValueOf(got).Field(i); !reflect.DeepEqual(g.Interface(), f.Interface()) {
-			t.Errorf("%s: a zero Config gets %v, DefaultConfig says %v", typ.Field(i).Name, g, f)
-		}
-	}
-	if set < 30 {
-		t.Errorf("DefaultConfig sets only %d fields", set)
-	}
+	defaultstest.Check(t, got, DefaultConfig(), 30)
 	// Negative values of the fields with no limit at -1 stay as they are.
 	off := Config{MaxPresenceMembers: -1, MaxConnectionsPerUser: -1, PublishRate: -1, MaxOutgoingBytes: -1, NewChannelQuota: -1}
 	off.setDefaults()
