@@ -16,13 +16,13 @@ var _ broker.Handler = (*Hub)(nil)
 // this node.
 func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos broker.StreamPosition) {
 	f := outbound.NewFanout(&h.writers)
-	n := h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
+	n, rounds := h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		wire := h.toWire(pub)
 		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
 	}, func(s *subscription, msg []byte) {
 		s.deliverTo(pub.Offset, pos.Epoch, msg, pub.Time, f)
 	})
-	f.Start()
+	rounds.Start(f)
 	h.countQueued(protocol.PushMessage, n)
 	h.metrics.delivered.Add(int64(n[protocol.JSON] + n[protocol.Protobuf]))
 }

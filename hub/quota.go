@@ -140,5 +140,5 @@ func (r *channelRegistry) has(channel string) bool {
 	sh := &r.shards[shardOf(channel)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return len(sh.m[channel]) > 0
+	return sh.m[channel] != nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/heraldhq/herald/internal/outbound"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -146,15 +147,24 @@ func (r *userRegistry) count() int { return int(r.n.Load()) }
 type channelRegistry struct {
 	shards [numShards]struct {
 		mu sync.RWMutex
-		m  map[string]map[*Client]*subscription
+		m  map[string]*channelSubs
 	}
 	n    atomic.Int64 // channels
 	subs atomic.Int64 // subscriptions
 }
 
+// channelSubs are one channel's subscriptions on this node, and the rounds
+// its publications' fan-outs write in (outbound.Rounds): consecutive
+// publications reach a subscriber in one frame when they come faster than
+// the fan-out writes.
+type channelSubs struct {
+	subs   map[*Client]*subscription
+	rounds outbound.Rounds
+}
+
 func (r *channelRegistry) init() {
 	for i := range r.shards {
-		r.shards[i].m = make(map[string]map[*Client]*subscription)
+		r.shards[i].m = make(map[string]*channelSubs)
 	}
 }
 
@@ -165,15 +175,15 @@ func (r *channelRegistry) add(s *subscription) (first bool) {
 	sh.mu.Lock()
 	set := sh.m[s.channel]
 	if set == nil {
-		set = make(map[*Client]*subscription, 1)
+		set = &channelSubs{subs: make(map[*Client]*subscription, 1)}
 		sh.m[s.channel] = set
 		r.n.Add(1)
 		first = true
 	}
-	if _, ok := set[s.client]; !ok {
+	if _, ok := set.subs[s.client]; !ok {
 		r.subs.Add(1)
 	}
-	set[s.client] = s
+	set.subs[s.client] = s
 	sh.mu.Unlock()
 	return first
 }
@@ -185,12 +195,12 @@ func (r *channelRegistry) remove(s *subscription) (last bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	set := sh.m[s.channel]
-	if set == nil || set[s.client] != s {
+	if set == nil || set.subs[s.client] != s {
 		return false
 	}
-	delete(set, s.client)
+	delete(set.subs, s.client)
 	r.subs.Add(-1)
-	if len(set) == 0 {
+	if len(set.subs) == 0 {
 		delete(sh.m, s.channel)
 		r.n.Add(-1)
 		return true
@@ -206,7 +216,7 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 		sh.mu.RLock()
 		for ch, set := range sh.m {
 			if match == nil || match(ch) {
-				out[ch] = len(set)
+				out[ch] = len(set.subs)
 			}
 		}
 		sh.mu.RUnlock()
@@ -219,13 +229,18 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 // once per encoding, and only for encodings some subscriber speaks: every
 // subscriber of one encoding shares the same bytes. It returns how many
 // subscribers of each encoding deliver was called for, so that statistics
-// cost one add per push rather than one per subscriber.
-func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding) []byte, deliver func(*subscription, []byte)) (n [protocol.NumEncodings]int) {
+// cost one add per push rather than one per subscriber, and the channel's
+// fan-out rounds (nil when it has no subscriber here).
+func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding) []byte, deliver func(*subscription, []byte)) (n [protocol.NumEncodings]int, rounds *outbound.Rounds) {
 	sh := &r.shards[shardOf(channel)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
+	set := sh.m[channel]
+	if set == nil {
+		return n, nil
+	}
 	var msgs [protocol.NumEncodings][]byte
-	for _, s := range sh.m[channel] {
+	for _, s := range set.subs {
 		enc := s.client.enc
 		if msgs[enc] == nil {
 			msgs[enc] = encode(enc)
@@ -233,7 +248,7 @@ func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding)
 		deliver(s, msgs[enc])
 		n[enc]++
 	}
-	return n
+	return n, &set.rounds
 }
 
 // subscriptionsOf returns a snapshot of the channel's local subscriptions.
@@ -241,8 +256,12 @@ func (r *channelRegistry) subscriptionsOf(channel string) []*subscription {
 	sh := &r.shards[shardOf(channel)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	out := make([]*subscription, 0, len(sh.m[channel]))
-	for _, s := range sh.m[channel] {
+	set := sh.m[channel]
+	if set == nil {
+		return nil
+	}
+	out := make([]*subscription, 0, len(set.subs))
+	for _, s := range set.subs {
 		out = append(out, s)
 	}
 	return out

@@ -15,6 +15,8 @@ type Fanout struct {
 	conns   []*Conn
 	tracker Tracker
 	running atomic.Int32 // chunks still writing
+	// rounds, when not nil, is told when the last chunk ends (Rounds).
+	rounds *Rounds
 }
 
 var fanoutPool = sync.Pool{New: func() any { return new(Fanout) }}
@@ -36,7 +38,11 @@ func (f *Fanout) Add(c *Conn) { f.conns = append(f.conns, c) }
 // Start writes to the collected Conns: from up to GOMAXPROCS goroutines
 // for those whose transport can write without waiting (TryFrame), from a
 // writer goroutine each for the others. It hands f back to the pool.
-func (f *Fanout) Start() {
+func (f *Fanout) Start() { f.start() }
+
+// start is Start, reporting whether it started fan-out writers (which
+// end f's round) rather than only writer goroutines of the Conns'.
+func (f *Fanout) start() bool {
 	tries := f.conns[:0]
 	for _, c := range f.conns {
 		if c.w.TryFrame != nil {
@@ -47,7 +53,7 @@ func (f *Fanout) Start() {
 	}
 	if len(tries) == 0 {
 		f.release()
-		return
+		return false
 	}
 	chunks := min(runtime.GOMAXPROCS(0), (len(tries)+fanoutChunk-1)/fanoutChunk)
 	size := (len(tries) + chunks - 1) / chunks
@@ -60,10 +66,12 @@ func (f *Fanout) Start() {
 		go f.write(tries[:n])
 		tries = tries[n:]
 	}
+	return true
 }
 
 // write writes to conns without waiting; a Conn whose socket is full gets
-// a writer goroutine for the rest. The last chunk to finish releases f.
+// a writer goroutine for the rest. The last chunk to finish releases f and
+// ends its round.
 func (f *Fanout) write(conns []*Conn) {
 	tracker := f.tracker
 	for _, c := range conns {
@@ -72,7 +80,11 @@ func (f *Fanout) write(conns []*Conn) {
 		}
 	}
 	if f.running.Add(-1) == 0 {
+		r := f.rounds
 		f.release()
+		if r != nil {
+			r.ended(tracker)
+		}
 	}
 	if tracker != nil {
 		tracker.Done()
@@ -86,6 +98,6 @@ func (f *Fanout) release() {
 		f.conns = nil
 	}
 	f.conns = f.conns[:0]
-	f.tracker = nil
+	f.tracker, f.rounds = nil, nil
 	fanoutPool.Put(f)
 }

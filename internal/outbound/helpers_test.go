@@ -17,8 +17,9 @@ type wire struct {
 	flushes int
 	bad     string
 	// hold, when set, is called at the start of Frame, outside mu: a write
-	// that waits for a slow socket.
-	hold func()
+	// that waits for a slow socket. tryHold is the same for TryFrame: a
+	// write that takes long (a busy machine), not one that waits.
+	hold, tryHold func()
 	// fail, when set, is what every write returns.
 	fail error
 	// tryTakes is how much of each frame TryFrame writes, cycling; nil
@@ -51,6 +52,9 @@ func (w *wire) frame(parts [][]byte) error {
 }
 
 func (w *wire) tryFrame(parts [][]byte) (bool, error) {
+	if w.tryHold != nil {
+		w.tryHold()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fail != nil {
