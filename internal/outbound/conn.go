@@ -18,7 +18,9 @@
 //     connection costs none.
 //   - Coalescing: the writer takes what is queued, up to maxFrameBytes, and
 //     writes it as one frame (JSON: messages separated by newlines; Protobuf:
-//     back to back).
+//     back to back). The fan-outs of one channel write one round at a time
+//     (Rounds), so what is published while a round writes leaves in one
+//     frame per subscriber in the next, whichever goroutines publish.
 //   - The cork: while the reader handles one frame, the writer waits, so that
 //     the replies the frame causes leave together. It waits at most corkMax:
 //     a frame whose commands wait for a broker or a proxy does not hold back

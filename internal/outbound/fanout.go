@@ -10,7 +10,8 @@ import (
 // (PushLive), so that their frames are written after the loop, with its
 // locks released, by few goroutines: a goroutine start and exit per
 // subscriber, and the scheduling between, cost as much as the write
-// itself.
+// itself. A channel's fan-outs start through its Rounds, so that one
+// publication's writers do not write while the next is being pushed.
 type Fanout struct {
 	conns   []*Conn
 	tracker Tracker
