@@ -17,11 +17,15 @@ import "sync"
 // starts are scheduled ahead of the goroutine carrying the next one. A
 // client connection's reader, which handles several publish commands read
 // together before yielding, coalesced; the API did not, and at 1,000
-// subscribers spent its CPU on one syscall per delivery.
+// subscribers stayed at a few messages per frame while it fell seconds
+// behind (BENCHMARKS.md, "API-published fan-out").
 //
 // A Fanout that finds no round running starts at once: publications far
 // enough apart are written as soon as without rounds. One that finds a
-// round running waits at most for the rest of it.
+// round running waits at most for the rest of it, and so does everything
+// else pushed to its Conns meanwhile (a reply), since a Conn waiting for
+// a round holds the writer's role. The rounds' writers never wait for a
+// socket (TryFrame), so a round ends.
 type Rounds struct {
 	mu      sync.Mutex
 	running bool    // a round's fan-out writers are writing
