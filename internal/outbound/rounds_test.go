@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // peer is one test Conn with its wire and events.
@@ -60,7 +63,7 @@ func TestRoundsCoalescePublicationsWhileARoundWrites(t *testing.T) {
 	var r Rounds
 	publish(t, &r, &tr, peers, "<0>")
 	for i, p := range peers[:subscribers-1] {
-		waitFor(t, func() error {
+		wait.For(t, 5*time.Second, func() error {
 			if len(p.w.sent()) != 1 || writing(p.c) {
 				return fmt.Errorf("subscriber %d: sent %q, writing %v", i, p.w.sent(), writing(p.c))
 			}
@@ -88,7 +91,7 @@ func TestRoundsCoalescePublicationsWhileARoundWrites(t *testing.T) {
 		msg := fmt.Sprintf("<%d>", n)
 		publish(t, &r, &tr, peers, msg)
 		rest = append(rest, msg)
-		waitFor(t, settled)
+		wait.For(t, 5*time.Second, settled)
 	}
 	// The next round cannot start before the running one ends.
 	for i, p := range peers[:subscribers-1] {
