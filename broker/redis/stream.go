@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,8 +22,12 @@ type write struct {
 	prefix  string // message kind, and for a direct message the user
 }
 
-// append runs the publish script (see scripts/publish.lua).
-func (b *Broker) append(ctx context.Context, client redis.Scripter, pub *broker.Publication, w write) (broker.StreamPosition, bool, error) {
+// append runs the publish script (see scripts/publish.lua), or, for a
+// publication that is neither kept nor deduplicated, deliverOnly.
+func (b *Broker) append(ctx context.Context, client redis.UniversalClient, pub *broker.Publication, w write) (broker.StreamPosition, bool, error) {
+	if !w.stream.Keeps() && w.idemKey == "" {
+		return broker.StreamPosition{}, false, deliverOnly(ctx, client, pub, w)
+	}
 	keys := []string{w.keys.stream(), w.keys.meta()}
 	idemTTL := w.idemTTL
 	if w.idemKey != "" {
@@ -58,6 +63,25 @@ func (b *Broker) append(ctx context.Context, client redis.Scripter, pub *broker.
 		}
 	}
 	return pos, repeated == 1, nil
+}
+
+// deliverOnly delivers a publication that has no stream to go into and no
+// idempotency key to remember: one PUBLISH (SPUBLISH on a Cluster) of the
+// message the publish script would send, instead of a script call that
+// reads the server's clock and publishes. Its time is this node's clock.
+func deliverOnly(ctx context.Context, client redis.UniversalClient, pub *broker.Publication, w write) error {
+	if pub.Time == 0 {
+		pub.Time = time.Now().UnixMilli()
+	}
+	body := encodeBody(pub)
+	// prefix, the position ("0:", no offset and no epoch), ':', time, ':', body.
+	msg := make([]byte, 0, len(w.prefix)+24+len(body))
+	msg = append(msg, w.prefix...)
+	msg = append(msg, "0::"...)
+	msg = strconv.AppendInt(msg, pub.Time, 10)
+	msg = append(msg, ':')
+	msg = append(msg, body...)
+	return client.Do(ctx, w.pubCmd, w.pubsub, msg).Err()
 }
 
 // read runs the history script (see scripts/history.lua).
