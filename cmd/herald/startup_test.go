@@ -140,20 +140,8 @@ func TestNoFileServesAsTheInitFile(t *testing.T) {
 	if out, code := run(t, nil, "config", "init", file); code != 0 {
 		t.Fatalf("config init: %d %s", code, out)
 	}
-	build := func(env []string, args ...string) config.Config {
-		t.Helper()
-		cmd, f := newServeCommand()
-		if err := cmd.ParseFlags(args); err != nil {
-			t.Fatal(err)
-		}
-		cfg, _, err := f.load(cmd, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
 	for _, mode := range [][]string{nil, {"--dev"}} {
-		none, init := build(secretEnv, mode...), build(secretEnv, append(mode, "--config", file)...)
+		none, init := serveConfig(t, secretEnv, mode...), serveConfig(t, secretEnv, append(mode, "--config", file)...)
 		if !reflect.DeepEqual(none, init) {
 			t.Fatalf("%v: without a file\n%+v\nfrom config init\n%+v", mode, none, init)
 		}
@@ -235,18 +223,6 @@ func TestStartupLines(t *testing.T) {
 // address is given, and opens every namespace unless the file lists its
 // own.
 func TestServeDevDefaults(t *testing.T) {
-	build := func(env []string, args ...string) config.Config {
-		t.Helper()
-		cmd, f := newServeCommand()
-		if err := cmd.ParseFlags(args); err != nil {
-			t.Fatal(err)
-		}
-		cfg, _, err := f.load(cmd, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
 	t.Chdir(t.TempDir()) // the key file
 	for _, tc := range []struct {
 		env  []string
@@ -260,11 +236,11 @@ func TestServeDevDefaults(t *testing.T) {
 		{[]string{"HERALD_ADDRESS=0.0.0.0:9000"}, []string{"--dev"}, "0.0.0.0:9000"},
 		{nil, nil, ":8000"},
 	} {
-		if cfg := build(append(tc.env, secretEnv...), tc.args...); cfg.Address != tc.want {
+		if cfg := serveConfig(t, append(tc.env, secretEnv...), tc.args...); cfg.Address != tc.want {
 			t.Errorf("%v %v: address %s, want %s", tc.env, tc.args, cfg.Address, tc.want)
 		}
 	}
-	if cfg := build(secretEnv, "--dev"); len(cfg.Namespaces) != 0 {
+	if cfg := serveConfig(t, secretEnv, "--dev"); len(cfg.Namespaces) != 0 {
 		t.Errorf("dev namespaces %v, want none listed (all open)", cfg.Namespaces)
 	}
 }
@@ -386,4 +362,19 @@ func TestServeDevLandingPage(t *testing.T) {
 	if code, _ := get(t, "http://"+addr+"/nothing"); code != http.StatusNotFound {
 		t.Fatalf("GET /nothing: %d", code)
 	}
+}
+
+// serveConfig is the configuration serve would run with these flags and
+// environment.
+func serveConfig(t *testing.T, env []string, args ...string) config.Config {
+	t.Helper()
+	cmd, f := newServeCommand()
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := f.load(cmd, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
