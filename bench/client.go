@@ -38,9 +38,10 @@ type conn struct {
 	closeCode int
 	// trackers are per channel, guarded by mu.
 	trackers map[string]*tracker
-	// epochs are the streams' epochs of the channels subscribed with
-	// subscribeFrom, guarded by mu.
-	epochs map[string]string
+	// positions are the stream positions of the channels subscribed with
+	// subscribeFrom: the subscribe reply's, then the newest offset
+	// received; guarded by mu.
+	positions map[string]protocol.StreamPosition
 	// warm is set once a warm-up message arrived (raw fan-out).
 	warm atomic.Bool
 	// cmdErrors counts error replies to commands nobody waited for.
@@ -294,6 +295,10 @@ func (c *conn) track(f fields) {
 	}
 	if f.offset > 0 {
 		tr.see(f.offset)
+		if p, ok := c.positions[f.channel]; ok && f.offset > p.Offset {
+			p.Offset = f.offset
+			c.positions[f.channel] = p
+		}
 	} else {
 		tr.see(f.seq)
 	}
@@ -313,12 +318,13 @@ func (c *conn) counts() (unique, dups uint64) {
 // subscribeFrom subscribes to channel; when the connection holds a position
 // on it (see adopt), from there, so that the reply recovers what was
 // missed, whose publications go to the scenario like live ones. It reports
-// whether the server recovered everything asked for.
-func (c *conn) subscribeFrom(channel string, timeout time.Duration) (recovered bool, err error) {
+// whether the server recovered everything asked for, and how many
+// publications the reply carried.
+func (c *conn) subscribeFrom(channel string, timeout time.Duration) (complete bool, recovered int, err error) {
 	cmd := &protocol.Command{Type: protocol.TypeSubscribe, Channel: channel}
 	c.mu.Lock()
-	if tr, epoch := c.trackers[channel], c.epochs[channel]; tr != nil && tr.started && epoch != "" {
-		cmd.Since = &protocol.StreamPosition{Offset: tr.newest, Epoch: epoch}
+	if p, ok := c.positions[channel]; ok && p.Epoch != "" {
+		cmd.Since = &p
 	}
 	c.mu.Unlock()
 	var res protocol.SubscribeResult
@@ -332,15 +338,18 @@ func (c *conn) subscribeFrom(channel string, timeout time.Duration) (recovered b
 		}
 	}
 	if err := c.callResult(cmd, &res, deliver, timeout); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.epochs == nil {
-		c.epochs = map[string]string{}
+	if c.positions == nil {
+		c.positions = map[string]protocol.StreamPosition{}
 	}
-	c.epochs[channel] = res.Epoch
-	return res.Recovered == nil || *res.Recovered, nil
+	// Offset is where the stream stood (or, with more, the last
+	// publication the reply carried); deliver may have gone further.
+	p := c.positions[channel]
+	c.positions[channel] = protocol.StreamPosition{Offset: max(p.Offset, res.Offset), Epoch: res.Epoch}
+	return res.Recovered == nil || *res.Recovered, len(res.Publications), nil
 }
 
 // adopt carries over what old (closed: its reader is done) received, to
@@ -353,9 +362,9 @@ func (c *conn) adopt(old *conn) {
 		cp := *tr
 		trackers[ch] = &cp
 	}
-	epochs := maps.Clone(old.epochs)
+	positions := maps.Clone(old.positions)
 	old.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.trackers, c.epochs = trackers, epochs
+	c.trackers, c.positions = trackers, positions
 }

@@ -36,7 +36,7 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		switch {
 		case cfg.Protocol == "raw":
 		case cfg.Recover:
-			setup = func(c *conn) error { _, err := c.subscribeFrom(channel, cfg.Timeout); return err }
+			setup = func(c *conn) error { _, _, err := c.subscribeFrom(channel, cfg.Timeout); return err }
 		default:
 			setup = r.subscribe(channel)
 		}
@@ -97,9 +97,11 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		} else {
 			// The timeline goes on through the drain, where the
 			// deliveries of a saturated run arrive last.
-			r.drain(ctx, u0+good*uint64(len(list)), func() uint64 { u, _ := counts(list); return u })
+			// Recovering subscribers are replaced as they reconnect:
+			// count over the current ones.
+			r.drain(ctx, u0+good*uint64(len(list)), func() uint64 { u, _ := counts(subs.list()); return u })
 			close(stop)
-			out = r.measure(p, name, list, good, u0, d0)
+			out = r.measure(p, name, subs.list(), good, u0, d0)
 		}
 		if out.CPU, err = cpu.stop(time.Since(t0).Seconds(), sat(out.Expected, out.Lost)); err != nil {
 			return nil, err
@@ -112,6 +114,7 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 	var out *Result
 	if cfg.Ramp.Enabled {
 		var steps []*Result
+		cpu, t0 := startCPU(cfg.ServerPIDs, cfg.BrokerPID), time.Now()
 		ramp, err := runRamp(ctx, cfg.Ramp, func(rate float64) (*Result, error) {
 			s, err := step(rate, cfg.Ramp.Step)
 			if err == nil {
@@ -129,6 +132,10 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 		}
 		out.Name = name + " ramp"
 		out.Ramp = ramp
+		// Over the whole ramp (each step has its own in Ramp.Steps).
+		if out.CPU, err = cpu.stop(time.Since(t0).Seconds(), sat(out.Expected, out.Lost)); err != nil {
+			return nil, err
+		}
 	} else {
 		var err error
 		if out, err = step(cfg.Rate, cfg.Duration); err != nil {
@@ -252,6 +259,7 @@ func (r *runner) keepAll(ctx context.Context, subs *subscribers, channel string,
 		closes      map[string]int
 		reconnected atomic.Int64
 		unrecovered atomic.Uint64
+		recovered   atomic.Uint64
 	)
 	for i, c := range subs.list() {
 		wg.Go(func() {
@@ -266,13 +274,14 @@ func (r *runner) keepAll(ctx context.Context, subs *subscribers, channel string,
 				mu.Lock()
 				closes = addCounts(closes, map[string]int{c.closeKey(): 1})
 				mu.Unlock()
-				n, complete := r.resubscribe(ctx, c, channel)
+				n, complete, pubs := r.resubscribe(ctx, c, channel)
 				if n == nil {
 					return
 				}
 				if !complete {
 					unrecovered.Add(1)
 				}
+				recovered.Add(uint64(pubs))
 				subs.set(i, n)
 				reconnected.Add(1)
 				clock.back(node, time.Now())
@@ -286,18 +295,19 @@ func (r *runner) keepAll(ctx context.Context, subs *subscribers, channel string,
 		res.Closes = addCounts(res.Closes, closes)
 		res.Reconnected = int(reconnected.Load())
 		res.Unrecovered = unrecovered.Load()
+		res.Recovered = recovered.Load()
 	}
 }
 
 // resubscribe connects old's client again, with backoff, and subscribes it
 // to channel from old's position; nil when ctx ended first.
-func (r *runner) resubscribe(ctx context.Context, old *conn, channel string) (c *conn, complete bool) {
+func (r *runner) resubscribe(ctx context.Context, old *conn, channel string) (c *conn, complete bool, recovered int) {
 	backoff := minBackoff
 	for {
 		select {
 		case <-time.After(rand.N(backoff)):
 		case <-ctx.Done():
-			return nil, false
+			return nil, false, 0
 		}
 		backoff = min(2*backoff, maxBackoff)
 		c, err := r.dialer.dial(old.id, old.onMsg)
@@ -305,9 +315,9 @@ func (r *runner) resubscribe(ctx context.Context, old *conn, channel string) (c 
 			continue
 		}
 		c.adopt(old)
-		complete, err := c.subscribeFrom(channel, r.cfg.Timeout)
+		complete, recovered, err := c.subscribeFrom(channel, r.cfg.Timeout)
 		if err == nil {
-			return c, complete
+			return c, complete, recovered
 		}
 		c.close()
 		<-c.done

@@ -66,6 +66,9 @@ type RampStep struct {
 	P99        float64 `json:"p99_ms"`
 	Lost       uint64  `json:"lost"`
 	Duplicates uint64  `json:"duplicates"`
+	// CPUPerDeliveryUs is the servers' CPU time per delivery in the step,
+	// given their PIDs.
+	CPUPerDeliveryUs float64 `json:"cpu_per_delivery_us,omitempty"`
 }
 
 // runRamp calls step at rising rates until one fails the bounds.
@@ -85,8 +88,12 @@ func runRamp(ctx context.Context, r Ramp, step func(rate float64) (*Result, erro
 		if err != nil {
 			return out, err
 		}
-		out.Steps = append(out.Steps, RampStep{Rate: rate, Published: res.Published, PerSecond: res.PerSecond,
-			P99: res.Latency.P99, Lost: res.Lost, Duplicates: res.Duplicates})
+		st := RampStep{Rate: rate, Published: res.Published, PerSecond: res.PerSecond,
+			P99: res.Latency.P99, Lost: res.Lost, Duplicates: res.Duplicates}
+		if res.CPU != nil {
+			st.CPUPerDeliveryUs = res.CPU.PerDeliveryUs
+		}
+		out.Steps = append(out.Steps, st)
 		switch {
 		case res.Lost > 0 || res.Duplicates > 0:
 			out.StoppedBy = fmt.Sprintf("loss at %.0f/s (%d lost, %d duplicates)", rate, res.Lost, res.Duplicates)

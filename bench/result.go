@@ -61,9 +61,11 @@ type Result struct {
 	// to the last reconnect.
 	StormSeconds float64 `json:"storm_seconds,omitempty"`
 	// Outages are the nodes' restarts a recovering fan-out went through
-	// (Config.Recover), and Unrecovered counts the resubscribes whose
-	// missed publications the server could not all return.
+	// (Config.Recover); Recovered counts the publications resubscribes
+	// recovered, and Unrecovered the resubscribes whose missed
+	// publications the server could not all return.
 	Outages     []Outage `json:"outages,omitempty"`
+	Recovered   uint64   `json:"recovered,omitempty"`
 	Unrecovered uint64   `json:"unrecovered,omitempty"`
 }
 
@@ -130,6 +132,7 @@ func (r *Result) Merge(o *Result) {
 	r.ConnectSeconds = max(r.ConnectSeconds, o.ConnectSeconds)
 	r.Outages = mergeOutages(r.Outages, o.Outages)
 	r.Unrecovered += o.Unrecovered
+	r.Recovered += o.Recovered
 	if r.Histogram == nil {
 		r.Histogram = NewHistogram()
 	}
@@ -226,6 +229,9 @@ func (rep *Report) WriteTable(w io.Writer) {
 				back = fmt.Sprintf("%d not back", o.NotBack)
 			}
 			notes = append(notes, fmt.Sprintf("outage of %s: %d clients closed, %s after %.2fs", o.Node, o.Clients, back, o.Seconds))
+		}
+		if r.Recovered > 0 {
+			notes = append(notes, fmt.Sprintf("%d publications recovered on resubscribing", r.Recovered))
 		}
 		if r.Unrecovered > 0 {
 			notes = append(notes, fmt.Sprintf("%d resubscribes could not recover everything missed", r.Unrecovered))
