@@ -63,7 +63,9 @@ type RampStep struct {
 	Rate       float64 `json:"rate"`
 	Published  uint64  `json:"published"`
 	PerSecond  float64 `json:"delivered_per_sec"`
+	P50        float64 `json:"p50_ms"`
 	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
 	Lost       uint64  `json:"lost"`
 	Duplicates uint64  `json:"duplicates"`
 	// CPUPerDeliveryUs is the servers' CPU time per delivery in the step,
@@ -89,7 +91,7 @@ func runRamp(ctx context.Context, r Ramp, step func(rate float64) (*Result, erro
 			return out, err
 		}
 		st := RampStep{Rate: rate, Published: res.Published, PerSecond: res.PerSecond,
-			P99: res.Latency.P99, Lost: res.Lost, Duplicates: res.Duplicates}
+			P50: res.Latency.P50, P99: res.Latency.P99, Max: res.Latency.Max, Lost: res.Lost, Duplicates: res.Duplicates}
 		if res.CPU != nil {
 			st.CPUPerDeliveryUs = res.CPU.PerDeliveryUs
 		}
