@@ -75,7 +75,7 @@ func (e *connectError) Error() string { return e.Key + ": " + e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
 
 // dialer opens clients against one target, or the nodes of a cluster:
-// client i always connects to urls[i mod len(urls)].
+// client i always connects to the same one (see url).
 type dialer struct {
 	urls    []string
 	raw     bool
@@ -120,8 +120,14 @@ func (d *dialer) dial(i int, onMsg handler) (*conn, error) {
 	return c, nil
 }
 
-// url is client i's node.
-func (d *dialer) url(i int) string { return d.urls[i%len(d.urls)] }
+// url is client i's node; the publishers' (ids from publisherID) is the
+// first.
+func (d *dialer) url(i int) string {
+	if i >= publisherID {
+		return d.urls[0]
+	}
+	return d.urls[i%len(d.urls)]
+}
 
 // call sends a command with an id and waits for its reply.
 func (c *conn) call(cmd *protocol.Command, timeout time.Duration) error {

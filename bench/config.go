@@ -22,8 +22,9 @@ type Config struct {
 	// URL is the WebSocket endpoint. Default ws://127.0.0.1:8000/ws.
 	URL string
 	// URLs are the WebSocket endpoints of several nodes of one cluster:
-	// client i connects to URLs[i mod len(URLs)], and reconnects there.
-	// Default: URL alone; when set, URL is its first.
+	// client i connects to URLs[i mod len(URLs)], and reconnects there;
+	// the client publisher connects to the first. Default: URL alone;
+	// when set, URL is its first.
 	URLs []string
 	// Protocol is "herald" (default) or "raw": plain text frames that a
 	// baseline server broadcasts to every connection (fanout and echo only).

@@ -86,6 +86,19 @@ func TestFanoutRecoverAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestDialerSpreadsOverNodes: clients go round robin over the nodes, each
+// always to the same one, and the publishers to the first.
+func TestDialerSpreadsOverNodes(t *testing.T) {
+	d := &dialer{urls: []string{"a", "b", "c"}}
+	var got []string
+	for _, i := range []int{0, 1, 2, 3, 4, publisherID, publisherID + 1, warmupID} {
+		got = append(got, d.url(i))
+	}
+	if strings.Join(got, "") != "abcabaaa" {
+		t.Fatalf("nodes %v", got)
+	}
+}
+
 // TestRecoverNeedsHeraldFanout: --recover elsewhere is refused.
 func TestRecoverNeedsHeraldFanout(t *testing.T) {
 	for _, cfg := range []Config{

@@ -46,7 +46,7 @@ SIZE=${SIZE:-128}
 RAMP_START=${RAMP_START:-1}
 RAMP_FACTOR=${RAMP_FACTOR:-2}
 RAMP_STEP=${RAMP_STEP:-5s}
-RAMP_P99=${RAMP_P99:-250ms}
+RAMP_P99=${RAMP_P99:-1s}
 RAMP_MAX=${RAMP_MAX:-64}
 RESTART_RATE=${RESTART_RATE:-1}
 RESTART_GAP=${RESTART_GAP:-5}
@@ -70,7 +70,13 @@ status=0
 cleanup() {
 	set +e
 	[[ -n "$bench_pid" ]] && kill -- "-$bench_pid" 2>/dev/null
-	for pid in "${node_pid[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+	# Nodes drain on SIGTERM; one that takes longer than 15 s is killed.
+	for pid in "${node_pid[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	local deadline=$((SECONDS + 15))
+	for pid in "${node_pid[@]}"; do
+		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null
+	done
 	wait 2>/dev/null
 	if [[ "$ENGINE" == redis ]]; then
 		redis-cli -u "redis://$REDIS" --scan --pattern "$prefix*" 2>/dev/null |

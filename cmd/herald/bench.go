@@ -28,7 +28,8 @@ Scenarios:
             --server-pid or --metrics-url, server memory per connection
   fanout    N subscribers on one channel, publications at --rate
             (--publish-via client|api), payload --size bytes; with
-            --server-pid, server CPU time per delivery
+            --server-pid, server CPU time per delivery; --recover rides
+            through node restarts
   channels  N clients each on its own channel plus --hot K shared channels
   echo      round trips at --sizes through /echo and publish-to-self
             (with --server-pid, server CPU time per round trip)
@@ -53,7 +54,19 @@ spread over 127.0.0.2 and up, %d to an address; --source-ips gives the
 addresses instead (--source-ips 127.0.0.1 keeps them on one). The client
 publisher spreads its publications over one connection per %d/s of --rate
 (--publishers), under a server's per-connection publish limit. --workers N
-forks N processes that split the clients and merges their results.`, bench.PerSourceAddress, bench.PublisherRate)
+forks N processes that split the clients and merges their results, step by
+step with --ramp.
+
+A cluster: give each node's --url (repeated or comma-separated); client i
+connects to the i-th node (mod their number) and the publisher to the
+first. --server-pid, repeated, reports each node's CPU and memory and their
+CPU per delivery; --broker-pid adds the broker's (Redis, NATS) apart.
+fanout --recover reconnects every subscriber a node closes (a restart) to
+its node, subscribes it from the last offset it received (the channel's
+namespace needs history and recovery), counts loss and duplicates by
+offset across it, and times each node's outage until all its clients are
+back; --publish-via api then fails over between the nodes' APIs with
+idempotency keys. bench/cluster/run.sh runs a whole cluster this way.`, bench.PerSourceAddress, bench.PublisherRate)
 
 func benchCommand() *cobra.Command {
 	var (
@@ -76,6 +89,8 @@ func benchCommand() *cobra.Command {
   herald bench idle --anonymous -n 50000 --server-pid "$(pidof herald)" --workers 4
   herald bench echo --anonymous --sizes 128,1024,4096 --json > echo.json
   herald bench connect --anonymous -n 5000 --storm --duration 60s   # restart the server meanwhile
+  herald bench fanout --anonymous -n 60000 --workers 6 --url ws://127.0.0.1:8101/ws,ws://127.0.0.1:8102/ws \
+    --publish-via api --api-key "$KEY" --recover --rate 1 --duration 60s   # restart the nodes meanwhile
   herald bench fanout --protocol raw --url ws://127.0.0.1:9000/ --plot fanout.svg`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
