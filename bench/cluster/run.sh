@@ -69,7 +69,13 @@ status=0
 
 cleanup() {
 	set +e
-	[[ -n "$bench_pid" ]] && kill -- "-$bench_pid" 2>/dev/null
+	if [[ -n "$bench_pid" ]]; then
+		# The bench and its workers are one process group.
+		kill -TERM -- "-$bench_pid" 2>/dev/null
+		local until=$((SECONDS + 10))
+		while kill -0 "$bench_pid" 2>/dev/null && ((SECONDS < until)); do sleep 0.1; done
+		kill -KILL -- "-$bench_pid" 2>/dev/null
+	fi
 	# Nodes drain on SIGTERM; one that takes longer than 15 s is killed.
 	for pid in "${node_pid[@]}"; do kill -TERM "$pid" 2>/dev/null; done
 	local deadline=$((SECONDS + 15))
@@ -77,7 +83,7 @@ cleanup() {
 		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null
 	done
-	wait 2>/dev/null
+	wait "${node_pid[@]}" $bench_pid 2>/dev/null
 	if [[ "$ENGINE" == redis ]]; then
 		redis-cli -u "redis://$REDIS" --scan --pattern "$prefix*" 2>/dev/null |
 			xargs -r -n 500 redis-cli -u "redis://$REDIS" unlink >/dev/null
