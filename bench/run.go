@@ -369,7 +369,15 @@ type apiPublisher struct {
 	prefer atomic.Int64
 }
 
+// maxFailoverTimeout bounds each request of a publisher that fails over:
+// a node that hangs while it drains must not hold a publication for the
+// whole Timeout, once per try.
+const maxFailoverTimeout = 3 * time.Second
+
 func newAPIPublisher(urls []string, key, runID string, timeout time.Duration) *apiPublisher {
+	if len(urls) > 1 {
+		timeout = min(timeout, maxFailoverTimeout)
+	}
 	p := &apiPublisher{key: key, work: make(chan [2][]byte, 1024),
 		client: &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
 	for _, u := range urls {

@@ -164,8 +164,9 @@ stop_node() {
 	kill -TERM "${node_pid[i]}"
 	while kill -0 "${node_pid[i]}" 2>/dev/null; do
 		if ((SECONDS > deadline)); then
-			kill -KILL "${node_pid[i]}"
 			log "node-$i did not drain in 30s: killed"
+			kill -KILL "${node_pid[i]}"
+			break
 		fi
 		sleep 0.1
 	done
