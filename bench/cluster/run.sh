@@ -238,7 +238,7 @@ for phase in $PHASES; do
 		# gap) and a margin; the restarts begin once every client is
 		# connected.
 		d=$((NODES * (RESTART_GAP + RESTART_EACH) + 10))
-		run_bench restart $((connect_limit + d + 30)) --recover --rate "$RESTART_RATE" --duration "${d}s"
+		run_bench restart $((connect_limit + d + 90)) --recover --rate "$RESTART_RATE" --duration "${d}s"
 		deadline=$((SECONDS + connect_limit))
 		until (($(connections) >= CONNS)); do
 			if ((SECONDS > deadline)) || ! kill -0 "$bench_pid" 2>/dev/null; then
