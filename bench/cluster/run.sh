@@ -26,7 +26,8 @@
 # RAMP_P99, RAMP_MAX, RESTART_RATE, RESTART_GAP, RESTART_EACH (seconds the
 # restart phase allows per node for its drain and start), PHASES (default
 # "broadcast ramp restart"), BASE_PORT, NOFILE, REDIS (127.0.0.1:6379),
-# NATS (nats://127.0.0.1:4222), BROKER_PID (read from Redis when unset),
+# NATS (nats://127.0.0.1:4222), BROKER_PID (read from Redis, or the one
+# local nats-server, when unset),
 # OUT (directory for the JSON reports and node logs; default a temporary
 # one). The exit status is 1 when a phase lost or duplicated a delivery,
 # a client failed to connect, or one was not back after a restart.
@@ -102,6 +103,8 @@ redis)
 	;;
 nats)
 	engine_env=(HERALD_BROKER_ENGINE=nats "HERALD_BROKER_NATS_URL=$NATS" "HERALD_BROKER_NATS_PREFIX=$prefix")
+	# The local nats-server, when there is exactly one.
+	if [[ -z "${BROKER_PID:-}" && $(pgrep -cx nats-server) == 1 ]]; then BROKER_PID=$(pgrep -x nats-server); fi
 	;;
 *)
 	echo "ENGINE must be redis or nats" >&2
