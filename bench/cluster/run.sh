@@ -204,12 +204,13 @@ run_bench() {
 wait_bench() {
 	local rc=0
 	wait "$bench_pid" || rc=$?
-	bench_pid=""
 	if ((rc != 0)); then
+		# cleanup kills what is left of the bench's process group.
 		log "phase $1 failed ($rc):"
 		tail -20 "$OUT/$1.log" >&2
 		exit 1
 	fi
+	bench_pid=""
 }
 
 log "starting $NODES nodes on $ENGINE (prefix $prefix, ulimit -n $NOFILE)"
