@@ -18,7 +18,7 @@
 #
 #   bench/cluster/run.sh                       # 6 nodes × 100,000 on Redis
 #   ENGINE=nats bench/cluster/run.sh
-#   SMOKE=1 bench/cluster/run.sh               # 600 connections, ~1 minute
+#   SMOKE=1 bench/cluster/run.sh               # 600 connections, 1–2 minutes
 #
 # Settings (environment): ENGINE redis|nats, CONNS, NODES, WORKERS (bench
 # processes; each holds CONNS/WORKERS sockets under its own open-file
