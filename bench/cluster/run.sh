@@ -176,14 +176,13 @@ stop_node() {
 	wait "${node_pid[i]}" 2>/dev/null || true
 }
 
-# connections sums the nodes' open client connections.
+# connections sums the nodes' open client connections; a node that does
+# not answer in time counts 0.
 connections() {
-	local i sum=0 n
+	local i
 	for ((i = 1; i <= NODES; i++)); do
-		n=$(curl -fs "http://127.0.0.1:$(port "$i")/metrics" | sed -n 's/^herald_connections \([0-9.e+]*\)$/\1/p')
-		sum=$((sum + ${n%.*}))
-	done
-	echo "$sum"
+		curl -fs --max-time 5 "http://127.0.0.1:$(port "$i")/metrics" || true
+	done | awk '$1 == "herald_connections" { sum += $2 } END { printf "%d\n", sum }'
 }
 
 urls=()
