@@ -95,7 +95,7 @@ func TestFanoutClient(t *testing.T) {
 	s := ht.Start(t, ht.Options{})
 	cfg := base(s, "fanout")
 	// The test server runs in this process, so its CPU is ours.
-	cfg.ServerPID = os.Getpid()
+	cfg.ServerPIDs = []int{os.Getpid()}
 	rep := run(t, cfg)
 	r := rep.Results[0]
 	sane(t, r, r.Published*5)
@@ -109,7 +109,7 @@ func TestFanoutClient(t *testing.T) {
 }
 
 func TestServerCPU(t *testing.T) {
-	m := startCPU(os.Getpid())
+	m := startCPU([]int{os.Getpid()}, 0)
 	deadline := time.Now().Add(200 * time.Millisecond)
 	for n := 0; time.Now().Before(deadline); n++ {
 		_ = n * n
@@ -124,11 +124,32 @@ func TestServerCPU(t *testing.T) {
 	if c.Seconds < 0.02 || math.Abs(c.PerDeliveryUs-c.Seconds*1e3) > 1e-9 {
 		t.Fatalf("cpu %+v after spinning 200ms", c)
 	}
-	if c, err := startCPU(0).stop(1, 1); c != nil || err != nil {
+	if c, err := startCPU(nil, 1).stop(1, 1); c != nil || err != nil {
 		t.Fatalf("no pid: %+v %v", c, err)
 	}
-	if _, err := startCPU(1<<30).stop(1, 1); err == nil {
+	if _, err := startCPU([]int{1 << 30}, 0).stop(1, 1); err == nil {
 		t.Fatal("a missing process measured")
+	}
+}
+
+// TestClusterCPU: several server PIDs add up, each listed with its
+// memory, and the broker's PID is counted apart.
+func TestClusterCPU(t *testing.T) {
+	pid := os.Getpid()
+	m := startCPU([]int{pid, pid}, pid)
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for n := 0; time.Now().Before(deadline); n++ {
+		_ = n * n
+	}
+	c, err := m.stop(0.1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Nodes) != 2 || c.Broker == nil || c.Broker.PID != pid || c.Nodes[0].RSS == 0 {
+		t.Fatalf("cpu %+v", c)
+	}
+	if c.Seconds != c.Nodes[0].Seconds+c.Nodes[1].Seconds || c.Broker.Seconds < c.Nodes[0].Seconds || c.Broker.PerDeliveryUs <= 0 {
+		t.Fatalf("cpu %+v, nodes %+v, broker %+v", c, c.Nodes, c.Broker)
 	}
 }
 
@@ -176,7 +197,7 @@ func TestIdleMemoryFromMetrics(t *testing.T) {
 	if r.Connections != 5 || r.Memory == nil || r.Memory.Before != 50<<20 || r.Memory.Source != "metrics" || len(r.Closes) != 0 {
 		t.Fatalf("idle: %+v memory %+v", r, r.Memory)
 	}
-	cfg.MetricsURL, cfg.ServerPID = "", 1<<30
+	cfg.MetricsURL, cfg.ServerPIDs = "", []int{1 << 30}
 	if _, err := Run(context.Background(), cfg); err == nil {
 		t.Fatal("a missing pid was not reported")
 	}

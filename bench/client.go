@@ -31,19 +31,34 @@ type conn struct {
 	wbuf    []byte
 	nextID  atomic.Uint32
 	mu      sync.Mutex
-	pending map[uint32]chan *protocol.Error
+	pending map[uint32]*pendingCall
 	done    chan struct{}
 	// closeCode is the WebSocket close code (0 for a network error), set
 	// before done closes.
 	closeCode int
 	// trackers are per channel, guarded by mu.
 	trackers map[string]*tracker
+	// positions are the stream positions of the channels subscribed with
+	// subscribeFrom: the subscribe reply's, then the newest offset
+	// received; guarded by mu.
+	positions map[string]protocol.StreamPosition
 	// warm is set once a warm-up message arrived (raw fan-out).
 	warm atomic.Bool
 	// cmdErrors counts error replies to commands nobody waited for.
 	cmdErrors atomic.Uint64
 	// errCodes counts those error replies by code, guarded by mu.
 	errCodes map[string]int
+}
+
+// pendingCall is a command waiting for its reply: the error (nil for a
+// result) goes to ch, after a result was decoded into out, if set, and
+// then called.
+type pendingCall struct {
+	ch  chan *protocol.Error
+	out protocol.Result
+	// then runs in the reader after out was decoded, before any later
+	// message is handled.
+	then func()
 }
 
 // encoding is the protocol encoding the clients speak.
@@ -59,9 +74,10 @@ type connectError struct {
 func (e *connectError) Error() string { return e.Key + ": " + e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
 
-// dialer opens clients against one target.
+// dialer opens clients against one target, or the nodes of a cluster:
+// client i always connects to the same one (see url).
 type dialer struct {
-	url     string
+	urls    []string
 	raw     bool
 	sources []net.IP
 	token   func(i int) (string, error)
@@ -70,7 +86,7 @@ type dialer struct {
 
 // dial opens client i: the WebSocket, then (Herald) the connect command.
 func (d *dialer) dial(i int, onMsg handler) (*conn, error) {
-	c := &conn{id: i, raw: d.raw, onMsg: onMsg, pending: map[uint32]chan *protocol.Error{}, done: make(chan struct{}), trackers: map[string]*tracker{}}
+	c := &conn{id: i, raw: d.raw, onMsg: onMsg, pending: map[uint32]*pendingCall{}, done: make(chan struct{}), trackers: map[string]*tracker{}}
 	var source net.IP
 	if len(d.sources) > 0 {
 		source = d.sources[i%len(d.sources)]
@@ -79,7 +95,7 @@ func (d *dialer) dial(i int, onMsg handler) (*conn, error) {
 	if d.raw {
 		subprotocol = ""
 	}
-	nc, src, err := d.dialWebSocket(source, subprotocol)
+	nc, src, err := d.dialWebSocket(d.url(i), source, subprotocol)
 	if err != nil {
 		return nil, err
 	}
@@ -104,12 +120,27 @@ func (d *dialer) dial(i int, onMsg handler) (*conn, error) {
 	return c, nil
 }
 
+// url is client i's node; the publishers' (ids from publisherID) is the
+// first.
+func (d *dialer) url(i int) string {
+	if i >= publisherID {
+		return d.urls[0]
+	}
+	return d.urls[i%len(d.urls)]
+}
+
 // call sends a command with an id and waits for its reply.
 func (c *conn) call(cmd *protocol.Command, timeout time.Duration) error {
+	return c.callResult(cmd, nil, nil, timeout)
+}
+
+// callResult is call that decodes a successful reply's result into out
+// and runs then, both in the reader, before it returns.
+func (c *conn) callResult(cmd *protocol.Command, out protocol.Result, then func(), timeout time.Duration) error {
 	id := c.nextID.Add(1)
 	ch := make(chan *protocol.Error, 1)
 	c.mu.Lock()
-	c.pending[id] = ch
+	c.pending[id] = &pendingCall{ch: ch, out: out, then: then}
 	c.mu.Unlock()
 	defer func() { c.mu.Lock(); delete(c.pending, id); c.mu.Unlock() }()
 	cmd.ID = id
@@ -221,14 +252,27 @@ func (c *conn) onFrame(frame []byte) {
 }
 
 // reply hands a reply to the call waiting for it, or counts an error
-// reply nobody waits for.
+// reply nobody waits for. A subscribe result's recovered publications go
+// to the scenario here, in the reader, so that they arrive in offset order
+// before the live messages that follow the reply.
 func (c *conn) reply(m *protocol.ServerMessage) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ch := c.pending[m.ID]; ch != nil {
-		ch <- m.Error
+	call := c.pending[m.ID]
+	c.mu.Unlock()
+	if call != nil {
+		e := m.Error
+		if e == nil && call.out != nil && m.HasResult() {
+			if err := m.DecodeResult(call.out); err != nil {
+				e = &protocol.Error{Message: err.Error()}
+			} else if call.then != nil {
+				call.then()
+			}
+		}
+		call.ch <- e
 		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if m.Error != nil {
 		c.cmdErrors.Add(1)
 		if c.errCodes == nil {
@@ -257,6 +301,10 @@ func (c *conn) track(f fields) {
 	}
 	if f.offset > 0 {
 		tr.see(f.offset)
+		if p, ok := c.positions[f.channel]; ok && f.offset > p.Offset {
+			p.Offset = f.offset
+			c.positions[f.channel] = p
+		}
 	} else {
 		tr.see(f.seq)
 	}
@@ -271,4 +319,58 @@ func (c *conn) counts() (unique, dups uint64) {
 		dups += tr.dups
 	}
 	return unique, dups
+}
+
+// subscribeFrom subscribes to channel; when the connection holds a position
+// on it (see adopt), from there, so that the reply recovers what was
+// missed, whose publications go to the scenario like live ones. It reports
+// whether the server recovered everything asked for, and how many
+// publications the reply carried.
+func (c *conn) subscribeFrom(channel string, timeout time.Duration) (complete bool, recovered int, err error) {
+	cmd := &protocol.Command{Type: protocol.TypeSubscribe, Channel: channel}
+	c.mu.Lock()
+	if p, ok := c.positions[channel]; ok && p.Epoch != "" {
+		cmd.Since = &p
+	}
+	c.mu.Unlock()
+	var res protocol.SubscribeResult
+	deliver := func() {
+		now := time.Now().UnixNano()
+		for _, p := range res.Publications {
+			if f, ok := parsePayload(p.Data); ok {
+				f.offset, f.channel = p.Offset, channel
+				c.onMsg(c, f, now)
+			}
+		}
+	}
+	if err := c.callResult(cmd, &res, deliver, timeout); err != nil {
+		return false, 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.positions == nil {
+		c.positions = map[string]protocol.StreamPosition{}
+	}
+	// Offset is where the stream stood (or, with more, the last
+	// publication the reply carried); deliver may have gone further.
+	p := c.positions[channel]
+	c.positions[channel] = protocol.StreamPosition{Offset: max(p.Offset, res.Offset), Epoch: res.Epoch}
+	return res.Recovered == nil || *res.Recovered, len(res.Publications), nil
+}
+
+// adopt carries over what old (closed: its reader is done) received, to
+// count loss and duplicates over both and to subscribe from its positions.
+// It copies rather than shares, so that counting over old stays safe.
+func (c *conn) adopt(old *conn) {
+	old.mu.Lock()
+	trackers := make(map[string]*tracker, len(old.trackers))
+	for ch, tr := range old.trackers {
+		cp := *tr
+		trackers[ch] = &cp
+	}
+	positions := maps.Clone(old.positions)
+	old.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trackers, c.positions = trackers, positions
 }

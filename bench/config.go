@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,11 @@ type Config struct {
 	Scenario string
 	// URL is the WebSocket endpoint. Default ws://127.0.0.1:8000/ws.
 	URL string
+	// URLs are the WebSocket endpoints of several nodes of one cluster:
+	// client i connects to URLs[i mod len(URLs)], and reconnects there;
+	// the client publisher connects to the first. Default: URL alone;
+	// when set, URL is its first.
+	URLs []string
 	// Protocol is "herald" (default) or "raw": plain text frames that a
 	// baseline server broadcasts to every connection (fanout and echo only).
 	Protocol string
@@ -78,11 +84,23 @@ type Config struct {
 	// Storm makes the connect scenario hold its clients for Duration and
 	// reconnect every one the server closes (a restart), timing the storm.
 	Storm bool
-	// ServerPID or MetricsURL let idle report server memory per
-	// connection; ServerPID also lets fanout (in one process) and echo
-	// report the server's CPU time per delivery.
+	// ServerPIDs or MetricsURL let idle report server memory per
+	// connection (the PIDs' sum, for a cluster); ServerPIDs also let
+	// fanout and echo report the servers' CPU time per delivery, and each
+	// server's CPU and memory.
+	ServerPIDs []int
+	// ServerPID is the one-server form of ServerPIDs: when set, it is
+	// counted with them.
 	ServerPID  int
 	MetricsURL string
+	// BrokerPID, with ServerPIDs, adds the broker's (Redis, NATS) CPU
+	// time per delivery, counted apart from the servers'.
+	BrokerPID int
+	// Recover makes fanout subscribers that the server closes (a restart)
+	// reconnect to the same node and subscribe again from the last offset
+	// they received, and times each node's outage. The channel needs
+	// history and recovery in its namespace.
+	Recover bool
 	// Ramp, when Enabled, raises the fanout rate step by step.
 	Ramp Ramp
 	// Progress, when set, receives a live status line every second.
@@ -95,6 +113,9 @@ type Config struct {
 	Hooks WorkerHooks
 	// RunID names this run's channels; default random. Workers share it.
 	RunID string
+
+	// apiBases are the API bases the API publisher uses, in order.
+	apiBases []string
 }
 
 // Roles of a fanout split over processes.
@@ -124,13 +145,21 @@ func (c *Config) publishers(rate float64) int {
 }
 
 func (c *Config) defaults() error {
+	if len(c.URLs) > 0 {
+		c.URL = c.URLs[0]
+	}
 	if c.URL == "" {
 		c.URL = "ws://127.0.0.1:8000/ws"
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
-		return fmt.Errorf("bench: URL %q: want ws:// or wss://", c.URL)
+	if len(c.URLs) == 0 {
+		c.URLs = []string{c.URL}
 	}
+	for _, s := range c.URLs {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+			return fmt.Errorf("bench: URL %q: want ws:// or wss://", s)
+		}
+	}
+	u, _ := url.Parse(c.URL)
 	if c.Protocol == "" {
 		c.Protocol = "herald"
 	}
@@ -205,14 +234,19 @@ func (c *Config) defaults() error {
 	if c.PublishVia == "api" && c.APIKey == "" {
 		return errors.New("bench: publishing through the API needs an API key")
 	}
-	if c.APIURL == "" {
-		a := *u
-		a.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
-		a.Path = "/api"
-		c.APIURL = a.String()
+	explicitAPI := c.APIURL != ""
+	if !explicitAPI {
+		c.APIURL = apiURL(u)
+	}
+	c.apiBases = c.apiURLs(explicitAPI)
+	if c.Recover && (c.Scenario != "fanout" || c.Protocol != "herald") {
+		return errors.New("bench: recover is for the Herald protocol's fanout")
 	}
 	if c.Protocol == "herald" && c.TokenSecret == "" && !c.Anonymous {
 		return errors.New("bench: give --token-secret to mint client tokens, or --anonymous")
+	}
+	if c.ServerPID > 0 && !slices.Contains(c.ServerPIDs, c.ServerPID) {
+		c.ServerPIDs = append([]int{c.ServerPID}, c.ServerPIDs...)
 	}
 	if c.ConnectConcurrency <= 0 {
 		c.ConnectConcurrency = 64
@@ -237,6 +271,29 @@ func (c *Config) defaults() error {
 		c.SourceIPs = LoopbackSources(u.Hostname(), c.Connections+pubs)
 	}
 	return c.Ramp.defaults()
+}
+
+// apiURL is the server API base of the node whose WebSocket endpoint is u.
+func apiURL(u *url.URL) string {
+	a := *u
+	a.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
+	a.Path = "/api"
+	return a.String()
+}
+
+// apiURLs are the server API bases to publish through: APIURL when it was
+// given (explicit), otherwise, when recovering, every node's, so that the
+// publisher can fail over from a node that restarts.
+func (c *Config) apiURLs(explicit bool) []string {
+	if explicit || !c.Recover {
+		return []string{c.APIURL}
+	}
+	out := make([]string, 0, len(c.URLs))
+	for _, s := range c.URLs {
+		u, _ := url.Parse(s)
+		out = append(out, apiURL(u))
+	}
+	return out
 }
 
 // ParseIPRange reads "127.0.0.2-127.0.0.40", a single address, or a
@@ -275,13 +332,23 @@ func ParseIPRange(s string) ([]net.IP, error) {
 	return out, nil
 }
 
-// WorkerHooks connect a subscribers-only fanout to the process that
-// publishes (see Config.Role).
+// WorkerHooks connect a fanout's subscribers-only processes to the process
+// that publishes (see Config.Role). A run is one step, or one per rate of
+// a ramp: the publisher publishes, Collect hands the count to the
+// subscribers' Published, each of them drains and measures the step and
+// gives it to StepDone, and Collect returns the step's merged results.
 type WorkerHooks struct {
 	// Ready is called once the subscribers are connected and subscribed
 	// (and, in a connect storm, once every client is connected).
 	Ready func()
-	// Published blocks until the publisher is done and returns how many
-	// publications it made.
+	// Published blocks until the publisher finished a step and returns
+	// how many publications of it to expect, or io.EOF when no step
+	// follows.
 	Published func(ctx context.Context) (uint64, error)
+	// StepDone receives a subscribers-only process's result of a step.
+	StepDone func(*Result) error
+	// Collect, with RolePublisher, is called after each step with the
+	// publications to expect and returns the subscribers' results of it,
+	// merged.
+	Collect func(ctx context.Context, published uint64) (*Result, error)
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Memory is the server's resident memory around the idle scenario.
+// Memory is the servers' resident memory around the idle scenario.
 type Memory struct {
 	Source        string  `json:"source"`
 	Before        uint64  `json:"before_bytes"`
@@ -54,6 +54,23 @@ func serverRSS(ctx context.Context, pid int, metricsURL string) (uint64, string,
 		}
 	}
 	return 0, "", fmt.Errorf("bench: %s has no process_resident_memory_bytes", metricsURL)
+}
+
+// clusterRSS is the resident memory of every server in pids (their sum), or
+// as metricsURL reports it when pids is empty.
+func clusterRSS(ctx context.Context, pids []int, metricsURL string) (uint64, string, error) {
+	if len(pids) == 0 {
+		return serverRSS(ctx, 0, metricsURL)
+	}
+	var sum uint64
+	for _, pid := range pids {
+		v, _, err := serverRSS(ctx, pid, "")
+		if err != nil {
+			return 0, "", err
+		}
+		sum += v
+	}
+	return sum, "VmRSS", nil
 }
 
 // merge combines two workers' readings of one server into one for conns

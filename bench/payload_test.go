@@ -38,9 +38,9 @@ func TestOnFrame(t *testing.T) {
 	frame = append(frame, encoding.Separator()...)
 	frame = encoding.AppendErrorReply(frame, 4, protocol.ErrUnauthorized)
 	var got []fields
-	c := &conn{onMsg: func(_ *conn, f fields, _ int64) { got = append(got, f) }, pending: map[uint32]chan *protocol.Error{}}
+	c := &conn{onMsg: func(_ *conn, f fields, _ int64) { got = append(got, f) }, pending: map[uint32]*pendingCall{}}
 	awaited := make(chan *protocol.Error, 1)
-	c.pending[4] = awaited
+	c.pending[4] = &pendingCall{ch: awaited}
 	c.onFrame(frame)
 	want := fields{sendNs: 1234567890123, seq: 42, client: 7, offset: 9, channel: "bench:x"}
 	if len(got) != 1 || got[0] != want {

@@ -63,9 +63,14 @@ type RampStep struct {
 	Rate       float64 `json:"rate"`
 	Published  uint64  `json:"published"`
 	PerSecond  float64 `json:"delivered_per_sec"`
+	P50        float64 `json:"p50_ms"`
 	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
 	Lost       uint64  `json:"lost"`
 	Duplicates uint64  `json:"duplicates"`
+	// CPUPerDeliveryUs is the servers' CPU time per delivery in the step,
+	// given their PIDs.
+	CPUPerDeliveryUs float64 `json:"cpu_per_delivery_us,omitempty"`
 }
 
 // runRamp calls step at rising rates until one fails the bounds.
@@ -85,8 +90,12 @@ func runRamp(ctx context.Context, r Ramp, step func(rate float64) (*Result, erro
 		if err != nil {
 			return out, err
 		}
-		out.Steps = append(out.Steps, RampStep{Rate: rate, Published: res.Published, PerSecond: res.PerSecond,
-			P99: res.Latency.P99, Lost: res.Lost, Duplicates: res.Duplicates})
+		st := RampStep{Rate: rate, Published: res.Published, PerSecond: res.PerSecond,
+			P50: res.Latency.P50, P99: res.Latency.P99, Max: res.Latency.Max, Lost: res.Lost, Duplicates: res.Duplicates}
+		if res.CPU != nil {
+			st.CPUPerDeliveryUs = res.CPU.PerDeliveryUs
+		}
+		out.Steps = append(out.Steps, st)
 		switch {
 		case res.Lost > 0 || res.Duplicates > 0:
 			out.StoppedBy = fmt.Sprintf("loss at %.0f/s (%d lost, %d duplicates)", rate, res.Lost, res.Duplicates)

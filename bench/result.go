@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,11 @@ type Result struct {
 	// ConnectErrors counts failed connects by cause: "close 4501",
 	// "error 101", "http 503", "dial", "timeout".
 	ConnectErrors map[string]int `json:"connect_errors,omitempty"`
+	// ConnectSeconds is how long connecting (and subscribing) the clients
+	// took, the slowest process's with workers; ConnectRate is
+	// Connections over it.
+	ConnectSeconds float64 `json:"connect_seconds,omitempty"`
+	ConnectRate    float64 `json:"connect_rate,omitempty"`
 	// Closes counts connections the server closed during the run, by code.
 	Closes map[string]int `json:"closes,omitempty"`
 	// Requested is how many publications the target rate asked for in
@@ -54,6 +60,13 @@ type Result struct {
 	// StormSeconds is how long a reconnect storm took, from the first close
 	// to the last reconnect.
 	StormSeconds float64 `json:"storm_seconds,omitempty"`
+	// Outages are the nodes' restarts a recovering fan-out went through
+	// (Config.Recover); Recovered counts the publications resubscribes
+	// recovered, and Unrecovered the resubscribes whose missed
+	// publications the server could not all return.
+	Outages     []Outage `json:"outages,omitempty"`
+	Recovered   uint64   `json:"recovered,omitempty"`
+	Unrecovered uint64   `json:"unrecovered,omitempty"`
 }
 
 // Percentiles summarises a latency histogram in milliseconds.
@@ -93,6 +106,9 @@ func (r *Result) finish() {
 	if r.Seconds > 0 {
 		r.PerSecond = float64(r.Delivered) / r.Seconds
 	}
+	if r.ConnectSeconds > 0 {
+		r.ConnectRate = float64(r.Connections) / r.ConnectSeconds
+	}
 }
 
 // Merge folds other (the same scenario, run by another worker) into r:
@@ -113,6 +129,10 @@ func (r *Result) Merge(o *Result) {
 	r.Reconnected += o.Reconnected
 	r.Seconds = max(r.Seconds, o.Seconds)
 	r.StormSeconds = max(r.StormSeconds, o.StormSeconds)
+	r.ConnectSeconds = max(r.ConnectSeconds, o.ConnectSeconds)
+	r.Outages = mergeOutages(r.Outages, o.Outages)
+	r.Unrecovered += o.Unrecovered
+	r.Recovered += o.Recovered
 	if r.Histogram == nil {
 		r.Histogram = NewHistogram()
 	}
@@ -141,6 +161,7 @@ func MergeReports(reports []*Report) *Report {
 				c.Histogram.Merge(r.Histogram)
 				c.ConnectErrors, c.Closes = maps.Clone(r.ConnectErrors), maps.Clone(r.Closes)
 				c.Timeline = append([]Sample(nil), r.Timeline...)
+				c.Outages = slices.Clone(r.Outages)
 				c.finish()
 				out.Results = append(out.Results, &c)
 				continue
@@ -190,6 +211,30 @@ func (rep *Report) WriteTable(w io.Writer) {
 		if c := r.CPU; c != nil {
 			notes = append(notes, fmt.Sprintf("server CPU: %.2fs (%.0f%% of a core), %.2f µs per delivery",
 				c.Seconds, c.Utilisation*100, c.PerDeliveryUs))
+		}
+		if r.ConnectSeconds > 0 {
+			notes = append(notes, fmt.Sprintf("connect: %d in %.2fs, %.0f/s", r.Connections, r.ConnectSeconds, r.ConnectRate))
+		}
+		if c := r.CPU; c != nil && c.Broker != nil {
+			notes = append(notes, fmt.Sprintf("broker CPU: %.2fs, %.2f µs per delivery", c.Broker.Seconds, c.Broker.PerDeliveryUs))
+		}
+		if c := r.CPU; c != nil {
+			for _, n := range c.Nodes {
+				notes = append(notes, fmt.Sprintf("node pid %d: %.2fs CPU, %.1f MiB resident", n.PID, n.Seconds, float64(n.RSS)/(1<<20)))
+			}
+		}
+		for _, o := range r.Outages {
+			back := "all back"
+			if o.NotBack > 0 {
+				back = fmt.Sprintf("%d not back", o.NotBack)
+			}
+			notes = append(notes, fmt.Sprintf("outage of %s: %d clients closed, %s after %.2fs", o.Node, o.Clients, back, o.Seconds))
+		}
+		if r.Recovered > 0 {
+			notes = append(notes, fmt.Sprintf("%d publications recovered on resubscribing", r.Recovered))
+		}
+		if r.Unrecovered > 0 {
+			notes = append(notes, fmt.Sprintf("%d resubscribes could not recover everything missed", r.Unrecovered))
 		}
 		if r.Reconnected > 0 || r.StormSeconds > 0 {
 			notes = append(notes, fmt.Sprintf("reconnect storm: %d reconnected in %.2fs", r.Reconnected, r.StormSeconds))

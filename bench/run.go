@@ -26,7 +26,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg}
-	r.dialer = &dialer{url: cfg.URL, raw: cfg.Protocol == "raw", sources: cfg.SourceIPs, timeout: cfg.Timeout}
+	r.dialer = &dialer{urls: cfg.URLs, raw: cfg.Protocol == "raw", sources: cfg.SourceIPs, timeout: cfg.Timeout}
 	if cfg.Protocol == "herald" && cfg.TokenSecret != "" {
 		secret := []byte(cfg.TokenSecret)
 		r.dialer.token = func(i int) (string, error) {
@@ -350,43 +350,94 @@ func (p *clientPublisher) errorCodes() map[string]int {
 func (p *clientPublisher) close() { p.c.close(); <-p.c.done }
 
 // apiPublisher publishes through the server API with a few requests in
-// flight, so one slow request does not hold the rate back.
+// flight, so one slow request does not hold the rate back. With several
+// API bases (a recovering fan-out over a cluster) it fails over: a
+// publication whose request fails, or gets a 5xx, goes to the next node
+// with the same idempotency key, so that it is delivered once even when
+// the first node stored it before failing.
 type apiPublisher struct {
-	url, key string
-	client   *http.Client
-	work     chan [2][]byte
-	wg       sync.WaitGroup
-	errs     atomic.Uint64
+	urls   []string
+	key    string
+	client *http.Client
+	work   chan [2][]byte
+	wg     sync.WaitGroup
+	errs   atomic.Uint64
+	// idempotent: keys are runID-N, N counting publications.
+	runID string
+	n     atomic.Uint64
+	// prefer is the index of the base that answered last.
+	prefer atomic.Int64
 }
 
-func newAPIPublisher(url, key string, timeout time.Duration) *apiPublisher {
-	p := &apiPublisher{url: url + "/publish", key: key, work: make(chan [2][]byte, 1024),
+// maxFailoverTimeout bounds each request of a publisher that fails over:
+// a node that hangs while it drains must not hold a publication for the
+// whole Timeout, once per try.
+const maxFailoverTimeout = 3 * time.Second
+
+func newAPIPublisher(urls []string, key, runID string, timeout time.Duration) *apiPublisher {
+	if len(urls) > 1 {
+		timeout = min(timeout, maxFailoverTimeout)
+	}
+	p := &apiPublisher{key: key, work: make(chan [2][]byte, 1024),
 		client: &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
+	for _, u := range urls {
+		p.urls = append(p.urls, u+"/publish")
+	}
+	if len(urls) > 1 {
+		p.runID = runID
+	}
 	for range 16 {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
+		p.wg.Go(func() {
 			for w := range p.work {
-				body := append(append(append([]byte(`{"channel":`), strconv.Quote(string(w[0]))...), `,"data":`...), w[1]...)
-				body = append(body, '}')
-				req, _ := http.NewRequest(http.MethodPost, p.url, bytes.NewReader(body))
-				req.Header.Set("Authorization", "apikey "+p.key)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := p.client.Do(req)
-				if err != nil {
-					p.errs.Add(1)
-					continue
-				}
-				var b bytes.Buffer
-				b.ReadFrom(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK || bytes.Contains(b.Bytes(), []byte(`"error"`)) {
+				if !p.post(w[0], w[1]) {
 					p.errs.Add(1)
 				}
 			}
-		}()
+		})
 	}
 	return p
+}
+
+// failoverPause is how long a failed-over publication waits before it
+// tries the next node: a node that drains refuses at once.
+const failoverPause = 50 * time.Millisecond
+
+// post publishes data to channel, failing over as the type says; it
+// reports whether a node accepted it.
+func (p *apiPublisher) post(channel, data []byte) bool {
+	body := append(append(append([]byte(`{"channel":`), strconv.Quote(string(channel))...), `,"data":`...), data...)
+	if p.runID != "" {
+		body = append(body, `,"idempotency_key":"`+p.runID+"-"+strconv.FormatUint(p.n.Add(1), 10)+`"`...)
+	}
+	body = append(body, '}')
+	tries := 1
+	if len(p.urls) > 1 {
+		tries = 2 * len(p.urls)
+	}
+	for try := range tries {
+		i := (int(p.prefer.Load()) + try) % len(p.urls)
+		if try > 0 {
+			time.Sleep(failoverPause)
+		}
+		req, _ := http.NewRequest(http.MethodPost, p.urls[i], bytes.NewReader(body))
+		req.Header.Set("Authorization", "apikey "+p.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := p.client.Do(req)
+		if err != nil {
+			continue
+		}
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			continue
+		}
+		if try > 0 {
+			p.prefer.Store(int64(i))
+		}
+		return resp.StatusCode == http.StatusOK && !bytes.Contains(b.Bytes(), []byte(`"error"`))
+	}
+	return false
 }
 
 func (p *apiPublisher) publish(channel string, data []byte) {
@@ -412,7 +463,7 @@ func (p *apiPublisher) close() {
 // from publisherID up).
 func (r *runner) newPublisher(rate float64) (publisher, error) {
 	if r.cfg.PublishVia == "api" {
-		return newAPIPublisher(r.cfg.APIURL, r.cfg.APIKey, r.cfg.Timeout), nil
+		return newAPIPublisher(r.cfg.apiBases, r.cfg.APIKey, r.cfg.RunID, r.cfg.Timeout), nil
 	}
 	n := r.cfg.publishers(rate)
 	pool := &publisherPool{}

@@ -87,8 +87,8 @@ func (r *runner) channels(ctx context.Context) (*Report, error) {
 	expected := ownPub.Load() + hotPub.Load()*uint64(len(subs))
 	r.drain(ctx, expected, func() uint64 { u, _ := counts(subs); return u })
 	close(stop)
-	out := r.measure(p, fmt.Sprintf("channels %d+%d hot", len(subs), len(hot)), subs, published, errors)
-	out.Expected = expected
+	out := r.measure(p, fmt.Sprintf("channels %d+%d hot", len(subs), len(hot)), subs, published, 0, 0)
+	out.Expected, out.Errors = expected, errors
 	u, _ := counts(subs)
 	out.Lost = sat(expected, u)
 	out.TargetRate = cfg.Rate
@@ -140,7 +140,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	d := r.dialer
 	var setup func(*conn) error
 	if via == "echo" {
-		d = &dialer{url: cfg.EchoURL, raw: true, sources: d.sources, timeout: d.timeout}
+		d = &dialer{urls: []string{cfg.EchoURL}, raw: true, sources: d.sources, timeout: d.timeout}
 	} else {
 		setup = func(c *conn) error { return r.subscribe(r.channel("echo", c.id))(c) }
 	}
@@ -157,7 +157,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	var refusedMu sync.Mutex
 	var refusedBy map[string]int
 	var wg sync.WaitGroup
-	cpu := startCPU(cfg.ServerPID)
+	cpu := startCPU(cfg.ServerPIDs, cfg.BrokerPID)
 	t0 := time.Now()
 	deadline := t0.Add(cfg.Duration)
 	for _, c := range conns {
@@ -228,9 +228,9 @@ func waitSeq(ch <-chan uint64, seq uint64, timeout time.Duration, done <-chan st
 func (r *runner) idle(ctx context.Context) (*Report, error) {
 	cfg := r.cfg
 	var mem *Memory
-	measure := cfg.ServerPID > 0 || cfg.MetricsURL != ""
+	measure := len(cfg.ServerPIDs) > 0 || cfg.MetricsURL != ""
 	if measure {
-		before, src, err := serverRSS(ctx, cfg.ServerPID, cfg.MetricsURL)
+		before, src, err := clusterRSS(ctx, cfg.ServerPIDs, cfg.MetricsURL)
 		if err != nil {
 			return nil, err
 		}
@@ -250,7 +250,7 @@ func (r *runner) idle(ctx context.Context) (*Report, error) {
 	}
 	close(stop)
 	if measure {
-		after, _, err := serverRSS(ctx, cfg.ServerPID, cfg.MetricsURL)
+		after, _, err := clusterRSS(ctx, cfg.ServerPIDs, cfg.MetricsURL)
 		if err != nil {
 			return nil, err
 		}

@@ -33,7 +33,7 @@ var errClosed = errors.New("closed by the server")
 
 // dialWebSocket opens a WebSocket to url, offering subprotocol when it is
 // not empty, from the local address source when it is not nil.
-func (d *dialer) dialWebSocket(source net.IP, subprotocol string) (net.Conn, io.Reader, error) {
+func (d *dialer) dialWebSocket(url string, source net.IP, subprotocol string) (net.Conn, io.Reader, error) {
 	nd := &net.Dialer{Timeout: d.timeout}
 	if source != nil {
 		nd.LocalAddr = &net.TCPAddr{IP: source}
@@ -42,7 +42,7 @@ func (d *dialer) dialWebSocket(source net.IP, subprotocol string) (net.Conn, io.
 	if subprotocol != "" {
 		wd.Protocols = []string{subprotocol}
 	}
-	nc, br, _, err := wd.Dial(context.Background(), d.url)
+	nc, br, _, err := wd.Dial(context.Background(), url)
 	if err != nil {
 		key := "dial"
 		var status ws.StatusError

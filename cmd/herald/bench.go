@@ -28,7 +28,8 @@ Scenarios:
             --server-pid or --metrics-url, server memory per connection
   fanout    N subscribers on one channel, publications at --rate
             (--publish-via client|api), payload --size bytes; with
-            --server-pid, server CPU time per delivery
+            --server-pid, server CPU time per delivery; --recover rides
+            through node restarts
   channels  N clients each on its own channel plus --hot K shared channels
   echo      round trips at --sizes through /echo and publish-to-self
             (with --server-pid, server CPU time per round trip)
@@ -53,7 +54,19 @@ spread over 127.0.0.2 and up, %d to an address; --source-ips gives the
 addresses instead (--source-ips 127.0.0.1 keeps them on one). The client
 publisher spreads its publications over one connection per %d/s of --rate
 (--publishers), under a server's per-connection publish limit. --workers N
-forks N processes that split the clients and merges their results.`, bench.PerSourceAddress, bench.PublisherRate)
+forks N processes that split the clients and merges their results, step by
+step with --ramp.
+
+A cluster: give each node's --url (repeated or comma-separated); client i
+connects to the i-th node (mod their number) and the publisher to the
+first. --server-pid, repeated, reports each node's CPU and memory and their
+CPU per delivery; --broker-pid adds the broker's (Redis, NATS) apart.
+fanout --recover reconnects every subscriber a node closes (a restart) to
+its node, subscribes it from the last offset it received (the channel's
+namespace needs history and recovery), counts loss and duplicates by
+offset across it, and times each node's outage until all its clients are
+back; --publish-via api then fails over between the nodes' APIs with
+idempotency keys. bench/cluster/run.sh runs a whole cluster this way.`, bench.PerSourceAddress, bench.PublisherRate)
 
 func benchCommand() *cobra.Command {
 	var (
@@ -76,10 +89,15 @@ func benchCommand() *cobra.Command {
   herald bench idle --anonymous -n 50000 --server-pid "$(pidof herald)" --workers 4
   herald bench echo --anonymous --sizes 128,1024,4096 --json > echo.json
   herald bench connect --anonymous -n 5000 --storm --duration 60s   # restart the server meanwhile
+  herald bench fanout --anonymous -n 60000 --workers 6 --url ws://127.0.0.1:8101/ws,ws://127.0.0.1:8102/ws \
+    --publish-via api --api-key "$KEY" --recover --rate 1 --duration 60s   # restart the nodes meanwhile
   herald bench fanout --protocol raw --url ws://127.0.0.1:9000/ --plot fanout.svg`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Scenario = args[0]
+			if len(cfg.URLs) > 0 {
+				cfg.URL = cfg.URLs[0] // the first node's address decides the source addresses
+			}
 			var err error
 			if sourceIPs != "" {
 				if cfg.SourceIPs, err = bench.ParseIPRange(sourceIPs); err != nil {
@@ -139,7 +157,7 @@ func benchCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8000/ws", "WebSocket endpoint")
+	f.StringSliceVar(&cfg.URLs, "url", []string{"ws://127.0.0.1:8000/ws"}, "WebSocket endpoint; repeated or comma-separated, a cluster's nodes, client i on the i-th (mod their number)")
 	f.StringVar(&cfg.Protocol, "protocol", "herald", "herald, or raw for a bare broadcast server (fanout, echo)")
 	f.IntVarP(&cfg.Connections, "connections", "n", 100, "clients (subscribers for fanout)")
 	f.IntVar(&cfg.Connections, "subscribers", 100, "alias of --connections")
@@ -163,7 +181,9 @@ func benchCommand() *cobra.Command {
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "clients connecting at once")
 	f.DurationVar(&cfg.Timeout, "timeout", 10e9, "handshake and reply timeout")
 	f.BoolVar(&cfg.Storm, "storm", false, "connect: hold the clients and time their reconnection after a restart")
-	f.IntVar(&cfg.ServerPID, "server-pid", 0, "read the server's memory (idle) and CPU time (fanout, echo) from /proc")
+	f.IntSliceVar(&cfg.ServerPIDs, "server-pid", nil, "read the servers' memory (idle) and CPU time (fanout, echo) from /proc; repeated or comma-separated for a cluster")
+	f.IntVar(&cfg.BrokerPID, "broker-pid", 0, "with --server-pid: the broker's (Redis, NATS) CPU time per delivery, apart")
+	f.BoolVar(&cfg.Recover, "recover", false, "fanout: reconnect subscribers the server closes to their node, recover from their last offset, and time each node's outage")
 	f.StringVar(&cfg.MetricsURL, "metrics-url", "", "idle: read process_resident_memory_bytes from this /metrics")
 	f.BoolVar(&cfg.Ramp.Enabled, "ramp", false, "fanout: raise the rate until p99 passes --ramp-p99 or loss appears")
 	f.Float64Var(&cfg.Ramp.Start, "ramp-start", 100, "ramp: first rate")
@@ -196,20 +216,26 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-// Worker processes speak line by line: a fanout subscriber worker prints
-// "ready" once subscribed and waits for "published N" on stdin; every
-// worker ends by printing its report as one JSON line.
+// Worker processes speak line by line. A fanout subscriber worker prints
+// "ready" once subscribed; then, for each step (one, or one per ramp
+// rate), it reads "published N" on stdin, drains, and prints its result of
+// the step as one JSON line, until it reads "end". Every worker ends by
+// printing its report as one JSON line.
 
 // runBenchWorker is the child side.
 func runBenchWorker(ctx context.Context, cfg bench.Config, role string, in io.Reader, out io.Writer) error {
 	if role == bench.RoleSubscribers {
 		cfg.Role = role
 		lines := bufio.NewScanner(in)
+		enc := json.NewEncoder(out)
 		cfg.Hooks = bench.WorkerHooks{
 			Ready: func() { fmt.Fprintln(out, "ready") },
 			Published: func(ctx context.Context) (uint64, error) {
 				if !lines.Scan() {
 					return 0, errors.New("bench worker: the parent went away")
+				}
+				if lines.Text() == "end" {
+					return 0, io.EOF
 				}
 				n, err := strconv.ParseUint(strings.TrimPrefix(lines.Text(), "published "), 10, 64)
 				if err != nil {
@@ -217,6 +243,7 @@ func runBenchWorker(ctx context.Context, cfg bench.Config, role string, in io.Re
 				}
 				return n, nil
 			},
+			StepDone: func(r *bench.Result) error { return enc.Encode(r) },
 		}
 	}
 	rep, err := bench.Run(ctx, cfg)
@@ -303,12 +330,15 @@ func runBenchWorkers(ctx context.Context, cfg bench.Config, n int, stderr io.Wri
 		}
 		pcfg := cfg
 		pcfg.Role, pcfg.Connections = bench.RolePublisher, 0
+		pcfg.Hooks.Collect = func(ctx context.Context, published uint64) (*bench.Result, error) {
+			return collectStep(ws, published)
+		}
 		pub, err := bench.Run(ctx, pcfg)
 		if err != nil {
 			return nil, err
 		}
 		for _, w := range ws {
-			fmt.Fprintf(w.in, "published %d\n", pub.Results[0].Published)
+			fmt.Fprintln(w.in, "end")
 		}
 		parts = append(parts, pub)
 	}
@@ -336,6 +366,30 @@ func runBenchWorkers(ctx context.Context, cfg bench.Config, n int, stderr io.Wri
 		return nil, err
 	}
 	return bench.MergeReports(parts), nil
+}
+
+// collectStep tells every subscriber worker how many publications a step
+// made and merges their results of it.
+func collectStep(ws []*benchWorker, published uint64) (*bench.Result, error) {
+	for _, w := range ws {
+		fmt.Fprintf(w.in, "published %d\n", published)
+	}
+	var merged *bench.Result
+	for i, w := range ws {
+		if !w.lines.Scan() {
+			return nil, fmt.Errorf("bench: worker %d ended without its step's result", i)
+		}
+		var r bench.Result
+		if err := json.Unmarshal(w.lines.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("bench: worker %d: %w", i, err)
+		}
+		if merged == nil {
+			merged = &r
+			continue
+		}
+		merged.Merge(&r)
+	}
+	return merged, nil
 }
 
 // workerArgs drops the flags the parent sets per worker.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -143,5 +144,43 @@ func TestWorkerArgs(t *testing.T) {
 	got := workerArgs([]string{"bench", "fanout", "--workers", "2", "-n", "10", "--source-ips", "127.0.0.2", "--csv=x.csv", "--plot", "p.svg", "--json", "--rate", "5"})
 	if want := []string{"bench", "fanout", "--rate", "5"}; !slices.Equal(got, want) {
 		t.Fatalf("%q, want %q", got, want)
+	}
+}
+
+// TestBenchWorkersRampOverACluster: --workers 2 with --ramp over two
+// nodes on Redis (--url twice): every step of the ramp is merged from both
+// workers with nothing lost, the servers' CPU is divided by the
+// deliveries with each node listed (--server-pid twice), and the connect
+// rate is reported.
+func TestBenchWorkersRampOverACluster(t *testing.T) {
+	env, nodeEnv := engineEnv(t, "redis", 2)
+	nodes := startCluster(t, 2, env, nodeEnv)
+	out, code := run(t, nil, "bench", "fanout", "--url", "ws://"+nodes[0].addr+"/ws", "--url", "ws://"+nodes[1].addr+"/ws",
+		"--token-secret", ht.Secret, "--channel-prefix", "chat:", "-n", "6", "--workers", "2",
+		"--ramp", "--ramp-start", "20", "--ramp-factor", "2", "--ramp-step", "300ms", "--ramp-max", "90", "--ramp-p99", "10s",
+		"--server-pid", strconv.Itoa(nodes[0].cmd.Process.Pid), "--server-pid", strconv.Itoa(nodes[1].cmd.Process.Pid), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	r := rep.Results[0]
+	if r.Ramp == nil || len(r.Ramp.Steps) != 3 || r.Ramp.MaxRate != 80 {
+		t.Fatalf("ramp %+v", r.Ramp)
+	}
+	for _, s := range r.Ramp.Steps {
+		if s.Published == 0 || s.Lost != 0 || s.Duplicates != 0 {
+			t.Fatalf("step %+v", s)
+		}
+	}
+	if r.Connections != 6 || r.Expected != r.Published*6 || r.Delivered != r.Expected || r.Lost != 0 || r.ConnectRate <= 0 {
+		t.Fatalf("merged: conns %d published %d expected %d delivered %d lost %d connect rate %v", r.Connections, r.Published, r.Expected, r.Delivered, r.Lost, r.ConnectRate)
+	}
+	// A tiny load may take no clock tick of CPU: the division itself is
+	// tested in package bench.
+	if r.CPU == nil || len(r.CPU.Nodes) != 2 || r.CPU.Nodes[0].RSS == 0 || r.CPU.Nodes[1].PID != nodes[1].cmd.Process.Pid {
+		t.Fatalf("cpu %+v", r.CPU)
 	}
 }
