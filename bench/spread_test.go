@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/server"
 
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 )
@@ -64,7 +65,10 @@ func TestSplitSources(t *testing.T) {
 // address open at once (Herald's default burst is 50) all connect against
 // a loopback target without --source-ips, because Run spreads them.
 func TestLoopbackSpreadPassesConnectRate(t *testing.T) {
-	s := ht.Start(t, ht.Options{})
+	// The default burst per address (50), which PerSourceAddress fits
+	// within, with a refill slow enough (1/s) that a loaded machine,
+	// connecting slowly, cannot let 150 clients from one address through.
+	s := ht.Start(t, ht.Options{Server: server.Config{ConnectRatePerIP: 1}})
 	cfg := base(s, "fanout")
 	cfg.Connections = 150
 	r := run(t, cfg).Results[0]
