@@ -352,7 +352,11 @@ func clusterMeasure(ctx context.Context, cfg clusterConfig, bin, confFile string
 	}
 	t0 := time.Now()
 	if cfg.profileDir != "" {
-		go profile(ctx, cfg, fmt.Sprintf("r%d-%s-%s-%g.pprof", round, name, cfg.engine, rate))
+		kind := "live"
+		if cfg.history {
+			kind = "history"
+		}
+		go profile(ctx, cfg, fmt.Sprintf("r%d-%s-%s-%s-%g.pprof", round, name, cfg.engine, kind, rate))
 	}
 	pubCfg := base
 	pubCfg.Role, pubCfg.Rate, pubCfg.Duration = bench.RolePublisher, rate, cfg.duration
