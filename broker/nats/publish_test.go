@@ -24,7 +24,11 @@ func TestPublishMessages(t *testing.T) {
 	url := services.NATS(t)
 	prefix := "herald-test-" + randomHex()
 	cleanupPrefix(t, url, prefix)
-	b := newBroker(t, testOptions(url, prefix))
+	o := testOptions(url, prefix)
+	// The presence sweep reads the presence stream's info on its own
+	// schedule; none within the test.
+	o.SweepInterval = time.Hour
+	b := newBroker(t, o)
 	rec := brokertest.NewRecorder()
 	if err := b.Run(ctx, rec); err != nil {
 		t.Fatal(err)
@@ -50,7 +54,8 @@ func TestPublishMessages(t *testing.T) {
 	}
 	// seen returns the messages on the watched subjects since its last
 	// call, by subject, counting only the JetStream API requests that
-	// name this test's streams (other programs may share the server).
+	// name this test's history stream (other programs may share the
+	// server, and the broker's background tasks use the others).
 	seen := func() map[string]int {
 		t.Helper()
 		// Once the broker's connection has flushed, the server has routed
@@ -72,7 +77,7 @@ func TestPublishMessages(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if strings.HasPrefix(m.Subject, "$JS.API.") && !strings.Contains(m.Subject, prefix) {
+				if strings.HasPrefix(m.Subject, "$JS.API.") && !strings.Contains(m.Subject, b.subj.history) {
 					continue
 				}
 				out[m.Subject]++
