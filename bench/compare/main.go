@@ -11,6 +11,13 @@
 // is measured both through publish-to-self ("herald") and through its bare
 // /echo ("herald /echo"), each compared with the baselines' /echo. Run it
 // from the repository root on an otherwise idle Linux machine.
+//
+// With -cluster redis or nats it measures cross-node fan-out instead
+// (cluster.go): subscribers on one node, API publishing on another,
+// builds of Herald named by -trees compared at each of -rates:
+//
+//	go run ./bench/compare -cluster redis -subscribers 1000 -rates 200,400,600 \
+//	    -trees new=.,old=../herald-old -rounds 3 -duration 8s
 package main
 
 import (
@@ -89,12 +96,39 @@ func main() {
 	echoClients := flag.Int("echo-clients", 1000, "echo: clients")
 	sizes := flag.String("sizes", "128,1024,4096", "echo: payload sizes")
 	duration := flag.Duration("duration", 10*time.Second, "measured phase per run")
-	addr := flag.String("addr", "127.0.0.1:8300", "where the servers listen")
+	addr := flag.String("addr", "127.0.0.1:8300", "where the servers listen (cluster: the first node; the others on the next ports)")
 	out := flag.String("json", "", "also write every measurement to this file")
+	cluster := flag.String("cluster", "", "cluster mode: redis or nats (the local server on 127.0.0.1), or memory (one node, the reference)")
+	nodes := flag.Int("nodes", 2, "cluster: herald nodes; subscribers on the last, API publishing on the first")
+	trees := flag.String("trees", "herald=.", "cluster: builds to compare, name=source-dir,...")
+	rates := flag.String("rates", "200,300,400,600,800", "cluster: publication rates, each a run")
+	history := flag.Bool("history", false, "cluster: the bench namespace keeps history (one append per publication)")
+	maxP99 := flag.Duration("max-p99", 100*time.Millisecond, "cluster: the p99 bound of a sustainable rate")
+	profileDir := flag.String("profile-dir", "", "cluster: save a CPU profile of the subscribers' node per run here")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cluster != "" {
+		cc := clusterConfig{
+			engine: *cluster, nodes: *nodes, rounds: *rounds, subscribers: *subscribers, size: *size,
+			history: *history, duration: *duration, maxP99: *maxP99, profileDir: *profileDir, jsonOut: *out,
+		}
+		var err error
+		if cc.trees, err = parseTrees(*trees); err == nil {
+			if cc.rates, err = parseRates(*rates); err == nil {
+				cc.basePort, err = portOf(*addr)
+			}
+		}
+		if err == nil {
+			err = runCluster(ctx, cc)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, config{
 		rounds: *rounds, scenarios: strings.Split(*scenarios, ","), servers: strings.Split(*only, ","),
 		subscribers: *subscribers, rate: *rate, size: *size, echoClients: *echoClients,
@@ -166,8 +200,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	if cfg.jsonOut != "" {
-		b, _ := json.MarshalIndent(all, "", "  ")
-		if err := os.WriteFile(cfg.jsonOut, b, 0o644); err != nil {
+		if err := writeJSON(cfg.jsonOut, all); err != nil {
 			return err
 		}
 	}
@@ -228,6 +261,15 @@ func measure(ctx context.Context, dir string, s server, scenario string, cfg con
 		return nil, fmt.Errorf("%w\n%s", err, logs.String())
 	}
 	return rep.Results, nil
+}
+
+// writeJSON writes every measurement to file, indented.
+func writeJSON(file string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
 }
 
 func waitListening(ctx context.Context, addr string) error {

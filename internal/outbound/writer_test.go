@@ -174,3 +174,45 @@ func TestFanoutWritesWithoutWaiting(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstArraysPooled: a Conn that drained a burst larger than keptSlots
+// keeps none of its arrays (an idle connection stays small), yet the next
+// burst allocates almost nothing: its queue and frame arrays come from the
+// pools the last burst's went back to.
+func TestBurstArraysPooled(t *testing.T) {
+	c := &Conn{}
+	c.Init(Config{
+		Writes: Writes{
+			Frame:    func([][]byte) error { return nil },
+			TryFrame: func([][]byte) (bool, error) { return true, nil },
+			Flush:    func() error { return nil },
+		},
+		Events: quietEvents{}, MaxMessages: 1 << 20, MaxBytes: 1 << 30, Separator: []byte("\n"),
+	})
+	msg := make([]byte, 64)
+	burst := func() {
+		for i := range 4 * keptSlots {
+			if r, claimed := c.PushLive(msg, 1); r != Queued || claimed != (i == 0) {
+				t.Fatalf("push %d: %v, claimed %v", i, r, claimed)
+			}
+		}
+		if c.writeFrames(-1, true) {
+			t.Fatal("the sink took everything, yet the writer has more")
+		}
+	}
+	burst()
+	c.mu.Lock()
+	items, stamps, parts := cap(c.items), cap(c.stamps), cap(c.parts)
+	c.mu.Unlock()
+	if items != 0 || stamps != 0 || parts > 2*keptSlots {
+		t.Fatalf("after the burst the idle Conn keeps %d item, %d stamp and %d part slots", items, stamps, parts)
+	}
+	// One allocation per burst remains: the writer's batch, which the
+	// Conn lets go with its queue. Before the pools, 23.
+	if raceEnabled {
+		return
+	}
+	if n := testing.AllocsPerRun(50, burst); n > 2 {
+		t.Errorf("%.1f allocations per burst of %d messages, want at most 2", n, 4*keptSlots)
+	}
+}
