@@ -125,11 +125,13 @@ func (c *wsConn) start(first *bufio.Reader, ended func()) {
 		return
 	}
 	c.first = first
-	if first != nil {
+	inLoop := c.watch(first != nil)
+	switch {
+	case first != nil:
 		c.bursts.run(c)
-		return
+	case !inLoop:
+		go c.wait()
 	}
-	go c.wait()
 }
 
 // end tells the hub the connection has ended with code.
@@ -140,7 +142,8 @@ func (c *wsConn) end(code protocol.CloseCode) {
 		c.client.PeerClosed(code)
 	}
 	c.readDone.Store(true)
-	c.raw.closeNow()
+	c.closeSocket()
+	c.forget()
 	if c.client != nil {
 		c.client.Closed()
 	}
@@ -175,16 +178,30 @@ func (c *wsConn) wait() {
 	c.bursts.run(c)
 }
 
-// runBurst runs one burst on a pool goroutine, then starts the next wait
-// or ends the connection.
+// runBurst runs one burst on a pool goroutine, then waits for the next
+// bytes or ends the connection. A burst the event loop started reads the
+// socket without waiting first: a readiness that held nothing costs no
+// parked goroutine.
 func (c *wsConn) runBurst() {
 	first := c.first
 	c.first = nil
+	if first == nil && c.prefetched == nil && !c.prefetch() {
+		c.idle()
+		return
+	}
 	if code, done := c.burst(first); done {
 		c.end(code)
 		return
 	}
-	go c.wait()
+	c.idle()
+}
+
+// idle waits for the connection's next bytes: armed in the event loop, or
+// in a new waiter goroutine.
+func (c *wsConn) idle() {
+	if !c.rearm() {
+		go c.wait()
+	}
 }
 
 // burstPool runs bursts on goroutines that outlive one burst: a goroutine
