@@ -75,7 +75,7 @@ type Client struct {
 
 	// Owned by the reader goroutine. The publish and read buckets are
 	// created on first use.
-	limiter        *rate.Limiter
+	commands       commandBucket
 	publishLimiter *rate.Limiter
 	readLimiter    *rate.Limiter
 	strikes        int
@@ -88,11 +88,11 @@ type Client struct {
 	state         clientState
 	user          string
 	connInfo      json.RawMessage
-	channelsClaim []string // the token's channels claim
-	expiresAt     int64    // unix seconds, 0 when the token has no exp
-	subs          map[string]*subscription
-	inbox         *subscription // nil for anonymous connections
-	timer         *time.Timer   // connect timeout, then heartbeat
+	channelsClaim []string                 // the token's channels claim
+	expiresAt     int64                    // unix seconds, 0 when the token has no exp
+	subs          map[string]*subscription // made by the first subscribe
+	inbox         *subscription            // nil for anonymous connections
+	timer         *time.Timer              // connect timeout, then heartbeat
 	awaitPong     bool
 	expiry        *time.Timer          // refresh_needed, then token expiry
 	closing       *protocol.Disconnect // set by the first Disconnect
@@ -125,14 +125,12 @@ type Peer struct {
 // is the encoding the connection negotiated.
 func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	c := &Client{
-		hub:     h,
-		t:       t,
-		enc:     enc,
-		id:      newClientID(),
-		remote:  peer.Remote,
-		peer:    peer,
-		limiter: rate.NewLimiter(rate.Limit(h.cfg.CommandRate), h.cfg.CommandBurst),
-		subs:    make(map[string]*subscription),
+		hub:    h,
+		t:      t,
+		enc:    enc,
+		id:     newClientID(),
+		remote: peer.Remote,
+		peer:   peer,
 	}
 	out := outbound.Config{
 		Writes:      t.Writes(),
@@ -226,7 +224,7 @@ func (c *Client) handleCommand(cmd *protocol.Command) error {
 		return nil
 	}
 	limited := protocol.ErrTooManyRequests
-	if c.limiter.Allow() {
+	if c.allowCommand() {
 		limited = c.checkRate(cmd)
 	} else {
 		c.hub.obs.RateLimited(LimitCommand)
@@ -611,7 +609,7 @@ func (c *Client) cleanup() {
 		c.expiry.Stop()
 	}
 	subs := c.subs
-	c.subs = map[string]*subscription{}
+	c.subs = nil
 	user, hasInbox := c.user, c.inbox != nil
 	c.mu.Unlock()
 	c.out.Close()
