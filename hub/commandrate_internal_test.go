@@ -3,6 +3,7 @@ package hub
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestCommandBucket: a fresh bucket allows burst commands at once, then
@@ -39,5 +40,17 @@ func TestCommandBucket(t *testing.T) {
 	// monotonic readings can repeat) takes nothing extra.
 	if b.allow(later-int64(time.Second), rate, burst) {
 		t.Fatal("an earlier reading refilled the bucket")
+	}
+}
+
+// TestClientSize: every connection has a Client, so its size class is
+// memory per connection; the field order keeps it at 576 bytes on 64-bit
+// platforms (the next size class is 640).
+func TestClientSize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are for 64-bit platforms")
+	}
+	if got := unsafe.Sizeof(Client{}); got > 576 {
+		t.Fatalf("Client is %d bytes, more than the 576-byte size class", got)
 	}
 }
