@@ -5,8 +5,13 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"runtime"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +36,9 @@ func newLoopFixture(t *testing.T) *loopFixture {
 		t.Fatal(err)
 	}
 	f := &loopFixture{loops: newEventLoops(), bursts: newBurstPool(), ln: ln}
+	// Every burst ends in the loop: these tests are about the loop, not
+	// about which connections skip it (TestBusyConnectionsKeepWaiters).
+	f.bursts.busyGap = 0
 	t.Cleanup(func() {
 		ln.Close()
 		f.loops.close()
@@ -156,6 +164,37 @@ func TestEventLoopReadsInOrder(t *testing.T) {
 	lc.armed(t)
 }
 
+// TestBusyConnectionsKeepWaiters: a connection whose bursts come less than
+// busyGap apart waits in a waiter goroutine, not in the loop, and is
+// served as well there; a quiet one (a first burst) goes to the loop.
+func TestBusyConnectionsKeepWaiters(t *testing.T) {
+	f := newLoopFixture(t)
+	f.bursts.busyGap = busyGap
+	lc := f.connect(t)
+	lc.write(t, frame("first"))
+	lc.expect(t, "first")
+	lc.armed(t) // a first burst is never busy
+	lc.write(t, frame("second"))
+	lc.expect(t, "second")
+	wait.For(t, 5*time.Second, func() error {
+		if w := waitersParked(); w != 1 {
+			return fmt.Errorf("%d waiter goroutines parked, want 1", w)
+		}
+		return nil
+	})
+	if s := lc.c.pollState.Load(); s != pollBusy {
+		t.Fatalf("poll state %d, want busy (a waiter reads it)", s)
+	}
+	lc.write(t, frame("third"))
+	lc.expect(t, "third")
+}
+
+// waitersParked counts the goroutines parked in a waiter's readiness wait.
+func waitersParked() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "server.(*wsConn).wait(")
+}
+
 // TestEventLoopSpuriousReadiness: a burst the loop starts for a socket
 // with nothing to read arms it again and parks nothing.
 func TestEventLoopSpuriousReadiness(t *testing.T) {
@@ -275,12 +314,88 @@ func TestEventLoopClose(t *testing.T) {
 		msg := "after close " + strconv.Itoa(i)
 		lc.write(t, frame(msg))
 		lc.expect(t, msg)
-		if s := lc.c.pollState.Load(); s != pollBusy {
-			t.Fatalf("connection %d: poll state %d after the loop closed", i, s)
-		}
+		// Not left armed in the stopped loop (a re-arm racing with it
+		// may be, for a moment, before it takes the reading back).
+		wait.For(t, 5*time.Second, func() error {
+			if s := lc.c.pollState.Load(); s != pollBusy {
+				return fmt.Errorf("connection %d: poll state %d after the loop closed", i, s)
+			}
+			return nil
+		})
 	}
 	for _, lc := range conns {
 		lc.client.Close()
 		lc.waitEnded(t, "the peer's close")
 	}
+}
+
+// BenchmarkEchoRoundTrip: 128-byte echo round trips over loopback, a
+// connection read through the event loop against one read through a
+// waiter goroutine per wait (the fallback, and the previous design), with
+// 1 and 50 connections busy at once.
+func BenchmarkEchoRoundTrip(b *testing.B) {
+	for _, conns := range []int{1, 50} {
+		for _, mode := range []string{"loop", "waiter"} {
+			b.Run(fmt.Sprintf("mode=%s/conns=%d", mode, conns), func(b *testing.B) {
+				benchEcho(b, mode == "loop", conns)
+			})
+		}
+	}
+}
+
+func benchEcho(b *testing.B, useLoop bool, conns int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	loops, bursts := newEventLoops(), newBurstPool()
+	bursts.busyGap = 0 // the loop's own cost, for every message
+	defer bursts.close()
+	defer loops.close()
+	clients := make([]net.Conn, conns)
+	for i := range clients {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer client.Close()
+		srv, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := &wsConn{raw: &halfCloseConn{Conn: srv}, enc: protocol.JSON, maxMessage: 1 << 16,
+			writeTimeout: 5 * time.Second, bursts: bursts, panicked: func(any) {}, handle: echoMessage}
+		c.onControl = c.control
+		c.enablePolling(srv)
+		if useLoop {
+			c.loops = loops
+		}
+		c.start(nil, func() {})
+		clients[i] = client
+	}
+	msg := frame(string(bytes.Repeat([]byte{'x'}, 128)))
+	b.SetBytes(128)
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, client := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256)
+			for next.Add(1) <= int64(b.N) {
+				if _, err := client.Write(msg); err != nil {
+					b.Error(err)
+					return
+				}
+				// The echo has a 4-byte header: 128 > 125.
+				if _, err := io.ReadFull(client, buf[:4+128]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -21,7 +21,11 @@ import (
 // frames and hands them to the hub grows its stack to the depth of that
 // work (a token check, a publish) and keeps it while blocked in its next
 // read: 4 KiB or more per idle connection, and the collector's heap goal
-// grows with it. So a plain socket is read in bursts instead:
+// grows with it. So a plain socket is read in bursts instead, started when
+// bytes arrive. On Linux an idle connection waits in the server's event
+// loop (eventloop_linux.go) with no goroutine at all; the loop hands a
+// ready socket to a burst, which reads it without waiting first. Elsewhere,
+// and whenever the loop cannot take a connection, it has a waiter:
 //
 //   - a waiter goroutine, whose only call chain is a readiness wait, parks
 //     until the socket has bytes and stays at the minimum stack. Each time
@@ -33,10 +37,11 @@ import (
 //     no system call of its own;
 //   - it hands the connection to a burst goroutine from burstPool and
 //     exits; the burst reads and handles whole messages while bytes remain
-//     buffered, returns the buffer and starts a new waiter.
+//     buffered, returns the buffer and arms the connection in the loop
+//     again, or starts a new waiter.
 //
-// A connection has a waiter or a burst, never both, so its messages are
-// handled one at a time, in order. A message split across packets keeps
+// A connection is armed in the loop, or has a waiter or a burst, never two
+// of them, so its messages are handled one at a time, in order. A message split across packets keeps
 // its burst waiting for the rest. Connections without a pollable socket
 // (TLS) keep one goroutine that reads in a loop.
 
@@ -197,11 +202,36 @@ func (c *wsConn) runBurst() {
 }
 
 // idle waits for the connection's next bytes: armed in the event loop, or
-// in a new waiter goroutine.
+// in a new waiter goroutine. A connection whose previous burst ended less
+// than busyGap ago is busy and gets the waiter: a wake-up through the
+// loop's thread costs 10-13 µs more per round trip than one through the
+// runtime's poller (BenchmarkEchoRoundTrip), which a client that sends
+// continuously would pay on every message. A quiet connection (a listener
+// answering heartbeats) goes to the loop, where it costs no goroutine; a
+// busy one that falls quiet keeps its waiter until its next message, at
+// most a heartbeat interval.
 func (c *wsConn) idle() {
-	if !c.rearm() {
+	now := burstClock()
+	busy := now-c.lastBurst < c.bursts.busyGap
+	c.lastBurst = now
+	if busy || !c.rearm() {
 		go c.wait()
 	}
+}
+
+// busyGap is how soon after its previous burst a burst makes a connection
+// busy, in milliseconds.
+const busyGap = 1000
+
+// clockStart is burstClock's zero.
+var clockStart = time.Now()
+
+// burstClock is a monotonic clock in milliseconds for wsConn.lastBurst. It
+// starts at 2^20 (17 minutes), so that a connection's first burst, compared
+// with a lastBurst of 0, is never busy, and wraps after 49 days;
+// differences stay right across the wrap.
+func burstClock() uint32 {
+	return uint32(time.Since(clockStart).Milliseconds()) + 1<<20
 }
 
 // burstPool runs bursts on goroutines that outlive one burst: a goroutine
@@ -209,6 +239,9 @@ func (c *wsConn) idle() {
 // more than the burst itself when a client sends a message at a time. A
 // goroutine idle for burstIdle exits.
 type burstPool struct {
+	// busyGap is busyGap, or what a test sets before the pool's first
+	// use.
+	busyGap   uint32
 	jobs      chan *wsConn
 	quit      chan struct{}
 	closeOnce sync.Once
@@ -220,7 +253,7 @@ type burstPool struct {
 const burstIdle = time.Second
 
 func newBurstPool() *burstPool {
-	return &burstPool{jobs: make(chan *wsConn), quit: make(chan struct{})}
+	return &burstPool{busyGap: busyGap, jobs: make(chan *wsConn), quit: make(chan struct{})}
 }
 
 // run hands c's burst to an idle goroutine, or starts one.

@@ -54,6 +54,10 @@ type wsConn struct {
 	loops     *eventLoops
 	inLoop    loopEntry
 	pollState atomic.Uint32
+	// lastBurst is when the last burst ended, in burstClock's
+	// milliseconds, owned by the reader (see wsConn.idle); a uint32 so
+	// that it fills pollState's padding.
+	lastBurst uint32
 	first     *bufio.Reader // the first burst's reader, when it holds bytes
 	// prefetched is the pooled reader holding the bytes the waiter read,
 	// handed to the next burst.
