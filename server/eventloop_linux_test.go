@@ -38,7 +38,7 @@ func newLoopFixture(t *testing.T) *loopFixture {
 	f := &loopFixture{loops: newEventLoops(), bursts: newBurstPool(), ln: ln}
 	// Every burst ends in the loop: these tests are about the loop, not
 	// about which connections skip it (TestBusyConnectionsKeepWaiters).
-	f.bursts.busyGap = 0
+	f.bursts.busyBursts = 255
 	t.Cleanup(func() {
 		ln.Close()
 		f.loops.close()
@@ -164,18 +164,22 @@ func TestEventLoopReadsInOrder(t *testing.T) {
 	lc.armed(t)
 }
 
-// TestBusyConnectionsKeepWaiters: a connection whose bursts come less than
-// busyGap apart waits in a waiter goroutine, not in the loop, and is
-// served as well there; a quiet one (a first burst) goes to the loop.
+// TestBusyConnectionsKeepWaiters: a connection with busyBursts bursts
+// within a second waits in a waiter goroutine, not in the loop, and is
+// served as well there; before that (a connect and a subscribe) it goes to
+// the loop.
 func TestBusyConnectionsKeepWaiters(t *testing.T) {
 	f := newLoopFixture(t)
-	f.bursts.busyGap = busyGap
+	f.bursts.busyBursts = busyBursts
 	lc := f.connect(t)
-	lc.write(t, frame("first"))
-	lc.expect(t, "first")
-	lc.armed(t) // a first burst is never busy
-	lc.write(t, frame("second"))
-	lc.expect(t, "second")
+	for i := range busyBursts - 1 {
+		msg := "quiet " + strconv.Itoa(i)
+		lc.write(t, frame(msg))
+		lc.expect(t, msg)
+		lc.armed(t)
+	}
+	lc.write(t, frame("busy"))
+	lc.expect(t, "busy")
 	wait.For(t, 5*time.Second, func() error {
 		if w := waitersParked(); w != 1 {
 			return fmt.Errorf("%d waiter goroutines parked, want 1", w)
@@ -185,8 +189,8 @@ func TestBusyConnectionsKeepWaiters(t *testing.T) {
 	if s := lc.c.pollState.Load(); s != pollBusy {
 		t.Fatalf("poll state %d, want busy (a waiter reads it)", s)
 	}
-	lc.write(t, frame("third"))
-	lc.expect(t, "third")
+	lc.write(t, frame("served"))
+	lc.expect(t, "served")
 }
 
 // waitersParked counts the goroutines parked in a waiter's readiness wait.
@@ -350,7 +354,7 @@ func benchEcho(b *testing.B, useLoop bool, conns int) {
 	}
 	defer ln.Close()
 	loops, bursts := newEventLoops(), newBurstPool()
-	bursts.busyGap = 0 // the loop's own cost, for every message
+	bursts.busyBursts = 255 // the loop's own cost, for every message
 	defer bursts.close()
 	defer loops.close()
 	clients := make([]net.Conn, conns)

@@ -202,33 +202,46 @@ func (c *wsConn) runBurst() {
 }
 
 // idle waits for the connection's next bytes: armed in the event loop, or
-// in a new waiter goroutine. A connection whose previous burst ended less
-// than busyGap ago is busy and gets the waiter: a wake-up through the
-// loop's thread costs 10-13 µs more per round trip than one through the
-// runtime's poller (BenchmarkEchoRoundTrip), which a client that sends
-// continuously would pay on every message. A quiet connection (a listener
-// answering heartbeats) goes to the loop, where it costs no goroutine; a
-// busy one that falls quiet keeps its waiter until its next message, at
-// most a heartbeat interval.
+// in a new waiter goroutine. A busy connection gets the waiter: one with
+// busyBursts bursts or more within a second (or in the second before).
+// A wake-up through the loop's thread costs more per round trip than one
+// through the runtime's poller (BenchmarkEchoRoundTrip), which a client
+// that sends all the time would pay on every message. A quiet connection
+// (a listener answering heartbeats, a client that connects and subscribes)
+// goes to the loop, where it costs no goroutine; a busy one that falls
+// quiet keeps its waiter until its next message, at most a heartbeat
+// interval.
 func (c *wsConn) idle() {
 	now := burstClock()
-	busy := now-c.lastBurst < c.bursts.busyGap
-	c.lastBurst = now
-	if busy || !c.rearm() {
+	if since := now - c.burstWindow; since >= burstWindow {
+		// A new second: a connection busy in the one just ended stays
+		// busy, one quiet for longer starts over.
+		carry := since < 2*burstWindow && c.burstCount >= c.bursts.busyBursts
+		c.burstWindow, c.burstCount = now, 0
+		if carry {
+			c.burstCount = c.bursts.busyBursts - 1
+		}
+	}
+	if c.burstCount < 255 {
+		c.burstCount++
+	}
+	if c.burstCount >= c.bursts.busyBursts || !c.rearm() {
 		go c.wait()
 	}
 }
 
-// busyGap is how soon after its previous burst a burst makes a connection
-// busy, in milliseconds.
-const busyGap = 1000
+// busyBursts is how many bursts within a second make a connection busy.
+const busyBursts = 4
+
+// burstWindow is the span busyBursts are counted over, in milliseconds.
+const burstWindow = 1000
 
 // clockStart is burstClock's zero.
 var clockStart = time.Now()
 
-// burstClock is a monotonic clock in milliseconds for wsConn.lastBurst. It
-// starts at 2^20 (17 minutes), so that a connection's first burst, compared
-// with a lastBurst of 0, is never busy, and wraps after 49 days;
+// burstClock is a monotonic clock in milliseconds for wsConn.burstWindow.
+// It starts at 2^20 (17 minutes), so that a connection's first burst,
+// compared with a window of 0, starts a new one, and wraps after 49 days;
 // differences stay right across the wrap.
 func burstClock() uint32 {
 	return uint32(time.Since(clockStart).Milliseconds()) + 1<<20
@@ -239,12 +252,12 @@ func burstClock() uint32 {
 // more than the burst itself when a client sends a message at a time. A
 // goroutine idle for burstIdle exits.
 type burstPool struct {
-	// busyGap is busyGap, or what a test sets before the pool's first
-	// use.
-	busyGap   uint32
-	jobs      chan *wsConn
-	quit      chan struct{}
-	closeOnce sync.Once
+	// busyBursts is busyBursts, or what a test sets before the pool's
+	// first use.
+	busyBursts uint8
+	jobs       chan *wsConn
+	quit       chan struct{}
+	closeOnce  sync.Once
 }
 
 // burstIdle is how long a pool goroutine waits for another burst before
@@ -253,7 +266,7 @@ type burstPool struct {
 const burstIdle = time.Second
 
 func newBurstPool() *burstPool {
-	return &burstPool{busyGap: busyGap, jobs: make(chan *wsConn), quit: make(chan struct{})}
+	return &burstPool{busyBursts: busyBursts, jobs: make(chan *wsConn), quit: make(chan struct{})}
 }
 
 // run hands c's burst to an idle goroutine, or starts one.

@@ -31,6 +31,7 @@ var errCloseSent = errors.New("websocket: close frame already sent")
 type wsConn struct {
 	raw          *halfCloseConn
 	enc          protocol.Encoding
+	burstCount   uint8
 	maxMessage   int64
 	writeTimeout time.Duration
 	// handle receives every complete data message; nil drops them (a
@@ -54,11 +55,12 @@ type wsConn struct {
 	loops     *eventLoops
 	inLoop    loopEntry
 	pollState atomic.Uint32
-	// lastBurst is when the last burst ended, in burstClock's
-	// milliseconds, owned by the reader (see wsConn.idle); a uint32 so
-	// that it fills pollState's padding.
-	lastBurst uint32
-	first     *bufio.Reader // the first burst's reader, when it holds bytes
+	// burstWindow (a uint32, in burstClock's milliseconds, filling
+	// pollState's padding) is when the current second of bursts began;
+	// burstCount (beside enc) counts them. Owned by the reader; see
+	// wsConn.idle.
+	burstWindow uint32
+	first       *bufio.Reader // the first burst's reader, when it holds bytes
 	// prefetched is the pooled reader holding the bytes the waiter read,
 	// handed to the next burst.
 	prefetched *frameReader
