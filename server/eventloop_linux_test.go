@@ -101,11 +101,18 @@ func (lc *loopConn) write(t *testing.T, b []byte) {
 func (lc *loopConn) expect(t *testing.T, want string) {
 	t.Helper()
 	_ = lc.client.SetReadDeadline(time.Now().Add(5 * time.Second))
-	f, err := ws.ReadFrame(lc.client)
+	hdr, err := ws.ReadHeader(lc.client)
 	if err != nil {
 		t.Fatalf("waiting for %q: %v", want, err)
 	}
-	if got := string(f.Payload); got != want {
+	if hdr.Length > 1<<10 {
+		t.Fatalf("a %d-byte echo, want %q", hdr.Length, want)
+	}
+	payload := make([]byte, hdr.Length)
+	if _, err := io.ReadFull(lc.client, payload); err != nil {
+		t.Fatalf("waiting for %q: %v", want, err)
+	}
+	if got := string(payload); got != want {
 		t.Fatalf("echo %q, want %q", got, want)
 	}
 }
