@@ -72,7 +72,10 @@ type loopEntry struct {
 type eventLoop struct {
 	file *os.File // the epoll descriptor; closed by run as it returns
 	rc   syscall.RawConn
-	wake int // an eventfd in the instance, written to stop the loop
+	// wake is an eventfd in the instance, written to stop the loop; an
+	// os.File, so that a write after run closed it fails rather than
+	// reach a descriptor that reused its number.
+	wake *os.File
 	stop atomic.Bool
 }
 
@@ -110,7 +113,7 @@ func (ls *eventLoops) newEventLoop() (*eventLoop, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	l := &eventLoop{file: file, rc: rc, wake: wake}
+	l := &eventLoop{file: file, rc: rc, wake: os.NewFile(uintptr(wake), "herald-epoll-wake")}
 	go l.run(ls)
 	return l, nil
 }
@@ -124,7 +127,7 @@ func (ls *eventLoops) newEventLoop() (*eventLoop, error) {
 func (l *eventLoop) run(ls *eventLoops) {
 	defer func() {
 		l.file.Close()
-		unix.Close(l.wake)
+		l.wake.Close()
 	}()
 	events := make([]unix.EpollEvent, maxLoopEvents)
 	var n int
@@ -159,8 +162,8 @@ func (l *eventLoop) run(ls *eventLoops) {
 // close stops the loop: its goroutine returns and closes the instance.
 func (l *eventLoop) close() {
 	l.stop.Store(true)
-	one := [8]byte{1}
-	_, _ = unix.Write(l.wake, one[:])
+	one := [8]byte{1} // a uint64 to add to the counter: any but 0 wakes
+	_, _ = l.wake.Write(one[:])
 }
 
 func (ls *eventLoops) lookup(token uint64) *wsConn {
