@@ -40,18 +40,17 @@ func userAllowed(channel, user string) bool {
 	return user != "" && slices.Contains(users, user)
 }
 
-// namespace returns the options for a channel, checking its name.
+// namespace returns the options for a channel, checking its name. They are
+// shared by every subscription to the namespace: read-only.
 func (h *Hub) namespace(channel string) (*Namespace, error) {
 	if !ValidChannel(channel) {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid channel name")
 	}
-	name := NamespaceOf(channel)
-	if ns, ok := h.cfg.Namespaces[name]; ok {
-		return &ns, nil
+	if ns, ok := h.namespaces[NamespaceOf(channel)]; ok {
+		return ns, nil
 	}
 	if h.cfg.OpenNamespaces {
-		ns := OpenNamespace
-		return &ns, nil
+		return h.openNamespace, nil
 	}
 	return nil, protocol.ErrUnknownNamespace
 }

@@ -110,7 +110,7 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 			res.Subs[ch] = &protocol.SubscribeResult{Error: toProtocolError(err)}
 			continue
 		}
-		if !c.limiter.Allow() {
+		if !c.allowCommand() {
 			c.hub.obs.RateLimited(LimitCommand)
 			if res.Subs == nil {
 				res.Subs = make(map[string]*protocol.SubscribeResult)

@@ -214,6 +214,12 @@ type Hub struct {
 	obs     Observer
 	started time.Time
 
+	// namespaces are cfg.Namespaces, and openNamespace OpenNamespace, each
+	// held once for every subscription to share (a copy per subscription
+	// was 200 bytes of every idle connection).
+	namespaces    map[string]*Namespace
+	openNamespace *Namespace
+
 	clients  clientRegistry
 	users    userRegistry
 	channels channelRegistry
@@ -285,6 +291,12 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 		started: time.Now(),
 		drained: make(chan struct{}),
 	}
+	h.namespaces = make(map[string]*Namespace, len(cfg.Namespaces))
+	for name, ns := range cfg.Namespaces {
+		h.namespaces[name] = &ns
+	}
+	open := OpenNamespace
+	h.openNamespace = &open
 	h.life.init()
 	h.clients.init()
 	h.users.init()

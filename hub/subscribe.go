@@ -55,6 +55,9 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 		c.mu.Unlock()
 		return nil, activation{}, err
 	}
+	if c.subs == nil {
+		c.subs = make(map[string]*subscription, 1)
+	}
 	c.subs[channel] = s
 	c.mu.Unlock()
 

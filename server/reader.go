@@ -21,7 +21,11 @@ import (
 // frames and hands them to the hub grows its stack to the depth of that
 // work (a token check, a publish) and keeps it while blocked in its next
 // read: 4 KiB or more per idle connection, and the collector's heap goal
-// grows with it. So a plain socket is read in bursts instead:
+// grows with it. So a plain socket is read in bursts instead, started when
+// bytes arrive. On Linux an idle connection waits in the server's event
+// loop (eventloop_linux.go) with no goroutine at all; the loop hands a
+// ready socket to a burst, which reads it without waiting first. Elsewhere,
+// and whenever the loop cannot take a connection, it has a waiter:
 //
 //   - a waiter goroutine, whose only call chain is a readiness wait, parks
 //     until the socket has bytes and stays at the minimum stack. Each time
@@ -33,10 +37,11 @@ import (
 //     no system call of its own;
 //   - it hands the connection to a burst goroutine from burstPool and
 //     exits; the burst reads and handles whole messages while bytes remain
-//     buffered, returns the buffer and starts a new waiter.
+//     buffered, returns the buffer and arms the connection in the loop
+//     again, or starts a new waiter.
 //
-// A connection has a waiter or a burst, never both, so its messages are
-// handled one at a time, in order. A message split across packets keeps
+// A connection is armed in the loop, or has a waiter or a burst, never two
+// of them, so its messages are handled one at a time, in order. A message split across packets keeps
 // its burst waiting for the rest. Connections without a pollable socket
 // (TLS) keep one goroutine that reads in a loop.
 
@@ -125,11 +130,13 @@ func (c *wsConn) start(first *bufio.Reader, ended func()) {
 		return
 	}
 	c.first = first
-	if first != nil {
+	inLoop := c.watch(first != nil)
+	switch {
+	case first != nil:
 		c.bursts.run(c)
-		return
+	case !inLoop:
+		go c.wait()
 	}
-	go c.wait()
 }
 
 // end tells the hub the connection has ended with code.
@@ -140,7 +147,8 @@ func (c *wsConn) end(code protocol.CloseCode) {
 		c.client.PeerClosed(code)
 	}
 	c.readDone.Store(true)
-	c.raw.closeNow()
+	c.closeSocket()
+	c.forget()
 	if c.client != nil {
 		c.client.Closed()
 	}
@@ -175,16 +183,68 @@ func (c *wsConn) wait() {
 	c.bursts.run(c)
 }
 
-// runBurst runs one burst on a pool goroutine, then starts the next wait
-// or ends the connection.
+// runBurst runs one burst on a pool goroutine, then waits for the next
+// bytes or ends the connection. A burst the event loop started reads the
+// socket without waiting first: a readiness that held nothing costs no
+// parked goroutine.
 func (c *wsConn) runBurst() {
 	first := c.first
 	c.first = nil
+	if first == nil && c.prefetched == nil && !c.prefetch() {
+		c.idle()
+		return
+	}
 	if code, done := c.burst(first); done {
 		c.end(code)
 		return
 	}
-	go c.wait()
+	c.idle()
+}
+
+// idle waits for the connection's next bytes: armed in the event loop, or
+// in a new waiter goroutine. A busy connection gets the waiter: one with
+// busyBursts bursts or more within a second (or in the second before).
+// A wake-up through the loop's thread costs more per round trip than one
+// through the runtime's poller (BenchmarkEchoRoundTrip), which a client
+// that sends all the time would pay on every message. A quiet connection
+// (a listener answering heartbeats, a client that connects and subscribes)
+// goes to the loop, where it costs no goroutine; a busy one that falls
+// quiet keeps its waiter until its next message, at most a heartbeat
+// interval.
+func (c *wsConn) idle() {
+	now := burstClock()
+	if since := now - c.burstWindow; since >= burstWindow {
+		// A new second: a connection busy in the one just ended stays
+		// busy, one quiet for longer starts over.
+		carry := since < 2*burstWindow && c.burstCount >= c.bursts.busyBursts
+		c.burstWindow, c.burstCount = now, 0
+		if carry {
+			c.burstCount = c.bursts.busyBursts - 1
+		}
+	}
+	if c.burstCount < 255 {
+		c.burstCount++
+	}
+	if c.burstCount >= c.bursts.busyBursts || !c.rearm() {
+		go c.wait()
+	}
+}
+
+// busyBursts is how many bursts within a second make a connection busy.
+const busyBursts = 4
+
+// burstWindow is the span busyBursts are counted over, in milliseconds.
+const burstWindow = 1000
+
+// clockStart is burstClock's zero.
+var clockStart = time.Now()
+
+// burstClock is a monotonic clock in milliseconds for wsConn.burstWindow.
+// It starts at 2^20 (17 minutes), so that a connection's first burst,
+// compared with a window of 0, starts a new one, and wraps after 49 days;
+// differences stay right across the wrap.
+func burstClock() uint32 {
+	return uint32(time.Since(clockStart).Milliseconds()) + 1<<20
 }
 
 // burstPool runs bursts on goroutines that outlive one burst: a goroutine
@@ -192,9 +252,12 @@ func (c *wsConn) runBurst() {
 // more than the burst itself when a client sends a message at a time. A
 // goroutine idle for burstIdle exits.
 type burstPool struct {
-	jobs      chan *wsConn
-	quit      chan struct{}
-	closeOnce sync.Once
+	// busyBursts is busyBursts, or what a test sets before the pool's
+	// first use.
+	busyBursts uint8
+	jobs       chan *wsConn
+	quit       chan struct{}
+	closeOnce  sync.Once
 }
 
 // burstIdle is how long a pool goroutine waits for another burst before
@@ -203,7 +266,7 @@ type burstPool struct {
 const burstIdle = time.Second
 
 func newBurstPool() *burstPool {
-	return &burstPool{jobs: make(chan *wsConn), quit: make(chan struct{})}
+	return &burstPool{busyBursts: busyBursts, jobs: make(chan *wsConn), quit: make(chan struct{})}
 }
 
 // run hands c's burst to an idle goroutine, or starts one.

@@ -131,6 +131,7 @@ type Server struct {
 	httpConns   *httpConns  // connections that are not WebSocket connections
 	readers     tally.Tally // one per open WebSocket connection
 	bursts      *burstPool
+	loops       *eventLoops
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -148,6 +149,7 @@ func New(cfg Config, h *hub.Hub) *Server {
 	s.connectRate = newConnectRate(cfg.ConnectRatePerIP, cfg.ConnectBurstPerIP)
 	s.httpConns = newHTTPConns(cfg.MaxHTTPConnections, cfg.MaxHTTPConnectionsPerIP)
 	s.bursts = newBurstPool()
+	s.loops = newEventLoops()
 	s.upgraders = make(map[string]ws.HTTPUpgrader)
 	for _, sub := range []string{"", protocol.SubprotocolJSON, protocol.SubprotocolProtobuf} {
 		up := ws.HTTPUpgrader{Timeout: cfg.HandshakeTimeout}
@@ -245,6 +247,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		httpErr <- nil
 	}
 	defer s.bursts.close()
+	defer s.loops.close()
 	err := s.readers.Wait(ctx)
 	if herr := <-httpErr; herr != nil && err == nil {
 		err = herr
@@ -356,6 +359,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub string, enc
 	_, isTLS := netConn.(*tls.Conn)
 	c.resumable = !isTLS
 	c.enablePolling(netConn)
+	if c.poll != nil {
+		c.loops = s.loops
+	}
 	var first *bufio.Reader
 	if brw.Reader.Buffered() > 0 {
 		first = brw.Reader

@@ -31,6 +31,7 @@ var errCloseSent = errors.New("websocket: close frame already sent")
 type wsConn struct {
 	raw          *halfCloseConn
 	enc          protocol.Encoding
+	burstCount   uint8
 	maxMessage   int64
 	writeTimeout time.Duration
 	// handle receives every complete data message; nil drops them (a
@@ -48,7 +49,18 @@ type wsConn struct {
 	poll     syscall.RawConn
 	readable func(fd uintptr) bool
 	bursts   *burstPool
-	first    *bufio.Reader // the first burst's reader, when it holds bytes
+	// loops is the server's event loop, for a polled socket on Linux
+	// (eventloop_linux.go); inLoop is the connection's place in it and
+	// pollState who reads it.
+	loops     *eventLoops
+	inLoop    loopEntry
+	pollState atomic.Uint32
+	// burstWindow (a uint32, in burstClock's milliseconds, filling
+	// pollState's padding) is when the current second of bursts began;
+	// burstCount (beside enc) counts them. Owned by the reader; see
+	// wsConn.idle.
+	burstWindow uint32
+	first       *bufio.Reader // the first burst's reader, when it holds bytes
 	// prefetched is the pooled reader holding the bytes the waiter read,
 	// handed to the next burst.
 	prefetched *frameReader
@@ -295,7 +307,16 @@ func (c *wsConn) Close(code protocol.CloseCode, reason string) {
 func (c *wsConn) Abort() {
 	c.stopped.Store(true)
 	c.writeFailed.Store(true)
+	c.closeSocket()
+}
+
+// closeSocket closes the socket for good: out of the event loop first,
+// then closed, then, if it was waiting in the loop, a burst reads the
+// closed socket and ends the connection (nothing else would wake it).
+func (c *wsConn) closeSocket() {
+	c.unwatch()
 	c.raw.closeNow()
+	c.wake()
 }
 
 // sendCloseLocked sends the close frame once, then half-closes the socket,
@@ -306,7 +327,7 @@ func (c *wsConn) sendCloseLocked(code protocol.CloseCode, reason string) {
 	}
 	c.closeSent = true
 	if c.writeFailed.Load() {
-		c.raw.closeNow()
+		c.closeSocket()
 		return
 	}
 	wait := c.writeTimeout
@@ -324,17 +345,23 @@ func (c *wsConn) sendCloseLocked(code protocol.CloseCode, reason string) {
 	c.pending = append(c.pending, f.b...)
 	if _, err := c.raw.Write(c.pending); err != nil {
 		c.pending = nil
-		c.raw.closeNow()
+		c.closeSocket()
 		return
 	}
 	c.pending = nil
 	if c.stalled {
 		// No point waiting for the close frame of a peer that has not
 		// read for so long: the kernel still delivers what was written.
-		c.raw.closeNow()
+		c.closeSocket()
 		return
 	}
 	_ = c.raw.Close()
+	if c.loops != nil {
+		// The read deadline Close armed wakes a waiter or a burst in a
+		// read, not the event loop: a socket armed there is closed when
+		// the peer's close frame is overdue.
+		time.AfterFunc(closeTimeout, c.closeSocket)
+	}
 }
 
 // frameBuffer is the buffer one outgoing frame is built in, header and
