@@ -138,16 +138,23 @@ type Entry struct {
 type Conn struct {
 	mu sync.Mutex
 	queue
+	// The flags share one word: a Conn is part of every connection's
+	// hub client, whose size class is memory per connection.
+	//
 	// writing: the writer's role is held (see the package doc).
 	writing bool
 	// corked holds back starting a writer while the reader handles a
 	// frame; startPending records that one is due, corkTimer (armed when
 	// timerArmed) lets it go after corkMax.
 	corked, startPending, timerArmed bool
-	corkTimer                        *time.Timer
 	failed                           bool // a push overflowed: only the final message may enter
 	closing                          bool // no more ordinary messages; close after the final drain
 	closed                           bool // the connection is gone; drop everything
+	// flushDue, owned by the writer's role: TryFrame left part of a
+	// frame, which Flush must finish before anything else is written.
+	flushDue bool
+
+	corkTimer *time.Timer
 	// room, when not nil, is closed the next time bytes are released or
 	// the Conn ends, for WaitRoom.
 	room chan struct{}
@@ -164,9 +171,6 @@ type Conn struct {
 
 	// Owned by the writer's role.
 	parts [][]byte
-	// flushDue: TryFrame left part of a frame, which Flush must finish
-	// before anything else is written.
-	flushDue bool
 }
 
 // Init prepares c for use; call it once, before anything else.
