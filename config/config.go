@@ -43,6 +43,8 @@ type Config struct {
 	Proxy Proxy `yaml:"proxy"`
 	// TLS serves HTTPS and WSS, optionally with client certificates.
 	TLS TLS `yaml:"tls"`
+	// TCP is the optional raw TCP listener, for clients without WebSocket.
+	TCP TCP `yaml:"tcp"`
 	// APIKeys authorize the server API. Empty disables the API.
 	APIKeys []string `yaml:"api_keys"`
 	// APIAllowedNets, when not empty, lists the networks (CIDR, or single
@@ -161,6 +163,18 @@ type TLS struct {
 
 // Enabled reports whether TLS is configured.
 func (t *TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// TCP configures the raw TCP listener: the protocol over plain TCP or TLS,
+// without WebSocket (docs/PROTOCOL.md, "Raw TCP"). It shares the hub, the
+// limits and the connection counts with the WebSocket endpoint.
+type TCP struct {
+	// Address turns the listener on, at host:port. Default "" (off).
+	Address string `yaml:"address"`
+	// TLS serves TLS on it with the tls section's certificate and client
+	// certificate policy (reloaded with them on SIGHUP); it needs
+	// tls.cert_file. Default false (plain TCP).
+	TLS bool `yaml:"tls"`
+}
 
 // Metrics configures /metrics.
 type Metrics struct {
