@@ -352,9 +352,9 @@ func (b *Broker) validate() error {
 
 // validateTCP checks the TCP listener's section.
 func (c *Config) validateTCP() error {
-	t := &c.TCP
+	t := &c.RawTCP
 	if t.Address == "" {
-		if t.TLS {
+		if t.UseTLS {
 			return problem("tcp.tls", "needs tcp.address")
 		}
 		return nil
@@ -367,7 +367,7 @@ func (c *Config) validateTCP() error {
 	if t.Address == c.Address {
 		return problem("tcp.address", "the same as address: the listeners need ports of their own")
 	}
-	if t.TLS && !c.TLS.Enabled() {
+	if t.UseTLS && !c.TLS.Enabled() {
 		return problem("tcp.tls", "needs tls.cert_file and tls.key_file")
 	}
 	return nil

@@ -43,7 +43,8 @@ type Config struct {
 	// Default 65536.
 	MaxMessageSize int
 	// MaxConnections caps concurrent WebSocket connections, /ws and /echo
-	// together. Default 100000.
+	// together, and those of other transports counted by AdmitClient.
+	// Default 100000.
 	MaxConnections int
 	// MaxConnectionsPerIP caps concurrent WebSocket connections per remote
 	// address (an IPv6 address counts as its /64). Default 1000.

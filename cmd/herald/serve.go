@@ -339,8 +339,8 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 		l = tls.NewListener(l, p.certs.Config())
 	}
 	var tl net.Listener
-	if cfg.TCP.Address != "" {
-		if tl, err = net.Listen("tcp", cfg.TCP.Address); err != nil {
+	if cfg.RawTCP.Address != "" {
+		if tl, err = net.Listen("tcp", cfg.RawTCP.Address); err != nil {
 			l.Close()
 			return fmt.Errorf("tcp listener: %w", err)
 		}
@@ -348,7 +348,7 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 	}
 	log.Info("herald listening", "address", l.Addr().String(), "tls", p.certs != nil, "version", build.Version, "dev", cfg.Dev)
 	if tl != nil {
-		log.Info("herald listening for raw TCP clients", "address", tl.Addr().String(), "tls", cfg.TCP.TLS)
+		log.Info("herald listening for raw TCP clients", "address", tl.Addr().String(), "tls", cfg.RawTCP.UseTLS)
 	}
 	logStartup(log, cfg, on)
 	if dev != nil {
@@ -437,7 +437,7 @@ func tcpConfig(cfg config.Config, srv *server.Server, certs *tlsconfig.Reloader,
 		WriteTimeout:     cfg.Limits.WriteTimeout,
 		Logger:           log,
 	}
-	if cfg.TCP.TLS && certs != nil {
+	if cfg.RawTCP.UseTLS && certs != nil {
 		tc.TLS = certs.Config()
 	}
 	return tc
