@@ -364,7 +364,8 @@ func (c *Config) validateTCP() error {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return problem("tcp.address", "bad port %q", port)
 	}
-	if t.Address == c.Address {
+	if _, port, _ := net.SplitHostPort(t.Address); t.Address == c.Address && port != "0" {
+		// Port 0 picks a free port for each: no clash.
 		return problem("tcp.address", "the same as address: the listeners need ports of their own")
 	}
 	if t.UseTLS && !c.TLS.Enabled() {
