@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldhq/herald/hub"
@@ -42,6 +43,11 @@ type conn struct {
 	// write (not TLS, whose state a timed-out write corrupts).
 	resumable bool
 	client    *hub.Client
+	// poll, for a socket that can be polled, lets a waiter wait for bytes
+	// without a read (reader.go).
+	poll syscall.RawConn
+	// ended is called once the connection has ended.
+	ended func()
 
 	stopped  atomic.Bool // no further messages reach the hub
 	readDone atomic.Bool // reading has ended: the connection is gone
@@ -263,6 +269,7 @@ func (c *conn) end(code protocol.CloseCode) {
 	c.readDone.Store(true)
 	c.closeNow()
 	c.client.Closed()
+	c.ended()
 }
 
 type closeWriter interface{ CloseWrite() error }

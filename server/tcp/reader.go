@@ -9,19 +9,51 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/heraldhq/herald/protocol"
 )
 
-// readBufferSize is a connection's read buffer, held for its whole life:
-// small, because most connections are idle; a longer message is assembled
-// in the frame buffer instead.
+// How a connection reads.
+//
+// Most connections are idle most of the time, so what an idle connection
+// holds decides how many fit in a node's memory. A goroutine that reads
+// messages and hands them to the hub grows its stack to the depth of that
+// work and keeps it while it waits for the next message. So a plain
+// socket's reader, once it has handled everything that arrived, hands the
+// connection to a new goroutine that only waits for the socket to be
+// readable (at the minimum stack), gives its read buffer back to a pool,
+// and ends; the waiter then reads and handles the next messages itself,
+// and hands on again once idle. One goroutine at a time reads a
+// connection, so its messages reach the hub one frame at a time, in order.
+// A TLS connection, whose buffered records the socket cannot see, keeps one
+// goroutine that reads in a loop. The WebSocket endpoint reads the same
+// way (server/reader.go), with a pool of goroutines for the bursts.
+
+// readBufferSize is a connection's read buffer: small, because a longer
+// message is assembled in the frame buffer instead.
 const readBufferSize = 1024
 
-// maxKeptFrame bounds the frame buffer a connection keeps between frames,
-// so that one large message does not pin its buffer for good.
-const maxKeptFrame = 64 << 10
+var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
+// getReader returns a pooled read buffer reading src.
+func getReader(src io.Reader) *bufio.Reader {
+	br := bufPool.Get().(*bufio.Reader)
+	br.Reset(src)
+	return br
+}
+
+// putReader gives an empty read buffer back to the pool.
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	bufPool.Put(br)
+}
+
+// maxKeptFrame bounds the frame buffer a connection keeps between frames:
+// a busy connection of small messages reuses it, and one large message
+// does not pin its buffer on a connection that then idles.
+const maxKeptFrame = 4 << 10
 
 // maxPreamble is the longest preamble line read, its line end included.
 const maxPreamble = 32
@@ -87,48 +119,80 @@ var (
 )
 
 // reader reads one connection's messages and hands them to the hub in
-// frames.
+// frames. It passes from goroutine to goroutine with the connection (see
+// above), one at a time.
 type reader struct {
 	c     *conn
-	br    *bufio.Reader
+	br    *bufio.Reader // nil while a waiter waits
 	frame []byte
+	log   *slog.Logger
 }
 
-// readLoop reads the connection until it ends and returns the close code
-// to record. What the hub gets as one frame is one message and the
-// messages right behind it that have fully arrived already, up to
-// maxCommands: a client that pipelines gets its replies in as few writes,
-// and no frame waits for bytes that are not there. A panic in handling
-// closes this connection and leaves the rest of the server running.
-func (c *conn) readLoop(br *bufio.Reader, log *slog.Logger) (code protocol.CloseCode) {
-	defer func() {
-		if v := recover(); v != nil {
-			log.Warn("tcp read panic; closing connection", "panic", v)
-			c.Abort()
-			code = protocol.CloseProtocolError
-		}
-	}()
-	r := &reader{c: c, br: br}
+// run reads the connection until it ends (then it calls c.end) or, for a
+// socket that can be polled, until nothing is left to read (then it starts
+// a waiter). It is the connection's only reader while it runs.
+func (r *reader) run() {
+	c := r.c
 	for {
-		r.frame = r.frame[:0]
-		if err := r.readMessage(); err != nil {
-			return r.failed(err, false)
+		if code, done := r.readFrame(); done {
+			putReader(r.br)
+			r.br = nil
+			c.end(code)
+			return
 		}
-		for n := 1; n < c.maxCommands && r.complete(); n++ {
-			if !c.enc.Binary() {
-				r.frame = append(r.frame, '\n')
-			}
-			if err := r.readMessage(); err != nil {
-				return r.failed(err, true)
-			}
-		}
-		if !c.stopped.Load() {
-			c.client.HandleFrame(r.frame)
-		}
-		if cap(r.frame) > maxKeptFrame {
-			r.frame = nil
+		if c.poll != nil && r.br.Buffered() == 0 {
+			putReader(r.br)
+			r.br = nil
+			go r.wait()
+			return
 		}
 	}
+}
+
+// wait parks until the socket is readable (or has failed: the next read
+// reports it), then reads on. Each wait is a new goroutine, so that it
+// waits at the minimum stack, whatever the last frame's handling needed.
+func (r *reader) wait() {
+	_ = r.c.poll.Read(readable)
+	r.br = getReader(r.c.raw)
+	r.run()
+}
+
+// readFrame reads one frame and hands it to the hub. What the hub gets as
+// one frame is one message and the messages right behind it that have
+// fully arrived already, up to maxCommands: a client that pipelines gets
+// its replies in as few writes, and no frame waits for bytes that are not
+// there. It reports done, with the close code to record, when the
+// connection has ended. A panic in handling closes this connection and
+// leaves the rest of the server running.
+func (r *reader) readFrame() (code protocol.CloseCode, done bool) {
+	c := r.c
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Warn("tcp read panic; closing connection", "panic", v)
+			c.Abort()
+			code, done = protocol.CloseProtocolError, true
+		}
+	}()
+	r.frame = r.frame[:0]
+	if err := r.readMessage(); err != nil {
+		return r.failed(err, false), true
+	}
+	for n := 1; n < c.maxCommands && r.complete(); n++ {
+		if !c.enc.Binary() {
+			r.frame = append(r.frame, '\n')
+		}
+		if err := r.readMessage(); err != nil {
+			return r.failed(err, true), true
+		}
+	}
+	if !c.stopped.Load() {
+		c.client.HandleFrame(r.frame)
+	}
+	if cap(r.frame) > maxKeptFrame {
+		r.frame = nil
+	}
+	return 0, false
 }
 
 // failed ends reading on err and returns the close code to record: the

@@ -14,7 +14,6 @@
 package tcp
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -155,10 +154,7 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		backoff = 0
 		s.conns.Add(1)
-		go func() {
-			defer s.conns.Done()
-			s.serveConn(raw)
-		}()
+		go s.serveConn(raw)
 	}
 }
 
@@ -186,23 +182,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.conns.Wait(ctx)
 }
 
-// serveConn runs one connection from accept to its end. Admission comes
-// before a byte is read: a connection past the connect rate or the limits
-// is closed at once, so a flood holds nothing for longer than an accept.
+// serveConn runs one connection from accept to its preamble, then hands
+// it to its reader (reader.go), which ends it. It was counted in s.conns,
+// which it, or the connection's end, uncounts. Admission comes before a
+// byte is read: a connection past the connect rate or the limits is closed
+// at once, so a flood holds nothing for longer than an accept.
 func (s *Server) serveConn(raw net.Conn) {
 	remote := raw.RemoteAddr().String()
 	if s.draining.Load() || !s.cfg.Gate.AllowConnect(remote) {
 		_ = raw.Close()
+		s.conns.Done()
 		return
 	}
 	release, admitted := s.cfg.Gate.AdmitClient(remote)
-	defer release()
-	if !admitted {
-		_ = raw.Close()
-		return
+	ended := func() {
+		release()
+		s.conns.Done()
 	}
-	if !s.track(raw) {
+	if !admitted || !s.track(raw) {
 		_ = raw.Close()
+		ended()
 		return
 	}
 	netConn := raw
@@ -210,22 +209,31 @@ func (s *Server) serveConn(raw net.Conn) {
 		netConn = tls.Server(raw, s.cfg.TLS)
 	}
 	_ = raw.SetReadDeadline(time.Now().Add(s.cfg.PreambleTimeout))
-	br := bufio.NewReaderSize(netConn, readBufferSize)
+	br := getReader(netConn)
 	enc, err := readPreamble(br)
 	if err != nil {
 		s.untrack(raw)
+		putReader(br)
 		s.log.Debug("tcp preamble failed", "remote", remote, "err", err)
 		s.refuse(netConn, protocol.JSON, protocol.NewDisconnect(protocol.CloseBadRequest, err.Error()))
+		ended()
 		return
 	}
 	_ = raw.SetReadDeadline(time.Time{})
 	if !s.untrack(raw) {
+		putReader(br)
 		s.refuse(netConn, enc, protocol.DisconnectShutdown)
+		ended()
 		return
 	}
 	c := newConn(netConn, enc, s.cfg)
+	c.ended = ended
+	if s.cfg.TLS == nil {
+		c.enablePolling(raw)
+	}
 	c.client = s.hub.NewClient(c, enc, s.peer(remote, netConn))
-	c.end(c.readLoop(br, s.log))
+	r := &reader{c: c, br: br, log: s.log}
+	r.run()
 }
 
 // track records a connection in its preamble, for Shutdown; false when
