@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/burst"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -44,8 +45,9 @@ type conn struct {
 	resumable bool
 	client    *hub.Client
 	// poll, for a socket that can be polled, lets a waiter wait for bytes
-	// without a read (reader.go).
-	poll syscall.RawConn
+	// without a read, and bursts runs what follows (reader.go).
+	poll   syscall.RawConn
+	bursts *burst.Pool
 	// ended is called once the connection has ended.
 	ended func()
 
@@ -252,8 +254,12 @@ func (c *conn) markClosed() { c.closedOnce.Do(func() { close(c.closed) }) }
 // hub's writer is bounded by the write timeout, and the half-close by
 // closeTimeout; the wait is bounded by both, whatever the peer does.
 func (c *conn) awaitClose() {
+	bound := c.writeTimeout + closeTimeout
+	// The hub's close sets a closer deadline (closeTimeout); this one
+	// bounds the copy if the close never came, or came first.
+	_ = c.raw.SetReadDeadline(time.Now().Add(bound))
 	_, _ = io.Copy(io.Discard, c.raw)
-	t := time.NewTimer(c.writeTimeout + closeTimeout)
+	t := time.NewTimer(bound)
 	defer t.Stop()
 	select {
 	case <-c.closed:

@@ -27,7 +27,7 @@ type node struct {
 
 // startNode starts a test server and a TCP listener on a loopback port;
 // both stop when the test ends, side by side as herald serve stops them.
-func startNode(t *testing.T, opts ht.Options, cfg tcp.Config) *node {
+func startNode(t testing.TB, opts ht.Options, cfg tcp.Config) *node {
 	t.Helper()
 	s := ht.Start(t, opts)
 	cfg.Gate = s.Server
@@ -57,7 +57,7 @@ func startNode(t *testing.T, opts ht.Options, cfg tcp.Config) *node {
 // rawClient speaks the TCP transport by hand: every server message comes
 // back as the JSON encoding spells it, whichever encoding is on the wire.
 type rawClient struct {
-	t      *testing.T
+	t      testing.TB
 	conn   net.Conn
 	br     *bufio.Reader
 	enc    protocol.Encoding
@@ -68,14 +68,14 @@ type rawClient struct {
 }
 
 // dial opens a connection and sends the preamble of enc.
-func dial(t *testing.T, addr string, enc protocol.Encoding) *rawClient {
+func dial(t testing.TB, addr string, enc protocol.Encoding) *rawClient {
 	t.Helper()
 	c := dialNoPreamble(t, addr, enc)
 	c.write([]byte(enc.Subprotocol() + "\n"))
 	return c
 }
 
-func dialNoPreamble(t *testing.T, addr string, enc protocol.Encoding) *rawClient {
+func dialNoPreamble(t testing.TB, addr string, enc protocol.Encoding) *rawClient {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -85,7 +85,7 @@ func dialNoPreamble(t *testing.T, addr string, enc protocol.Encoding) *rawClient
 	return newRawClient(t, conn, enc)
 }
 
-func dialTLS(t *testing.T, addr string, enc protocol.Encoding, cfg *tls.Config) *rawClient {
+func dialTLS(t testing.TB, addr string, enc protocol.Encoding, cfg *tls.Config) *rawClient {
 	t.Helper()
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
 	if err != nil {
@@ -97,7 +97,7 @@ func dialTLS(t *testing.T, addr string, enc protocol.Encoding, cfg *tls.Config) 
 	return c
 }
 
-func newRawClient(t *testing.T, conn net.Conn, enc protocol.Encoding) *rawClient {
+func newRawClient(t testing.TB, conn net.Conn, enc protocol.Encoding) *rawClient {
 	return &rawClient{t: t, conn: conn, br: bufio.NewReader(conn), enc: enc}
 }
 

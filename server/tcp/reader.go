@@ -21,15 +21,15 @@ import (
 // holds decides how many fit in a node's memory. A goroutine that reads
 // messages and hands them to the hub grows its stack to the depth of that
 // work and keeps it while it waits for the next message. So a plain
-// socket's reader, once it has handled everything that arrived, hands the
-// connection to a new goroutine that only waits for the socket to be
-// readable (at the minimum stack), gives its read buffer back to a pool,
-// and ends; the waiter then reads and handles the next messages itself,
-// and hands on again once idle. One goroutine at a time reads a
-// connection, so its messages reach the hub one frame at a time, in order.
-// A TLS connection, whose buffered records the socket cannot see, keeps one
-// goroutine that reads in a loop. The WebSocket endpoint reads the same
-// way (server/reader.go), with a pool of goroutines for the bursts.
+// socket's reader, once it has handled everything that arrived, gives its
+// read buffer back to a pool and hands the connection to a new goroutine
+// that only waits for the socket to be readable, at the minimum stack; the
+// waiter hands the next burst (reading and handling what arrived) to a
+// goroutine of a burst.Pool, whose stack has grown already, and ends. One
+// goroutine at a time reads a connection, so its messages reach the hub
+// one frame at a time, in order. A TLS connection, whose buffered records
+// the socket cannot see, keeps one goroutine that reads in a loop. The
+// WebSocket endpoint reads the same way (server/reader.go).
 
 // readBufferSize is a connection's read buffer: small, because a longer
 // message is assembled in the frame buffer instead.
@@ -150,10 +150,16 @@ func (r *reader) run() {
 }
 
 // wait parks until the socket is readable (or has failed: the next read
-// reports it), then reads on. Each wait is a new goroutine, so that it
-// waits at the minimum stack, whatever the last frame's handling needed.
+// reports it), then hands the burst on. Each wait is a new goroutine, so
+// that it waits at the minimum stack, whatever the last frame's handling
+// needed.
 func (r *reader) wait() {
 	_ = r.c.poll.Read(readable)
+	r.c.bursts.Run(r)
+}
+
+// RunBurst reads and handles what has arrived, on a burst.Pool goroutine.
+func (r *reader) RunBurst() {
 	r.br = getReader(r.c.raw)
 	r.run()
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/burst"
 	"github.com/heraldhq/herald/internal/tally"
 	"github.com/heraldhq/herald/protocol"
 )
@@ -103,8 +104,9 @@ type Server struct {
 	// both (the hub knows nothing of them).
 	listeners map[net.Listener]struct{}
 	waiting   map[net.Conn]struct{}
-	// conns counts the goroutines of accepted connections, for Shutdown.
-	conns tally.Tally
+	// conns counts the accepted connections until they end, for Shutdown.
+	conns  tally.Tally
+	bursts *burst.Pool
 }
 
 // New returns a listener for h. It panics without a Gate: a listener
@@ -120,6 +122,7 @@ func New(cfg Config, h *hub.Hub) *Server {
 		log:       cfg.Logger,
 		listeners: make(map[net.Listener]struct{}),
 		waiting:   make(map[net.Conn]struct{}),
+		bursts:    burst.NewPool(),
 	}
 }
 
@@ -179,6 +182,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = c.Close()
 	}
 	s.mu.Unlock()
+	defer s.bursts.Close()
 	return s.conns.Wait(ctx)
 }
 
@@ -208,7 +212,8 @@ func (s *Server) serveConn(raw net.Conn) {
 	if s.cfg.TLS != nil {
 		netConn = tls.Server(raw, s.cfg.TLS)
 	}
-	_ = raw.SetReadDeadline(time.Now().Add(s.cfg.PreambleTimeout))
+	// Both ways: a TLS handshake writes too, to a client that may not read.
+	_ = raw.SetDeadline(time.Now().Add(s.cfg.PreambleTimeout))
 	br := getReader(netConn)
 	enc, err := readPreamble(br)
 	if err != nil {
@@ -219,7 +224,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		ended()
 		return
 	}
-	_ = raw.SetReadDeadline(time.Time{})
+	_ = raw.SetDeadline(time.Time{})
 	if !s.untrack(raw) {
 		putReader(br)
 		s.refuse(netConn, enc, protocol.DisconnectShutdown)
@@ -230,6 +235,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	c.ended = ended
 	if s.cfg.TLS == nil {
 		c.enablePolling(raw)
+		c.bursts = s.bursts
 	}
 	c.client = s.hub.NewClient(c, enc, s.peer(remote, netConn))
 	r := &reader{c: c, br: br, log: s.log}
