@@ -237,29 +237,50 @@ func TestHalfClose(t *testing.T) {
 }
 
 // TestSlowConsumer: a client that stops reading is cut with 4001, which it
-// finds, whole, after what it had not read, once it reads again.
+// finds, whole, after what it had not read, once it reads again. Both ways
+// to be cut: the write queue overflows while the socket still takes bytes
+// (the push goes out through the queue), or a write stalls for the write
+// timeout first (the push follows the rest of the stalled frame, written
+// by the transport itself).
 func TestSlowConsumer(t *testing.T) {
 	ht.EachEncoding(t, func(t *testing.T, enc protocol.Encoding) {
-		n := startNode(t, ht.Options{Hub: hub.Config{WriteQueueBytes: 64 << 10}}, tcp.Config{WriteTimeout: 300 * time.Millisecond})
-		c := dial(t, n.addr, enc)
-		c.connect(ht.Token(t, "u", nil))
-		if r := c.call(map[string]any{"type": "subscribe", "channel": "news:x"}); r.ErrorCode() != 0 {
-			t.Fatalf("subscribe: %v", r)
-		}
-		data := []byte(`"` + strings.Repeat("x", 8<<10) + `"`)
-		// Publish until the hub has cut the client.
-		wait.For(t, 20*time.Second, func() error {
-			for range 16 {
-				if _, err := n.Hub.Publish(context.Background(), "news:x", data, ""); err != nil {
-					return err
+		for _, tc := range []struct {
+			name    string
+			queue   int // write queue bytes
+			burst   int // publications between two checks
+			timeout time.Duration
+		}{
+			{"overflow", 64 << 10, 16, 300 * time.Millisecond},
+			// One at a time, into a queue far larger than the socket's
+			// buffers (but within the node's outgoing budget, past which
+			// the connection would be dropped without a push): the
+			// writer drains it until the socket is full, then stalls.
+			// The client has as long as the write timeout to read the
+			// megabytes the socket holds.
+			{"stall", 16 << 20, 1, 2 * time.Second},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				n := startNode(t, ht.Options{Hub: hub.Config{WriteQueueBytes: tc.queue}}, tcp.Config{WriteTimeout: tc.timeout})
+				c := dial(t, n.addr, enc)
+				c.connect(ht.Token(t, "u", nil))
+				if r := c.call(map[string]any{"type": "subscribe", "channel": "news:x"}); r.ErrorCode() != 0 {
+					t.Fatalf("subscribe: %v", r)
 				}
-			}
-			if n.Hub.Stats().SlowConsumers == 0 {
-				return errors.New("no slow consumer yet")
-			}
-			return nil
-		})
-		c.expectDisconnect(4001)
+				data := []byte(`"` + strings.Repeat("x", 32<<10) + `"`)
+				wait.For(t, 20*time.Second, func() error {
+					for range tc.burst {
+						if _, err := n.Hub.Publish(context.Background(), "news:x", data, ""); err != nil {
+							return err
+						}
+					}
+					if n.Hub.Stats().SlowConsumers == 0 {
+						return errors.New("no slow consumer yet")
+					}
+					return nil
+				})
+				c.expectDisconnect(4001)
+			})
+		}
 	})
 }
 
