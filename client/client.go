@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"sync"
@@ -81,6 +82,9 @@ type Options struct {
 	DialTimeout time.Duration
 	// Header is sent with the WebSocket handshake (cookies, Origin).
 	Header http.Header
+	// TLSConfig configures the TLS of tls:// URLs (the CA to trust, a
+	// client certificate). Nil: the system's roots, TLS 1.2 or later.
+	TLSConfig *tls.Config
 	// OnState is called on every state change.
 	OnState func(StateChange)
 	// OnDirect receives direct messages, the recovered ones first.
@@ -121,8 +125,9 @@ type Client struct {
 	started   bool
 }
 
-// New returns a client for url (ws:// or wss://, path /ws) that is not
-// connected yet.
+// New returns a client for url that is not connected yet: ws:// or wss://
+// (path /ws) for WebSocket, tcp:// or tls:// (host:port) for the server's
+// raw TCP listener. Everything else is the same over either.
 func New(url string, opts Options) *Client {
 	opts.Backoff.setDefaults()
 	if opts.PingMargin <= 0 {

@@ -157,7 +157,7 @@ func TestWrongVectorFails(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = runVector(addr, v, protocol.JSON)
+			err = runVector(addr, "", v, protocol.JSON)
 			if err == nil {
 				t.Fatal("a wrong vector passed")
 			}

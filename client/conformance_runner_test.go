@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -92,18 +93,20 @@ func encodingNamed(name string) (protocol.Encoding, error) {
 // run is one run of a vector in one encoding.
 type run struct {
 	addr    string
+	tcpAddr string // the raw TCP listener the clients use; "" for WebSocket
 	enc     protocol.Encoding
 	vars    vars
 	clients map[string]*vectorConn
 }
 
 // runVector replays v against the server at addr in enc and returns the
-// first failure, naming the step and what differed.
-func runVector(addr string, v *vector, enc protocol.Encoding) error {
-	r := &run{addr: addr, enc: enc, vars: vars{}, clients: map[string]*vectorConn{}}
+// first failure, naming the step and what differed. Its clients speak
+// WebSocket, or raw TCP to tcpAddr when that is set.
+func runVector(addr, tcpAddr string, v *vector, enc protocol.Encoding) error {
+	r := &run{addr: addr, tcpAddr: tcpAddr, enc: enc, vars: vars{}, clients: map[string]*vectorConn{}}
 	defer func() {
 		for _, c := range r.clients {
-			c.ws.CloseNow()
+			c.closeNow()
 			<-c.done
 		}
 	}()
@@ -140,7 +143,7 @@ func (r *run) step(s step) error {
 	case s.ExpectClose != 0:
 		return c.expectClose(s.ExpectClose)
 	case s.Close:
-		return c.ws.Close(websocket.StatusNormalClosure, "")
+		return c.close()
 	}
 	return errors.New("vector error: a step that does nothing")
 }
@@ -156,10 +159,15 @@ func (r *run) client(name string, reconnect bool) (*vectorConn, error) {
 		return c, nil
 	}
 	if c != nil {
-		c.ws.CloseNow()
+		c.closeNow()
 		<-c.done
 	}
-	c, err := dialVector(r.addr, r.enc)
+	dial := dialVector
+	addr := r.addr
+	if r.tcpAddr != "" {
+		dial, addr = dialVectorTCP, r.tcpAddr
+	}
+	c, err := dial(addr, r.enc)
 	if err != nil {
 		return nil, err
 	}
@@ -286,11 +294,13 @@ func (r *run) api(s step) error {
 	return nil
 }
 
-// vectorConn is one client's WebSocket. A reader goroutine decodes each
-// frame with the codec of its encoding, splits batched messages and queues
-// each in the JSON encoding's form; the connection's end is the last event.
+// vectorConn is one client's WebSocket, or its raw TCP connection. A
+// reader goroutine decodes each frame with the codec of its encoding,
+// splits batched messages and queues each in the JSON encoding's form; the
+// connection's end is the last event.
 type vectorConn struct {
 	ws     *websocket.Conn
+	tcp    net.Conn // instead of ws, for raw TCP
 	enc    protocol.Encoding
 	events chan event
 	done   chan struct{}
@@ -378,9 +388,28 @@ func (c *vectorConn) frameType() websocket.MessageType {
 }
 
 func (c *vectorConn) write(typ websocket.MessageType, b []byte) error {
+	if c.tcp != nil {
+		return c.writeTCP(b)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), expectTimeout)
 	defer cancel()
 	return c.ws.Write(ctx, typ, b)
+}
+
+// close closes the connection normally (1000 on WebSocket).
+func (c *vectorConn) close() error {
+	if c.tcp != nil {
+		return c.tcp.Close()
+	}
+	return c.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+func (c *vectorConn) closeNow() {
+	if c.tcp != nil {
+		c.tcp.Close()
+		return
+	}
+	c.ws.CloseNow()
 }
 
 // next returns the next message, skipping pings unless ping is set.
@@ -437,6 +466,10 @@ func (c *vectorConn) expectClose(code int) error {
 			case e.close != 0:
 				return fmt.Errorf("$close: expected close code %d, got %d", code, e.close)
 			case isPing(e.msg):
+				continue
+			case c.tcp != nil && isDisconnect(e.msg):
+				// On raw TCP the disconnect push is how the close code
+				// travels (PROTOCOL.md §3.4): the end of the stream follows.
 				continue
 			}
 			return fmt.Errorf("expected close %d, got a message first: %s", code, e.msg)

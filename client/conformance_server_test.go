@@ -64,12 +64,29 @@ func removeHeraldBin() {
 	}
 }
 
-// listening finds the address in the server's "herald listening" log line.
-var listening = regexp.MustCompile(`msg="herald listening" address=(\S+)`)
+// listening finds the address in the server's "herald listening" log
+// line, and listeningTCP its raw TCP listener's.
+var (
+	listening    = regexp.MustCompile(`msg="herald listening" address=(\S+)`)
+	listeningTCP = regexp.MustCompile(`msg="herald listening for raw TCP clients" address=(\S+)`)
+)
 
 // conformanceServer runs `herald serve --config conformance/server.yaml` on
 // a free loopback port until the test ends, and returns its host:port.
 func conformanceServer(t *testing.T) string {
+	t.Helper()
+	addr, _ := startConformanceServer(t, false)
+	return addr
+}
+
+// conformanceServerTCP is conformanceServer with the raw TCP listener on,
+// on a port of its own: it returns both addresses.
+func conformanceServerTCP(t *testing.T) (addr, tcpAddr string) {
+	t.Helper()
+	return startConformanceServer(t, true)
+}
+
+func startConformanceServer(t *testing.T, tcp bool) (string, string) {
 	t.Helper()
 	cmd := exec.Command(buildHerald(t), "serve", "--config", filepath.Join(conformanceDir, "server.yaml"), "--address", "127.0.0.1:0")
 	// The file alone configures the server (no HERALD_* from the
@@ -80,6 +97,9 @@ func conformanceServer(t *testing.T) string {
 		}
 	}
 	cmd.Env = append(cmd.Env, "HERALD_LOG_LEVEL=info")
+	if tcp {
+		cmd.Env = append(cmd.Env, "HERALD_TCP_ADDRESS=127.0.0.1:0")
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +107,7 @@ func conformanceServer(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
+	addr, tcpAddr := make(chan string, 1), make(chan string, 1)
 	var logMu sync.Mutex
 	var log bytes.Buffer
 	logDone := make(chan struct{})
@@ -101,6 +121,9 @@ func conformanceServer(t *testing.T) string {
 			logMu.Unlock()
 			if m := listening.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
+			}
+			if m := listeningTCP.FindStringSubmatch(line); m != nil {
+				tcpAddr <- m[1]
 			}
 		}
 	}()
@@ -124,16 +147,22 @@ func conformanceServer(t *testing.T) string {
 			logMu.Unlock()
 		}
 	})
-	select {
-	case a := <-addr:
-		return a
-	case <-logDone:
-	case <-time.After(20 * time.Second):
+	timeout := time.After(20 * time.Second)
+	var a, ta string
+	for a == "" || (tcp && ta == "") {
+		select {
+		case a = <-addr:
+			continue
+		case ta = <-tcpAddr:
+			continue
+		case <-logDone:
+		case <-timeout:
+		}
+		logMu.Lock()
+		defer logMu.Unlock()
+		t.Fatalf("herald did not start listening:\n%s", log.String())
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	t.Fatalf("herald did not start listening:\n%s", log.String())
-	return ""
+	return a, ta
 }
 
 // tokenPlaceholder matches {{token:user[,option]...}} and

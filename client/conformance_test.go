@@ -19,6 +19,13 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("no vectors in %s (%v)", conformanceDir, err)
 	}
 	addrs := map[string]string{"json": conformanceServer(t), "protobuf": conformanceServer(t)}
+	// The same vectors over raw TCP, against servers of their own.
+	type tcpServer struct{ addr, tcp string }
+	tcpAddrs := map[string]tcpServer{}
+	for _, enc := range []string{"json", "protobuf"} {
+		a, ta := conformanceServerTCP(t)
+		tcpAddrs[enc] = tcpServer{a, ta}
+	}
 	type result struct {
 		file, encoding string
 		err            chan error
@@ -42,7 +49,14 @@ func TestConformance(t *testing.T) {
 				r.err <- err
 				continue
 			}
-			go func(addr string, enc protocol.Encoding) { r.err <- runVector(addr, v, enc) }(addrs[name], enc)
+			go func(addr string, enc protocol.Encoding) { r.err <- runVector(addr, "", v, enc) }(addrs[name], enc)
+			if _, skip := tcpOnlyWebSocket[filepath.Base(file)]; skip {
+				continue
+			}
+			rt := result{filepath.Base(file), name + "/tcp", make(chan error, 1)}
+			results = append(results, rt)
+			srv := tcpAddrs[name]
+			go func(enc protocol.Encoding) { rt.err <- runVector(srv.addr, srv.tcp, v, enc) }(enc)
 		}
 	}
 	for _, r := range results {

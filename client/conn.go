@@ -7,14 +7,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/heraldhq/herald/protocol"
 )
 
-// conn is one WebSocket connection's worth of client state.
+// conn is one connection's worth of client state.
 type conn struct {
-	ws  *websocket.Conn
+	ws  wire
 	enc protocol.Encoding
 	gen uint64
 
@@ -52,20 +50,10 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("herald: token: %w", err)
 	}
-	ws, _, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
-		Subprotocols: []string{c.opts.Encoding.Subprotocol()},
-		HTTPHeader:   c.opts.Header,
-	})
+	ws, err := dialWire(ctx, c.url, c.opts.Encoding, &c.opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	if ws.Subprotocol() != c.opts.Encoding.Subprotocol() && c.opts.Encoding != protocol.JSON {
-		// A server without Protobuf would answer in JSON; better to say so
-		// than to misread every frame.
-		ws.CloseNow()
-		return nil, nil, fmt.Errorf("herald: server does not speak %s", c.opts.Encoding.Subprotocol())
-	}
-	ws.SetReadLimit(64 << 20)
 	c.mu.Lock()
 	c.gen++
 	gen := c.gen
@@ -75,20 +63,19 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 	cmd.ID = 1
 	cn.nextID = 1
 	if err := cn.write(ctx, cmd); err != nil {
-		ws.CloseNow()
+		ws.closeNow()
 		return nil, nil, err
 	}
 	// Nothing precedes the connect reply but, on refusal, a disconnect push.
 	for {
 		msgs, err := cn.read(ctx)
 		if err != nil {
-			ws.CloseNow()
+			ws.closeNow()
 			if cn.disconnect != nil {
 				return nil, nil, &CloseError{Code: cn.disconnect.Code, Reason: cn.disconnect.Reason}
 			}
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				return nil, nil, &CloseError{Code: protocol.CloseCode(ce.Code), Reason: ce.Reason}
+			if code, reason, ok := ws.closeCode(err); ok {
+				return nil, nil, &CloseError{Code: code, Reason: reason}
 			}
 			return nil, nil, fmt.Errorf("%w: %v", errNoConnectReply, err)
 		}
@@ -100,7 +87,7 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 			case m.ID == 1:
 				var res protocol.ConnectResult
 				if err := m.DecodeResult(&res); err != nil {
-					ws.CloseNow()
+					ws.closeNow()
 					return nil, nil, err
 				}
 				cn.pingInterval = time.Duration(res.Ping) * time.Second
@@ -116,7 +103,7 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 
 // read reads one frame and decodes its messages.
 func (cn *conn) read(ctx context.Context) ([]*protocol.ServerMessage, error) {
-	_, data, err := cn.ws.Read(ctx)
+	data, err := cn.ws.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +123,7 @@ func (cn *conn) write(ctx context.Context, cmd *protocol.Command) error {
 	if err != nil {
 		return err
 	}
-	typ := websocket.MessageText
-	if cn.enc.Binary() {
-		typ = websocket.MessageBinary
-	}
-	return cn.ws.Write(ctx, typ, b)
+	return cn.ws.write(ctx, b)
 }
 
 // serve reads until the connection ends and returns the close code the
@@ -149,11 +132,9 @@ func (cn *conn) write(ctx context.Context, cmd *protocol.Command) error {
 func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 	defer close(cn.dead)
 	watchdogDelay := cn.pingInterval + c.opts.PingMargin
-	watchdog := time.AfterFunc(watchdogDelay, func() { cn.ws.CloseNow() })
+	watchdog := time.AfterFunc(watchdogDelay, func() { cn.ws.closeNow() })
 	defer watchdog.Stop()
-	stop := context.AfterFunc(c.ctx, func() {
-		cn.ws.Close(websocket.StatusNormalClosure, "client closed")
-	})
+	stop := context.AfterFunc(c.ctx, cn.ws.close)
 	defer stop()
 	for {
 		msgs, err := cn.backlog, error(nil)
@@ -162,13 +143,12 @@ func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 			msgs, err = cn.read(context.Background())
 		}
 		if err != nil {
-			cn.ws.CloseNow()
+			cn.ws.closeNow()
 			if cn.disconnect != nil {
 				return cn.disconnect.Code, cn.disconnect.Reason
 			}
-			var ce websocket.CloseError
-			if errors.As(err, &ce) {
-				return protocol.CloseCode(ce.Code), ce.Reason
+			if code, reason, ok := cn.ws.closeCode(err); ok {
+				return code, reason
 			}
 			return 0, err.Error()
 		}
@@ -192,7 +172,7 @@ func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 				if !c.deliverDirect(&protocol.Publication{Offset: m.Offset, Data: m.Data, Time: m.Time}, m.From) {
 					// A gap in the inbox: only a connect recovers an
 					// inbox, so connect again at once.
-					cn.ws.CloseNow()
+					cn.ws.closeNow()
 				}
 			default:
 				if s := c.subscription(m.Channel); s != nil {

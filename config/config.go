@@ -43,6 +43,10 @@ type Config struct {
 	Proxy Proxy `yaml:"proxy"`
 	// TLS serves HTTPS and WSS, optionally with client certificates.
 	TLS TLS `yaml:"tls"`
+	// RawTCP is the optional raw TCP listener, for clients without
+	// WebSocket. (Not named TCP: the reference would print every "TCP" in
+	// these comments as the key.)
+	RawTCP TCP `yaml:"tcp"`
 	// APIKeys authorize the server API. Empty disables the API.
 	APIKeys []string `yaml:"api_keys"`
 	// APIAllowedNets, when not empty, lists the networks (CIDR, or single
@@ -162,6 +166,18 @@ type TLS struct {
 // Enabled reports whether TLS is configured.
 func (t *TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
+// TCP configures the raw TCP listener: the protocol over plain TCP or TLS,
+// without WebSocket (docs/PROTOCOL.md, "Raw TCP"). It shares the hub, the
+// limits and the connection counts with the WebSocket endpoint.
+type TCP struct {
+	// Address turns the listener on, at host:port. Default "" (off).
+	Address string `yaml:"address"`
+	// UseTLS serves TLS on it with the tls section's certificate and
+	// client certificate policy (reloaded with them on SIGHUP); it needs
+	// tls.cert_file. Default false (plain TCP).
+	UseTLS bool `yaml:"tls"`
+}
+
 // Metrics configures /metrics.
 type Metrics struct {
 	// Enabled serves Prometheus metrics on /metrics. Default true.
@@ -230,21 +246,24 @@ type Inbox struct {
 // "unlimited": a limit is turned off by setting it to -1 where that is
 // allowed.
 type Limits struct {
-	// MaxMessageSize is the largest WebSocket message accepted, in bytes;
+	// MaxMessageSize is the largest client message accepted, in bytes (a
+	// WebSocket message; on raw TCP a JSON line or a Protobuf message);
 	// larger ones close the connection with 1009. Default 65536.
 	MaxMessageSize int `yaml:"max_message_size"`
-	// MaxConnections caps concurrent WebSocket connections, /ws and /echo
-	// together (4005). Default 100000.
+	// MaxConnections caps concurrent client connections, /ws, /echo and
+	// raw TCP together (4005; raw TCP: closed unread). Default 100000.
 	MaxConnections int `yaml:"max_connections"`
-	// MaxConnectionsPerIP caps concurrent WebSocket connections from one
-	// address, an IPv6 address counting as its /64 (4005). Default 1000.
+	// MaxConnectionsPerIP caps concurrent client connections from one
+	// address, WebSocket and raw TCP together, an IPv6 address counting as
+	// its /64 (4005; raw TCP: closed unread). Default 1000.
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxConnectionsPerUser caps one user's connections on a node (4005).
 	// Default 100; -1: no limit.
 	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
-	// ConnectRatePerIP and ConnectBurstPerIP shape new WebSocket
-	// connections per address (IPv6 per /64): past them the upgrade is
-	// answered HTTP 429. Defaults 20/s and 50; rate -1: no limit.
+	// ConnectRatePerIP and ConnectBurstPerIP shape new client connections
+	// per address (IPv6 per /64), WebSocket and raw TCP from one bucket:
+	// past them the upgrade is answered HTTP 429, and a raw TCP
+	// connection is closed unread. Defaults 20/s and 50; rate -1: no limit.
 	ConnectRatePerIP  float64 `yaml:"connect_rate_per_ip"`
 	ConnectBurstPerIP int     `yaml:"connect_burst_per_ip"`
 	// MaxHTTPConnections caps the connections that are not WebSocket
@@ -284,8 +303,10 @@ type Limits struct {
 	// RateLimitStrikes is how many rate-limited commands in a row close the
 	// connection with 4004. Default 50.
 	RateLimitStrikes int `yaml:"rate_limit_strikes"`
-	// MaxFrameCommands is the most commands one frame may batch; more
-	// closes the connection with 4500. Default 100.
+	// MaxFrameCommands is the most commands one WebSocket frame may
+	// batch; more closes the connection with 4500. Raw TCP, which has no
+	// frames, hands the hub at most this many at a time and refuses none.
+	// Default 100.
 	MaxFrameCommands int `yaml:"max_frame_commands"`
 	// MaxDataDepth bounds the nesting of arrays and objects in a JSON
 	// client's data (deeper: error 107). Data from Protobuf clients and the

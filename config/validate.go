@@ -59,6 +59,9 @@ func (c *Config) Validate() error {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return problem("address", "bad port %q", port)
 	}
+	if err := c.validateTCP(); err != nil {
+		return err
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -343,6 +346,30 @@ func (b *Broker) validate() error {
 		}
 	default:
 		return problem("broker.engine", "%q is not one of memory, redis, nats", b.Engine)
+	}
+	return nil
+}
+
+// validateTCP checks the TCP listener's section.
+func (c *Config) validateTCP() error {
+	t := &c.RawTCP
+	if t.Address == "" {
+		if t.UseTLS {
+			return problem("tcp.tls", "needs tcp.address")
+		}
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(t.Address); err != nil {
+		return problem("tcp.address", "not host:port: %q", t.Address)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return problem("tcp.address", "bad port %q", port)
+	}
+	if _, port, _ := net.SplitHostPort(t.Address); t.Address == c.Address && port != "0" {
+		// Port 0 picks a free port for each: no clash.
+		return problem("tcp.address", "the same as address: the listeners need ports of their own")
+	}
+	if t.UseTLS && !c.TLS.Enabled() {
+		return problem("tcp.tls", "needs tls.cert_file and tls.key_file")
 	}
 	return nil
 }

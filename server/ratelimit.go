@@ -42,12 +42,18 @@ func newConnectRate(perSecond float64, burst int) *connectRate {
 // allow takes a token for the request's source and, when there is none,
 // answers 429 with Retry-After and reports false.
 func (c *connectRate) allow(w http.ResponseWriter, r *http.Request) bool {
-	if c.table == nil || c.table.Allow(netaddr.ClientKey(r.RemoteAddr), c.rate, c.burst) {
+	if c.allowKey(netaddr.ClientKey(r.RemoteAddr)) {
 		return true
 	}
 	w.Header().Set("Retry-After", c.retryAfter)
 	http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 	return false
+}
+
+// allowKey takes a token for a source (netaddr.ClientKey) and reports
+// whether there was one.
+func (c *connectRate) allowKey(key string) bool {
+	return c.table == nil || c.table.Allow(key, c.rate, c.burst)
 }
 
 // apiAllowed reports whether the request's source address is in one of

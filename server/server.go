@@ -43,7 +43,8 @@ type Config struct {
 	// Default 65536.
 	MaxMessageSize int
 	// MaxConnections caps concurrent WebSocket connections, /ws and /echo
-	// together. Default 100000.
+	// together, and those of other transports counted by AdmitClient.
+	// Default 100000.
 	MaxConnections int
 	// MaxConnectionsPerIP caps concurrent WebSocket connections per remote
 	// address (an IPv6 address counts as its /64). Default 1000.
@@ -315,6 +316,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.readLoop(c, first, release)
 }
 
+// AllowConnect takes a token from the connect-rate bucket of remote's
+// address (ip:port) for a connection of another transport, the bucket
+// WebSocket upgrades take from too, and reports whether there was one.
+func (s *Server) AllowConnect(remote string) bool {
+	if s.connectRate.allowKey(netaddr.ClientKey(remote)) {
+		return true
+	}
+	s.obs.RateLimited(hub.LimitConnectIP)
+	return false
+}
+
 // peer collects what the hub may use before connect: the address, the
 // headers a connect proxy forwards, the user a client certificate names.
 func (s *Server) peer(r *http.Request) hub.Peer {
@@ -396,7 +408,17 @@ func (s *Server) readPanicked(v any) {
 // MaxConnections and MaxConnectionsPerIP, and reports whether it is within
 // them; release uncounts it, admitted or not.
 func (s *Server) countClient(r *http.Request) (release func(), admitted bool) {
-	key := netaddr.ClientKey(r.RemoteAddr)
+	return s.AdmitClient(r.RemoteAddr)
+}
+
+// AdmitClient counts a client connection from remote (ip:port) of another
+// transport (the raw TCP listener) against the same MaxConnections and
+// MaxConnectionsPerIP as the WebSocket connections, and reports whether it
+// is within them; release uncounts it, admitted or not. One count for
+// every transport: the limits bound what the node holds, whichever way its
+// clients came.
+func (s *Server) AdmitClient(remote string) (release func(), admitted bool) {
+	key := netaddr.ClientKey(remote)
 	total := s.conns.Add(1)
 	perIP := s.perIP.add(key)
 	release = func() {

@@ -22,6 +22,8 @@ import (
 )
 
 const connectHelp = `Connect to a Herald server and speak the protocol interactively.
+URL is ws:// or wss:// for the WebSocket endpoint, tcp:// or tls:// (host:port)
+for the raw TCP listener.
 
 Every push and reply is printed as one JSON line (or readably with --pretty),
 in the JSON encoding's shape even when --proto puts Protobuf on the wire.
@@ -53,7 +55,8 @@ func connectCommand() *cobra.Command {
 		Long:  connectHelp,
 		Example: `  herald connect ws://localhost:8000/ws --sub chat:lobby
   herald connect ws://localhost:8000/ws --token "$(herald token --user bob)" --pretty
-  echo 'pub chat:lobby {"text":"hi"}' | herald connect ws://localhost:8000/ws`,
+  echo 'pub chat:lobby {"text":"hi"}' | herald connect ws://localhost:8000/ws
+  herald connect tcp://localhost:8001 --sub chat:lobby   # the raw TCP listener (tcp.address)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			positions, err := parseSince(since)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,5 +105,28 @@ func TestConnectSignalEndsQuietly(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestConnectOverTCP: herald serve starts the raw TCP listener that
+// tcp.address names, and herald connect speaks to it with a tcp:// URL.
+func TestConnectOverTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpAddr := l.Addr().String()
+	l.Close() // for herald serve to take
+	startServeEnv(t, []string{"HERALD_TCP_ADDRESS=" + tcpAddr})
+	cmd := herald(t, nil, "connect", "tcp://"+tcpAddr, "--sub", "chat:tcp")
+	cmd.Stdin = strings.NewReader(`pub chat:tcp {"text":"over tcp"}` + "\n" + "presence chat:tcp\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.Contains(string(out), `{"text":"over tcp"}`) {
+		t.Fatalf("the publication did not come back:\n%s%s", out, stderr.String())
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/heraldhq/herald/landing"
 	"github.com/heraldhq/herald/metrics"
 	"github.com/heraldhq/herald/server"
+	"github.com/heraldhq/herald/server/tcp"
 	"github.com/heraldhq/herald/tlsconfig"
 )
 
@@ -281,6 +282,7 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 	// serve owns the hub, and the server once there is one: they stop on
 	// every way out of here, errors included, before the broker closes.
 	var srv *server.Server
+	var tsrv *tcp.Server
 	drained := false
 	defer func() {
 		if drained {
@@ -288,7 +290,7 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		if err := drain(sctx, srv, h); err != nil {
+		if err := drain(sctx, srv, tsrv, h); err != nil {
 			log.Warn("shutdown incomplete", "err", err)
 		}
 	}()
@@ -336,7 +338,18 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 	if p.certs != nil {
 		l = tls.NewListener(l, p.certs.Config())
 	}
+	var tl net.Listener
+	if cfg.RawTCP.Address != "" {
+		if tl, err = net.Listen("tcp", cfg.RawTCP.Address); err != nil {
+			l.Close()
+			return fmt.Errorf("tcp listener: %w", err)
+		}
+		tsrv = tcp.New(tcpConfig(cfg, srv, p.certs, log), h)
+	}
 	log.Info("herald listening", "address", l.Addr().String(), "tls", p.certs != nil, "version", build.Version, "dev", cfg.Dev)
+	if tl != nil {
+		log.Info("herald listening for raw TCP clients", "address", tl.Addr().String(), "tls", cfg.RawTCP.UseTLS)
+	}
 	logStartup(log, cfg, on)
 	if dev != nil {
 		if dev.Secret {
@@ -355,12 +368,18 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 	defer signal.Stop(hup)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	tcpServed := make(chan error, 1)
+	if tsrv != nil {
+		go func() { tcpServed <- tsrv.Serve(tl) }()
+	}
 
 wait:
 	for {
 		select {
 		case err := <-served:
 			return err
+		case err := <-tcpServed:
+			return fmt.Errorf("tcp listener: %w", err)
 		case <-hup:
 			reloadCertificates(p.certs, log)
 		case sig := <-sigs:
@@ -376,7 +395,7 @@ wait:
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	drained = true
-	if err := drain(sctx, srv, h); err != nil {
+	if err := drain(sctx, srv, tsrv, h); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, server.ErrServerClosed) {
@@ -386,16 +405,40 @@ wait:
 	return nil
 }
 
-// drain stops the server (when there is one) and the hub side by side:
-// the server stops taking connections and requests and waits for its
-// WebSocket readers, which end as the hub disconnects their clients with
-// 1001 and closes them. Both are bounded by ctx.
-func drain(ctx context.Context, srv *server.Server, h *hub.Hub) error {
-	srvErr := make(chan error, 1)
+// drain stops the servers (those there are) and the hub side by side:
+// the servers stop taking connections and requests and wait for their
+// connections' readers, which end as the hub disconnects their clients
+// with 1001 and closes them. All are bounded by ctx.
+func drain(ctx context.Context, srv *server.Server, tsrv *tcp.Server, h *hub.Hub) error {
+	srvErr := make(chan error, 2)
 	if srv != nil {
 		go func() { srvErr <- srv.Shutdown(ctx) }()
 	} else {
 		srvErr <- nil
 	}
-	return errors.Join(h.Shutdown(ctx), <-srvErr)
+	if tsrv != nil {
+		go func() { srvErr <- tsrv.Shutdown(ctx) }()
+	} else {
+		srvErr <- nil
+	}
+	return errors.Join(h.Shutdown(ctx), <-srvErr, <-srvErr)
+}
+
+// tcpConfig maps the file's options onto the TCP listener's: the limits
+// are the WebSocket endpoint's, admitted by srv, and TLS is the tls
+// section's, reloaded with it.
+func tcpConfig(cfg config.Config, srv *server.Server, certs *tlsconfig.Reloader, log *slog.Logger) tcp.Config {
+	tc := tcp.Config{
+		Gate:             srv,
+		ClientCertUser:   cfg.TLS.ClientCertUser,
+		MaxMessageSize:   cfg.Limits.MaxMessageSize,
+		MaxFrameCommands: cfg.Limits.MaxFrameCommands,
+		PreambleTimeout:  cfg.ConnectTimeout,
+		WriteTimeout:     cfg.Limits.WriteTimeout,
+		Logger:           log,
+	}
+	if cfg.RawTCP.UseTLS && certs != nil {
+		tc.TLS = certs.Config()
+	}
+	return tc
 }
