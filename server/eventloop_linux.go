@@ -153,7 +153,7 @@ func (l *eventLoop) run(ls *eventLoops) {
 			}
 			c := ls.lookup(token)
 			if c != nil && c.pollState.CompareAndSwap(pollArmed, pollBusy) {
-				c.bursts.run(c)
+				c.bursts.Run(c)
 			}
 		}
 	}
@@ -318,7 +318,7 @@ func (c *wsConn) unwatch() {
 // socket was closed, and runs the burst that ends it.
 func (c *wsConn) wake() {
 	if c.pollState.CompareAndSwap(pollArmed, pollBusy) {
-		c.bursts.run(c)
+		c.bursts.Run(c)
 	}
 }
 

@@ -42,7 +42,7 @@ func newLoopFixture(t *testing.T) *loopFixture {
 	t.Cleanup(func() {
 		ln.Close()
 		f.loops.close()
-		f.bursts.close()
+		f.bursts.Close()
 	})
 	return f
 }
@@ -215,7 +215,7 @@ func TestEventLoopSpuriousReadiness(t *testing.T) {
 	if !lc.c.pollState.CompareAndSwap(pollArmed, pollBusy) {
 		t.Fatal("could not take the connection")
 	}
-	f.bursts.run(lc.c) // as the loop does
+	f.bursts.Run(lc.c) // as the loop does
 	lc.armed(t)
 	lc.write(t, frame("still served"))
 	lc.expect(t, "still served")
@@ -362,7 +362,7 @@ func benchEcho(b *testing.B, useLoop bool, conns int) {
 	defer ln.Close()
 	loops, bursts := newEventLoops(), newBurstPool()
 	bursts.busyBursts = 255 // the loop's own cost, for every message
-	defer bursts.close()
+	defer bursts.Close()
 	defer loops.close()
 	clients := make([]net.Conn, conns)
 	for i := range clients {

@@ -11,6 +11,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/heraldhq/herald/internal/burst"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -133,7 +134,7 @@ func (c *wsConn) start(first *bufio.Reader, ended func()) {
 	inLoop := c.watch(first != nil)
 	switch {
 	case first != nil:
-		c.bursts.run(c)
+		c.bursts.Run(c)
 	case !inLoop:
 		go c.wait()
 	}
@@ -180,14 +181,14 @@ func (c *wsConn) readLoop(first *bufio.Reader) protocol.CloseCode {
 func (c *wsConn) wait() {
 	// An error (a deadline, a reset) is the burst's to read.
 	_ = c.poll.Read(c.readable)
-	c.bursts.run(c)
+	c.bursts.Run(c)
 }
 
-// runBurst runs one burst on a pool goroutine, then waits for the next
-// bytes or ends the connection. A burst the event loop started reads the
-// socket without waiting first: a readiness that held nothing costs no
-// parked goroutine.
-func (c *wsConn) runBurst() {
+// RunBurst runs one burst on a pool goroutine (c's burst.Job), then
+// waits for the next bytes or ends the connection. A burst the event loop
+// started reads the socket without waiting first: a readiness that held
+// nothing costs no parked goroutine.
+func (c *wsConn) RunBurst() {
 	first := c.first
 	c.first = nil
 	if first == nil && c.prefetched == nil && !c.prefetch() {
@@ -247,57 +248,17 @@ func burstClock() uint32 {
 	return uint32(time.Since(clockStart).Milliseconds()) + 1<<20
 }
 
-// burstPool runs bursts on goroutines that outlive one burst: a goroutine
-// start and the growth of a fresh stack to the depth of the hub's work cost
-// more than the burst itself when a client sends a message at a time. A
-// goroutine idle for burstIdle exits.
+// burstPool runs bursts on goroutines that outlive one burst (see
+// internal/burst), and carries the busy rule of idle.
 type burstPool struct {
+	*burst.Pool
 	// busyBursts is busyBursts, or what a test sets before the pool's
 	// first use.
 	busyBursts uint8
-	jobs       chan *wsConn
-	quit       chan struct{}
-	closeOnce  sync.Once
 }
-
-// burstIdle is how long a pool goroutine waits for another burst before
-// it exits: long enough to serve a busy connection's next message, short
-// enough that a quiet server keeps no goroutines (and their stacks) around.
-const burstIdle = time.Second
 
 func newBurstPool() *burstPool {
-	return &burstPool{busyBursts: busyBursts, jobs: make(chan *wsConn), quit: make(chan struct{})}
-}
-
-// run hands c's burst to an idle goroutine, or starts one.
-func (p *burstPool) run(c *wsConn) {
-	select {
-	case p.jobs <- c:
-	default:
-		go p.work(c)
-	}
-}
-
-func (p *burstPool) work(c *wsConn) {
-	idle := time.NewTimer(burstIdle)
-	defer idle.Stop()
-	for {
-		c.runBurst()
-		idle.Reset(burstIdle)
-		select {
-		case c = <-p.jobs:
-		case <-idle.C:
-			return
-		case <-p.quit:
-			return
-		}
-	}
-}
-
-// close makes the goroutines exit once they finish their burst, and at
-// once when idle. Safe to call more than once.
-func (p *burstPool) close() {
-	p.closeOnce.Do(func() { close(p.quit) })
+	return &burstPool{Pool: burst.NewPool(), busyBursts: busyBursts}
 }
 
 // burst reads and handles messages while bytes remain buffered. It reports

@@ -247,7 +247,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	} else {
 		httpErr <- nil
 	}
-	defer s.bursts.close()
+	defer s.bursts.Close()
 	defer s.loops.close()
 	err := s.readers.Wait(ctx)
 	if herr := <-httpErr; herr != nil && err == nil {
