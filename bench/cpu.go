@@ -40,8 +40,9 @@ type Process struct {
 // every Linux architecture Go supports.
 const clockTicks = 100
 
-// serverCPU reads utime+stime of pid in seconds.
-func serverCPU(pid int) (float64, error) {
+// ProcessCPU reads the user and system time of process pid, in seconds,
+// from /proc/PID/stat.
+func ProcessCPU(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("bench: server CPU: %w", err)
@@ -79,7 +80,7 @@ func startCPU(pids []int, broker int) *cpuMeter {
 		return m
 	}
 	for _, pid := range m.all() {
-		s, err := serverCPU(pid)
+		s, err := ProcessCPU(pid)
 		if err != nil {
 			m.err = err
 			break
@@ -108,7 +109,7 @@ func (m *cpuMeter) stop(wallSeconds float64, deliveries uint64) (*CPU, error) {
 	}
 	c := &CPU{}
 	for i, pid := range m.all() {
-		end, err := serverCPU(pid)
+		end, err := ProcessCPU(pid)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -230,29 +229,6 @@ func findBrokerPID(engine string) (int, error) {
 	return found[0], nil
 }
 
-// processCPU reads a process's user + system time in seconds from
-// /proc/PID/stat (in USER_HZ, 100 on every Linux Go supports).
-func processCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, err1 := strconv.ParseUint(string(f[11]), 10, 64)
-	st, err2 := strconv.ParseUint(string(f[12]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	return float64(ut+st) / 100, nil
-}
-
 // cpuOf reads the CPU seconds of each pid; a pid of 0 reads as 0.
 func cpuOf(pids []int) ([]float64, error) {
 	out := make([]float64, len(pids))
@@ -261,7 +237,7 @@ func cpuOf(pids []int) ([]float64, error) {
 			continue
 		}
 		var err error
-		if out[i], err = processCPU(pid); err != nil {
+		if out[i], err = bench.ProcessCPU(pid); err != nil {
 			return nil, err
 		}
 	}
