@@ -1,7 +1,5 @@
 package outbound
 
-import "sync"
-
 // maxFrameBytes bounds how much the writer coalesces into one frame, so that
 // a backlog does not become one huge frame that a client's read limit
 // rejects.
@@ -36,9 +34,6 @@ type queue struct {
 	// private counts the private bytes queued, in flight or reserved.
 	private            int
 	maxItems, maxBytes int
-	// backlog, once the queue has held one, is the pooled wrapper its
-	// arrays go back to when it empties (backlogArrays).
-	backlog *backlogArrays
 	// batch is the writer's buffer for one frame's messages. It lives here,
 	// not on the writer, because a writer that has just stopped and the
 	// next one may overlap for an instant; only take touches it.
@@ -60,32 +55,8 @@ func (q *queue) fits(n, size int) bool {
 	return n == 1 && len(q.items) == 0 && q.inflight == 0
 }
 
-// backlogArrays carry a queue's arrays grown past keptSlots from the
-// Conn whose backlog emptied to the next one that grows past keptSlots.
-// A Conn keeps no more than keptSlots between bursts (see keptSlots), so
-// without a pool every burst grew its arrays again from nothing, one
-// allocation per doubling for each of them: in a channel whose fan-outs
-// queue a few dozen messages per subscriber between rounds, that was a
-// sixth of the writers' CPU. The fields are nil while a queue uses the
-// arrays.
-type backlogArrays struct {
-	items  [][]byte
-	stamps []int64
-}
-
-// backlogPool holds *backlogArrays with arrays in them; it has no New, so
-// Get returns nil when it is empty.
-var backlogPool sync.Pool
-
-// maxPooledSlots bounds the arrays kept in the pools: a backlog larger
-// than this is rare enough to allocate for.
-const maxPooledSlots = 4096
-
 // append appends e.
 func (q *queue) append(e Entry) {
-	if len(q.items) == cap(q.items) {
-		q.grow()
-	}
 	q.items = append(q.items, e.Msg)
 	q.bytes += len(e.Msg)
 	stamp := e.Stamp
@@ -133,53 +104,13 @@ func (q *queue) takeFrame() (batch [][]byte, depth int, oldest int64) {
 	return dst, depth, oldest
 }
 
-// grow makes room for one more message: in pooled arrays larger than the
-// queue's when there are any, else as append would.
-func (q *queue) grow() {
-	a, _ := backlogPool.Get().(*backlogArrays)
-	if a == nil {
-		return
-	}
-	if cap(a.items) <= len(q.items) || cap(a.stamps) <= len(q.stamps) {
-		backlogPool.Put(a) // too small for this one; append grows it
-		return
-	}
-	q.items = append(a.items[:0], q.items...)
-	q.stamps = append(a.stamps[:0], q.stamps...)
-	a.items, a.stamps = nil, nil
-	if q.backlog == nil {
-		q.backlog = a
-	}
-}
-
-// release hands arrays grown past keptSlots to the pool, once the queue
-// is empty, so that an idle connection stays small; it reports whether it
-// took them from the queue.
-func (q *queue) release() bool {
-	if cap(q.items) <= keptSlots {
-		return false
-	}
-	if cap(q.items) <= maxPooledSlots && cap(q.stamps) <= maxPooledSlots {
-		a := q.backlog
-		if a == nil {
-			a = new(backlogArrays)
-		}
-		q.backlog = nil
-		clear(q.items[:cap(q.items)])
-		a.items, a.stamps = q.items[:0], q.stamps[:0]
-		backlogPool.Put(a)
-	}
-	q.items, q.stamps = nil, nil
-	return true
-}
-
 // shrink releases a backlog's large arrays once the queue is empty, so an
 // idle connection stays small.
 func (q *queue) shrink() {
 	clear(q.batch)
 	q.batch = q.batch[:0]
-	if q.release() {
-		q.batch = nil
+	if cap(q.items) > keptSlots {
+		q.items, q.stamps, q.batch = nil, nil, nil
 	}
 }
 
@@ -196,6 +127,8 @@ func (q *queue) dropItems() (private int) {
 	q.private -= private
 	clear(q.items)
 	q.items, q.stamps, q.bytes = q.items[:0], q.stamps[:0], 0
-	q.release()
+	if cap(q.items) > keptSlots {
+		q.items, q.stamps = nil, nil
+	}
 	return private
 }

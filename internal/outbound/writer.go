@@ -1,13 +1,6 @@
 package outbound
 
-import (
-	"sync"
-	"time"
-)
-
-// partsPool holds the parts slices of frames of more than keptSlots
-// messages (*[][]byte); a Conn keeps its own only up to that.
-var partsPool sync.Pool
+import "time"
 
 // inlineMax bounds what Uncork writes on the reader's own goroutine: a
 // larger backlog (a long history reply) goes to a writer goroutine, so that
@@ -206,24 +199,7 @@ func (c *Conn) writeFrames(limit int, try bool) (more bool) {
 		if stop {
 			return false
 		}
-		// The parts slice is the Conn's up to keptSlots messages and
-		// borrowed from a pool beyond: grown from nothing by append, a
-		// frame of many messages cost an allocation per doubling.
-		need := len(batch)
-		if c.sep != nil {
-			need = max(2*need-1, 0)
-		}
-		parts, pooled := c.parts[:0], (*[][]byte)(nil)
-		switch {
-		case need <= cap(parts):
-		case need <= 2*keptSlots:
-			parts = make([][]byte, 0, need)
-		default:
-			if pooled, _ = partsPool.Get().(*[][]byte); pooled == nil {
-				pooled = new([][]byte)
-			}
-			parts = (*pooled)[:0]
-		}
+		parts := c.parts[:0]
 		size := 0
 		for i, m := range batch {
 			if i > 0 && c.sep != nil {
@@ -244,12 +220,9 @@ func (c *Conn) writeFrames(limit int, try bool) (more bool) {
 		// that stops here may not take another batch for a long time.
 		clear(parts)
 		clear(batch)
-		switch {
-		case pooled == nil:
-			c.parts = parts[:0]
-		case cap(parts) <= 2*maxPooledSlots:
-			*pooled = parts[:0]
-			partsPool.Put(pooled)
+		c.parts = parts[:0]
+		if cap(parts) > 2*keptSlots { // message and separator per slot
+			c.parts = nil
 		}
 		if err != nil {
 			c.writeFailed(err)
