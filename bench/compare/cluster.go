@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -297,15 +298,27 @@ func clusterMeasure(ctx context.Context, cfg clusterConfig, bin, confFile string
 	published := make(chan uint64, 1)
 	subCfg := base
 	subCfg.Role, subCfg.Connections = bench.RoleSubscribers, cfg.subscribers
+	// One step: the subscribers' result of it arrives through StepDone,
+	// and the next Published ends the run.
+	var step *bench.Result
+	stepped := false
 	subCfg.Hooks = bench.WorkerHooks{
 		Ready: func() { close(ready) },
 		Published: func(ctx context.Context) (uint64, error) {
+			if stepped {
+				return 0, io.EOF
+			}
+			stepped = true
 			select {
 			case n := <-published:
 				return n, nil
 			case <-ctx.Done():
 				return 0, ctx.Err()
 			}
+		},
+		StepDone: func(r *bench.Result) error {
+			step = r
+			return nil
 		},
 	}
 	type outcome struct {
@@ -354,7 +367,10 @@ func clusterMeasure(ctx context.Context, cfg clusterConfig, bin, confFile string
 		return run, err
 	}
 	run.Seconds = time.Since(t0).Seconds()
-	sr := o.rep.Results[0]
+	sr := step
+	if sr == nil {
+		return run, errors.New("subscribers: no result for the step")
+	}
 	run.Published, run.Requested, run.Errors = pr.Published, pr.Requested, pr.Errors
 	run.Delivered, run.Lost = sr.Delivered, sr.Lost
 	run.P50, run.P99 = sr.Latency.P50, sr.Latency.P99
