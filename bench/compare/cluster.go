@@ -273,6 +273,9 @@ func clusterMeasure(ctx context.Context, cfg clusterConfig, bin, confFile string
 		if i == cfg.nodes-1 && cfg.profileDir != "" {
 			args = append(args, "--pprof", fmt.Sprintf("127.0.0.1:%d", cfg.basePort+100))
 		}
+		if err := ensureFree(addrs[i]); err != nil {
+			return run, err
+		}
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
 		l := &strings.Builder{}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,22 @@ func TestMaxRate(t *testing.T) {
 func TestFindBrokerPIDRejectsUnknownEngine(t *testing.T) {
 	if _, err := findBrokerPID("memcached"); err == nil {
 		t.Error("findBrokerPID accepted an unknown engine")
+	}
+}
+
+// TestEnsureFree: a port something listens on is refused before a server
+// is started on it, and a free one is accepted.
+func TestEnsureFree(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ensureFree(addr); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Fatalf("a port in use: %v", err)
+	}
+	ln.Close()
+	if err := ensureFree(addr); err != nil {
+		t.Fatalf("a free port: %v", err)
 	}
 }

@@ -213,6 +213,9 @@ func measure(ctx context.Context, dir string, s server, scenario string, cfg con
 	cmd := exec.Command(filepath.Join(dir, s.name), s.args(cfg.addr)...)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &logs
+	if err := ensureFree(cfg.addr); err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -270,6 +273,18 @@ func writeJSON(file string, v any) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
+}
+
+// ensureFree fails when something already listens on addr. A server an
+// earlier run left behind would answer in place of the one about to
+// start, which would exit at once, and the run would measure the stale
+// server while reading the CPU time of the one that exited.
+func ensureFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s is taken (a server left by an earlier run?): %w", addr, err)
+	}
+	return ln.Close()
 }
 
 func waitListening(ctx context.Context, addr string) error {
