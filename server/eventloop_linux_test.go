@@ -67,14 +67,14 @@ func (f *loopFixture) connect(t *testing.T) *loopConn {
 		t.Fatal(err)
 	}
 	c := &wsConn{
-		raw:          &halfCloseConn{Conn: srv},
-		enc:          protocol.JSON,
-		maxMessage:   1 << 16,
-		writeTimeout: 5 * time.Second,
-		bursts:       f.bursts,
-		panicked:     func(v any) { t.Errorf("panic reading frames: %v", v) },
-		handle:       echoMessage,
+		raw:        &halfCloseConn{Conn: srv},
+		enc:        protocol.JSON,
+		maxMessage: 1 << 16,
+		bursts:     f.bursts,
+		panicked:   func(v any) { t.Errorf("panic reading frames: %v", v) },
+		handle:     echoMessage,
 	}
+	c.w.Timeout = 5 * time.Second
 	c.onControl = c.control
 	c.enablePolling(srv)
 	c.loops = f.loops
@@ -376,7 +376,8 @@ func benchEcho(b *testing.B, useLoop bool, conns int) {
 			b.Fatal(err)
 		}
 		c := &wsConn{raw: &halfCloseConn{Conn: srv}, enc: protocol.JSON, maxMessage: 1 << 16,
-			writeTimeout: 5 * time.Second, bursts: bursts, panicked: func(any) {}, handle: echoMessage}
+			bursts: bursts, panicked: func(any) {}, handle: echoMessage}
+		c.w.Timeout = 5 * time.Second
 		c.onControl = c.control
 		c.enablePolling(srv)
 		if useLoop {

@@ -57,12 +57,12 @@ func FuzzReadFrames(f *testing.F) {
 			_ = peer.Close()
 		}()
 		c := &wsConn{
-			raw:          &halfCloseConn{Conn: server},
-			enc:          protocol.JSON,
-			maxMessage:   maxMessage,
-			writeTimeout: time.Second,
-			panicked:     func(v any) { t.Errorf("panic reading frames: %v", v) },
+			raw:        &halfCloseConn{Conn: server},
+			enc:        protocol.JSON,
+			maxMessage: maxMessage,
+			panicked:   func(v any) { t.Errorf("panic reading frames: %v", v) },
 		}
+		c.w.Timeout = time.Second
 		c.onControl = c.control
 		c.handle = func(_ *wsConn, op ws.OpCode, data []byte) {
 			if op != ws.OpText && op != ws.OpBinary {

@@ -360,16 +360,16 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub string, enc
 		return nil, nil, false
 	}
 	c := &wsConn{
-		raw:          &halfCloseConn{Conn: netConn},
-		enc:          enc,
-		maxMessage:   int64(s.cfg.MaxMessageSize),
-		writeTimeout: s.cfg.WriteTimeout,
-		panicked:     s.readPanicked,
-		bursts:       s.bursts,
+		raw:        &halfCloseConn{Conn: netConn},
+		enc:        enc,
+		maxMessage: int64(s.cfg.MaxMessageSize),
+		panicked:   s.readPanicked,
+		bursts:     s.bursts,
 	}
+	c.w.Timeout = s.cfg.WriteTimeout
 	c.onControl = c.control
 	_, isTLS := netConn.(*tls.Conn)
-	c.resumable = !isTLS
+	c.w.Resumable = !isTLS
 	c.enablePolling(netConn)
 	if c.poll != nil {
 		c.loops = s.loops

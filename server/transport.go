@@ -3,10 +3,8 @@ package server
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/internal/sockwrite"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -29,11 +28,10 @@ var errCloseSent = errors.New("websocket: close frame already sent")
 // Transport on the write side (this file) and a frame reader on the read
 // side (reader.go). RFC 6455 framing is github.com/gobwas/ws's.
 type wsConn struct {
-	raw          *halfCloseConn
-	enc          protocol.Encoding
-	burstCount   uint8
-	maxMessage   int64
-	writeTimeout time.Duration
+	raw        *halfCloseConn
+	enc        protocol.Encoding
+	burstCount uint8
+	maxMessage int64
 	// handle receives every complete data message; nil drops them (a
 	// connection refused after its handshake).
 	handle func(c *wsConn, op ws.OpCode, data []byte)
@@ -72,21 +70,14 @@ type wsConn struct {
 
 	// wmu serializes writes: the hub's writer, control replies from the
 	// reader and the close frame.
-	wmu         sync.Mutex
-	closeSent   bool // under wmu
-	writeFailed atomic.Bool
-	// stalled records, under wmu, that a write timed out on a peer that
-	// stopped reading: pending then holds the rest of the frame, which the
-	// close frame must follow (see sendCloseLocked). resumable says the
-	// socket can be written again after a timeout (not TLS, whose state
-	// a timed-out write corrupts).
-	stalled   bool
-	resumable bool
-	// writeDeadline is the deadline last set on the socket, under wmu.
-	writeDeadline time.Time
-	// pending is the part of a frame tryWriteFrame could not write, under
-	// wmu: it goes out before anything else.
-	pending []byte
+	wmu       sync.Mutex
+	closeSent bool // under wmu
+	// w is the socket's write deadline and what a stalled write left,
+	// under wmu (Failed is read without it). After a stall, w.Pending
+	// holds the rest of the frame, which the close frame must follow (see
+	// sendCloseLocked); tryWriteFrame also leaves there what the socket
+	// did not take at once.
+	w sockwrite.State
 	// tryWrite is the callback of poll.Write that writes tryBuf from
 	// tryN on without waiting (readiness_unix.go), made once; tryBuf,
 	// tryN and tryErr are its arguments and results, under wmu.
@@ -141,7 +132,7 @@ func (c *wsConn) closedLocked() error {
 		return hub.ErrTransportClosed
 	case c.closeSent:
 		return errCloseSent
-	case c.stalled:
+	case c.w.Stalled:
 		// Only the close frame may follow the unfinished frame.
 		return hub.ErrStalled
 	}
@@ -160,9 +151,9 @@ func (c *wsConn) tryWriteFrame(parts [][]byte) (done bool, err error) {
 	f := c.buildFrame(c.dataOpCode(), parts)
 	defer putFrameBuffer(f)
 	n := 0
-	if len(c.pending) == 0 {
+	if len(c.w.Pending) == 0 {
 		// An expired write deadline fails even a write that need not wait.
-		c.moveWriteDeadline()
+		c.w.MoveDeadline(c.raw)
 		c.tryBuf, c.tryN, c.tryErr = f.b, 0, nil
 		err = c.poll.Write(c.tryWrite)
 		n, c.tryBuf = c.tryN, nil
@@ -170,14 +161,14 @@ func (c *wsConn) tryWriteFrame(parts [][]byte) (done bool, err error) {
 			err = c.tryErr
 		}
 		if err != nil {
-			c.writeFailed.Store(true)
+			c.w.Failed.Store(true)
 			return false, err
 		}
 		if n == len(f.b) {
 			return true, nil
 		}
 	}
-	c.pending = append(c.pending, f.b[n:]...)
+	c.w.Pending = append(c.w.Pending, f.b[n:]...)
 	return false, nil
 }
 
@@ -185,54 +176,16 @@ func (c *wsConn) tryWriteFrame(parts [][]byte) (done bool, err error) {
 func (c *wsConn) flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.flushLocked()
-}
-
-// flushLocked writes pending, with wmu held.
-func (c *wsConn) flushLocked() error {
-	if len(c.pending) == 0 {
-		return nil
-	}
-	c.moveWriteDeadline()
-	n, err := c.raw.Write(c.pending)
-	if err != nil {
-		rest := copy(c.pending, c.pending[n:])
-		c.pending = c.pending[:rest]
-		return c.failedLocked(err, nil)
-	}
-	c.pending = c.pending[:0]
-	if cap(c.pending) > maxPooledFrame {
-		c.pending = nil
-	}
-	return nil
-}
-
-// failedLocked records a failed write, with wmu held; rest is what the
-// write left of its frame, after pending. A write that timed out on a
-// socket that can be written again is a stall: the peer stopped reading
-// for the write timeout. It is reported as hub.ErrStalled, and the rest
-// is kept in pending so the close frame can still follow a whole frame.
-// Any other failure ends the connection: nothing is kept.
-func (c *wsConn) failedLocked(err error, rest [][]byte) error {
-	if c.resumable && errors.Is(err, os.ErrDeadlineExceeded) {
-		c.stalled = true
-		for _, b := range rest {
-			c.pending = append(c.pending, b...)
-		}
-		return fmt.Errorf("%w: %w", hub.ErrStalled, err)
-	}
-	c.pending = nil
-	c.writeFailed.Store(true)
-	return err
+	return c.w.Flush(c.raw)
 }
 
 // writeLocked writes one frame (header and payload in one write), after
 // anything pending, with wmu held.
 func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
-	if err := c.flushLocked(); err != nil {
+	if err := c.w.Flush(c.raw); err != nil {
 		return err
 	}
-	c.moveWriteDeadline()
+	c.w.MoveDeadline(c.raw)
 	size := 0
 	for _, p := range parts {
 		size += len(p)
@@ -243,7 +196,7 @@ func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
 	f := c.buildFrame(op, parts)
 	defer putFrameBuffer(f)
 	if n, err := c.raw.Write(f.b); err != nil {
-		return c.failedLocked(err, [][]byte{f.b[n:]})
+		return c.w.Fail(err, [][]byte{f.b[n:]})
 	}
 	return nil
 }
@@ -260,22 +213,9 @@ func (c *wsConn) writeVectorLocked(op ws.OpCode, parts [][]byte, size int) error
 	bufs = append(bufs, parts...)
 	// WriteTo consumes bufs: what is left in it was not written.
 	if _, err := bufs.WriteTo(c.raw.Conn); err != nil {
-		return c.failedLocked(err, bufs)
+		return c.w.Fail(err, bufs)
 	}
 	return nil
-}
-
-// moveWriteDeadline keeps the socket's write deadline ahead, with wmu held.
-// The deadline bounds how long a peer that stops reading can hold a writer;
-// past it the connection is dropped. Moving a socket's deadline costs a
-// runtime timer update, a measurable share of a fan-out's CPU, so it moves
-// only when less than half of writeTimeout is left: every write still gets
-// between half and all of it.
-func (c *wsConn) moveWriteDeadline() {
-	if now := time.Now(); c.writeDeadline.Sub(now) < c.writeTimeout/2 {
-		c.writeDeadline = now.Add(c.writeTimeout)
-		_ = c.raw.SetWriteDeadline(c.writeDeadline)
-	}
 }
 
 // buildFrame returns a pooled buffer holding one frame of parts.
@@ -306,7 +246,7 @@ func (c *wsConn) Close(code protocol.CloseCode, reason string) {
 // progress fails, and so does every later one.
 func (c *wsConn) Abort() {
 	c.stopped.Store(true)
-	c.writeFailed.Store(true)
+	c.w.Failed.Store(true)
 	c.closeSocket()
 }
 
@@ -326,30 +266,29 @@ func (c *wsConn) sendCloseLocked(code protocol.CloseCode, reason string) {
 		return
 	}
 	c.closeSent = true
-	if c.writeFailed.Load() {
+	if c.w.Failed.Load() {
 		c.closeSocket()
 		return
 	}
-	wait := c.writeTimeout
-	if c.stalled {
+	wait := c.w.Timeout
+	if c.w.Stalled {
 		// The peer has not read for a write timeout already: it gets one
 		// more (at most closeTimeout) to take the rest of its frame and
 		// the close frame (4001), so that a client that was only paused
 		// learns why.
-		wait = min(c.writeTimeout, closeTimeout)
+		wait = min(c.w.Timeout, closeTimeout)
 	}
-	c.writeDeadline = time.Now().Add(wait)
-	_ = c.raw.SetWriteDeadline(c.writeDeadline)
+	c.w.SetDeadline(c.raw, wait)
 	f := c.buildFrame(ws.OpClose, [][]byte{ws.NewCloseFrameBody(ws.StatusCode(code), reason)})
 	defer putFrameBuffer(f)
-	c.pending = append(c.pending, f.b...)
-	if _, err := c.raw.Write(c.pending); err != nil {
-		c.pending = nil
+	c.w.Pending = append(c.w.Pending, f.b...)
+	if _, err := c.raw.Write(c.w.Pending); err != nil {
+		c.w.Pending = nil
 		c.closeSocket()
 		return
 	}
-	c.pending = nil
-	if c.stalled {
+	c.w.Pending = nil
+	if c.w.Stalled {
 		// No point waiting for the close frame of a peer that has not
 		// read for so long: the kernel still delivers what was written.
 		c.closeSocket()

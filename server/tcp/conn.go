@@ -3,10 +3,8 @@ package tcp
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/hub"
 	"github.com/heraldhq/herald/internal/burst"
+	"github.com/heraldhq/herald/internal/sockwrite"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -35,15 +34,11 @@ var errClosing = errors.New("tcp: connection closing")
 // while the peer still had bytes in flight, and a reset can destroy the
 // push before the peer reads it.
 type conn struct {
-	raw          net.Conn
-	enc          protocol.Encoding
-	maxMessage   int
-	maxCommands  int
-	writeTimeout time.Duration
-	// resumable says the socket can be written again after a timed-out
-	// write (not TLS, whose state a timed-out write corrupts).
-	resumable bool
-	client    *hub.Client
+	raw         net.Conn
+	enc         protocol.Encoding
+	maxMessage  int
+	maxCommands int
+	client      *hub.Client
 	// poll, for a socket that can be polled, lets a waiter wait for bytes
 	// without a read, and bursts runs what follows (reader.go).
 	poll   syscall.RawConn
@@ -59,16 +54,12 @@ type conn struct {
 	closedOnce sync.Once
 
 	// wmu serializes writes: the hub's writer and the close.
-	wmu         sync.Mutex
-	closeSent   bool // under wmu: the close has begun
-	writeFailed atomic.Bool
-	// stalled records, under wmu, that a write timed out on a peer that
-	// stopped reading: pending then holds the rest of the frame, which the
-	// disconnect push must follow.
-	stalled bool
-	pending []byte
-	// writeDeadline is the deadline last set on the socket, under wmu.
-	writeDeadline time.Time
+	wmu       sync.Mutex
+	closeSent bool // under wmu: the close has begun
+	// w is the socket's write deadline and what a stalled write left,
+	// under wmu (Failed is read without it): after a stall, w.Pending
+	// holds the rest of the frame, which the disconnect push must follow.
+	w sockwrite.State
 	// vec is the vector of the last write, kept for its backing array.
 	vec net.Buffers
 }
@@ -80,15 +71,15 @@ var (
 
 func newConn(raw net.Conn, enc protocol.Encoding, cfg Config) *conn {
 	_, isTLS := raw.(*tls.Conn)
-	return &conn{
-		raw:          raw,
-		enc:          enc,
-		maxMessage:   cfg.MaxMessageSize,
-		maxCommands:  cfg.MaxFrameCommands,
-		writeTimeout: cfg.WriteTimeout,
-		resumable:    !isTLS,
-		closed:       make(chan struct{}),
+	c := &conn{
+		raw:         raw,
+		enc:         enc,
+		maxMessage:  cfg.MaxMessageSize,
+		maxCommands: cfg.MaxFrameCommands,
+		closed:      make(chan struct{}),
 	}
+	c.w.Timeout, c.w.Resumable = cfg.WriteTimeout, !isTLS
+	return c
 }
 
 // Writes gives the hub the connection's write function. There is no
@@ -120,15 +111,15 @@ func (c *conn) writeFrame(parts [][]byte) error {
 		return hub.ErrTransportClosed
 	case c.closeSent:
 		return errClosing
-	case c.stalled:
+	case c.w.Stalled:
 		// Only the disconnect push may follow the unfinished frame.
 		return hub.ErrStalled
 	}
-	if err := c.flushLocked(); err != nil {
+	if err := c.w.Flush(c.raw); err != nil {
 		return err
 	}
-	c.moveWriteDeadline()
-	if !c.resumable {
+	c.w.MoveDeadline(c.raw)
+	if !c.w.Resumable {
 		// One write, one TLS record where it fits: a vector would make a
 		// record of every message.
 		b := make([]byte, 0, frameSize(parts)+1)
@@ -137,7 +128,7 @@ func (c *conn) writeFrame(parts [][]byte) error {
 		}
 		b = appendTerminated(b, c.enc, nil)
 		if _, err := c.raw.Write(b); err != nil {
-			return c.failedLocked(err, nil)
+			return c.w.Fail(err, nil)
 		}
 		return nil
 	}
@@ -152,7 +143,7 @@ func (c *conn) writeFrame(parts [][]byte) error {
 	// w holds what was not written; vec's array must not keep the parts.
 	rest := w
 	if err != nil {
-		err = c.failedLocked(err, rest)
+		err = c.w.Fail(err, rest)
 	}
 	clear(vec)
 	return err
@@ -164,49 +155,6 @@ func frameSize(parts [][]byte) int {
 		n += len(p)
 	}
 	return n
-}
-
-// flushLocked writes what a stalled write left, with wmu held.
-func (c *conn) flushLocked() error {
-	if len(c.pending) == 0 {
-		return nil
-	}
-	c.moveWriteDeadline()
-	n, err := c.raw.Write(c.pending)
-	if err != nil {
-		c.pending = c.pending[n:]
-		return c.failedLocked(err, nil)
-	}
-	c.pending = nil
-	return nil
-}
-
-// failedLocked records a failed write, with wmu held; rest is what the
-// write left. A write that timed out on a socket that can be written again
-// is a stall (the peer stopped reading for the write timeout), reported as
-// hub.ErrStalled, and rest is kept so that the disconnect push can still
-// follow a whole frame. Any other failure ends the connection.
-func (c *conn) failedLocked(err error, rest net.Buffers) error {
-	if c.resumable && errors.Is(err, os.ErrDeadlineExceeded) {
-		c.stalled = true
-		for _, b := range rest {
-			c.pending = append(c.pending, b...)
-		}
-		return fmt.Errorf("%w: %w", hub.ErrStalled, err)
-	}
-	c.pending = nil
-	c.writeFailed.Store(true)
-	return err
-}
-
-// moveWriteDeadline keeps the socket's write deadline ahead, with wmu
-// held, moving it only when less than half of writeTimeout is left (a
-// deadline update costs a runtime timer update per write otherwise).
-func (c *conn) moveWriteDeadline() {
-	if now := time.Now(); c.writeDeadline.Sub(now) < c.writeTimeout/2 {
-		c.writeDeadline = now.Add(c.writeTimeout)
-		_ = c.raw.SetWriteDeadline(c.writeDeadline)
-	}
 }
 
 // Close ends the connection. The hub calls it once the disconnect push has
@@ -223,14 +171,13 @@ func (c *conn) Close(code protocol.CloseCode, reason string) {
 	}
 	c.closeSent = true
 	switch {
-	case c.writeFailed.Load():
+	case c.w.Failed.Load():
 		c.closeNow()
-	case c.stalled:
-		c.writeDeadline = time.Now().Add(min(c.writeTimeout, closeTimeout))
-		_ = c.raw.SetWriteDeadline(c.writeDeadline)
+	case c.w.Stalled:
+		c.w.SetDeadline(c.raw, min(c.w.Timeout, closeTimeout))
 		push := c.enc.AppendDisconnectPush(nil, protocol.NewDisconnect(code, reason))
-		_, _ = c.raw.Write(appendTerminated(c.pending, c.enc, push))
-		c.pending = nil
+		_, _ = c.raw.Write(appendTerminated(c.w.Pending, c.enc, push))
+		c.w.Pending = nil
 		// No point waiting for a peer that has not read for so long.
 		c.closeNow()
 	default:
@@ -242,7 +189,7 @@ func (c *conn) Close(code protocol.CloseCode, reason string) {
 // progress fails, and so does every later one.
 func (c *conn) Abort() {
 	c.stopped.Store(true)
-	c.writeFailed.Store(true)
+	c.w.Failed.Store(true)
 	c.closeNow()
 	c.markClosed()
 }
@@ -254,7 +201,7 @@ func (c *conn) markClosed() { c.closedOnce.Do(func() { close(c.closed) }) }
 // hub's writer is bounded by the write timeout, and the half-close by
 // closeTimeout; the wait is bounded by both, whatever the peer does.
 func (c *conn) awaitClose() {
-	bound := c.writeTimeout + closeTimeout
+	bound := c.w.Timeout + closeTimeout
 	// The hub's close sets a closer deadline (closeTimeout); this one
 	// bounds the copy if the close never came, or came first.
 	_ = c.raw.SetReadDeadline(time.Now().Add(bound))
