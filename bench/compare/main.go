@@ -219,17 +219,7 @@ func measure(ctx context.Context, dir string, s server, scenario string, cfg con
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer stopServer(cmd)
 	if err := waitListening(ctx, cfg.addr); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, logs.String())
 	}
