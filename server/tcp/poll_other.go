@@ -8,4 +8,7 @@ import "net"
 func (c *conn) enablePolling(net.Conn) {}
 
 // readable is never called where no socket is polled.
-func readable(uintptr) bool { return true }
+func (r *reader) readable(uintptr) bool { return true }
+
+// readNow is never called where no socket is polled.
+func readNow(int, []byte) (int, error) { panic("tcp: no polling on this system") }

@@ -3,6 +3,8 @@
 package tcp
 
 import (
+	"errors"
+	"io"
 	"net"
 	"syscall"
 
@@ -22,20 +24,39 @@ func (c *conn) enablePolling(raw net.Conn) {
 	}
 }
 
-// readable is the callback of poll.Read: true once the socket has bytes,
-// its end or an error, which a peek of one byte without waiting tells
-// without taking anything; false (nothing yet) makes poll.Read park until
-// the runtime's poller sees the socket readable, then ask again.
-func readable(fd uintptr) bool {
-	var b [1]byte
+// readable is the callback of poll.Read: true once a read without waiting
+// has brought bytes, the end of the stream or an error, all kept in a
+// pooled read buffer for the burst (r.prefetched); false (nothing yet, and
+// the buffer given back) makes poll.Read park until the runtime's poller
+// sees the socket readable, then ask again.
+func (r *reader) readable(fd uintptr) bool {
+	rb := getReader(r.c.raw)
+	rb.src.fd = int(fd)
+	_, err := rb.br.Peek(1) // one read(2) into the buffer
+	rb.src.fd = -1
+	if errors.Is(err, unix.EAGAIN) {
+		putReader(rb)
+		return false
+	}
+	rb.src.err = err
+	r.prefetched = rb
+	return true
+}
+
+// readNow reads the socket fd once without waiting, as net.Conn's Read
+// would: the end of the stream is io.EOF, EAGAIN means nothing is there
+// yet.
+func readNow(fd int, p []byte) (int, error) {
 	for {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch err {
-		case unix.EINTR:
+		n, err := unix.Read(fd, p)
+		switch {
+		case err == unix.EINTR:
 			continue
-		case unix.EAGAIN:
-			return false
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
 		}
-		return true
+		return n, nil
 	}
 }

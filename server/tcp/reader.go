@@ -35,19 +35,53 @@ import (
 // message is assembled in the frame buffer instead.
 const readBufferSize = 1024
 
-var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
-
-// getReader returns a pooled read buffer reading src.
-func getReader(src io.Reader) *bufio.Reader {
-	br := bufPool.Get().(*bufio.Reader)
-	br.Reset(src)
-	return br
+// readBuf is a pooled read buffer and its source.
+type readBuf struct {
+	br  *bufio.Reader // reads src
+	src source
 }
 
-// putReader gives an empty read buffer back to the pool.
-func putReader(br *bufio.Reader) {
-	br.Reset(nil)
-	bufPool.Put(br)
+var bufPool = sync.Pool{New: func() any {
+	rb := &readBuf{}
+	rb.br = bufio.NewReaderSize(&rb.src, readBufferSize)
+	return rb
+}}
+
+// getReader returns a pooled read buffer reading conn.
+func getReader(conn io.Reader) *readBuf {
+	rb := bufPool.Get().(*readBuf)
+	rb.src = source{conn: conn, fd: -1}
+	rb.br.Reset(&rb.src)
+	return rb
+}
+
+// putReader gives a read buffer back to the pool, dropping what it holds.
+func putReader(rb *readBuf) {
+	rb.br.Reset(&rb.src)
+	rb.src = source{fd: -1}
+	bufPool.Put(rb)
+}
+
+// source is what a pooled read buffer reads: the connection, or, while a
+// waiter checks for bytes, the socket itself without waiting
+// (poll_unix.go), so that the check is the read a blocking reader would
+// make and costs no system call of its own.
+type source struct {
+	conn io.Reader
+	fd   int   // the socket while the waiter reads it, else -1
+	err  error // what the waiter's read failed with, for the burst
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	switch {
+	case s.err != nil:
+		err := s.err
+		s.err = nil
+		return 0, err
+	case s.fd >= 0:
+		return readNow(s.fd, p)
+	}
+	return s.conn.Read(p)
 }
 
 // maxKeptFrame bounds the frame buffer a connection keeps between frames:
@@ -123,9 +157,19 @@ var (
 // above), one at a time.
 type reader struct {
 	c     *conn
-	br    *bufio.Reader // nil while a waiter waits
+	rb    *readBuf      // nil while a waiter waits
+	br    *bufio.Reader // rb.br, or nil
 	frame []byte
 	log   *slog.Logger
+	// prefetched holds the bytes (or the end) the waiter read, for the
+	// burst it hands on to.
+	prefetched *readBuf
+}
+
+// release gives the read buffer back.
+func (r *reader) release() {
+	putReader(r.rb)
+	r.rb, r.br = nil, nil
 }
 
 // run reads the connection until it ends (then it calls c.end) or, for a
@@ -135,14 +179,12 @@ func (r *reader) run() {
 	c := r.c
 	for {
 		if code, done := r.readFrame(); done {
-			putReader(r.br)
-			r.br = nil
+			r.release()
 			c.end(code)
 			return
 		}
 		if c.poll != nil && r.br.Buffered() == 0 {
-			putReader(r.br)
-			r.br = nil
+			r.release()
 			go r.wait()
 			return
 		}
@@ -154,13 +196,18 @@ func (r *reader) run() {
 // that it waits at the minimum stack, whatever the last frame's handling
 // needed.
 func (r *reader) wait() {
-	_ = r.c.poll.Read(readable)
+	_ = r.c.poll.Read(r.readable)
 	r.c.bursts.Run(r)
 }
 
 // RunBurst reads and handles what has arrived, on a burst.Pool goroutine.
 func (r *reader) RunBurst() {
-	r.br = getReader(r.c.raw)
+	r.rb = r.prefetched
+	r.prefetched = nil
+	if r.rb == nil {
+		r.rb = getReader(r.c.raw)
+	}
+	r.br = r.rb.br
 	r.run()
 }
 

@@ -214,11 +214,11 @@ func (s *Server) serveConn(raw net.Conn) {
 	}
 	// Both ways: a TLS handshake writes too, to a client that may not read.
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.PreambleTimeout))
-	br := getReader(netConn)
-	enc, err := readPreamble(br)
+	rb := getReader(netConn)
+	enc, err := readPreamble(rb.br)
 	if err != nil {
 		s.untrack(raw)
-		putReader(br)
+		putReader(rb)
 		s.log.Debug("tcp preamble failed", "remote", remote, "err", err)
 		s.refuse(netConn, protocol.JSON, protocol.NewDisconnect(protocol.CloseBadRequest, err.Error()))
 		ended()
@@ -226,7 +226,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	if !s.untrack(raw) {
-		putReader(br)
+		putReader(rb)
 		s.refuse(netConn, enc, protocol.DisconnectShutdown)
 		ended()
 		return
@@ -238,7 +238,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		c.bursts = s.bursts
 	}
 	c.client = s.hub.NewClient(c, enc, s.peer(remote, netConn))
-	r := &reader{c: c, br: br, log: s.log}
+	r := &reader{c: c, rb: rb, br: rb.br, log: s.log}
 	r.run()
 }
 
