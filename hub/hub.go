@@ -356,7 +356,9 @@ func (h *Hub) Ready(ctx context.Context) error {
 // which case the remaining connections are closed at once and ctx's error
 // is returned. Either way it returns only once every goroutine the hub
 // started has ended. It may be called more than once. The broker is not
-// closed: it belongs to the caller.
+// closed: it belongs to the caller, who closes it next. The clients leave
+// presence, but the channels are not unsubscribed at the broker one by
+// one: closing the broker ends its subscriptions at once.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.draining.Store(true)
 	if h.clients.count() == 0 {

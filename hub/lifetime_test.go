@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,5 +185,73 @@ func TestNewClientDuringShutdown(t *testing.T) {
 	stuck.Closed()
 	if err := <-stopped; err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// countingBroker is a memory broker that counts its Unsubscribe calls.
+type countingBroker struct {
+	*memory.Broker
+	unsubscribes atomic.Int32
+}
+
+func (b *countingBroker) Unsubscribe(ctx context.Context, channel string) error {
+	b.unsubscribes.Add(1)
+	return b.Broker.Unsubscribe(ctx, channel)
+}
+
+// TestShutdownLeavesPresenceWithoutUnsubscribing: the drain removes every
+// client's presence entry, which other nodes see, but does not unsubscribe
+// the node's channels at the broker one by one (closing the broker ends
+// them); an unsubscribe before the drain still reaches the broker.
+func TestShutdownLeavesPresenceWithoutUnsubscribing(t *testing.T) {
+	b := &countingBroker{Broker: memory.New(memory.Options{})}
+	defer b.Close()
+	h := hub.New(hub.Config{
+		Anonymous:  true,
+		Namespaces: map[string]hub.Namespace{"": {Presence: true}},
+	}, b, nil)
+	if err := h.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	enc := protocol.JSON
+	const n = 20
+	clients := make([]*hub.Client, n)
+	for i := range clients {
+		clients[i] = h.NewClient(&collector{enc: enc}, enc, hub.Peer{Remote: "test"})
+		channel := "c" + strconv.Itoa(i)
+		frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 1, Type: protocol.TypeConnect})
+		frame = append(frame, enc.Separator()...)
+		frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 2, Type: protocol.TypeSubscribe, Channel: channel})
+		frame = append(frame, enc.Separator()...)
+		frame, _ = enc.AppendCommand(frame, &protocol.Command{ID: 3, Type: protocol.TypeSubscribe, Channel: "shared"})
+		clients[i].HandleFrame(frame)
+	}
+	waitFor(t, func() bool { return h.Channels("")["shared"] == n && len(h.Channels("")) == n+1 }, "the subscribes")
+	frame, _ := enc.AppendCommand(nil, &protocol.Command{ID: 4, Type: protocol.TypeUnsubscribe, Channel: "c0"})
+	clients[0].HandleFrame(frame)
+	waitFor(t, func() bool { return b.unsubscribes.Load() == 1 }, "the unsubscribe before the drain")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.Shutdown(ctx) }()
+	waitFor(t, h.Draining, "the drain")
+	for _, c := range clients { // as each transport does once closed
+		c.Closed()
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if got := b.unsubscribes.Load(); got != 1 {
+		t.Errorf("broker unsubscribes: %d, want only the one before the drain", got)
+	}
+	for _, channel := range []string{"shared", "c1", "c19"} {
+		entries, err := b.Presence(context.Background(), channel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 0 {
+			t.Errorf("%s: %d presence entries left after the drain", channel, len(entries))
+		}
 	}
 }

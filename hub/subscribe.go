@@ -232,12 +232,17 @@ func (h *Hub) addSubscription(ctx context.Context, s *subscription) error {
 
 // removeSubscription unregisters s, leaves presence, and unsubscribes this
 // node at the broker when s was the channel's last local subscription.
+//
+// A draining node does not unsubscribe: its broker subscriptions end with
+// its broker connections, and unsubscribing every channel of thousands of
+// clients one by one, each confirmed by the engine, held the exit up for
+// seconds and delayed the presence removals, which other nodes do see.
 func (h *Hub) removeSubscription(ctx context.Context, s *subscription) {
 	s.remove()
 	lock := &h.subscribeLocks[shardOf(s.channel)]
 	lock.Lock()
 	last := h.channels.remove(s)
-	if last {
+	if last && !h.draining.Load() {
 		if err := h.broker.Unsubscribe(ctx, s.channel); err != nil {
 			h.log.Warn("broker unsubscribe", "channel", s.channel, "err", err)
 		}
