@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -77,6 +78,10 @@ func (e *connectError) Unwrap() error { return e.err }
 // dialer opens clients against one target, or the nodes of a cluster:
 // client i always connects to the same one (see url).
 type dialer struct {
+	// ctx is the run's: its end abandons the dials in progress (a
+	// reconnecting subscriber's, say), so a stopped run does not wait for
+	// their timeouts.
+	ctx     context.Context
 	urls    []string
 	raw     bool
 	sources []net.IP

@@ -42,7 +42,11 @@ func (d *dialer) dialWebSocket(url string, source net.IP, subprotocol string) (n
 	if subprotocol != "" {
 		wd.Protocols = []string{subprotocol}
 	}
-	nc, br, _, err := wd.Dial(context.Background(), url)
+	ctx := d.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	nc, br, _, err := wd.Dial(ctx, url)
 	if err != nil {
 		key := "dial"
 		var status ws.StatusError

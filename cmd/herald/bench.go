@@ -224,22 +224,42 @@ func writeFile(path string, write func(io.Writer) error) error {
 
 // runBenchWorker is the child side.
 func runBenchWorker(ctx context.Context, cfg bench.Config, role string, in io.Reader, out io.Writer) error {
+	// The parent holds the worker's standard input open for as long as it
+	// wants the worker: the end of it (the parent exited, or was killed
+	// without a chance to stop its workers) ends the run at once, instead
+	// of when the phase would have.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := make(chan string)
+	go func() {
+		defer cancel()
+		s := bufio.NewScanner(in)
+		for s.Scan() {
+			select {
+			case lines <- s.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	if role == bench.RoleSubscribers {
 		cfg.Role = role
-		lines := bufio.NewScanner(in)
 		enc := json.NewEncoder(out)
 		cfg.Hooks = bench.WorkerHooks{
 			Ready: func() { fmt.Fprintln(out, "ready") },
 			Published: func(ctx context.Context) (uint64, error) {
-				if !lines.Scan() {
+				var line string
+				select {
+				case line = <-lines:
+				case <-ctx.Done():
 					return 0, errors.New("bench worker: the parent went away")
 				}
-				if lines.Text() == "end" {
+				if line == "end" {
 					return 0, io.EOF
 				}
-				n, err := strconv.ParseUint(strings.TrimPrefix(lines.Text(), "published "), 10, 64)
+				n, err := strconv.ParseUint(strings.TrimPrefix(line, "published "), 10, 64)
 				if err != nil {
-					return 0, fmt.Errorf("bench worker: bad line %q", lines.Text())
+					return 0, fmt.Errorf("bench worker: bad line %q", line)
 				}
 				return n, nil
 			},
@@ -249,6 +269,9 @@ func runBenchWorker(ctx context.Context, cfg bench.Config, role string, in io.Re
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		return errors.New("bench worker: the parent went away")
 	}
 	return json.NewEncoder(out).Encode(rep)
 }

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/bench"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
+	"github.com/heraldhq/herald/internal/wait"
 )
 
 // TestBenchWorkersMerge: --workers 2 forks two subscriber processes, the
@@ -182,5 +186,64 @@ func TestBenchWorkersRampOverACluster(t *testing.T) {
 	// tested in package bench.
 	if r.CPU == nil || len(r.CPU.Nodes) != 2 || r.CPU.Nodes[0].RSS == 0 || r.CPU.Nodes[1].PID != nodes[1].cmd.Process.Pid {
 		t.Fatalf("cpu %+v", r.CPU)
+	}
+}
+
+// TestBenchWorkerEndsWithItsParent: a worker whose standard input ends
+// (its parent exited, or was killed without stopping it) stops at once,
+// in both roles, long before the phase it was running would have ended.
+func TestBenchWorkerEndsWithItsParent(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	for _, c := range []struct {
+		scenario, role string
+		ready          bool // the worker says "ready" once subscribed
+	}{
+		{"fanout", "subscribers", true},
+		{"idle", "all", false},
+	} {
+		t.Run(c.role, func(t *testing.T) {
+			cmd := herald(t, nil, "bench", c.scenario, "--url", s.WSURL, "--token-secret", ht.Secret,
+				"--channel-prefix", "chat:", "--duration", "10m", "--worker-role", c.role, "--connections", "3", "--quiet")
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			if c.ready {
+				lines := bufio.NewScanner(out)
+				if !lines.Scan() || lines.Text() != "ready" {
+					t.Fatalf("worker: %q, want ready", lines.Text())
+				}
+			} else {
+				wait.For(t, 30*time.Second, func() error {
+					subs := 0
+					for _, n := range s.Hub.Channels("") {
+						subs += n
+					}
+					if subs < 3 {
+						return fmt.Errorf("%d of the worker's 3 clients subscribed", subs)
+					}
+					return nil
+				})
+			}
+			in.Close()
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err == nil {
+					t.Error("the worker reported success without its parent")
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("the worker ran on without its parent")
+			}
+		})
 	}
 }
