@@ -126,10 +126,15 @@ func (r *runner) fanout(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 		out = &Result{Name: name + " ramp", Protocol: cfg.Protocol, Histogram: NewHistogram()}
+		var seconds float64
 		for _, s := range steps {
 			s.Connections = 0
+			seconds += s.Seconds
 			out.Merge(s)
 		}
+		// Merge folds results that ran side by side (workers), keeping the
+		// longest time; the steps ran one after the other.
+		out.Seconds = seconds
 		out.Name = name + " ramp"
 		out.Ramp = ramp
 		// Over the whole ramp (each step has its own in Ramp.Steps).

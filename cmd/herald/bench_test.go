@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -174,10 +175,15 @@ func TestBenchWorkersRampOverACluster(t *testing.T) {
 	if r.Ramp == nil || len(r.Ramp.Steps) != 3 || r.Ramp.MaxRate != 80 {
 		t.Fatalf("ramp %+v", r.Ramp)
 	}
+	var seconds float64 // the steps', one after the other
 	for _, s := range r.Ramp.Steps {
 		if s.Published == 0 || s.Lost != 0 || s.Duplicates != 0 {
 			t.Fatalf("step %+v", s)
 		}
+		seconds += float64(s.Published*6) / s.PerSecond
+	}
+	if math.Abs(r.Seconds-seconds) > 0.01*seconds {
+		t.Errorf("the whole ramp took %.3fs by its result, the steps %.3fs in all", r.Seconds, seconds)
 	}
 	if r.Connections != 6 || r.Expected != r.Published*6 || r.Delivered != r.Expected || r.Lost != 0 || r.ConnectRate <= 0 {
 		t.Fatalf("merged: conns %d published %d expected %d delivered %d lost %d connect rate %v", r.Connections, r.Published, r.Expected, r.Delivered, r.Lost, r.ConnectRate)
