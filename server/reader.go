@@ -86,7 +86,7 @@ func (c *wsConn) takeReader() *frameReader {
 // releaseReader returns fr, taken by takeReader, to the pool.
 func releaseReader(fr *frameReader) {
 	fr.br.Reset(nil)
-	fr.src, fr.rd = connSource{}, wsutil.Reader{}
+	fr.src, fr.rd, fr.flate = connSource{}, wsutil.Reader{}, wsflate.MessageState{}
 	if cap(fr.msg) > maxPooledMessage {
 		fr.msg = nil
 	}
@@ -335,7 +335,7 @@ func (c *wsConn) readMessage(fr *frameReader) (code protocol.CloseCode, done boo
 			return c.readFailed(err), true
 		}
 		msg := fr.msg
-		if fr.flate.IsCompressed() {
+		if c.deflateBits != 0 && fr.flate.IsCompressed() {
 			fr.inflated, err = inflateMessage(fr.inflated[:0], fr.msg, c.maxMessage)
 			if err != nil {
 				return c.readFailed(err), true
