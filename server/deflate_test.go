@@ -486,4 +486,3 @@ func rawSub(t *testing.T, c *rawClient, token, channel string) {
 		got += string(m)
 	}
 }
-
