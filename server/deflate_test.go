@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gobwas/ws"
 
+	"github.com/heraldhq/herald/internal/browsertest"
 	ht "github.com/heraldhq/herald/internal/heraldtest"
 	"github.com/heraldhq/herald/server"
 )
@@ -485,4 +486,19 @@ func rawSub(t *testing.T, c *rawClient, token, channel string) {
 		}
 		got += string(m)
 	}
+}
+
+// TestBrowserDeflate: Chromium negotiates permessage-deflate on /ws and
+// /echo, publishes a document larger than the threshold and receives it,
+// and has messages echoed.
+func TestBrowserDeflate(t *testing.T) {
+	browsertest.Require(t)
+	s := ht.Start(t, ht.Options{Server: server.Config{
+		EchoEndpoint: true, Compression: true, AllowedOrigins: []string{"*"},
+		Pages: map[string]http.Handler{"GET /page": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Write([]byte("<!doctype html><title>deflate</title>"))
+		})},
+	}})
+	browsertest.Run(t, "testdata/deflate.cjs", time.Minute,
+		"PAGE_URL=http://"+s.Addr()+"/page", "WS_URL="+s.WSURL, "ECHO_URL="+echoURL(s), "TOKEN="+ht.Token(t, "browser", nil))
 }
