@@ -32,7 +32,7 @@ import (
 // rawClient is a WebSocket client whose frames are written and read by
 // hand.
 type rawClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 	// Extension is the server's Sec-WebSocket-Extensions answer.
@@ -41,7 +41,7 @@ type rawClient struct {
 
 // dialRaw opens url ("host:port/path") offering the extensions in offer
 // (one header line each; none for no offer).
-func dialRaw(t *testing.T, addr, path string, offer ...string) *rawClient {
+func dialRaw(t testing.TB, addr, path string, offer ...string) *rawClient {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -474,7 +474,7 @@ func TestDeflateCoder(t *testing.T) {
 
 // rawSub connects c with token and subscribes it to channel, reading the
 // replies.
-func rawSub(t *testing.T, c *rawClient, token, channel string) {
+func rawSub(t testing.TB, c *rawClient, token, channel string) {
 	t.Helper()
 	c.send(ws.OpText, []byte(`{"id":1,"type":"connect","token":"`+token+`"}`), false, 0, 0)
 	c.send(ws.OpText, []byte(`{"id":2,"type":"subscribe","channel":"`+channel+`"}`), false, 0, 0)
