@@ -18,7 +18,10 @@
 //     connection costs none.
 //   - Coalescing: the writer takes what is queued, up to maxFrameBytes, and
 //     writes it as one frame (JSON: messages separated by newlines; Protobuf:
-//     back to back). The fan-outs of one channel write one round at a time
+//     back to back); a transport that frames messages itself
+//     (Writes.Messages: one that compresses) gets the frame's messages and
+//     may send them as several frames, in one write. The fan-outs of one
+//     channel write one round at a time
 //     (Rounds), so what is published while a round writes leaves in one
 //     frame per subscriber in the next, whichever goroutines publish.
 //   - The cork: while the reader handles one frame, the writer waits, so that
