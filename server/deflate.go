@@ -35,10 +35,6 @@ import (
 // Messages shorter than Config.CompressionThreshold, and those that would
 // not shrink, go uncompressed (RSV1 clear).
 
-// deflateTail is the empty stored block a sync flush ends with, which
-// RFC 7692 §7.2.1 has the sender remove and the receiver put back.
-var deflateTail = []byte{0, 0, 0xff, 0xff}
-
 // Compression levels: a shared message is compressed once for all its
 // subscribers, so it can afford a better ratio than a reply or an echo,
 // compressed for one connection.

@@ -115,8 +115,15 @@ func (c *rawClient) send(op ws.OpCode, msg []byte, compress bool, level, frag in
 // and reports whether it was compressed; a close frame's code comes back
 // as a CloseError.
 func (c *rawClient) read() (op ws.OpCode, msg []byte, compressed bool, err error) {
-	f, err := ws.ReadFrame(c.br)
+	h, err := ws.ReadHeader(c.br)
 	if err != nil {
+		return 0, nil, false, err
+	}
+	if h.Length > 16<<20 {
+		return 0, nil, false, fmt.Errorf("frame of %d bytes", h.Length)
+	}
+	f := ws.Frame{Header: h, Payload: make([]byte, h.Length)}
+	if _, err := io.ReadFull(c.br, f.Payload); err != nil {
 		return 0, nil, false, err
 	}
 	if f.Header.OpCode == ws.OpClose {
