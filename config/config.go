@@ -62,6 +62,8 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// EchoEndpoint serves /echo. Default false.
 	EchoEndpoint bool `yaml:"echo_endpoint"`
+	// Compression configures permessage-deflate on /ws and /echo.
+	Compression Compression `yaml:"compression"`
 
 	// PingInterval is how often the server sends a ping push. Default 25s.
 	PingInterval time.Duration `yaml:"ping_interval"`
@@ -176,6 +178,27 @@ type TCP struct {
 	// client certificate policy (reloaded with them on SIGHUP); it needs
 	// tls.cert_file. Default false (plain TCP).
 	UseTLS bool `yaml:"tls"`
+}
+
+// Compression configures permessage-deflate (RFC 7692), the WebSocket
+// compression browsers offer, on /ws and /echo. It is off by default: each
+// compressed message costs CPU (a publication is compressed once for all
+// its subscribers, a reply or an echo once for its connection, and every
+// compressed client message is inflated), each connection holds a
+// compressor's or an inflater's memory while a message is compressed or
+// inflated (pooled between messages, not kept by idle connections), and
+// compressing a secret together with data an attacker chooses in one
+// message lets the attacker learn the secret from the compressed sizes
+// (the CRIME and BREACH attacks): leave it off when a message can carry
+// both, a token beside text a stranger wrote.
+type Compression struct {
+	// Enabled negotiates compression with clients that offer it. Default
+	// false.
+	Enabled bool `yaml:"enabled"`
+	// Threshold is the smallest message compressed, in bytes; shorter ones
+	// go uncompressed, as compressing them saves little or nothing. Zero
+	// compresses every message. Default 256.
+	Threshold int `yaml:"threshold"`
 }
 
 // Metrics configures /metrics.

@@ -327,6 +327,7 @@ func TestValidate(t *testing.T) {
 		{"namespaces.chat.subscribe_proxy", func(c *Config) { c.Namespaces = map[string]Namespace{"chat": {SubscribeProxy: true}} }},
 		{"api_keys[1]", func(c *Config) { c.APIKeys = []string{"0123456789abcdef", "short"} }},
 		{"ping_interval", func(c *Config) { c.PingInterval = 0 }},
+		{"compression.threshold", func(c *Config) { c.Compression.Threshold = -1 }},
 		{"limits.max_message_size", func(c *Config) { c.Limits.MaxMessageSize = -1 }},
 		{"limits.api_body_size", func(c *Config) { c.Limits.APIBodySize = 0 }},
 		{"limits.request_body_timeout", func(c *Config) { c.Limits.RequestBodyTimeout = 0 }},

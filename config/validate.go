@@ -62,6 +62,9 @@ func (c *Config) Validate() error {
 	if err := c.validateTCP(); err != nil {
 		return err
 	}
+	if c.Compression.Threshold < 0 {
+		return problem("compression.threshold", "must not be negative")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

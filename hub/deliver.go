@@ -19,7 +19,7 @@ func (h *Hub) HandlePublication(channel string, pub *broker.Publication, pos bro
 	n, rounds := h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		wire := h.toWire(pub)
 		return enc.AppendMessagePush(make([]byte, 0, 96+len(channel)+len(pub.Data)), channel, &wire)
-	}, func(s *subscription, msg []byte) {
+	}, func(s *subscription, msg *outbound.Shared) {
 		s.deliverTo(pub.Offset, pos.Epoch, msg, pub.Time, f)
 	})
 	rounds.Start(f)
@@ -54,7 +54,7 @@ func (h *Hub) fanPresence(channel string, ev presenceEvent) {
 	var n [protocol.NumEncodings]int
 	h.channels.forEach(channel, func(enc protocol.Encoding) []byte {
 		return enc.AppendPresencePush(nil, ev.typ, channel, ev.info)
-	}, func(s *subscription, msg []byte) {
+	}, func(s *subscription, msg *outbound.Shared) {
 		if s.ns.JoinLeave {
 			s.deliver(0, "", msg, 0)
 			n[s.client.enc]++
@@ -66,7 +66,7 @@ func (h *Hub) fanPresence(channel string, ev presenceEvent) {
 // HandleDirect delivers a direct message to every connection of its user on
 // this node.
 func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.StreamPosition) {
-	var msgs [protocol.NumEncodings][]byte
+	var msgs [protocol.NumEncodings]*outbound.Shared
 	var n [protocol.NumEncodings]int
 	h.users.forEach(user, func(c *Client) {
 		if c.inbox == nil {
@@ -78,7 +78,7 @@ func (h *Hub) HandleDirect(user string, pub *broker.Publication, pos broker.Stre
 				from = protocol.ClientInfo{User: pub.Info.User, Client: pub.Info.Client}
 			}
 			wire := h.toWire(pub)
-			msgs[c.enc] = c.enc.AppendDirectPush(nil, from, &wire)
+			msgs[c.enc] = outbound.NewShared(c.enc.AppendDirectPush(nil, from, &wire))
 		}
 		c.inbox.deliver(pub.Offset, pos.Epoch, msgs[c.enc], pub.Time)
 		n[c.enc]++

@@ -26,7 +26,7 @@ func BenchmarkRecoveryMerge(b *testing.B) {
 			for b.Loop() {
 				s := &subscription{client: c, channel: "bench"}
 				for i := range held {
-					s.deliver(uint64(1000+i+1), epoch, msg, 0)
+					s.deliver(uint64(1000+i+1), epoch, outbound.NewShared(msg), 0)
 				}
 				s.mu.Lock()
 				unit, _, _, _ = s.activate(pos, false, unit[:0])

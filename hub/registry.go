@@ -231,7 +231,7 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 // subscribers of each encoding deliver was called for, so that statistics
 // cost one add per push rather than one per subscriber, and the channel's
 // fan-out rounds (nil when it has no subscriber here).
-func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding) []byte, deliver func(*subscription, []byte)) (n [protocol.NumEncodings]int, rounds *outbound.Rounds) {
+func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding) []byte, deliver func(*subscription, *outbound.Shared)) (n [protocol.NumEncodings]int, rounds *outbound.Rounds) {
 	sh := &r.shards[shardOf(channel)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -239,11 +239,11 @@ func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding)
 	if set == nil {
 		return n, nil
 	}
-	var msgs [protocol.NumEncodings][]byte
+	var msgs [protocol.NumEncodings]*outbound.Shared
 	for _, s := range set.subs {
 		enc := s.client.enc
 		if msgs[enc] == nil {
-			msgs[enc] = encode(enc)
+			msgs[enc] = outbound.NewShared(encode(enc))
 		}
 		deliver(s, msgs[enc])
 		n[enc]++

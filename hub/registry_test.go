@@ -3,6 +3,7 @@ package hub
 import (
 	"testing"
 
+	"github.com/heraldhq/herald/internal/outbound"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -25,7 +26,8 @@ func TestForEachEncodesOncePerEncoding(t *testing.T) {
 		return []byte(enc.String())
 	}
 	got := map[protocol.Encoding]map[*byte]int{}
-	r.forEach("c", encode, func(s *subscription, msg []byte) {
+	r.forEach("c", encode, func(s *subscription, sh *outbound.Shared) {
+		msg := sh.Bytes
 		if string(msg) != s.client.enc.String() {
 			t.Errorf("a %v subscriber got %q", s.client.enc, msg)
 		}
@@ -43,12 +45,12 @@ func TestForEachEncodesOncePerEncoding(t *testing.T) {
 	}
 
 	encoded = nil
-	r.forEach("json-only", encode, func(*subscription, []byte) {})
+	r.forEach("json-only", encode, func(*subscription, *outbound.Shared) {})
 	if len(encoded) != 1 || encoded[0] != protocol.JSON {
 		t.Fatalf("json-only channel encoded %v", encoded)
 	}
 	encoded = nil
-	r.forEach("nobody", encode, func(*subscription, []byte) {})
+	r.forEach("nobody", encode, func(*subscription, *outbound.Shared) {})
 	if len(encoded) != 0 {
 		t.Fatalf("channel without subscribers encoded %v", encoded)
 	}

@@ -54,14 +54,14 @@ type subscription struct {
 type heldPush struct {
 	offset uint64
 	epoch  string
-	msg    []byte
+	msg    *outbound.Shared
 	stamp  int64
 }
 
 // deliver queues an encoded push for the client. offset is 0 for pushes that
 // are not stream publications (join, leave, or a channel without history);
 // pubTime is a publication's Time, 0 for other pushes.
-func (s *subscription) deliver(offset uint64, epoch string, msg []byte, pubTime int64) {
+func (s *subscription) deliver(offset uint64, epoch string, msg *outbound.Shared, pubTime int64) {
 	s.deliverTo(offset, epoch, msg, pubTime, nil)
 }
 
@@ -71,7 +71,7 @@ func (s *subscription) deliver(offset uint64, epoch string, msg []byte, pubTime 
 // The position moves only when the push is queued: a push the queue refuses
 // fails the queue (nothing after it is ever written) and leaves the
 // position at the last offset the client was actually sent.
-func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTime int64, f *outbound.Fanout) {
+func (s *subscription) deliverTo(offset uint64, epoch string, msg *outbound.Shared, pubTime int64, f *outbound.Fanout) {
 	c := s.client
 	s.mu.Lock()
 	if s.gone {
@@ -119,12 +119,12 @@ func (s *subscription) deliverTo(offset uint64, epoch string, msg []byte, pubTim
 // catch-up reads them from history (see activate). Called with s.mu held.
 func (s *subscription) hold(p heldPush) {
 	cfg := &s.client.hub.cfg
-	if len(s.held) >= max(cfg.WriteQueueMessages/2, 1) || s.heldBytes+len(p.msg) > cfg.WriteQueueBytes/2 {
+	if len(s.held) >= max(cfg.WriteQueueMessages/2, 1) || s.heldBytes+len(p.msg.Bytes) > cfg.WriteQueueBytes/2 {
 		clear(s.held)
 		s.held, s.heldBytes, s.heldLost = nil, 0, true
 	}
 	s.held = append(s.held, p)
-	s.heldBytes += len(p.msg)
+	s.heldBytes += len(p.msg.Bytes)
 }
 
 // next decides whether a publication at offset continues what the client
@@ -195,7 +195,7 @@ func (s *subscription) releaseHeld(unit []outbound.Entry) (out []outbound.Entry,
 			break
 		}
 		if ok {
-			unit = append(unit, outbound.Entry{Msg: h.msg, Stamp: h.stamp})
+			unit = append(unit, outbound.Entry{Msg: h.msg.Bytes, Stamp: h.stamp, Shared: h.msg})
 			s.moveTo(h.offset, h.epoch)
 		}
 	}

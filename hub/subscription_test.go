@@ -45,14 +45,14 @@ func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
 	c := newLoggedClient(protocol.JSON)
 	s := &subscription{client: c}
 	for _, o := range []uint64{3, 4, 5, 6} {
-		s.deliver(o, "e", []byte{byte('0' + o)}, 0)
+		s.deliver(o, "e", outbound.NewShared([]byte{byte('0' + o)}), 0)
 	}
-	s.deliver(0, "", []byte("j"), 0) // a join, no offset
+	s.deliver(0, "", outbound.NewShared([]byte("j")), 0) // a join, no offset
 	if !c.out.HasRoom(1 << 20) {
 		t.Fatal("pushes queued before activate")
 	}
 	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 4, Epoch: "e"}, false}})
-	s.deliver(7, "e", []byte("7"), 0)
+	s.deliver(7, "e", outbound.NewShared([]byte("7")), 0)
 	if got := queuedText(c); got != "R56j7" {
 		t.Fatalf("queued %q, want R56j7", got)
 	}
@@ -63,7 +63,7 @@ func TestActivateReleasesHeldInOrderWithoutRepeats(t *testing.T) {
 func TestHeldGapIsAnnounced(t *testing.T) {
 	c := newLoggedClient(protocol.JSON)
 	s := &subscription{client: c}
-	s.deliver(5, "e", []byte("5"), 0)
+	s.deliver(5, "e", outbound.NewShared([]byte("5")), 0)
 	c.queueActivating([]byte("R"), []activation{{s, protocol.StreamPosition{Offset: 3, Epoch: "e"}, false}})
 	got := queuedText(c)
 	want := "R" + string(protocol.JSON.AppendDisconnectPush(nil, disconnectContinuityLost))
@@ -80,8 +80,8 @@ func TestDisconnectNeverSplitsReplyFromHeld(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		c := newLoggedClient(protocol.JSON)
 		a, b := &subscription{client: c}, &subscription{client: c}
-		a.deliver(2, "e", []byte("a"), 0)
-		b.deliver(1, "e", []byte("b"), 0)
+		a.deliver(2, "e", outbound.NewShared([]byte("a")), 0)
+		b.deliver(1, "e", outbound.NewShared([]byte("b")), 0)
 		done := make(chan struct{})
 		go func() {
 			c.Disconnect(protocol.DisconnectShutdown)

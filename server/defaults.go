@@ -26,6 +26,7 @@ func DefaultConfig() Config {
 		WriteTimeout:            10 * time.Second,
 		EchoConnectTimeout:      10 * time.Second,
 		EchoIdleTimeout:         35 * time.Second,
+		CompressionThreshold:    256,
 	}
 }
 
@@ -49,6 +50,11 @@ func (c *Config) setDefaults() {
 	positive(&c.WriteTimeout, d.WriteTimeout)
 	positive(&c.EchoConnectTimeout, d.EchoConnectTimeout)
 	positive(&c.EchoIdleTimeout, d.EchoIdleTimeout)
+	// A negative threshold compresses everything: only zero takes the
+	// default.
+	if c.CompressionThreshold == 0 {
+		c.CompressionThreshold = d.CompressionThreshold
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

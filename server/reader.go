@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/heraldhq/herald/internal/burst"
@@ -62,6 +63,12 @@ type frameReader struct {
 	src connSource // br's source, for pooled readers
 	rd  wsutil.Reader
 	msg []byte
+	// With permessage-deflate: flate takes RSV1 off a message's first
+	// frame and remembers it (ext holds it for rd), and inflated is the
+	// buffer a compressed message is inflated into.
+	flate    wsflate.MessageState
+	ext      [1]wsutil.RecvExtension
+	inflated []byte
 }
 
 var readerPool = sync.Pool{New: func() any {
@@ -79,9 +86,12 @@ func (c *wsConn) takeReader() *frameReader {
 // releaseReader returns fr, taken by takeReader, to the pool.
 func releaseReader(fr *frameReader) {
 	fr.br.Reset(nil)
-	fr.src, fr.rd = connSource{}, wsutil.Reader{}
+	fr.src, fr.rd, fr.flate = connSource{}, wsutil.Reader{}, wsflate.MessageState{}
 	if cap(fr.msg) > maxPooledMessage {
 		fr.msg = nil
+	}
+	if cap(fr.inflated) > maxPooledMessage {
+		fr.inflated = nil
 	}
 	readerPool.Put(fr)
 }
@@ -118,6 +128,15 @@ func (c *wsConn) newFrameReader(fr *frameReader, br *bufio.Reader) {
 		State:          ws.StateServerSide,
 		MaxMessageSize: c.maxMessage,
 		OnIntermediate: c.onControl,
+	}
+	if c.deflateBits != 0 {
+		// RSV1 means "compressed" on a message's first frame; anywhere
+		// else, and RSV2 and RSV3 always, it is a protocol error
+		// (wsflate.MessageState, checkRsv, control).
+		fr.rd.State |= ws.StateExtended
+		fr.ext[0] = &fr.flate
+		fr.rd.Extensions = fr.ext[:]
+		fr.rd.OnContinuation = checkRsv
 	}
 }
 
@@ -308,12 +327,23 @@ func (c *wsConn) readMessage(fr *frameReader) (code protocol.CloseCode, done boo
 			}
 			continue
 		}
+		if hdr.Rsv != 0 { // a bit no negotiated extension took
+			return c.readFailed(ws.ErrProtocolNonZeroRsv), true
+		}
 		fr.msg, err = readPayload(&fr.rd, fr.msg[:0], hdr.Length)
 		if err != nil {
 			return c.readFailed(err), true
 		}
+		msg := fr.msg
+		if c.deflateBits != 0 && fr.flate.IsCompressed() {
+			fr.inflated, err = inflateMessage(fr.inflated[:0], fr.msg, c.maxMessage)
+			if err != nil {
+				return c.readFailed(err), true
+			}
+			msg = fr.inflated
+		}
 		if !c.stopped.Load() && c.handle != nil {
-			c.handle(c, hdr.OpCode, fr.msg)
+			c.handle(c, hdr.OpCode, msg)
 		}
 		return 0, false
 	}
@@ -344,6 +374,9 @@ func readPayload(rd *wsutil.Reader, buf []byte, size int64) ([]byte, error) {
 // control answers a control frame: a ping with a pong, a close with the
 // close handshake (as wsutil.ClosedError, which ends the reading).
 func (c *wsConn) control(hdr ws.Header, payload io.Reader) error {
+	if hdr.Rsv != 0 { // past CheckHeader only with permessage-deflate
+		return ws.ErrProtocolNonZeroRsv
+	}
 	p := make([]byte, hdr.Length) // ≤125: CheckHeader bounded it
 	if _, err := io.ReadFull(payload, p); err != nil {
 		return err
@@ -387,8 +420,9 @@ func (c *wsConn) control(hdr ws.Header, payload io.Reader) error {
 
 // readFailed ends reading on err and returns the close code to record:
 // the peer's for its close frame, 1002 or 1009 (sent to the peer) for a
-// frame that breaks the protocol or the size limit, 1006 for a connection
-// that ended without a close frame.
+// frame that breaks the protocol or the size limit, 1007 for a compressed
+// message that does not inflate, 1006 for a connection that ended without
+// a close frame.
 func (c *wsConn) readFailed(err error) protocol.CloseCode {
 	var closed wsutil.ClosedError
 	var perr ws.ProtocolError
@@ -397,6 +431,8 @@ func (c *wsConn) readFailed(err error) protocol.CloseCode {
 		return protocol.CloseCode(closed.Code)
 	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
 		return c.failConnection(protocol.CloseMessageTooBig, "message too big")
+	case errors.Is(err, errInvalidDeflate):
+		return c.failConnection(protocol.CloseInvalidPayload, "invalid compressed data")
 	case errors.As(err, &perr), errors.Is(err, ws.ErrHeaderLengthMSB), errors.Is(err, ws.ErrHeaderLengthUnexpected):
 		return c.failConnection(protocol.CloseProtocolError, "protocol error")
 	}
@@ -453,7 +489,11 @@ func echoMessage(c *wsConn, op ws.OpCode, data []byte) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if !c.closeSent {
+	switch {
+	case c.closeSent:
+	case c.deflateBits != 0:
+		_ = c.writeMessageLocked(op, data)
+	default:
 		_ = c.writeLocked(op, data)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -39,6 +40,15 @@ type Config struct {
 	AllowedOrigins []string
 	// EchoEndpoint serves /echo.
 	EchoEndpoint bool
+	// Compression negotiates permessage-deflate (RFC 7692) on /ws and
+	// /echo with clients that offer it; see deflate.go for what is agreed.
+	// Default false: it costs CPU per message and memory while a message
+	// is compressed or inflated, and compressing secrets together with
+	// data an attacker chooses can leak them (CRIME, BREACH).
+	Compression bool
+	// CompressionThreshold is the smallest message compressed; shorter ones
+	// go uncompressed. Default 256; negative compresses every message.
+	CompressionThreshold int
 	// MaxMessageSize is the largest client message; larger closes with 1009.
 	// Default 65536.
 	MaxMessageSize int
@@ -351,7 +361,15 @@ func (s *Server) peer(r *http.Request) hub.Peer {
 // client sent right behind its request; otherwise that reader (4 KiB, which
 // keeps the server's per-request state reachable) is let go.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub string, enc protocol.Encoding) (*wsConn, *bufio.Reader, bool) {
-	netConn, brw, _, err := s.upgraders[sub].Upgrade(r, w)
+	up := s.upgraders[sub]
+	var bits uint8
+	if s.cfg.Compression {
+		if _, b, ok := negotiateDeflate(r.Header); ok {
+			bits = b
+			up.Header = deflateHeaders[b]
+		}
+	}
+	netConn, brw, _, err := up.Upgrade(r, w)
 	if err != nil {
 		if netConn != nil {
 			_ = netConn.Close()
@@ -360,11 +378,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, sub string, enc
 		return nil, nil, false
 	}
 	c := &wsConn{
-		raw:        &halfCloseConn{Conn: netConn},
-		enc:        enc,
-		maxMessage: int64(s.cfg.MaxMessageSize),
-		panicked:   s.readPanicked,
-		bursts:     s.bursts,
+		raw:         &halfCloseConn{Conn: netConn},
+		enc:         enc,
+		deflateBits: bits,
+		deflateMin:  uint32(min(max(s.cfg.CompressionThreshold, 0), math.MaxUint32)),
+		maxMessage:  int64(s.cfg.MaxMessageSize),
+		panicked:    s.readPanicked,
+		bursts:      s.bursts,
 	}
 	c.w.Timeout = s.cfg.WriteTimeout
 	c.onControl = c.control

@@ -31,7 +31,12 @@ type wsConn struct {
 	raw        *halfCloseConn
 	enc        protocol.Encoding
 	burstCount uint8
-	maxMessage int64
+	// deflateBits is the window of permessage-deflate when the connection
+	// negotiated it (8..15), else 0; deflateMin the threshold below which
+	// a message goes uncompressed (deflate.go). Both fill padding.
+	deflateBits uint8
+	deflateMin  uint32
+	maxMessage  int64
 	// handle receives every complete data message; nil drops them (a
 	// connection refused after its handshake).
 	handle func(c *wsConn, op ws.OpCode, data []byte)
@@ -100,6 +105,9 @@ func (c *wsConn) Writes() hub.Writes {
 	if c.poll != nil {
 		w.TryFrame, w.Flush = c.tryWriteFrame, c.flush
 	}
+	if c.deflateBits != 0 {
+		w.Messages = c.writeMessages
+	}
 	return w
 }
 
@@ -150,11 +158,17 @@ func (c *wsConn) tryWriteFrame(parts [][]byte) (done bool, err error) {
 	}
 	f := c.buildFrame(c.dataOpCode(), parts)
 	defer putFrameBuffer(f)
+	return c.tryWriteLocked(f.b)
+}
+
+// tryWriteLocked writes b without waiting for the socket, keeping what it
+// does not take at once for flush, with wmu held.
+func (c *wsConn) tryWriteLocked(b []byte) (done bool, err error) {
 	n := 0
 	if len(c.w.Pending) == 0 {
 		// An expired write deadline fails even a write that need not wait.
 		c.w.MoveDeadline(c.raw)
-		c.tryBuf, c.tryN, c.tryErr = f.b, 0, nil
+		c.tryBuf, c.tryN, c.tryErr = b, 0, nil
 		err = c.poll.Write(c.tryWrite)
 		n, c.tryBuf = c.tryN, nil
 		if err == nil {
@@ -164,11 +178,11 @@ func (c *wsConn) tryWriteFrame(parts [][]byte) (done bool, err error) {
 			c.w.Failed.Store(true)
 			return false, err
 		}
-		if n == len(f.b) {
+		if n == len(b) {
 			return true, nil
 		}
 	}
-	c.w.Pending = append(c.w.Pending, f.b[n:]...)
+	c.w.Pending = append(c.w.Pending, b[n:]...)
 	return false, nil
 }
 
@@ -195,8 +209,14 @@ func (c *wsConn) writeLocked(op ws.OpCode, parts ...[]byte) error {
 	}
 	f := c.buildFrame(op, parts)
 	defer putFrameBuffer(f)
-	if n, err := c.raw.Write(f.b); err != nil {
-		return c.w.Fail(err, [][]byte{f.b[n:]})
+	return c.writeBufLocked(f.b)
+}
+
+// writeBufLocked writes b, frames built whole, waiting for the socket,
+// with wmu held and anything pending flushed.
+func (c *wsConn) writeBufLocked(b []byte) error {
+	if n, err := c.raw.Write(b); err != nil {
+		return c.w.Fail(err, [][]byte{b[n:]})
 	}
 	return nil
 }
@@ -308,6 +328,9 @@ func (c *wsConn) sendCloseLocked(code protocol.CloseCode, reason string) {
 type frameBuffer struct {
 	b      []byte
 	header [ws.MaxHeaderSize]byte
+	// scratch is where a message is compressed before it is framed
+	// (appendMessages).
+	scratch []byte
 }
 
 // Write appends to the frame; ws.WriteHeaderBuffer writes the header here.
@@ -328,7 +351,10 @@ func putFrameBuffer(f *frameBuffer) {
 	if cap(f.b) > maxPooledFrame {
 		return
 	}
-	f.b = f.b[:0]
+	if cap(f.scratch) > maxPooledFrame {
+		f.scratch = nil
+	}
+	f.b, f.scratch = f.b[:0], f.scratch[:0]
 	framePool.Put(f)
 }
 

@@ -198,6 +198,8 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 	return server.Config{
 		AllowedOrigins:          cfg.AllowedOrigins,
 		EchoEndpoint:            cfg.EchoEndpoint,
+		Compression:             cfg.Compression.Enabled,
+		CompressionThreshold:    compressionThreshold(cfg.Compression.Threshold),
 		MaxMessageSize:          cfg.Limits.MaxMessageSize,
 		MaxConnections:          cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP:     cfg.Limits.MaxConnectionsPerIP,
@@ -220,6 +222,15 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 		EchoIdleTimeout:    cfg.PingInterval + cfg.PongTimeout,
 		Logger:             log,
 	}
+}
+
+// compressionThreshold maps the file's threshold onto the server's, where
+// zero takes the default and a negative value compresses everything.
+func compressionThreshold(t int) int {
+	if t <= 0 {
+		return -1
+	}
+	return t
 }
 
 // reloadCertificates re-reads the TLS files on SIGHUP; a broken new set

@@ -18,7 +18,10 @@
 //     connection costs none.
 //   - Coalescing: the writer takes what is queued, up to maxFrameBytes, and
 //     writes it as one frame (JSON: messages separated by newlines; Protobuf:
-//     back to back). The fan-outs of one channel write one round at a time
+//     back to back); a transport that frames messages itself
+//     (Writes.Messages: one that compresses) gets the frame's messages and
+//     may send them as several frames, in one write. The fan-outs of one
+//     channel write one round at a time
 //     (Rounds), so what is published while a round writes leaves in one
 //     frame per subscriber in the next, whichever goroutines publish.
 //   - The cork: while the reader handles one frame, the writer waits, so that
@@ -57,6 +60,14 @@ type Writes struct {
 	// Flush writes what TryFrame left, waiting for the socket as Frame
 	// does. Required with TryFrame.
 	Flush func() error
+	// Messages, when not nil, is called in place of Frame and TryFrame
+	// for a transport that frames messages itself (one that sends a large
+	// message compressed in a frame of its own): it gets the messages one
+	// frame of the queue holds, without separators, and writes them in one
+	// write as it likes, waiting for the socket as Frame does, or, with
+	// try, as TryFrame does. Frame and TryFrame must still be set; which
+	// of them is, says whether the transport can write without waiting.
+	Messages func(msgs []Message, try bool) (done bool, err error)
 }
 
 // Events is what a Conn tells its owner. The methods run on the writer and
@@ -131,6 +142,9 @@ type Entry struct {
 	// recovery page) rather than shared with other subscribers: only
 	// those count against the Budget.
 	Private bool
+	// Shared is the Shared Msg is the bytes of, when it is one (a held
+	// live publication); nil otherwise.
+	Shared *Shared
 }
 
 // Conn is one connection's outgoing side. Its zero value is not usable:
@@ -198,17 +212,17 @@ func (c *Conn) Push(msg []byte) Result {
 }
 
 // PushLive is Push for a live publication (or presence push) shared with
-// other subscribers, whose Time is stamp, without starting the writer:
+// other subscribers, msg, whose Time is stamp, without starting the writer:
 // claimed reports that the caller took the writer's role and must hand it
 // on, after releasing its own locks: to a Fanout (Add) or to a writer
 // goroutine (StartWriter).
-func (c *Conn) PushLive(msg []byte, stamp int64) (r Result, claimed bool) {
+func (c *Conn) PushLive(msg *Shared, stamp int64) (r Result, claimed bool) {
 	c.mu.Lock()
-	if r := c.refuseLocked(1, len(msg)); r != Queued {
+	if r := c.refuseLocked(1, len(msg.Bytes)); r != Queued {
 		c.mu.Unlock()
 		return r, false
 	}
-	c.appendLocked(Entry{Msg: msg, Stamp: stamp})
+	c.appendLocked(Entry{Msg: msg.Bytes, Stamp: stamp, Shared: msg})
 	return Queued, c.claimAndUnlock()
 }
 

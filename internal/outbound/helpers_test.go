@@ -167,7 +167,7 @@ func playWriter(c *Conn) {
 }
 
 // takeOne plays one take of the writer and keeps the writer's role.
-func takeOne(c *Conn) (batch [][]byte, finished, stop bool) {
+func takeOne(c *Conn) (batch []Message, finished, stop bool) {
 	batch, _, _, finished, stop = c.take()
 	if stop {
 		playWriter(c)
@@ -184,7 +184,7 @@ func drain(c *Conn) string {
 			return strings.Join(out, "|")
 		}
 		for _, m := range batch {
-			out = append(out, string(m))
+			out = append(out, string(m.Bytes))
 		}
 	}
 }

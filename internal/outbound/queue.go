@@ -21,12 +21,12 @@ const privateStamp = -1
 // frame being written (inflight), until the writer comes back for the next
 // one.
 type queue struct {
-	items [][]byte // pending messages, oldest first
+	items []Message // pending messages, oldest first
 	// stamps[i] is items[i]'s Entry.Stamp, or privateStamp for a private
 	// message: kept apart from items so that a frame's messages are taken
 	// in one copy.
 	stamps []int64
-	bytes  int // sum of len(items[i])
+	bytes  int // sum of len(items[i].Bytes)
 	// inflight is the size of the frame the writer took last; it counts
 	// until the writer takes the next one or stops, since until then the
 	// transport may still hold it. inflightPrivate is its private part.
@@ -37,7 +37,7 @@ type queue struct {
 	// batch is the writer's buffer for one frame's messages. It lives here,
 	// not on the writer, because a writer that has just stopped and the
 	// next one may overlap for an instant; only take touches it.
-	batch [][]byte
+	batch []Message
 }
 
 // fits reports whether n more messages of size bytes in all stay within the
@@ -57,7 +57,7 @@ func (q *queue) fits(n, size int) bool {
 
 // append appends e.
 func (q *queue) append(e Entry) {
-	q.items = append(q.items, e.Msg)
+	q.items = append(q.items, Message{Bytes: e.Msg, Shared: e.Shared})
 	q.bytes += len(e.Msg)
 	stamp := e.Stamp
 	if e.Private {
@@ -70,13 +70,13 @@ func (q *queue) append(e Entry) {
 // takeFrame moves up to one frame's worth of messages into batch, valid
 // until the next call, and counts them as in flight. The queue must not be
 // empty.
-func (q *queue) takeFrame() (batch [][]byte, depth int, oldest int64) {
+func (q *queue) takeFrame() (batch []Message, depth int, oldest int64) {
 	clear(q.batch)
 	dst := q.batch[:0]
 	depth = len(q.items)
 	n, frame, size, private := 0, 0, 0, 0
 	for n < len(q.items) {
-		l := len(q.items[n])
+		l := len(q.items[n].Bytes)
 		if n > 0 && frame+l+1 > maxFrameBytes {
 			break
 		}

@@ -47,7 +47,7 @@ func TestOverflowFails(t *testing.T) {
 		t.Fatal("overflow not reported")
 	}
 	for _, msg := range []string{"a", ""} {
-		if r, _ := c.PushLive([]byte(msg), 0); r != Dropped {
+		if r, _ := c.PushLive(NewShared([]byte(msg)), 0); r != Dropped {
 			t.Fatalf("a push after the overflow got %v, want Dropped", r)
 		}
 	}
@@ -73,7 +73,7 @@ func TestCountsInflight(t *testing.T) {
 	if c.HasRoom(3) {
 		t.Fatal("room reported while 8 of 10 bytes are being written")
 	}
-	if r, _ := c.PushLive([]byte("abc"), 0); r != Overflowed {
+	if r, _ := c.PushLive(NewShared([]byte("abc")), 0); r != Overflowed {
 		t.Fatalf("push beside an 8-byte frame in flight: %v", r)
 	}
 	c2 := writerConn(100, 10)
@@ -149,7 +149,7 @@ func TestFinal(t *testing.T) {
 	}
 	b, finished, _ := takeOne(c)
 	if len(b) != 2 || finished {
-		t.Fatalf("take %q finished %v", b, finished)
+		t.Fatalf("take %d messages, finished %v", len(b), finished)
 	}
 	if _, finished, stop := takeOne(c); !finished || !stop {
 		t.Fatal("drained closing queue should report finished")
@@ -231,7 +231,7 @@ func TestBudgetCountsPrivateBytes(t *testing.T) {
 	c.Init(Config{Writes: (&wire{}).writes(false), Events: &events{}, MaxMessages: 100, MaxBytes: 100, Budget: &b})
 	playWriter(c)
 	c.Push([]byte("reply"))
-	c.PushLive([]byte("shared"), 7)
+	c.PushLive(NewShared([]byte("shared")), 7)
 	c.Reserve(3)
 	if b.n != 8 || c.PrivateBytes() != 8 {
 		t.Fatalf("budget %d, private %d; want 8", b.n, c.PrivateBytes())

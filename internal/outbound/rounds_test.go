@@ -37,7 +37,7 @@ func publish(t *testing.T, r *Rounds, tr Tracker, peers []peer, msg string) {
 	t.Helper()
 	f := NewFanout(tr)
 	for _, p := range peers {
-		res, claimed := p.c.PushLive([]byte(msg), 1)
+		res, claimed := p.c.PushLive(NewShared([]byte(msg)), 1)
 		if res != Queued {
 			t.Fatalf("push %s: %v", msg, res)
 		}

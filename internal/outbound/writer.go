@@ -150,7 +150,7 @@ func (c *Conn) writeLoop() {
 // is nothing to take the writer must stop: the writer's role is given up
 // and the next push starts a new one. Taking a frame means the previous one
 // has been written: its bytes no longer count.
-func (c *Conn) take() (batch [][]byte, depth int, oldest int64, finished, stop bool) {
+func (c *Conn) take() (batch []Message, depth int, oldest int64, finished, stop bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.releaseInflightLocked()
@@ -203,17 +203,24 @@ func (c *Conn) writeFrames(limit int, try bool) (more bool) {
 		size := 0
 		for i, m := range batch {
 			if i > 0 && c.sep != nil {
-				parts = append(parts, c.sep)
+				if c.w.Messages == nil {
+					parts = append(parts, c.sep)
+				}
 				size += len(c.sep)
 			}
-			parts = append(parts, m)
-			size += len(m)
+			if c.w.Messages == nil {
+				parts = append(parts, m.Bytes)
+			}
+			size += len(m.Bytes)
 		}
 		done := true
 		var err error
-		if try {
+		switch {
+		case c.w.Messages != nil:
+			done, err = c.w.Messages(batch, try)
+		case try:
 			done, err = c.w.TryFrame(parts)
-		} else {
+		default:
 			err = c.w.Frame(parts)
 		}
 		// Written or failed, the frame's messages are let go now: a writer

@@ -33,7 +33,7 @@ func TestCorkThenUncorkWritesInline(t *testing.T) {
 	c, w, _, tr := newTrackedConn(100, 1000, false)
 	c.Cork()
 	c.Push([]byte("reply"))
-	c.PushLive([]byte("push"), 1)
+	c.PushLive(NewShared([]byte("push")), 1)
 	if writing(c) || len(w.sent()) != 0 {
 		t.Fatalf("a writer ran while corked: %q", w.sent())
 	}
@@ -71,7 +71,7 @@ func TestCorkLetsGoAfterCorkMax(t *testing.T) {
 	c, w, _, tr := newTrackedConn(100, 1000, false)
 	c.Cork()
 	start := time.Now()
-	c.PushLive([]byte("live"), 1)
+	c.PushLive(NewShared([]byte("live")), 1)
 	wait.For(t, 5*time.Second, func() error {
 		if s := w.sent(); len(s) != 1 {
 			return fmt.Errorf("sent %q", s)
@@ -82,7 +82,7 @@ func TestCorkLetsGoAfterCorkMax(t *testing.T) {
 		t.Fatalf("the cork let go after %v, before corkMax", held)
 	}
 	tr.Wait()
-	c.PushLive([]byte("again"), 2)
+	c.PushLive(NewShared([]byte("again")), 2)
 	wait.For(t, 5*time.Second, func() error {
 		if s := w.sent(); !slices.Equal(s, []string{"live", "again"}) {
 			return fmt.Errorf("sent %q", s)
@@ -148,7 +148,7 @@ func TestFanoutWritesWithoutWaiting(t *testing.T) {
 		f := NewFanout(&tr)
 		msg := []byte(fmt.Sprintf("<%d>", n))
 		for _, p := range peers {
-			if r, claimed := p.c.PushLive(msg, 1); r != Queued {
+			if r, claimed := p.c.PushLive(NewShared(msg), 1); r != Queued {
 				t.Fatalf("push %d: %v", n, r)
 			} else if claimed {
 				f.Add(p.c)
