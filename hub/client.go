@@ -91,6 +91,7 @@ type Client struct {
 	mu            sync.Mutex // guards the fields below
 	state         clientState
 	awaitPong     bool
+	noPong        bool // a SessionTransport's client: pings await no pong
 	user          string
 	connInfo      json.RawMessage
 	channelsClaim []string                 // the token's channels claim
@@ -136,6 +137,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 		remote: peer.Remote,
 		peer:   peer,
 	}
+	_, c.noPong = t.(SessionTransport)
 	out := outbound.Config{
 		Writes:      t.Writes(),
 		Events:      (*clientEvents)(c),

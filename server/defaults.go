@@ -27,6 +27,8 @@ func DefaultConfig() Config {
 		EchoConnectTimeout:      10 * time.Second,
 		EchoIdleTimeout:         35 * time.Second,
 		CompressionThreshold:    256,
+		MaxFrameCommands:        100,
+		StreamQueueLength:       16,
 	}
 }
 
@@ -55,6 +57,8 @@ func (c *Config) setDefaults() {
 	if c.CompressionThreshold == 0 {
 		c.CompressionThreshold = d.CompressionThreshold
 	}
+	positive(&c.MaxFrameCommands, d.MaxFrameCommands)
+	positive(&c.StreamQueueLength, d.StreamQueueLength)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
