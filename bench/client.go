@@ -81,12 +81,14 @@ type dialer struct {
 	// ctx is the run's: its end abandons the dials in progress (a
 	// reconnecting subscriber's, say), so a stopped run does not wait for
 	// their timeouts.
-	ctx     context.Context
-	urls    []string
-	raw     bool
-	sources []net.IP
-	token   func(i int) (string, error)
-	timeout time.Duration
+	ctx context.Context
+	// compress offers permessage-deflate.
+	compress bool
+	urls     []string
+	raw      bool
+	sources  []net.IP
+	token    func(i int) (string, error)
+	timeout  time.Duration
 }
 
 // dial opens client i: the WebSocket, then (Herald) the connect command.
@@ -100,12 +102,12 @@ func (d *dialer) dial(i int, onMsg handler) (*conn, error) {
 	if d.raw {
 		subprotocol = ""
 	}
-	nc, src, err := d.dialWebSocket(d.url(i), source, subprotocol)
+	nc, src, compressed, err := d.dialWebSocket(d.url(i), source, subprotocol)
 	if err != nil {
 		return nil, err
 	}
 	c.nc = nc
-	go c.readLoop(src)
+	go c.readLoop(src, compressed)
 	if d.raw {
 		return c, nil
 	}

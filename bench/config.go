@@ -81,6 +81,9 @@ type Config struct {
 	ConnectConcurrency int
 	// Timeout bounds each handshake and each awaited reply. Default 10s.
 	Timeout time.Duration
+	// Compress offers permessage-deflate (RFC 7692, no context takeover
+	// either way) on every WebSocket, and inflates what comes compressed.
+	Compress bool
 	// Storm makes the connect scenario hold its clients for Duration and
 	// reconnect every one the server closes (a restart), timing the storm.
 	Storm bool

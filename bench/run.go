@@ -26,7 +26,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg}
-	r.dialer = &dialer{ctx: ctx, urls: cfg.URLs, raw: cfg.Protocol == "raw", sources: cfg.SourceIPs, timeout: cfg.Timeout}
+	r.dialer = &dialer{ctx: ctx, compress: cfg.Compress, urls: cfg.URLs, raw: cfg.Protocol == "raw", sources: cfg.SourceIPs, timeout: cfg.Timeout}
 	if cfg.Protocol == "herald" && cfg.TokenSecret != "" {
 		secret := []byte(cfg.TokenSecret)
 		r.dialer.token = func(i int) (string, error) {

@@ -140,7 +140,7 @@ func (r *runner) echoOne(ctx context.Context, via string, size int) (*Result, er
 	d := r.dialer
 	var setup func(*conn) error
 	if via == "echo" {
-		d = &dialer{ctx: d.ctx, urls: []string{cfg.EchoURL}, raw: true, sources: d.sources, timeout: d.timeout}
+		d = &dialer{ctx: d.ctx, compress: d.compress, urls: []string{cfg.EchoURL}, raw: true, sources: d.sources, timeout: d.timeout}
 	} else {
 		setup = func(c *conn) error { return r.subscribe(r.channel("echo", c.id))(c) }
 	}

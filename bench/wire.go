@@ -3,13 +3,16 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"strconv"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/gobwas/ws/wsutil"
 )
 
@@ -32,8 +35,9 @@ const (
 var errClosed = errors.New("closed by the server")
 
 // dialWebSocket opens a WebSocket to url, offering subprotocol when it is
-// not empty, from the local address source when it is not nil.
-func (d *dialer) dialWebSocket(url string, source net.IP, subprotocol string) (net.Conn, io.Reader, error) {
+// not empty, from the local address source when it is not nil. compressed
+// says the server accepted permessage-deflate.
+func (d *dialer) dialWebSocket(url string, source net.IP, subprotocol string) (nc net.Conn, src io.Reader, compressed bool, err error) {
 	nd := &net.Dialer{Timeout: d.timeout}
 	if source != nil {
 		nd.LocalAddr = &net.TCPAddr{IP: source}
@@ -42,36 +46,51 @@ func (d *dialer) dialWebSocket(url string, source net.IP, subprotocol string) (n
 	if subprotocol != "" {
 		wd.Protocols = []string{subprotocol}
 	}
+	if d.compress {
+		wd.Extensions = []httphead.Option{wsflate.Parameters{
+			ServerNoContextTakeover: true,
+			ClientNoContextTakeover: true,
+		}.Option()}
+	}
 	ctx := d.ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	nc, br, _, err := wd.Dial(ctx, url)
+	nc, br, hs, err := wd.Dial(ctx, url)
 	if err != nil {
 		key := "dial"
 		var status ws.StatusError
 		if errors.As(err, &status) {
 			key = "http " + strconv.Itoa(int(status))
 		}
-		return nil, nil, &connectError{Key: key, err: err}
+		return nil, nil, false, &connectError{Key: key, err: err}
 	}
+	compressed = len(hs.Extensions) > 0
 	if br != nil {
 		// The server's first frames came with the handshake: br holds them
 		// and reads on from the connection.
-		return nc, br, nil
+		return nc, br, compressed, nil
 	}
-	return nc, bufio.NewReaderSize(nc, readBufferSize), nil
+	return nc, bufio.NewReaderSize(nc, readBufferSize), compressed, nil
 }
 
 // readLoop reads messages until the connection ends, answers pings, records
 // the server's close code and hands every text or binary message to
-// c.onFrame, which must not keep it. It closes c.done when it returns.
-func (c *conn) readLoop(src io.Reader) {
+// c.onFrame, which must not keep it; compressed says permessage-deflate
+// was negotiated. It closes c.done when it returns.
+func (c *conn) readLoop(src io.Reader, compressed bool) {
 	defer close(c.done)
 	defer c.nc.Close()
 	rd := &wsutil.Reader{Source: src, State: ws.StateClientSide, MaxMessageSize: maxMessageSize}
+	// deflated tells a message sent compressed (RSV1 on its first frame);
+	// without the extension negotiated, such a frame is an error.
+	var deflated wsflate.MessageState
+	if compressed {
+		rd.State |= ws.StateExtended
+		rd.Extensions = []wsutil.RecvExtension{&deflated}
+	}
 	rd.OnIntermediate = c.control
-	var msg bytes.Buffer
+	var msg, inflated bytes.Buffer
 	for {
 		h, err := rd.NextFrame()
 		if err != nil {
@@ -87,7 +106,21 @@ func (c *conn) readLoop(src io.Reader) {
 		if _, err := msg.ReadFrom(rd); err != nil {
 			return
 		}
-		c.onFrame(msg.Bytes())
+		if !deflated.IsCompressed() {
+			c.onFrame(msg.Bytes())
+			continue
+		}
+		// No context takeover: each message inflates on its own, once the
+		// tail RFC 7692 §7.2.1 strips is put back.
+		msg.Write([]byte{0x00, 0x00, 0xff, 0xff})
+		inflated.Reset()
+		fr := flate.NewReader(&msg)
+		_, err = inflated.ReadFrom(io.LimitReader(fr, maxMessageSize+1))
+		fr.Close()
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) || inflated.Len() > maxMessageSize {
+			return
+		}
+		c.onFrame(inflated.Bytes())
 	}
 }
 

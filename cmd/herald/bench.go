@@ -180,6 +180,7 @@ func benchCommand() *cobra.Command {
 	f.IntVar(&cfg.Publishers, "publishers", 0, fmt.Sprintf("connections the client publisher spreads publications over (default: one per %d/s of --rate)", bench.PublisherRate))
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "clients connecting at once")
 	f.DurationVar(&cfg.Timeout, "timeout", 10e9, "handshake and reply timeout")
+	f.BoolVar(&cfg.Compress, "compress", false, "offer permessage-deflate on every WebSocket (the server must have compression enabled to accept it)")
 	f.BoolVar(&cfg.Storm, "storm", false, "connect: hold the clients and time their reconnection after a restart")
 	f.IntSliceVar(&cfg.ServerPIDs, "server-pid", nil, "read the servers' memory (idle) and CPU time (fanout, echo) from /proc; repeated or comma-separated for a cluster")
 	f.IntVar(&cfg.BrokerPID, "broker-pid", 0, "with --server-pid: the broker's (Redis, NATS) CPU time per delivery, apart")
