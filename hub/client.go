@@ -88,9 +88,12 @@ type Client struct {
 	closeCode atomic.Uint32
 	enc       protocol.Encoding
 
-	mu            sync.Mutex // guards the fields below
-	state         clientState
-	awaitPong     bool
+	mu        sync.Mutex // guards the fields below
+	state     clientState
+	awaitPong bool
+	// noPong: the client cannot answer pings (a SessionTransport's), so
+	// none is awaited; set before the timer starts.
+	noPong        bool
 	user          string
 	connInfo      json.RawMessage
 	channelsClaim []string                 // the token's channels claim
@@ -136,6 +139,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 		remote: peer.Remote,
 		peer:   peer,
 	}
+	_, c.noPong = t.(SessionTransport)
 	out := outbound.Config{
 		Writes:      t.Writes(),
 		Events:      (*clientEvents)(c),

@@ -83,6 +83,9 @@ func (c *Client) handleConnect(cmd *protocol.Command) error {
 		Ping:    int(h.cfg.PingInterval.Seconds()),
 		Expires: claims.ExpiresAt,
 	}
+	if st, ok := c.t.(SessionTransport); ok {
+		res.Session = st.Session()
+	}
 	var acts []activation
 	budget := h.replyBudget()
 	subscribeOne := func(channel string, since *protocol.StreamPosition, serverSide bool) {

@@ -127,6 +127,13 @@ func (h *Hub) HandleControl(data []byte) {
 		h.nodes.leave(h.id, m.From)
 	case channelsReply:
 		h.surveys.reply(h.id, m)
+	case sessionAnswer:
+		h.sessions.answered(h.id, m)
+	case sessionCommand:
+		// Every node hears it; only the one holding the session acts.
+		if m.To == h.id {
+			h.controls.push(m)
+		}
 	default:
 		h.controls.push(m)
 	}
@@ -188,6 +195,8 @@ func (h *Hub) applyControl(m controlMessage) {
 		}
 	case historyRemoved:
 		h.closeStreamSubscribers(m.Channel)
+	case sessionCommand:
+		h.answerSession(ctx, m)
 	case subscribeUser:
 		for _, c := range h.users.clientsOf(m.User) {
 			h.subscribeByServer(ctx, c, m.Channel)

@@ -24,6 +24,8 @@ var controlDecoders = map[string]func([]byte) (controlMessage, error){
 	nodeLeft{}.op():        decodeControlAs[nodeLeft],
 	channelsSurvey{}.op():  decodeControlAs[channelsSurvey],
 	channelsReply{}.op():   decodeControlAs[channelsReply],
+	sessionCommand{}.op():  decodeControlAs[sessionCommand],
+	sessionAnswer{}.op():   decodeControlAs[sessionAnswer],
 }
 
 // errUnknownControl is what decodeControl returns for an op this node

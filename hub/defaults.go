@@ -38,6 +38,8 @@ func DefaultConfig() Config {
 		WriteQueueBytes:          4 << 20,
 		MaxOutgoingBytes:         64 << 20,
 		MaxConcurrentCatchups:    16,
+		MaxPendingRoutes:         1024,
+		RouteTimeout:             5 * time.Second,
 		MaxConnectionsPerUser:    100,
 		NodeInfoInterval:         5 * time.Second,
 		NewChannelQuota:          1000,
@@ -76,6 +78,8 @@ func (c *Config) setDefaults() {
 	positive(&c.WriteQueueMessages, d.WriteQueueMessages)
 	positive(&c.WriteQueueBytes, d.WriteQueueBytes)
 	positive(&c.MaxConcurrentCatchups, d.MaxConcurrentCatchups)
+	positive(&c.MaxPendingRoutes, d.MaxPendingRoutes)
+	positive(&c.RouteTimeout, d.RouteTimeout)
 	// For these, a negative value means no limit (or no rate limit) and
 	// only zero takes the default.
 	nonZero(&c.MaxPresenceMembers, d.MaxPresenceMembers)

@@ -27,8 +27,14 @@ func (c *Client) onTimer() {
 		c.Disconnect(protocol.DisconnectHeartbeatTimeout)
 		return
 	}
-	c.awaitPong = true
-	c.timer.Reset(c.hub.cfg.PongTimeout)
+	if c.noPong {
+		// A stream client's ping is for its own watchdog: the server finds
+		// a dead one by its writes failing or timing out.
+		c.timer.Reset(c.hub.cfg.PingInterval)
+	} else {
+		c.awaitPong = true
+		c.timer.Reset(c.hub.cfg.PongTimeout)
+	}
 	c.mu.Unlock()
 	c.enqueue(c.enc.PingPush())
 	c.hub.obs.Queued(c.enc, protocol.PushPing, 1)

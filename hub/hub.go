@@ -149,6 +149,13 @@ type Config struct {
 	// at once on this node; the others wait for a slot, a subscribe at most
 	// BrokerTimeout (then error 100). Default 16.
 	MaxConcurrentCatchups int
+	// MaxPendingRoutes bounds the POSTs for stream sessions of another
+	// node that wait for that node's answer at once (per node): past it a
+	// POST is answered SessionUnreachable at once. Default 1024.
+	MaxPendingRoutes int
+	// RouteTimeout bounds how long a POST for a stream session of another
+	// node waits for that node's answer. Default 5s.
+	RouteTimeout time.Duration
 
 	// ConnectProxy, when set, authenticates connects that carry no token.
 	ConnectProxy ConnectProxy
@@ -235,6 +242,7 @@ type Hub struct {
 	id       string
 	nodes    nodeRegistry
 	surveys  surveys
+	sessions sessionRegistry
 	controls controlQueue
 	// subscribeLocks serialize a channel's first-subscribe and
 	// last-unsubscribe so broker.Subscribe/Unsubscribe calls never cross;

@@ -163,7 +163,7 @@ func subscribeResultFromPB(r *pb.SubscribeResult) *SubscribeResult {
 }
 
 func connectResultToPB(r *ConnectResult) *pb.ConnectResult {
-	m := &pb.ConnectResult{Client: r.Client, User: r.User, Ping: uint32(r.Ping), Expires: r.Expires}
+	m := &pb.ConnectResult{Client: r.Client, User: r.User, Ping: uint32(r.Ping), Expires: r.Expires, Session: r.Session}
 	if len(r.Subs) > 0 {
 		m.Subs = make(map[string]*pb.SubscribeResult, len(r.Subs))
 		for ch, s := range r.Subs {
@@ -183,7 +183,7 @@ func connectResultToPB(r *ConnectResult) *pb.ConnectResult {
 }
 
 func connectResultFromPB(m *pb.ConnectResult) *ConnectResult {
-	r := &ConnectResult{Client: m.Client, User: m.User, Ping: int(m.Ping), Expires: m.Expires}
+	r := &ConnectResult{Client: m.Client, User: m.User, Ping: int(m.Ping), Expires: m.Expires, Session: m.Session}
 	if len(m.Subs) > 0 {
 		r.Subs = make(map[string]*SubscribeResult, len(m.Subs))
 		for ch, s := range m.Subs {

@@ -124,6 +124,10 @@ type ConnectResult struct {
 	Expires int64                       `json:"expires,omitempty"`
 	Subs    map[string]*SubscribeResult `json:"subs,omitempty"`
 	Inbox   *InboxResult                `json:"inbox,omitempty"`
+	// Session names a stream connection (server-sent events, HTTP
+	// streaming) for the POSTs that carry its commands; absent on the
+	// other transports. A secret: only the connection's client sees it.
+	Session string `json:"session,omitempty"`
 }
 
 // InboxResult is the inbox part of a connect result.

@@ -26,6 +26,8 @@ func DefaultConfig() Config {
 		WriteTimeout:            10 * time.Second,
 		EchoConnectTimeout:      10 * time.Second,
 		EchoIdleTimeout:         35 * time.Second,
+		MaxFrameCommands:        100,
+		StreamQueueLength:       16,
 	}
 }
 
@@ -49,6 +51,8 @@ func (c *Config) setDefaults() {
 	positive(&c.WriteTimeout, d.WriteTimeout)
 	positive(&c.EchoConnectTimeout, d.EchoConnectTimeout)
 	positive(&c.EchoIdleTimeout, d.EchoIdleTimeout)
+	positive(&c.MaxFrameCommands, d.MaxFrameCommands)
+	positive(&c.StreamQueueLength, d.StreamQueueLength)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -43,7 +43,8 @@ import (
 
 // httpConn is what the server knows of one counted connection.
 type httpConn struct {
-	key string
+	conn net.Conn
+	key  string
 	// probation: admitted into the reserve, for one WebSocket upgrade or
 	// health check. Set at admission, read-only after.
 	probation bool
@@ -95,7 +96,7 @@ func (h *httpConns) admit(c net.Conn) (*httpConn, bool) {
 		probation && h.probationByKey[key] >= h.reservePerIP {
 		return nil, false
 	}
-	hc := &httpConn{key: key, probation: probation, fresh: true}
+	hc := &httpConn{conn: c, key: key, probation: probation, fresh: true}
 	if probation {
 		h.probation++
 		h.probationByKey[key]++
@@ -224,11 +225,11 @@ func (s *Server) refuseOnProbation(w http.ResponseWriter, r *http.Request) bool 
 }
 
 // reserved reports whether r may use a connection from the reserve: a
-// WebSocket endpoint (which refuses anything but an upgrade itself) or a
-// health check.
+// WebSocket endpoint (which refuses anything but an upgrade itself), a
+// stream endpoint (a client connection too) or a health check.
 func (s *Server) reserved(r *http.Request) bool {
 	switch r.URL.Path {
-	case "/ws", "/healthz", "/readyz":
+	case "/ws", "/sse", "/stream", "/healthz", "/readyz":
 		return true
 	case "/echo":
 		return s.cfg.EchoEndpoint

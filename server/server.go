@@ -1,5 +1,6 @@
 // Package server is Herald's HTTP face: one http.Handler that serves the
-// WebSocket client endpoint, the server API, the health endpoints and the
+// WebSocket client endpoint, the HTTP fallback endpoints (/sse, /stream,
+// /sse/cmd, package stream), the server API, the health endpoints and the
 // echo endpoint, plus Serve and Shutdown in the manner of net/http.
 //
 // The server owns transport concerns (handshakes, origins, connection
@@ -26,6 +27,7 @@ import (
 	"github.com/heraldhq/herald/internal/netaddr"
 	"github.com/heraldhq/herald/internal/tally"
 	"github.com/heraldhq/herald/protocol"
+	"github.com/heraldhq/herald/server/stream"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -102,6 +104,12 @@ type Config struct {
 	// timeout).
 	EchoConnectTimeout time.Duration
 	EchoIdleTimeout    time.Duration
+	// MaxFrameCommands bounds the commands of one POST to /sse/cmd (400
+	// past it); it must not exceed the hub's. Default 100.
+	MaxFrameCommands int
+	// StreamQueueLength bounds the POSTs accepted for one stream session
+	// that its connection has not run yet (429 past it). Default 16.
+	StreamQueueLength int
 	// Pages are further handlers by mux pattern ("/metrics", "/admin/",
 	// "/demo/"): the server routes to them and knows nothing else of them.
 	Pages map[string]http.Handler
@@ -122,6 +130,8 @@ type Server struct {
 	mux  *http.ServeMux
 	api  *apiHandler
 	keys *keyring
+	// streams serves the HTTP fallbacks.
+	streams *stream.Server
 
 	// upgraders by negotiated subprotocol ("" for none).
 	upgraders map[string]ws.HTTPUpgrader
@@ -161,8 +171,21 @@ func New(cfg Config, h *hub.Hub) *Server {
 	}
 	s.api = &apiHandler{hub: h, keys: s.keys, bodyLimit: cfg.APIBodySize, allowedNets: cfg.APIAllowedNets, log: cfg.Logger}
 
+	s.streams = stream.New(stream.Config{
+		Admit:            s.admitStream,
+		Peer:             s.peer,
+		MaxMessageSize:   cfg.MaxMessageSize,
+		MaxFrameCommands: cfg.MaxFrameCommands,
+		QueueLength:      cfg.StreamQueueLength,
+		WriteTimeout:     cfg.WriteTimeout,
+		Logger:           cfg.Logger,
+	}, h)
+
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/ws", s.serveWS)
+	s.mux.HandleFunc("/sse", s.streamEndpoint(s.streams.ServeSSE))
+	s.mux.HandleFunc("/stream", s.streamEndpoint(s.streams.ServeStream))
+	s.mux.HandleFunc("/sse/cmd", s.serveStreamCommand)
 	if cfg.EchoEndpoint {
 		s.mux.HandleFunc("/echo", s.serveEcho)
 	}

@@ -628,13 +628,15 @@ func (x *InboxResult) GetMore() bool {
 }
 
 type ConnectResult struct {
-	state         protoimpl.MessageState      `protogen:"open.v1"`
-	Client        string                      `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
-	User          string                      `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	Ping          uint32                      `protobuf:"varint,3,opt,name=ping,proto3" json:"ping,omitempty"`
-	Expires       int64                       `protobuf:"varint,4,opt,name=expires,proto3" json:"expires,omitempty"`
-	Subs          map[string]*SubscribeResult `protobuf:"bytes,5,rep,name=subs,proto3" json:"subs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Inbox         *InboxResult                `protobuf:"bytes,6,opt,name=inbox,proto3" json:"inbox,omitempty"`
+	state   protoimpl.MessageState      `protogen:"open.v1"`
+	Client  string                      `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	User    string                      `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Ping    uint32                      `protobuf:"varint,3,opt,name=ping,proto3" json:"ping,omitempty"`
+	Expires int64                       `protobuf:"varint,4,opt,name=expires,proto3" json:"expires,omitempty"`
+	Subs    map[string]*SubscribeResult `protobuf:"bytes,5,rep,name=subs,proto3" json:"subs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Inbox   *InboxResult                `protobuf:"bytes,6,opt,name=inbox,proto3" json:"inbox,omitempty"`
+	// session names a stream connection for the POSTs of its commands.
+	Session       string `protobuf:"bytes,7,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,6 +711,13 @@ func (x *ConnectResult) GetInbox() *InboxResult {
 		return x.Inbox
 	}
 	return nil
+}
+
+func (x *ConnectResult) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
 }
 
 // UnsubscribeResult is empty, as in JSON.
@@ -1441,14 +1450,15 @@ const file_herald_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\tR\x05epoch\x12\x1c\n" +
 	"\trecovered\x18\x03 \x01(\bR\trecovered\x12:\n" +
 	"\fpublications\x18\x04 \x03(\v2\x16.herald.v1.PublicationR\fpublications\x12\x12\n" +
-	"\x04more\x18\x05 \x01(\bR\x04more\"\xa4\x02\n" +
+	"\x04more\x18\x05 \x01(\bR\x04more\"\xbe\x02\n" +
 	"\rConnectResult\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\tR\x06client\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
 	"\x04ping\x18\x03 \x01(\rR\x04ping\x12\x18\n" +
 	"\aexpires\x18\x04 \x01(\x03R\aexpires\x126\n" +
 	"\x04subs\x18\x05 \x03(\v2\".herald.v1.ConnectResult.SubsEntryR\x04subs\x12,\n" +
-	"\x05inbox\x18\x06 \x01(\v2\x16.herald.v1.InboxResultR\x05inbox\x1aS\n" +
+	"\x05inbox\x18\x06 \x01(\v2\x16.herald.v1.InboxResultR\x05inbox\x12\x18\n" +
+	"\asession\x18\a \x01(\tR\asession\x1aS\n" +
 	"\tSubsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.herald.v1.SubscribeResultR\x05value:\x028\x01\"\x13\n" +
