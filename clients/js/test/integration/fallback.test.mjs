@@ -14,6 +14,7 @@ import { Proxy } from './proxy.mjs';
 
 const config = {
   ping_interval: '1s',
+  limits: { publish_rate: 1000, publish_burst: 1000, command_rate: 1000, command_burst: 1000 },
   namespaces: {
     chat: {
       presence: true, join_leave: true, history_size: 5000, history_ttl: '1h', recover: true,
