@@ -124,7 +124,7 @@ type Client struct {
 	user      string
 	httpc     *http.Client // the HTTP-streaming transport's requests
 	closeErr  error        // why the client is closed
-	firstConn chan error // the outcome of the first connect, for Connect
+	firstConn chan error   // the outcome of the first connect, for Connect
 	started   bool
 }
 
