@@ -250,20 +250,22 @@ type Limits struct {
 	// WebSocket message; on raw TCP a JSON line or a Protobuf message);
 	// larger ones close the connection with 1009. Default 65536.
 	MaxMessageSize int `yaml:"max_message_size"`
-	// MaxConnections caps concurrent client connections, /ws, /echo and
-	// raw TCP together (4005; raw TCP: closed unread). Default 100000.
+	// MaxConnections caps concurrent client connections, /ws, /echo, raw
+	// TCP and the HTTP fallbacks' streams (/sse, /stream) together (4005;
+	// raw TCP: closed unread; a stream: HTTP 503). Default 100000.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnectionsPerIP caps concurrent client connections from one
-	// address, WebSocket and raw TCP together, an IPv6 address counting as
-	// its /64 (4005; raw TCP: closed unread). Default 1000.
+	// address, WebSocket, raw TCP and streams together, an IPv6 address
+	// counting as its /64 (4005; raw TCP: closed unread; a stream: HTTP
+	// 503). Default 1000.
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxConnectionsPerUser caps one user's connections on a node (4005).
 	// Default 100; -1: no limit.
 	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
 	// ConnectRatePerIP and ConnectBurstPerIP shape new client connections
-	// per address (IPv6 per /64), WebSocket and raw TCP from one bucket:
-	// past them the upgrade is answered HTTP 429, and a raw TCP
-	// connection is closed unread. Defaults 20/s and 50; rate -1: no limit.
+	// per address (IPv6 per /64), WebSocket, raw TCP and streams from one
+	// bucket: past them the upgrade or the stream is answered HTTP 429,
+	// and a raw TCP connection is closed unread. Defaults 20/s and 50; rate -1: no limit.
 	ConnectRatePerIP  float64 `yaml:"connect_rate_per_ip"`
 	ConnectBurstPerIP int     `yaml:"connect_burst_per_ip"`
 	// MaxHTTPConnections caps the connections that are not WebSocket
@@ -335,6 +337,19 @@ type Limits struct {
 	// history command that run at once on a node; the others wait, a
 	// subscribe at most the broker timeout (then error 100). Default 16.
 	MaxConcurrentCatchups int `yaml:"max_concurrent_catchups"`
+	// StreamQueueLength bounds the POSTs to /sse/cmd accepted for one
+	// stream connection (server-sent events, HTTP streaming) that it has
+	// not run yet; past it a POST is answered 429. Default 16.
+	StreamQueueLength int `yaml:"stream_queue_length"`
+	// MaxPendingRoutes bounds the POSTs to /sse/cmd for the stream
+	// connections of one other node that wait for that node's answer at
+	// once; past it a POST for that node is answered 503 at once. Default
+	// 1024.
+	MaxPendingRoutes int `yaml:"max_pending_routes"`
+	// RouteTimeout bounds how long a POST to /sse/cmd for a stream
+	// connection of another node waits for that node's answer (then 503).
+	// Default 5s.
+	RouteTimeout time.Duration `yaml:"route_timeout"`
 	// APIBodySize is the largest server API request body (413). Default 1 MiB.
 	APIBodySize int64 `yaml:"api_body_size"`
 	// ReadHeaderTimeout bounds reading an HTTP request's headers. Default 5s.

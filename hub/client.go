@@ -88,12 +88,10 @@ type Client struct {
 	closeCode atomic.Uint32
 	enc       protocol.Encoding
 
-	mu        sync.Mutex // guards the fields below
-	state     clientState
-	awaitPong bool
-	// noPong: the client cannot answer pings (a SessionTransport's), so
-	// none is awaited; set before the timer starts.
-	noPong        bool
+	mu            sync.Mutex // guards the fields below
+	state         clientState
+	awaitPong     bool
+	noPong        bool // a SessionTransport's client: pings await no pong
 	user          string
 	connInfo      json.RawMessage
 	channelsClaim []string                 // the token's channels claim

@@ -69,6 +69,10 @@ const (
 type SessionResult struct {
 	Status  SessionStatus `json:"status"`
 	Message string        `json:"message,omitempty"`
+	// NotSent, with SessionUnreachable, says the commands certainly did
+	// not reach the session (too many requests waiting for its node, or
+	// the broker refused the message), so the client may send them again.
+	NotSent bool `json:"-"`
 }
 
 // SessionCredentials say who sends a POST: a token, when the request
@@ -193,7 +197,7 @@ func (h *Hub) routeSession(ctx context.Context, node string, m sessionCommand) S
 	r.mu.Lock()
 	if r.pending[node] >= h.cfg.MaxPendingRoutes {
 		r.mu.Unlock()
-		return SessionResult{Status: SessionUnreachable}
+		return SessionResult{Status: SessionUnreachable, NotSent: true}
 	}
 	if r.pending == nil {
 		r.pending = make(map[string]int)
@@ -211,7 +215,7 @@ func (h *Hub) routeSession(ctx context.Context, node string, m sessionCommand) S
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.RouteTimeout)
 	defer cancel()
 	if err := h.sendControl(ctx, m); err != nil {
-		return SessionResult{Status: SessionUnreachable}
+		return SessionResult{Status: SessionUnreachable, NotSent: true}
 	}
 	select {
 	case res := <-answer:

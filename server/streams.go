@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/heraldhq/herald/hub"
+	"github.com/heraldhq/herald/server/stream"
 )
 
 // The HTTP fallback endpoints (package stream): what the server checks
@@ -82,7 +83,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	// Cookies go with a stream as with a WebSocket upgrade (a connect
 	// proxy may read them); the origin is checked all the same.
 	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Set("Access-Control-Expose-Headers", "Retry-After")
+	h.Set("Access-Control-Expose-Headers", "Retry-After, "+stream.HeaderNotDelivered)
 	if r.Method != http.MethodOptions {
 		return true
 	}

@@ -171,6 +171,8 @@ func hubConfig(cfg config.Config, log *slog.Logger) hub.Config {
 		WriteQueueBytes:          cfg.Limits.WriteQueueBytes,
 		MaxOutgoingBytes:         cfg.Limits.MaxOutgoingBytes,
 		MaxConcurrentCatchups:    cfg.Limits.MaxConcurrentCatchups,
+		MaxPendingRoutes:         cfg.Limits.MaxPendingRoutes,
+		RouteTimeout:             cfg.Limits.RouteTimeout,
 		NewChannelQuota:          cfg.Limits.MaxNewChannels,
 		NewChannelInterval:       cfg.Limits.NewChannelsInterval,
 		NewRecipientQuota:        cfg.Inbox.MaxNewRecipients,
@@ -214,6 +216,8 @@ func serverConfig(cfg config.Config, log *slog.Logger) server.Config {
 		RequestBodyTimeout:      cfg.Limits.RequestBodyTimeout,
 		HandshakeTimeout:        cfg.Limits.HandshakeTimeout,
 		WriteTimeout:            cfg.Limits.WriteTimeout,
+		MaxFrameCommands:        cfg.Limits.MaxFrameCommands,
+		StreamQueueLength:       cfg.Limits.StreamQueueLength,
 		// /echo closes silent connections as the hub closes /ws clients
 		// that never connect or stop answering pings.
 		EchoConnectTimeout: cfg.ConnectTimeout,

@@ -102,6 +102,10 @@ func New(cfg Config, h *hub.Hub) *Server {
 	return &Server{cfg: cfg, hub: h, log: cfg.Logger}
 }
 
+// HeaderNotDelivered marks a 503 answer to a POST whose commands
+// certainly did not reach the session.
+const HeaderNotDelivered = "Herald-Not-Delivered"
+
 // The response content types.
 const (
 	contentSSE      = "text/event-stream"
@@ -322,6 +326,11 @@ func (s *Server) ServeCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, protocol.CodeTooManyRequests, "too many commands waiting")
 	default:
 		w.Header().Set("Retry-After", "1")
+		if res.NotSent {
+			// The commands certainly did not run: the client may send
+			// them again rather than treat the connection as lost.
+			w.Header().Set(HeaderNotDelivered, "1")
+		}
 		writeError(w, http.StatusServiceUnavailable, protocol.CodeInternal, "session unreachable: try again")
 	}
 }
