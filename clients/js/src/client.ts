@@ -144,7 +144,8 @@ const stableConnection = 30000;
 
 /**
  * Herald is a client of a Herald server: one logical session kept alive
- * over as many WebSocket connections as it takes. It reconnects with
+ * over as many connections as it takes (WebSocket, or the HTTP fallbacks
+ * where no WebSocket gets through). It reconnects with
  * backoff as the close code says, resubscribes every channel from its last
  * position in the connect command, and delivers each publication of a
  * channel with history exactly once and in order, or says it cannot
