@@ -80,10 +80,12 @@ type Options struct {
 	PingMargin time.Duration
 	// DialTimeout bounds dialing and the connect round trip. Default 10s.
 	DialTimeout time.Duration
-	// Header is sent with the WebSocket handshake (cookies, Origin).
+	// Header is sent with the WebSocket handshake (cookies, Origin), and
+	// with HTTP streaming's requests.
 	Header http.Header
-	// TLSConfig configures the TLS of tls:// URLs (the CA to trust, a
-	// client certificate). Nil: the system's roots, TLS 1.2 or later.
+	// TLSConfig configures the TLS of tls:// and https:// URLs (the CA to
+	// trust, a client certificate). Nil: the system's roots, TLS 1.2 or
+	// later.
 	TLSConfig *tls.Config
 	// OnState is called on every state change.
 	OnState func(StateChange)
@@ -120,14 +122,18 @@ type Client struct {
 	inbox     *protocol.StreamPosition // nil for anonymous connections
 	clientID  string
 	user      string
-	closeErr  error      // why the client is closed
-	firstConn chan error // the outcome of the first connect, for Connect
+	httpc     *http.Client // the HTTP-streaming transport's requests
+	closeErr  error        // why the client is closed
+	firstConn chan error   // the outcome of the first connect, for Connect
 	started   bool
 }
 
 // New returns a client for url that is not connected yet: ws:// or wss://
 // (path /ws) for WebSocket, tcp:// or tls:// (host:port) for the server's
-// raw TCP listener. Everything else is the same over either.
+// raw TCP listener, http:// or https:// (path /stream) for HTTP streaming,
+// the fallback for networks that let no WebSocket through: the server's
+// messages come in one long response, the client's commands as POSTs.
+// Everything else is the same over any of them.
 func New(url string, opts Options) *Client {
 	opts.Backoff.setDefaults()
 	if opts.PingMargin <= 0 {
@@ -146,7 +152,19 @@ func New(url string, opts Options) *Client {
 		up:        make(chan struct{}),
 		subs:      make(map[string]*Subscription),
 		firstConn: make(chan error, 1),
+		httpc:     httpClient(&opts),
 	}
+}
+
+// httpClient returns the client of HTTP streaming's requests: its own
+// transport, so that Close can close its idle connections, with
+// Options.TLSConfig for https.
+func httpClient(opts *Options) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if opts.TLSConfig != nil {
+		t.TLSClientConfig = opts.TLSConfig.Clone()
+	}
+	return &http.Client{Transport: t}
 }
 
 // Dial returns a connected client, or an error if it could not connect
@@ -198,6 +216,7 @@ func (c *Client) Close() error {
 		<-c.done
 	}
 	c.wg.Wait()
+	c.httpc.CloseIdleConnections()
 	return nil
 }
 

@@ -50,7 +50,7 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("herald: token: %w", err)
 	}
-	ws, err := dialWire(ctx, c.url, c.opts.Encoding, &c.opts)
+	ws, err := dialWire(ctx, c.url, c.opts.Encoding, &c.opts, c.httpc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,6 +91,9 @@ func (c *Client) dial() (*conn, *protocol.ConnectResult, error) {
 					return nil, nil, err
 				}
 				cn.pingInterval = time.Duration(res.Ping) * time.Second
+				if hw, ok := ws.(*httpWire); ok {
+					hw.setSession(res.Session, token)
+				}
 				// The server batches: live pushes may share the reply's frame.
 				cn.backlog = msgs[i+1:]
 				return cn, &res, nil
@@ -160,6 +163,11 @@ func (cn *conn) serve(c *Client) (protocol.CloseCode, string) {
 			switch m.Type {
 			case protocol.PushPing:
 				watchdog.Reset(watchdogDelay)
+				if _, ok := cn.ws.(*httpWire); ok {
+					// HTTP streaming needs no pong: it would cost a
+					// request per ping.
+					continue
+				}
 				ctx, cancel := context.WithTimeout(c.ctx, c.opts.DialTimeout)
 				_ = cn.write(ctx, &protocol.Command{Type: protocol.TypePong})
 				cancel()
@@ -267,6 +275,9 @@ func (c *Client) refresh(cn *conn) {
 	token, err := c.opts.TokenFunc(ctx)
 	if err != nil {
 		return // the server closes with 4003 at expiry; reconnect fetches again
+	}
+	if hw, ok := cn.ws.(*httpWire); ok {
+		hw.setToken(token) // the command POSTs' Bearer, from this refresh on
 	}
 	_, _ = cn.call(ctx, &protocol.Command{Type: protocol.TypeRefresh, Token: token}, nil)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -22,8 +23,9 @@ import (
 // server (a long history or recovery reply).
 const maxServerMessage = 64 << 20
 
-// wire is one connection's framing: WebSocket messages (ws://, wss://) or
-// the raw TCP stream (tcp://, tls://). The protocol above it is the same.
+// wire is one connection's framing: WebSocket messages (ws://, wss://),
+// the raw TCP stream (tcp://, tls://) or HTTP streaming with command POSTs
+// (http://, https://). The protocol above it is the same.
 type wire interface {
 	// read returns the next frame of server messages.
 	read(ctx context.Context) ([]byte, error)
@@ -37,8 +39,10 @@ type wire interface {
 	closeCode(err error) (protocol.CloseCode, string, bool)
 }
 
-// dialWire opens the connection rawURL names in enc.
-func dialWire(ctx context.Context, rawURL string, enc protocol.Encoding, opts *Options) (wire, error) {
+// dialWire opens the connection rawURL names in enc; hc carries the
+// HTTP-streaming transport's requests. An http(s) connection's stream opens
+// with its first write, the connect command.
+func dialWire(ctx context.Context, rawURL string, enc protocol.Encoding, opts *Options, hc *http.Client) (wire, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("herald: url: %w", err)
@@ -46,6 +50,8 @@ func dialWire(ctx context.Context, rawURL string, enc protocol.Encoding, opts *O
 	switch u.Scheme {
 	case "tcp", "tls":
 		return dialTCP(ctx, u, enc, opts)
+	case "http", "https":
+		return dialHTTP(u, enc, opts, hc), nil
 	}
 	ws, _, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{
 		Subprotocols: []string{enc.Subprotocol()},
@@ -144,10 +150,17 @@ func deadline(ctx context.Context) time.Time {
 
 func (w *tcpWire) read(ctx context.Context) ([]byte, error) {
 	_ = w.conn.SetReadDeadline(deadline(ctx))
-	if !w.enc.Binary() {
+	return readFrame(w.br, w.enc)
+}
+
+// readFrame reads one message of the raw TCP framing, which HTTP streaming
+// shares: a JSON line (without its newline), or a Protobuf message with its
+// varint length prefix.
+func readFrame(br *bufio.Reader, enc protocol.Encoding) ([]byte, error) {
+	if !enc.Binary() {
 		var line []byte
 		for {
-			chunk, err := w.br.ReadSlice('\n')
+			chunk, err := br.ReadSlice('\n')
 			if len(line)+len(chunk) > maxServerMessage {
 				return nil, fmt.Errorf("herald: message from server larger than %d bytes", maxServerMessage)
 			}
@@ -161,7 +174,7 @@ func (w *tcpWire) read(ctx context.Context) ([]byte, error) {
 			return line[:len(line)-1], nil
 		}
 	}
-	size, err := binary.ReadUvarint(w.br)
+	size, err := binary.ReadUvarint(br)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +184,7 @@ func (w *tcpWire) read(ctx context.Context) ([]byte, error) {
 	frame := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+int(size)), size)
 	n := len(frame)
 	frame = frame[:n+int(size)]
-	if _, err := io.ReadFull(w.br, frame[n:]); err != nil {
+	if _, err := io.ReadFull(br, frame[n:]); err != nil {
 		return nil, err
 	}
 	return frame, nil

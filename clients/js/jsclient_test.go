@@ -3,14 +3,21 @@ package jsclient_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"io/fs"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,6 +196,87 @@ func TestBrowser(t *testing.T) {
 	browsertest.Require(t)
 	redis := services.Redis(t)
 	browsertest.Run(t, "test/browser/chat.mjs", 2*time.Minute, "HERALD_BIN="+herald(t), "HERALD_TEST_REDIS="+redis)
+}
+
+// TestBrowserFallback runs the bundle in headless Chromium behind a proxy
+// that refuses every WebSocket upgrade with 400 and forwards everything else,
+// streaming (test/browser/fallback.mjs): the client falls back to HTTP
+// streaming, chats, and recovers exactly after its server restarts and after
+// the proxy cuts its stream; a plain EventSource receives publications; and
+// the client restricted to sse sends its commands by POST.
+func TestBrowserFallback(t *testing.T) {
+	requireNode(t)
+	browsertest.Require(t)
+	redis := services.Redis(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // for the script's herald server to take
+	p := newNoWSProxy(t, fmt.Sprintf("http://127.0.0.1:%d", port))
+	browsertest.Run(t, "test/browser/fallback.mjs", 3*time.Minute, "HERALD_BIN="+herald(t), "HERALD_TEST_REDIS="+redis,
+		fmt.Sprintf("HERALD_PORT=%d", port), "PROXY_URL="+p.URL)
+	if p.refused.Load() == 0 {
+		t.Error("the proxy refused no WebSocket upgrade: the fallback was not exercised")
+	}
+}
+
+// noWSProxy stands between the browser and the server: it answers every
+// WebSocket upgrade with 400, as some corporate proxies do, and forwards
+// everything else, flushing as it goes so that streams stream. POST
+// /__cut ends every request it is forwarding (a network cut, as the
+// client sees it).
+type noWSProxy struct {
+	*httptest.Server
+	refused atomic.Int64
+	mu      sync.Mutex
+	cancels map[*http.Request]context.CancelFunc
+}
+
+func newNoWSProxy(t *testing.T, target string) *noWSProxy {
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1
+	rp.ErrorLog = log.New(io.Discard, "", 0) // the cuts and restarts are on purpose
+	p := &noWSProxy{cancels: map[*http.Request]context.CancelFunc{}}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"):
+			p.refused.Add(1)
+			http.Error(w, "no WebSocket here", http.StatusBadRequest)
+			return
+		case r.URL.Path == "/__cut":
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			p.mu.Lock()
+			n := len(p.cancels)
+			for _, cancel := range p.cancels {
+				cancel()
+			}
+			p.mu.Unlock()
+			fmt.Fprint(w, n)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		p.mu.Lock()
+		p.cancels[r] = cancel
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			delete(p.cancels, r)
+			p.mu.Unlock()
+		}()
+		rp.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(func() {
+		p.CloseClientConnections()
+		p.Close()
+	})
+	return p
 }
 
 func TestHandler(t *testing.T) {

@@ -23,7 +23,8 @@ import (
 
 const connectHelp = `Connect to a Herald server and speak the protocol interactively.
 URL is ws:// or wss:// for the WebSocket endpoint, tcp:// or tls:// (host:port)
-for the raw TCP listener.
+for the raw TCP listener, http:// or https:// (path /stream) for HTTP streaming,
+the fallback where no WebSocket gets through.
 
 Every push and reply is printed as one JSON line (or readably with --pretty),
 in the JSON encoding's shape even when --proto puts Protobuf on the wire.
@@ -56,7 +57,8 @@ func connectCommand() *cobra.Command {
 		Example: `  herald connect ws://localhost:8000/ws --sub chat:lobby
   herald connect ws://localhost:8000/ws --token "$(herald token --user bob)" --pretty
   echo 'pub chat:lobby {"text":"hi"}' | herald connect ws://localhost:8000/ws
-  herald connect tcp://localhost:8001 --sub chat:lobby   # the raw TCP listener (tcp.address)`,
+  herald connect tcp://localhost:8001 --sub chat:lobby   # the raw TCP listener (tcp.address)
+  herald connect http://localhost:8000/stream --sub chat:lobby   # HTTP streaming`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			positions, err := parseSince(since)

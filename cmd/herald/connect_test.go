@@ -130,3 +130,20 @@ func TestConnectOverTCP(t *testing.T) {
 		t.Fatalf("the publication did not come back:\n%s%s", out, stderr.String())
 	}
 }
+
+// TestConnectOverHTTP: herald connect speaks HTTP streaming with an http://
+// URL: the publication comes back on the stream, the commands went by POST.
+func TestConnectOverHTTP(t *testing.T) {
+	_, addr, _ := startServeEnv(t, nil)
+	cmd := herald(t, nil, "connect", "http://"+addr+"/stream", "--sub", "chat:http")
+	cmd.Stdin = strings.NewReader(`pub chat:http {"text":"over http"}` + "\n" + "presence chat:http\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.Contains(string(out), `{"text":"over http"}`) {
+		t.Fatalf("the publication did not come back:\n%s%s", out, stderr.String())
+	}
+}

@@ -475,12 +475,223 @@ var Subscription = class extends Emitter {
   }
 };
 
+// src/transport.ts
+var maxMessage = 64 << 20;
+var maxPostBytes = 65536;
+var maxPostCommands = 100;
+function endpoint(url, path) {
+  const u = new URL(url);
+  u.protocol = u.protocol.replace("ws", "http");
+  u.pathname = u.pathname.replace(/[^/]*$/, path);
+  return u.href;
+}
+var StreamConn = class {
+  constructor(sse, urls, codec, fetch, ES, token) {
+    this.sse = sse;
+    this.urls = urls;
+    this.codec = codec;
+    this.fetch = fetch;
+    this.ES = ES;
+    this.token = token;
+    this.binaryType = "";
+    this.onopen = null;
+    this.onmessage = null;
+    this.onclose = null;
+    this.onerror = null;
+    /** The session the connect reply named; the client sets it. */
+    this.session = "";
+    this.started = false;
+    this.done = false;
+    this.busy = false;
+    this.queue = [];
+    this.ac = new AbortController();
+    this.protocol = codec.subprotocol;
+    queueMicrotask(() => this.onopen && this.onopen({}));
+  }
+  send(frame) {
+    if (this.done) return;
+    if (!this.started) {
+      this.started = true;
+      if (this.sse) this.openSSE(frame);
+      else void this.openStream(frame);
+      return;
+    }
+    if (!this.session) throw new Error("herald: the server gave no session: this connection cannot send");
+    this.queue.push(frame);
+    void this.pump();
+  }
+  close() {
+    this.done = true;
+    this.ac.abort();
+    if (this.es) this.es.close();
+    clearTimeout(this.timer);
+  }
+  /** The connection ended from our side of it: the stream, a POST or the network failed. */
+  end(reason) {
+    if (this.done) return;
+    this.close();
+    if (this.onclose) this.onclose({ code: 1006, reason });
+  }
+  deliver(data) {
+    if (!this.done && this.onmessage) this.onmessage({ data });
+  }
+  openSSE(connect) {
+    const u = this.urls.sse;
+    const es = this.es = new this.ES(`${u}${u.includes("?") ? "&" : "?"}connect=${encodeURIComponent(connect)}`);
+    es.onmessage = (ev) => this.deliver(ev.data);
+    es.onerror = () => this.end("event stream ended");
+  }
+  async openStream(connect) {
+    const bin = this.codec.binary;
+    try {
+      const res = await this.fetch(this.urls.stream, {
+        method: "POST",
+        body: connect,
+        // text/plain keeps a cross-origin request simple (no preflight).
+        headers: { "Content-Type": bin ? "application/x-protobuf" : "text/plain" },
+        signal: this.ac.signal,
+        cache: "no-store"
+      });
+      const type = res.headers.get("Content-Type") || "";
+      if (!res.ok || !res.body || !type.includes(bin ? "protobuf" : "ndjson")) {
+        return this.end(`HTTP ${res.status} ${type}`);
+      }
+      const reader = res.body.getReader();
+      const text = new TextDecoder();
+      let buf = new Uint8Array(0);
+      let parts = [];
+      let held = 0;
+      for (; ; ) {
+        const { done, value } = await reader.read();
+        if (this.done) return;
+        if (done || !value) return this.end("stream ended");
+        held += value.length;
+        if (bin) {
+          buf = buf.length ? concat(buf, value) : value;
+          const n = complete(buf);
+          if (n) {
+            const frame = buf.subarray(0, n);
+            buf = buf.subarray(n);
+            held = buf.length;
+            this.deliver(frame);
+          }
+        } else {
+          const s = text.decode(value, { stream: true });
+          const nl = s.lastIndexOf("\n");
+          if (nl < 0) parts.push(s);
+          else {
+            parts.push(s.slice(0, nl));
+            const frame = parts.join("");
+            parts = [s.slice(nl + 1)];
+            held = parts[0].length;
+            this.deliver(frame);
+          }
+        }
+        if (held > maxMessage) return this.end("message from server too large");
+      }
+    } catch {
+      this.end("network error");
+    }
+  }
+  /** Posts the queued frames in order, one request at a time. */
+  async pump() {
+    if (this.busy) return;
+    this.busy = true;
+    while (this.queue.length && !this.done) {
+      const body = this.take();
+      const headers = {
+        "Content-Type": this.codec.binary ? "application/x-protobuf" : "text/plain"
+      };
+      const t = this.token();
+      if (t) headers.Authorization = `Bearer ${t}`;
+      const u = this.urls.command;
+      for (; ; ) {
+        let res;
+        try {
+          res = await this.fetch(`${u}${u.includes("?") ? "&" : "?"}session=${encodeURIComponent(this.session)}`, {
+            method: "POST",
+            body,
+            headers,
+            signal: this.ac.signal
+          });
+        } catch {
+          return this.end("command request failed");
+        }
+        if (this.done) return;
+        if (res.ok) break;
+        if (res.status !== 429) return this.end(`command request: HTTP ${res.status}`);
+        const after = Number(res.headers.get("Retry-After"));
+        await new Promise((r) => this.timer = setTimeout(r, after > 0 ? Math.min(after, 5) * 1e3 : 100));
+        if (this.done) return;
+      }
+    }
+    this.busy = false;
+  }
+  /** The next request's body: the queued frames that fit in one. */
+  take() {
+    const q = this.queue;
+    let n = 1;
+    let bytes = size(q[0]);
+    let cmds = count(q[0]);
+    while (n < q.length && bytes + size(q[n]) + 1 <= maxPostBytes && cmds + count(q[n]) <= maxPostCommands) {
+      bytes += size(q[n]) + 1;
+      cmds += count(q[n]);
+      n++;
+    }
+    const frames = q.splice(0, n);
+    if (n === 1) return frames[0];
+    if (typeof frames[0] === "string") return frames.join("\n");
+    return frames.reduce((a, b) => concat(a, b));
+  }
+};
+function size(f) {
+  return typeof f === "string" ? f.length * 3 : f.length;
+}
+function count(f) {
+  if (typeof f === "string") return f.split("\n").length;
+  let n = 0;
+  for (let i = 0; i < f.length; n++) {
+    const [len, at] = varint(f, i);
+    if (at < 0) break;
+    i = at + len;
+  }
+  return n;
+}
+function varint(b, i) {
+  let v = 0;
+  for (let mul = 1; i < b.length && mul < 2 ** 35; mul *= 128) {
+    const c = b[i++];
+    v += (c & 127) * mul;
+    if (c < 128) return [v, i];
+  }
+  return [0, -1];
+}
+function complete(b) {
+  let n = 0;
+  for (; ; ) {
+    const [len, at] = varint(b, n);
+    if (at < 0 || at + len > b.length) return n;
+    n = at + len;
+  }
+}
+function concat(a, b) {
+  const c = new Uint8Array(a.length + b.length);
+  c.set(a);
+  c.set(b, a.length);
+  return c;
+}
+
 // src/client.ts
 var INBOX_KEY = "herald:inbox:";
 var stableConnection = 3e4;
 var Herald = class extends Emitter {
   constructor(url, options = {}) {
     super();
+    /** The index in transports of the one to try next (or connected over). */
+    this.ti = 0;
+    /** Whether the connection that is ending was opened (not a failed token fetch). */
+    this.opened = false;
+    this._transport = "";
     this.tokenStale = false;
     this._state = "disconnected";
     this._client = "";
@@ -513,12 +724,21 @@ var Herald = class extends Emitter {
       recoveryRetries: options.recoveryRetries ?? 5,
       maxQueued: options.maxQueued ?? 100,
       name: options.name,
-      version: options.version
+      version: options.version,
+      WebSocket: options.WebSocket,
+      fetch: options.fetch,
+      EventSource: options.EventSource
     };
     this._backoff = { min: options.minReconnectDelay ?? 200, max: options.maxReconnectDelay ?? 2e4 };
     this._backoff.max = Math.max(this._backoff.max, this._backoff.min);
     this._codec = options.codec ?? json;
-    this.WS = options.WebSocket;
+    this.transports = options.transports ?? ["websocket", "http_stream", "sse"];
+    const u = options.urls || {};
+    this.urls = {
+      stream: u.stream || endpoint(url, "stream"),
+      sse: u.sse || endpoint(url, "sse"),
+      command: u.command || endpoint(url, "sse/cmd")
+    };
     this.getToken = options.getToken;
     this.token = options.token;
     this.store = options.inboxStore !== void 0 ? options.inboxStore : localStorageStore() ?? memoryStore();
@@ -526,6 +746,10 @@ var Herald = class extends Emitter {
   /** The client's state. */
   get state() {
     return this._state;
+  }
+  /** The transport of the current (or last) connection; "" before the first. */
+  get transport() {
+    return this._transport;
   }
   /** The current (or last) connection's id. */
   get client() {
@@ -728,16 +952,17 @@ var Herald = class extends Emitter {
       return;
     }
     if (gen !== this._gen) return;
-    const WS = this.WS ?? globalThis.WebSocket;
-    if (!WS) {
-      this.stop(0, "no WebSocket: pass options.WebSocket (the ws package on Node 20)", ErrorCode.CLOSED);
+    if (!this.usable(this.transports[this.ti]) && !this.nextTransport()) {
+      this.stop(0, "no transport: pass options.WebSocket (the ws package on Node 20)", ErrorCode.CLOSED);
       return;
     }
+    const t = this._transport = this.transports[this.ti];
+    this.opened = true;
     let ws;
     try {
-      ws = new WS(this.url, [this._codec.subprotocol]);
+      ws = t === "websocket" ? new (this.impl("WebSocket"))(this.url, [this._codec.subprotocol]) : new StreamConn(t === "sse", this.urls, this._codec, this.impl("fetch"), this.impl("EventSource"), () => this.token);
     } catch (e) {
-      this._emit("error", asError(e, "herald: cannot open a WebSocket"));
+      this._emit("error", asError(e, "herald: cannot open a connection"));
       this.stop(0, "bad URL", ErrorCode.CLOSED);
       return;
     }
@@ -767,6 +992,26 @@ var Herald = class extends Emitter {
     };
     ws.onerror = () => {
     };
+  }
+  /** The implementation of a web API: the one passed in the options, or the global one. */
+  impl(name) {
+    const g = globalThis;
+    const v = this.o[name] ?? g[name];
+    return name === "fetch" && v === g.fetch && v ? v.bind(g) : v;
+  }
+  /** Whether this runtime (and codec) can use transport t. */
+  usable(t) {
+    if (t === "websocket") return !!this.impl("WebSocket");
+    return !!this.impl("fetch") && (t === "http_stream" || t === "sse" && !!this.impl("EventSource") && !this._codec.binary);
+  }
+  /** Moves to the next usable transport; false when there is none. */
+  nextTransport() {
+    const n = this.transports.length;
+    for (let i = 0; i < n; i++) {
+      this.ti = (this.ti + 1) % n;
+      if (this.usable(this.transports[this.ti])) return true;
+    }
+    return false;
   }
   /** The token for the next connect: a fresh one when none is known to be valid. */
   async connectToken() {
@@ -853,7 +1098,7 @@ var Herald = class extends Emitter {
     }
     switch (m.type) {
       case "ping":
-        this._send({ type: "pong" });
+        if (this._transport === "websocket") this._send({ type: "pong" });
         return;
       case "disconnect":
         this.pushed = { code: num(m.code), reason: str(m.reason), reconnect: m.reconnect === true };
@@ -889,6 +1134,7 @@ var Herald = class extends Emitter {
     this.liveSince = Date.now();
     this._client = str(res.client);
     this._user = str(res.user);
+    if (this.ws instanceof StreamConn) this.ws.session = str(res.session);
     this.expires = num(res.expires);
     this.pingMs = num(res.ping) * 1e3;
     this.heard = Date.now();
@@ -1020,7 +1266,9 @@ var Herald = class extends Emitter {
    */
   ended(code, reason, backoff, pushedReconnect) {
     const wasLive = this._live;
+    const opened = this.opened;
     this._live = false;
+    this.opened = false;
     this.failPending(ErrorCode.DISCONNECTED, "herald: disconnected before the reply", true);
     for (const s of this._subs.values()) s._disconnected();
     let r = backoff ? "backoff" : reaction(code, pushedReconnect);
@@ -1038,7 +1286,9 @@ var Herald = class extends Emitter {
       this.attempt = short && code !== 1001 ? this.attempt + 1 : 0;
       wait = delay(this._backoff, this.attempt);
     } else {
-      wait = delay(this._backoff, this.attempt++);
+      const from = this.ti;
+      if (opened) this.nextTransport();
+      wait = this.ti > from ? 0 : delay(this._backoff, this.attempt++);
     }
     this.setState("connecting");
     const gen = this._gen;

@@ -24,7 +24,8 @@ var connectResult = {
   3: ["ping", "u"],
   4: ["expires", "u"],
   5: ["subs", "M", subscribeResult],
-  6: ["inbox", "m", inboxResult]
+  6: ["inbox", "m", inboxResult],
+  7: ["session", "s"]
 };
 var presenceResult = { 1: ["clients", "M", { 1: ["user", "s"], 2: ["info", "y"] }] };
 var serverMessage = {

@@ -5,6 +5,9 @@ import { Emitter } from './emitter.js';
 import { ErrorCode, HeraldError, fromWire } from './errors.js';
 import { localStorageStore, memoryStore, type PositionStore } from './store.js';
 import { Subscription, type SubscriptionOptions } from './subscription.js';
+import {
+  StreamConn, endpoint, type EventSourceConstructor, type FetchLike, type StreamUrls, type TransportName,
+} from './transport.js';
 import type {
   ClientInfo, Command, DirectMessage, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats,
   RecoveryLost, ServerMessage, StreamPosition,
@@ -45,6 +48,21 @@ export interface HeraldOptions {
   WebSocket?: WebSocketConstructor;
   /** The wire encoding. Default JSON; see `@heraldhq/client/protobuf`. */
   codec?: Codec;
+  /**
+   * The transports to try, in order. Default `['websocket', 'http_stream',
+   * 'sse']`. One that fails before its connect reply is skipped for the
+   * next; the client stays on the one that connected for its reconnects,
+   * and starts from the first again after failing with the last. One this
+   * runtime lacks (no WebSocket, fetch or EventSource) is left out, and so
+   * is `sse` with a binary codec.
+   */
+  transports?: TransportName[];
+  /** The stream transports' endpoints; each defaults to one derived from url (`/ws` → `/stream`, `/sse`, `/sse/cmd`). */
+  urls?: Partial<StreamUrls>;
+  /** The fetch implementation of `http_stream` and of the stream transports' commands. Default: the global fetch. */
+  fetch?: FetchLike;
+  /** The EventSource implementation of `sse`. Default: the global EventSource (browsers). */
+  EventSource?: EventSourceConstructor;
   /** How long a call waits for its reply (and for a connection, when queued), in ms; also bounds the connect round trip. Default 10000. */
   timeout?: number;
   /** The first reconnect delay's ceiling, in ms. Default 200. */
@@ -126,7 +144,8 @@ const stableConnection = 30000;
 
 /**
  * Herald is a client of a Herald server: one logical session kept alive
- * over as many WebSocket connections as it takes. It reconnects with
+ * over as many connections as it takes (WebSocket, or the HTTP fallbacks
+ * where no WebSocket gets through). It reconnects with
  * backoff as the close code says, resubscribes every channel from its last
  * position in the connect command, and delivers each publication of a
  * channel with history exactly once and in order, or says it cannot
@@ -145,12 +164,19 @@ export class Herald extends Emitter<HeraldEvents> {
   readonly url: string;
   private o: {
     timeout: number; pingMargin: number; recoveryRetries: number; maxQueued: number; name?: string; version?: string;
+    WebSocket?: WebSocketConstructor; fetch?: FetchLike; EventSource?: EventSourceConstructor;
   };
   /** @internal */
   readonly _backoff: Backoff;
   /** @internal */
   readonly _codec: Codec;
-  private WS?: WebSocketConstructor;
+  private transports: TransportName[];
+  /** The index in transports of the one to try next (or connected over). */
+  private ti = 0;
+  private urls: StreamUrls;
+  /** Whether the connection that is ending was opened (not a failed token fetch). */
+  private opened = false;
+  private _transport: TransportName | '' = '';
   private getToken?: () => string | Promise<string>;
   private token?: string;
   private tokenStale = false;
@@ -197,11 +223,20 @@ export class Herald extends Emitter<HeraldEvents> {
       maxQueued: options.maxQueued ?? 100,
       name: options.name,
       version: options.version,
+      WebSocket: options.WebSocket,
+      fetch: options.fetch,
+      EventSource: options.EventSource,
     };
     this._backoff = { min: options.minReconnectDelay ?? 200, max: options.maxReconnectDelay ?? 20000 };
     this._backoff.max = Math.max(this._backoff.max, this._backoff.min);
     this._codec = options.codec ?? json;
-    this.WS = options.WebSocket;
+    this.transports = options.transports ?? ['websocket', 'http_stream', 'sse'];
+    const u = options.urls || {};
+    this.urls = {
+      stream: u.stream || endpoint(url, 'stream'),
+      sse: u.sse || endpoint(url, 'sse'),
+      command: u.command || endpoint(url, 'sse/cmd'),
+    };
     this.getToken = options.getToken;
     this.token = options.token;
     this.store = options.inboxStore !== undefined ? options.inboxStore : localStorageStore() ?? memoryStore();
@@ -210,6 +245,11 @@ export class Herald extends Emitter<HeraldEvents> {
   /** The client's state. */
   get state(): State {
     return this._state;
+  }
+
+  /** The transport of the current (or last) connection; "" before the first. */
+  get transport(): TransportName | '' {
+    return this._transport;
   }
 
   /** The current (or last) connection's id. */
@@ -436,16 +476,19 @@ export class Herald extends Emitter<HeraldEvents> {
       return;
     }
     if (gen !== this._gen) return;
-    const WS = this.WS ?? ((globalThis as any).WebSocket as WebSocketConstructor | undefined);
-    if (!WS) {
-      this.stop(0, 'no WebSocket: pass options.WebSocket (the ws package on Node 20)', ErrorCode.CLOSED);
+    if (!this.usable(this.transports[this.ti]) && !this.nextTransport()) {
+      this.stop(0, 'no transport: pass options.WebSocket (the ws package on Node 20)', ErrorCode.CLOSED);
       return;
     }
+    const t = (this._transport = this.transports[this.ti]);
+    this.opened = true;
     let ws: WebSocketLike;
     try {
-      ws = new WS(this.url, [this._codec.subprotocol]);
+      ws = t === 'websocket'
+        ? new (this.impl('WebSocket') as WebSocketConstructor)(this.url, [this._codec.subprotocol])
+        : new StreamConn(t === 'sse', this.urls, this._codec, this.impl('fetch'), this.impl('EventSource'), () => this.token);
     } catch (e) {
-      this._emit('error', asError(e, 'herald: cannot open a WebSocket'));
+      this._emit('error', asError(e, 'herald: cannot open a connection'));
       this.stop(0, 'bad URL', ErrorCode.CLOSED);
       return;
     }
@@ -477,6 +520,29 @@ export class Herald extends Emitter<HeraldEvents> {
     ws.onerror = () => {
       // A close event follows with the code.
     };
+  }
+
+  /** The implementation of a web API: the one passed in the options, or the global one. */
+  private impl(name: 'WebSocket' | 'fetch' | 'EventSource'): any {
+    const g = globalThis as any;
+    const v = this.o[name] ?? g[name];
+    return name === 'fetch' && v === g.fetch && v ? v.bind(g) : v;
+  }
+
+  /** Whether this runtime (and codec) can use transport t. */
+  private usable(t: TransportName | undefined): boolean {
+    if (t === 'websocket') return !!this.impl('WebSocket');
+    return !!this.impl('fetch') && (t === 'http_stream' || (t === 'sse' && !!this.impl('EventSource') && !this._codec.binary));
+  }
+
+  /** Moves to the next usable transport; false when there is none. */
+  private nextTransport(): boolean {
+    const n = this.transports.length;
+    for (let i = 0; i < n; i++) {
+      this.ti = (this.ti + 1) % n;
+      if (this.usable(this.transports[this.ti])) return true;
+    }
+    return false;
   }
 
   /** The token for the next connect: a fresh one when none is known to be valid. */
@@ -570,7 +636,9 @@ export class Herald extends Emitter<HeraldEvents> {
     }
     switch (m.type) {
       case 'ping':
-        this._send({ type: 'pong' });
+        // Stream transports need no pong (the server cannot ask one of an
+        // EventSource): it would cost a request per ping.
+        if (this._transport === 'websocket') this._send({ type: 'pong' });
         return;
       case 'disconnect':
         this.pushed = { code: num(m.code), reason: str(m.reason), reconnect: m.reconnect === true };
@@ -605,6 +673,7 @@ export class Herald extends Emitter<HeraldEvents> {
     this.liveSince = Date.now();
     this._client = str(res.client);
     this._user = str(res.user);
+    if (this.ws instanceof StreamConn) this.ws.session = str(res.session);
     this.expires = num(res.expires);
     this.pingMs = num(res.ping) * 1000;
     this.heard = Date.now();
@@ -749,7 +818,9 @@ export class Herald extends Emitter<HeraldEvents> {
    */
   private ended(code: number, reason: string, backoff: boolean, pushedReconnect?: boolean): void {
     const wasLive = this._live;
+    const opened = this.opened;
     this._live = false;
+    this.opened = false;
     this.failPending(ErrorCode.DISCONNECTED, 'herald: disconnected before the reply', true);
     for (const s of this._subs.values()) s._disconnected();
     let r = backoff ? 'backoff' : reaction(code, pushedReconnect);
@@ -773,7 +844,11 @@ export class Herald extends Emitter<HeraldEvents> {
       this.attempt = short && code !== 1001 ? this.attempt + 1 : 0;
       wait = delay(this._backoff, this.attempt);
     } else {
-      wait = delay(this._backoff, this.attempt++);
+      // A transport that failed before its connect reply makes way for the
+      // next one, tried at once; the backoff grows once per round of them.
+      const from = this.ti;
+      if (opened) this.nextTransport();
+      wait = this.ti > from ? 0 : delay(this._backoff, this.attempt++);
     }
     this.setState('connecting');
     const gen = this._gen;

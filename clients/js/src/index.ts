@@ -8,6 +8,9 @@ export type {
   HeraldOptions, HeraldEvents, State, ConnectedEvent, ConnectingEvent, DisconnectedEvent,
   WebSocketLike, WebSocketConstructor,
 } from './client.js';
+export type {
+  TransportName, FetchLike, EventSourceLike, EventSourceConstructor, StreamUrls,
+} from './transport.js';
 export { Subscription } from './subscription.js';
 export type {
   SubscriptionOptions, SubscriptionState, SubscriptionEvents, SubscribedEvent, UnsubscribedEvent,

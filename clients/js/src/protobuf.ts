@@ -38,7 +38,7 @@ const inboxResult: Schema = {
 };
 const connectResult: Schema = {
   1: ['client', 's'], 2: ['user', 's'], 3: ['ping', 'u'], 4: ['expires', 'u'], 5: ['subs', 'M', subscribeResult],
-  6: ['inbox', 'm', inboxResult],
+  6: ['inbox', 'm', inboxResult], 7: ['session', 's'],
 };
 const presenceResult: Schema = { 1: ['clients', 'M', { 1: ['user', 's'], 2: ['info', 'y'] }] };
 const serverMessage: Schema = {

@@ -2,6 +2,7 @@ import { type Codec } from './codec.js';
 import { Emitter } from './emitter.js';
 import { type PositionStore } from './store.js';
 import { Subscription, type SubscriptionOptions } from './subscription.js';
+import { type EventSourceConstructor, type FetchLike, type StreamUrls, type TransportName } from './transport.js';
 import type { DirectMessage, HistoryOptions, HistoryPage, PresenceEntry, PresenceStats, RecoveryLost, StreamPosition } from './types.js';
 /** The part of the WebSocket API the client uses (the browser's, Node 22's, or the ws package's). */
 export interface WebSocketLike {
@@ -36,6 +37,21 @@ export interface HeraldOptions {
     WebSocket?: WebSocketConstructor;
     /** The wire encoding. Default JSON; see `@heraldhq/client/protobuf`. */
     codec?: Codec;
+    /**
+     * The transports to try, in order. Default `['websocket', 'http_stream',
+     * 'sse']`. One that fails before its connect reply is skipped for the
+     * next; the client stays on the one that connected for its reconnects,
+     * and starts from the first again after failing with the last. One this
+     * runtime lacks (no WebSocket, fetch or EventSource) is left out, and so
+     * is `sse` with a binary codec.
+     */
+    transports?: TransportName[];
+    /** The stream transports' endpoints; each defaults to one derived from url (`/ws` → `/stream`, `/sse`, `/sse/cmd`). */
+    urls?: Partial<StreamUrls>;
+    /** The fetch implementation of `http_stream` and of the stream transports' commands. Default: the global fetch. */
+    fetch?: FetchLike;
+    /** The EventSource implementation of `sse`. Default: the global EventSource (browsers). */
+    EventSource?: EventSourceConstructor;
     /** How long a call waits for its reply (and for a connection, when queued), in ms; also bounds the connect round trip. Default 10000. */
     timeout?: number;
     /** The first reconnect delay's ceiling, in ms. Default 200. */
@@ -96,7 +112,8 @@ export interface HeraldEvents {
 }
 /**
  * Herald is a client of a Herald server: one logical session kept alive
- * over as many WebSocket connections as it takes. It reconnects with
+ * over as many connections as it takes (WebSocket, or the HTTP fallbacks
+ * where no WebSocket gets through). It reconnects with
  * backoff as the close code says, resubscribes every channel from its last
  * position in the connect command, and delivers each publication of a
  * channel with history exactly once and in order, or says it cannot
@@ -114,7 +131,13 @@ export declare class Herald extends Emitter<HeraldEvents> {
     /** The server's WebSocket URL (ws:// or wss://, path /ws). */
     readonly url: string;
     private o;
-    private WS?;
+    private transports;
+    /** The index in transports of the one to try next (or connected over). */
+    private ti;
+    private urls;
+    /** Whether the connection that is ending was opened (not a failed token fetch). */
+    private opened;
+    private _transport;
     private getToken?;
     private token?;
     private tokenStale;
@@ -145,6 +168,8 @@ export declare class Herald extends Emitter<HeraldEvents> {
     constructor(url: string, options?: HeraldOptions);
     /** The client's state. */
     get state(): State;
+    /** The transport of the current (or last) connection; "" before the first. */
+    get transport(): TransportName | '';
     /** The current (or last) connection's id. */
     get client(): string;
     /** The user of the current (or last) connection; "" when anonymous. */
@@ -206,6 +231,12 @@ export declare class Herald extends Emitter<HeraldEvents> {
     private write;
     private setState;
     private open;
+    /** The implementation of a web API: the one passed in the options, or the global one. */
+    private impl;
+    /** Whether this runtime (and codec) can use transport t. */
+    private usable;
+    /** Moves to the next usable transport; false when there is none. */
+    private nextTransport;
     /** The token for the next connect: a fresh one when none is known to be valid. */
     private connectToken;
     /** The inbox position to resume from: the user's, in memory or in the store. */

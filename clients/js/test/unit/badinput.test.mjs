@@ -14,7 +14,7 @@ after(() => servers.forEach((s) => s.close()));
 afterEach(() => clients.splice(0).forEach((h) => h.disconnect()));
 
 function client(url, opts = {}) {
-  const h = new Herald(url, { WebSocket, minReconnectDelay: 1, maxReconnectDelay: 5, inboxStore: null, ...opts });
+  const h = new Herald(url, { WebSocket, minReconnectDelay: 1, maxReconnectDelay: 5, inboxStore: null, transports: ['websocket'], ...opts });
   clients.push(h);
   return h;
 }

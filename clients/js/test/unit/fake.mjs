@@ -102,7 +102,7 @@ export async function until(cond, what = 'condition') {
 }
 
 /** Options that make reconnects immediate, for tests. */
-export const fast = { minReconnectDelay: 1, maxReconnectDelay: 2, inboxStore: null };
+export const fast = { minReconnectDelay: 1, maxReconnectDelay: 2, inboxStore: null, transports: ['websocket'] };
 
 /** Records a client's or subscription's events in order. */
 export function record(emitter, ...events) {
