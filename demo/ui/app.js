@@ -196,6 +196,9 @@ function leave() {
 // The connection: status, and what a reconnect caught up on
 
 function onConnected(c) {
+  // A wait's status timer may still be pending: the client can connect
+  // before it fires (a fallback transport is tried at once when one fails).
+  clearTimeout(c.statusTimer);
   setStatus('online', 'online');
   if (!c.connectedBefore) {
     c.connectedBefore = true;
