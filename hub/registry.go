@@ -157,9 +157,58 @@ type channelRegistry struct {
 // its publications' fan-outs write in (outbound.Rounds): consecutive
 // publications reach a subscriber in one frame when they come faster than
 // the fan-out writes.
+//
+// Its first subscription sits in it (one) and a map is made for a second:
+// many channels have a single subscriber here (a user's own channel), and
+// a map holding one entry costs about 100 bytes more.
 type channelSubs struct {
-	subs   map[*Client]*subscription
+	one    *subscription             // the only one, while many is nil
+	many   map[*Client]*subscription // all of them, once there were two
 	rounds outbound.Rounds
+}
+
+// get returns c's subscription, nil if none.
+func (set *channelSubs) get(c *Client) *subscription {
+	if set.many != nil {
+		return set.many[c]
+	}
+	if set.one != nil && set.one.client == c {
+		return set.one
+	}
+	return nil
+}
+
+// put adds s, in place of its client's earlier one.
+func (set *channelSubs) put(s *subscription) {
+	switch {
+	case set.many != nil:
+		set.many[s.client] = s
+	case set.one == nil || set.one.client == s.client:
+		set.one = s
+	default:
+		set.many = map[*Client]*subscription{set.one.client: set.one, s.client: s}
+		set.one = nil
+	}
+}
+
+// remove removes c's subscription.
+func (set *channelSubs) remove(c *Client) {
+	if set.many != nil {
+		delete(set.many, c)
+	} else if set.one != nil && set.one.client == c {
+		set.one = nil
+	}
+}
+
+// len returns how many subscriptions the channel has.
+func (set *channelSubs) len() int {
+	if set.many != nil {
+		return len(set.many)
+	}
+	if set.one != nil {
+		return 1
+	}
+	return 0
 }
 
 func (r *channelRegistry) init() {
@@ -175,15 +224,15 @@ func (r *channelRegistry) add(s *subscription) (first bool) {
 	sh.mu.Lock()
 	set := sh.m[s.channel]
 	if set == nil {
-		set = &channelSubs{subs: make(map[*Client]*subscription, 1)}
+		set = &channelSubs{}
 		sh.m[s.channel] = set
 		r.n.Add(1)
 		first = true
 	}
-	if _, ok := set.subs[s.client]; !ok {
+	if set.get(s.client) == nil {
 		r.subs.Add(1)
 	}
-	set.subs[s.client] = s
+	set.put(s)
 	sh.mu.Unlock()
 	return first
 }
@@ -195,12 +244,12 @@ func (r *channelRegistry) remove(s *subscription) (last bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	set := sh.m[s.channel]
-	if set == nil || set.subs[s.client] != s {
+	if set == nil || set.get(s.client) != s {
 		return false
 	}
-	delete(set.subs, s.client)
+	set.remove(s.client)
 	r.subs.Add(-1)
-	if len(set.subs) == 0 {
+	if set.len() == 0 {
 		delete(sh.m, s.channel)
 		r.n.Add(-1)
 		return true
@@ -216,7 +265,7 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 		sh.mu.RLock()
 		for ch, set := range sh.m {
 			if match == nil || match(ch) {
-				out[ch] = len(set.subs)
+				out[ch] = set.len()
 			}
 		}
 		sh.mu.RUnlock()
@@ -240,13 +289,19 @@ func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding)
 		return n, nil
 	}
 	var msgs [protocol.NumEncodings][]byte
-	for _, s := range set.subs {
+	each := func(s *subscription) {
 		enc := s.client.enc
 		if msgs[enc] == nil {
 			msgs[enc] = encode(enc)
 		}
 		deliver(s, msgs[enc])
 		n[enc]++
+	}
+	if set.many == nil {
+		each(set.one) // a set in the registry is never empty
+	}
+	for _, s := range set.many {
+		each(s)
 	}
 	return n, &set.rounds
 }
@@ -260,8 +315,11 @@ func (r *channelRegistry) subscriptionsOf(channel string) []*subscription {
 	if set == nil {
 		return nil
 	}
-	out := make([]*subscription, 0, len(set.subs))
-	for _, s := range set.subs {
+	if set.many == nil {
+		return []*subscription{set.one}
+	}
+	out := make([]*subscription, 0, len(set.many))
+	for _, s := range set.many {
 		out = append(out, s)
 	}
 	return out

@@ -84,7 +84,9 @@ func (c *Conn) Uncork() {
 
 // armCorkTimerLocked makes the writer start corkMax from now unless the
 // reader uncorks first. The timer is made on the first frame that needs it
-// and kept, so an idle connection holds none. Called with c.mu held.
+// and kept while the connection is busy; ReleaseCorkTimer lets it go once
+// the connection is quiet, so an idle connection holds none. Called with
+// c.mu held.
 func (c *Conn) armCorkTimerLocked() {
 	c.timerArmed = true
 	if c.corkTimer == nil {
@@ -92,6 +94,18 @@ func (c *Conn) armCorkTimerLocked() {
 		return
 	}
 	c.corkTimer.Reset(corkMax)
+}
+
+// ReleaseCorkTimer lets go of the cork's timer unless it is armed: the
+// owner calls it now and then (the hub with each heartbeat ping), so that
+// a connection quiet since the last call holds no timer (about 130 bytes
+// with its callback) and a busy one makes one again at most once a call.
+func (c *Conn) ReleaseCorkTimer() {
+	c.mu.Lock()
+	if !c.timerArmed {
+		c.corkTimer = nil
+	}
+	c.mu.Unlock()
 }
 
 // stopCorkTimerLocked disarms the cork's timer. A callback already running

@@ -93,6 +93,39 @@ func TestCorkLetsGoAfterCorkMax(t *testing.T) {
 	tr.Wait()
 }
 
+// TestReleaseCorkTimer: a quiet connection lets its cork timer go, and
+// the next corked frame makes one that still lets the writer go after
+// corkMax; an armed timer is kept.
+func TestReleaseCorkTimer(t *testing.T) {
+	c, w, _, tr := newTrackedConn(100, 1000, false)
+	hasTimer := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.corkTimer != nil
+	}
+	c.Cork()
+	c.Push([]byte("reply"))
+	c.ReleaseCorkTimer() // armed: kept
+	if !hasTimer() {
+		t.Fatal("an armed cork timer was let go")
+	}
+	c.Uncork()
+	c.ReleaseCorkTimer()
+	if hasTimer() {
+		t.Fatal("a quiet connection kept its cork timer")
+	}
+	c.Cork()
+	c.PushLive([]byte("live"), 1)
+	wait.For(t, 5*time.Second, func() error {
+		if s := w.sent(); !slices.Equal(s, []string{"reply", "live"}) {
+			return fmt.Errorf("sent %q", s)
+		}
+		return nil
+	})
+	c.Uncork()
+	tr.Wait()
+}
+
 // TestFinalThenDrained: the final message goes out after everything queued
 // before it, and then the owner is told to close.
 func TestFinalThenDrained(t *testing.T) {
