@@ -303,8 +303,9 @@ func (c *Client) onBeat() {
 	c.hub.beats.set(c, c.hub.cfg.PongTimeout, false)
 	c.mu.Unlock()
 	// A ping comes once an interval whatever the connection does: a
-	// connection quiet since the last one gives its cork timer back.
-	c.out.ReleaseCorkTimer()
+	// connection quiet since the last one gives back its cork timer and
+	// its queue's arrays.
+	c.out.ReleaseIdle()
 	c.enqueue(c.enc.PingPush())
 	c.hub.obs.Queued(c.enc, protocol.PushPing, 1)
 }

@@ -158,12 +158,14 @@ type channelRegistry struct {
 // publications reach a subscriber in one frame when they come faster than
 // the fan-out writes.
 //
-// Its first subscription sits in it (one) and a map is made for a second:
-// many channels have a single subscriber here (a user's own channel), and
-// a map holding one entry costs about 100 bytes more.
+// Its first two subscriptions sit in it (few) and a map is made for a
+// third: many channels have one or two subscribers here (a user's own
+// channel, on one or two devices), a map holding one entry costs about
+// 100 bytes more, and two pointers fit the 64-byte size class the struct
+// takes anyway.
 type channelSubs struct {
-	one    *subscription             // the only one, while many is nil
-	many   map[*Client]*subscription // all of them, once there were two
+	few    [2]*subscription          // while many is nil: filled from the front
+	many   map[*Client]*subscription // all of them, once there were three
 	rounds outbound.Rounds
 }
 
@@ -172,31 +174,45 @@ func (set *channelSubs) get(c *Client) *subscription {
 	if set.many != nil {
 		return set.many[c]
 	}
-	if set.one != nil && set.one.client == c {
-		return set.one
+	for _, s := range set.few {
+		if s != nil && s.client == c {
+			return s
+		}
 	}
 	return nil
 }
 
 // put adds s, in place of its client's earlier one.
 func (set *channelSubs) put(s *subscription) {
-	switch {
-	case set.many != nil:
+	if set.many != nil {
 		set.many[s.client] = s
-	case set.one == nil || set.one.client == s.client:
-		set.one = s
-	default:
-		set.many = map[*Client]*subscription{set.one.client: set.one, s.client: s}
-		set.one = nil
+		return
 	}
+	for i, old := range set.few {
+		if old == nil || old.client == s.client {
+			set.few[i] = s
+			return
+		}
+	}
+	set.many = make(map[*Client]*subscription, len(set.few)+1)
+	for _, old := range set.few {
+		set.many[old.client] = old
+	}
+	set.many[s.client] = s
+	set.few = [2]*subscription{}
 }
 
 // remove removes c's subscription.
 func (set *channelSubs) remove(c *Client) {
 	if set.many != nil {
 		delete(set.many, c)
-	} else if set.one != nil && set.one.client == c {
-		set.one = nil
+		return
+	}
+	switch {
+	case set.few[1] != nil && set.few[1].client == c:
+		set.few[1] = nil
+	case set.few[0] != nil && set.few[0].client == c:
+		set.few = [2]*subscription{set.few[1], nil}
 	}
 }
 
@@ -205,10 +221,29 @@ func (set *channelSubs) len() int {
 	if set.many != nil {
 		return len(set.many)
 	}
-	if set.one != nil {
-		return 1
+	n := 0
+	for _, s := range set.few {
+		if s != nil {
+			n++
+		}
 	}
-	return 0
+	return n
+}
+
+// all calls f for each subscription.
+func (set *channelSubs) all(f func(*subscription)) {
+	if set.many != nil {
+		for _, s := range set.many {
+			f(s)
+		}
+		return
+	}
+	for _, s := range set.few {
+		if s == nil {
+			return
+		}
+		f(s)
+	}
 }
 
 func (r *channelRegistry) init() {
@@ -289,20 +324,14 @@ func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding)
 		return n, nil
 	}
 	var msgs [protocol.NumEncodings][]byte
-	each := func(s *subscription) {
+	set.all(func(s *subscription) {
 		enc := s.client.enc
 		if msgs[enc] == nil {
 			msgs[enc] = encode(enc)
 		}
 		deliver(s, msgs[enc])
 		n[enc]++
-	}
-	if set.many == nil {
-		each(set.one) // a set in the registry is never empty
-	}
-	for _, s := range set.many {
-		each(s)
-	}
+	})
 	return n, &set.rounds
 }
 
@@ -315,12 +344,7 @@ func (r *channelRegistry) subscriptionsOf(channel string) []*subscription {
 	if set == nil {
 		return nil
 	}
-	if set.many == nil {
-		return []*subscription{set.one}
-	}
-	out := make([]*subscription, 0, len(set.many))
-	for _, s := range set.many {
-		out = append(out, s)
-	}
+	out := make([]*subscription, 0, set.len())
+	set.all(func(s *subscription) { out = append(out, s) })
 	return out
 }

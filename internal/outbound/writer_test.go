@@ -93,26 +93,28 @@ func TestCorkLetsGoAfterCorkMax(t *testing.T) {
 	tr.Wait()
 }
 
-// TestReleaseCorkTimer: a quiet connection lets its cork timer go, and
-// the next corked frame makes one that still lets the writer go after
-// corkMax; an armed timer is kept.
-func TestReleaseCorkTimer(t *testing.T) {
+// TestReleaseIdle: a quiet connection lets its cork timer and its
+// queue's arrays go, and the next corked frame makes a timer that still
+// lets the writer go after corkMax; an armed timer and a queue that holds
+// messages are kept.
+func TestReleaseIdle(t *testing.T) {
 	c, w, _, tr := newTrackedConn(100, 1000, false)
-	hasTimer := func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.corkTimer != nil
-	}
 	c.Cork()
 	c.Push([]byte("reply"))
-	c.ReleaseCorkTimer() // armed: kept
-	if !hasTimer() {
-		t.Fatal("an armed cork timer was let go")
+	c.ReleaseIdle() // armed, and a message queued: kept
+	c.mu.Lock()
+	kept := c.corkTimer != nil && len(c.items) == 1
+	c.mu.Unlock()
+	if !kept {
+		t.Fatal("an armed cork timer or a queued message was let go")
 	}
 	c.Uncork()
-	c.ReleaseCorkTimer()
-	if hasTimer() {
-		t.Fatal("a quiet connection kept its cork timer")
+	c.ReleaseIdle()
+	c.mu.Lock()
+	held := c.corkTimer != nil || c.items != nil || c.stamps != nil || c.batch != nil || c.parts != nil
+	c.mu.Unlock()
+	if held {
+		t.Fatal("a quiet connection kept its cork timer or its arrays")
 	}
 	c.Cork()
 	c.PushLive([]byte("live"), 1)
