@@ -170,3 +170,35 @@ func TestHeartbeatsKeepManyClients(t *testing.T) {
 		return nil
 	})
 }
+
+// TestNextPingAfterPong: the next ping comes one interval after the pong
+// that answered the last, never sooner, and the answered client stays.
+func TestNextPingAfterPong(t *testing.T) {
+	const ping, pong = 300 * time.Millisecond, 200 * time.Millisecond
+	h := beatHub(t, ping, pong)
+	b := &beatConn{}
+	h.connectBeat(b, "answering")
+	for i := int64(1); i <= 3; i++ {
+		wait.For(t, 5*time.Second, func() error {
+			if got := b.pings.Load(); got < i {
+				return fmt.Errorf("%d pings, waiting for %d", got, i)
+			}
+			return nil
+		})
+		answered := time.Now()
+		b.c.HandleFrame([]byte(`{"type":"pong"}`))
+		wait.For(t, 5*time.Second, func() error {
+			if code, _ := b.closeCode(); code != 0 {
+				t.Fatalf("closed with %d though every ping was answered", code)
+			}
+			if got := b.pings.Load(); got <= i {
+				return fmt.Errorf("%d pings, waiting for %d", got, i+1)
+			}
+			return nil
+		})
+		// A ping may come up to a tick early, never sooner.
+		if gap := time.Since(answered); gap < ping-h.beats.tick {
+			t.Fatalf("ping %d came %v after the pong, want %v", i+1, gap, ping)
+		}
+	}
+}
