@@ -43,6 +43,10 @@ const (
 	beatMaxTick = 100 * time.Millisecond
 )
 
+// beatMaxSlots bounds the ring: a deadline further ahead than it reaches
+// waits a turn (or more) of the ring, looked at once each turn.
+const beatMaxSlots = 1 << 14
+
 // beatSpread is the share of the ping interval a ping may come early when
 // its slot is crowded, and beatCrowd how many times the average share of
 // pings crowds a slot.
@@ -97,9 +101,10 @@ func (w *beatWheel) init(cfg *Config, fire func()) {
 	longest := max(cfg.ConnectTimeout, cfg.PingInterval, cfg.PongTimeout)
 	w.tick = min(max(shortest/beatTicksPerDelay, beatMinTick), beatMaxTick)
 	// Room for the longest delay from any tick, and a few ticks of lag in
-	// handling: a deadline further ahead still works (it waits a turn of
-	// the ring), but costs a look at every turn.
-	w.slots = make([]beatSlot, int(longest/w.tick)+8)
+	// handling, unless that is more than beatMaxSlots (a long delay with a
+	// short one beside it): a deadline further ahead still works (it waits
+	// a turn of the ring), but costs a look at every turn.
+	w.slots = make([]beatSlot, min(int(longest/w.tick)+8, beatMaxSlots))
 	w.perInterval = max(int64(cfg.PingInterval/w.tick), 1)
 	w.spread = int64(cfg.PingInterval / beatSpread / w.tick)
 	start := time.Now().Add(-w.tick) // ticks count from 1: 0 is beatIdle

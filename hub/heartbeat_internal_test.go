@@ -81,6 +81,30 @@ func TestBeatWheelDeadlines(t *testing.T) {
 	}
 }
 
+// TestBeatWheelLongDelay: a deadline further ahead than the ring reaches
+// (a minute of one-millisecond ticks, over three turns of the ring) waits
+// its turns and fires on time, not a turn early.
+func TestBeatWheelLongDelay(t *testing.T) {
+	w, clock := testWheel(Config{PingInterval: 20 * time.Millisecond, PongTimeout: time.Minute, ConnectTimeout: 20 * time.Millisecond})
+	if len(w.slots) != beatMaxSlots || w.tick != time.Millisecond {
+		t.Fatalf("%d slots of %v", len(w.slots), w.tick)
+	}
+	c := &Client{}
+	w.set(c, time.Minute, false)
+	deadline := *clock + time.Minute
+	const step = 100 * time.Millisecond
+	for *clock < deadline+time.Second {
+		*clock += step
+		if got := w.due(); len(got) != 0 {
+			if *clock < deadline || *clock >= deadline+step+w.tick {
+				t.Fatalf("due at %v, fired at %v", deadline, *clock)
+			}
+			return
+		}
+	}
+	t.Fatal("never fired")
+}
+
 // TestBeatWheelSpreadsCrowd: 10,000 pings due in one instant are spread
 // over earlier slots, none holding more than the crowd bound (four times
 // the average), none moved more than the spread; a lone ping keeps its
