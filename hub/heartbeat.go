@@ -47,9 +47,9 @@ const (
 // waits a turn (or more) of the ring, looked at once each turn.
 const beatMaxSlots = 1 << 14
 
-// beatSpread is the share of the ping interval a ping may come early when
-// its slot is crowded, and beatCrowd how many times the average share of
-// pings crowds a slot.
+// A ping whose slot is crowded may come up to 1/beatSpread of the ping
+// interval early; a slot is crowded at beatCrowd times the average share
+// of pings.
 const (
 	beatSpread = 4
 	beatCrowd  = 4
