@@ -63,13 +63,12 @@ const (
 // as long as each call happens before the next); everything else may be
 // called from any goroutine.
 type Client struct {
-	hub    *Hub
-	t      Transport
-	id     string
-	remote string
-	out    outbound.Conn
+	hub *Hub
+	t   Transport
+	id  string
+	out outbound.Conn
 	// peer is what the transport knew before connect; its Header is
-	// dropped once connect has used it.
+	// dropped once connect has used it, its Remote kept for the logs.
 	peer Peer
 
 	// Owned by the reader goroutine. The publish and read buckets are
@@ -78,9 +77,9 @@ type Client struct {
 	publishLimiter *rate.Limiter
 	readLimiter    *rate.Limiter
 	// strikes is an int32 and enc sits here, beside the other small
-	// fields, and awaitPong beside state, so that a Client packs into 576
-	// bytes, one allocation size class below 640: 64 bytes of every
-	// connection.
+	// fields, and awaitPong and beatPing beside state, so that a Client
+	// packs into 576 bytes, one allocation size class below 640: 64 bytes
+	// of every connection.
 	strikes int32
 
 	// closeCode is the close code the connection ended with, for metrics:
@@ -88,20 +87,26 @@ type Client struct {
 	closeCode atomic.Uint32
 	enc       protocol.Encoding
 
-	mu            sync.Mutex // guards the fields below
+	mu            sync.Mutex // guards the fields below, up to closeOnce
 	state         clientState
 	awaitPong     bool
 	noPong        bool // a SessionTransport's client: pings await no pong
 	user          string
 	connInfo      json.RawMessage
-	channelsClaim []string                 // the token's channels claim
-	expiresAt     int64                    // unix seconds, 0 when the token has no exp
-	subs          map[string]*subscription // made by the first subscribe
-	inbox         *subscription            // nil for anonymous connections
-	timer         *time.Timer              // connect timeout, then heartbeat
-	expiry        *time.Timer              // refresh_needed, then token expiry
-	closing       *protocol.Disconnect     // set by the first Disconnect
+	channelsClaim []string             // the token's channels claim
+	expiresAt     int64                // unix seconds, 0 when the token has no exp
+	subs          subSet               // by channel
+	inbox         *subscription        // nil for anonymous connections
+	expiry        *time.Timer          // refresh_needed, then token expiry
+	closing       *protocol.Disconnect // set by the first Disconnect
 	closeOnce     sync.Once
+
+	// The heartbeat wheel's (heartbeat.go), guarded by its mu: the tick of
+	// the client's slot (or beatIdle, beatFiring), whether it waits for a
+	// ping there, and its neighbours in the slot.
+	beatPing           bool
+	beatAt             int64
+	beatNext, beatPrev *Client
 }
 
 // newClientID returns a random, URL-safe, 22-character id.
@@ -130,12 +135,11 @@ type Peer struct {
 // is the encoding the connection negotiated.
 func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	c := &Client{
-		hub:    h,
-		t:      t,
-		enc:    enc,
-		id:     newClientID(),
-		remote: peer.Remote,
-		peer:   peer,
+		hub:  h,
+		t:    t,
+		enc:  enc,
+		id:   newClientID(),
+		peer: peer,
 	}
 	_, c.noPong = t.(SessionTransport)
 	out := outbound.Config{
@@ -152,7 +156,7 @@ func (h *Hub) NewClient(t Transport, enc protocol.Encoding, peer Peer) *Client {
 	c.out.Init(out)
 	h.clients.add(c)
 	h.obs.ConnectionOpened()
-	c.timer = time.AfterFunc(h.cfg.ConnectTimeout, c.onTimer)
+	h.beats.set(c, h.cfg.ConnectTimeout, false)
 	// Added after Shutdown took its list of clients (the transport's
 	// handshake was under way): told to reconnect elsewhere at once, or
 	// it would hold up the drain until its deadline.
@@ -178,7 +182,7 @@ func (c *Client) User() string {
 // every line about a connection can be found by any of them. It takes c.mu:
 // never call it with c.mu held.
 func (c *Client) logger() *slog.Logger {
-	return c.hub.log.With("client", c.id, "user", c.User(), "remote", c.remote)
+	return c.hub.log.With("client", c.id, "user", c.User(), "remote", c.peer.Remote)
 }
 
 // HandleFrame runs every command in one frame, in order. A malformed frame,
@@ -608,14 +612,11 @@ func (c *Client) Closed() {
 func (c *Client) cleanup() {
 	c.mu.Lock()
 	c.state = stateClosed
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	c.hub.beats.remove(c)
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
-	subs := c.subs
-	c.subs = nil
+	subs := c.subs.take()
 	user, hasInbox := c.user, c.inbox != nil
 	c.mu.Unlock()
 	c.out.Close()

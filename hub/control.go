@@ -233,8 +233,7 @@ func (h *Hub) subscribeByServer(ctx context.Context, c *Client, channel string) 
 // API and tells it so with an unsubscribed push.
 func (h *Hub) unsubscribeByServer(ctx context.Context, c *Client, channel string) {
 	c.mu.Lock()
-	s := c.subs[channel]
-	delete(c.subs, channel)
+	s := c.subs.remove(channel)
 	c.mu.Unlock()
 	if s == nil {
 		return

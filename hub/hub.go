@@ -262,6 +262,8 @@ type Hub struct {
 	refreshLog      *outage.Log
 	reportLog       *outage.Log
 
+	// beats holds every client's heartbeat deadline (heartbeat.go).
+	beats beatWheel
 	// life is the hub's context and the count of the work it started
 	// (lifetime.go).
 	life lifetime
@@ -306,6 +308,7 @@ func New(cfg Config, b broker.Broker, tokens TokenVerifier) *Hub {
 	open := OpenNamespace
 	h.openNamespace = &open
 	h.life.init()
+	h.beats.init(&h.cfg, h.fireBeats)
 	h.clients.init()
 	h.users.init()
 	h.channels.init()
@@ -378,6 +381,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		c.Disconnect(disconnectShutdown)
 	}
 	h.life.stop()
+	h.beats.stop()
 	var err error
 	select {
 	case <-h.drained:

@@ -62,7 +62,7 @@ func (c *Client) askConnectProxy(cmd *protocol.Command) (*auth.ConnectClaims, *p
 	// bounded by its own context, and the connect timer must not close the
 	// connection under it with 4500.
 	c.mu.Lock()
-	c.timer.Stop()
+	h.beats.remove(c)
 	req := &ConnectRequest{Client: c.id, Remote: c.peer.Remote, Header: c.peer.Header, Name: cmd.Name, Version: cmd.Version}
 	c.mu.Unlock()
 

@@ -157,9 +157,93 @@ type channelRegistry struct {
 // its publications' fan-outs write in (outbound.Rounds): consecutive
 // publications reach a subscriber in one frame when they come faster than
 // the fan-out writes.
+//
+// Its first two subscriptions sit in it (few) and a map is made for a
+// third: many channels have one or two subscribers here (a user's own
+// channel, on one or two devices), a map holding one entry costs about
+// 100 bytes more, and two pointers fit the 64-byte size class the struct
+// takes anyway.
 type channelSubs struct {
-	subs   map[*Client]*subscription
+	few    [2]*subscription          // while many is nil: filled from the front
+	many   map[*Client]*subscription // all of them, once there were three
 	rounds outbound.Rounds
+}
+
+// get returns c's subscription, nil if none.
+func (set *channelSubs) get(c *Client) *subscription {
+	if set.many != nil {
+		return set.many[c]
+	}
+	for _, s := range set.few {
+		if s != nil && s.client == c {
+			return s
+		}
+	}
+	return nil
+}
+
+// put adds s, in place of its client's earlier one.
+func (set *channelSubs) put(s *subscription) {
+	if set.many != nil {
+		set.many[s.client] = s
+		return
+	}
+	for i, old := range set.few {
+		if old == nil || old.client == s.client {
+			set.few[i] = s
+			return
+		}
+	}
+	set.many = make(map[*Client]*subscription, len(set.few)+1)
+	for _, old := range set.few {
+		set.many[old.client] = old
+	}
+	set.many[s.client] = s
+	set.few = [2]*subscription{}
+}
+
+// remove removes c's subscription.
+func (set *channelSubs) remove(c *Client) {
+	if set.many != nil {
+		delete(set.many, c)
+		return
+	}
+	switch {
+	case set.few[1] != nil && set.few[1].client == c:
+		set.few[1] = nil
+	case set.few[0] != nil && set.few[0].client == c:
+		set.few = [2]*subscription{set.few[1], nil}
+	}
+}
+
+// len returns how many subscriptions the channel has.
+func (set *channelSubs) len() int {
+	if set.many != nil {
+		return len(set.many)
+	}
+	n := 0
+	for _, s := range set.few {
+		if s != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// all calls f for each subscription.
+func (set *channelSubs) all(f func(*subscription)) {
+	if set.many != nil {
+		for _, s := range set.many {
+			f(s)
+		}
+		return
+	}
+	for _, s := range set.few {
+		if s == nil {
+			return
+		}
+		f(s)
+	}
 }
 
 func (r *channelRegistry) init() {
@@ -175,15 +259,15 @@ func (r *channelRegistry) add(s *subscription) (first bool) {
 	sh.mu.Lock()
 	set := sh.m[s.channel]
 	if set == nil {
-		set = &channelSubs{subs: make(map[*Client]*subscription, 1)}
+		set = &channelSubs{}
 		sh.m[s.channel] = set
 		r.n.Add(1)
 		first = true
 	}
-	if _, ok := set.subs[s.client]; !ok {
+	if set.get(s.client) == nil {
 		r.subs.Add(1)
 	}
-	set.subs[s.client] = s
+	set.put(s)
 	sh.mu.Unlock()
 	return first
 }
@@ -195,12 +279,12 @@ func (r *channelRegistry) remove(s *subscription) (last bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	set := sh.m[s.channel]
-	if set == nil || set.subs[s.client] != s {
+	if set == nil || set.get(s.client) != s {
 		return false
 	}
-	delete(set.subs, s.client)
+	set.remove(s.client)
 	r.subs.Add(-1)
-	if len(set.subs) == 0 {
+	if set.len() == 0 {
 		delete(sh.m, s.channel)
 		r.n.Add(-1)
 		return true
@@ -216,7 +300,7 @@ func (r *channelRegistry) counts(match func(string) bool) map[string]int {
 		sh.mu.RLock()
 		for ch, set := range sh.m {
 			if match == nil || match(ch) {
-				out[ch] = len(set.subs)
+				out[ch] = set.len()
 			}
 		}
 		sh.mu.RUnlock()
@@ -240,14 +324,14 @@ func (r *channelRegistry) forEach(channel string, encode func(protocol.Encoding)
 		return n, nil
 	}
 	var msgs [protocol.NumEncodings]*outbound.Shared
-	for _, s := range set.subs {
+	set.all(func(s *subscription) {
 		enc := s.client.enc
 		if msgs[enc] == nil {
 			msgs[enc] = outbound.NewShared(encode(enc))
 		}
 		deliver(s, msgs[enc])
 		n[enc]++
-	}
+	})
 	return n, &set.rounds
 }
 
@@ -260,9 +344,7 @@ func (r *channelRegistry) subscriptionsOf(channel string) []*subscription {
 	if set == nil {
 		return nil
 	}
-	out := make([]*subscription, 0, len(set.subs))
-	for _, s := range set.subs {
-		out = append(out, s)
-	}
+	out := make([]*subscription, 0, set.len())
+	set.all(func(s *subscription) { out = append(out, s) })
 	return out
 }

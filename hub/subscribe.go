@@ -55,10 +55,7 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 		c.mu.Unlock()
 		return nil, activation{}, err
 	}
-	if c.subs == nil {
-		c.subs = make(map[string]*subscription, 1)
-	}
-	c.subs[channel] = s
+	c.subs.put(s)
 	c.mu.Unlock()
 
 	// Register before reading the stream: what is published from here on is
@@ -72,7 +69,7 @@ func (c *Client) subscribe(ctx context.Context, channel, token string, since *pr
 	// A server-side subscribe runs beside the client's own goroutine: if the
 	// client closed meanwhile, its cleanup missed s, so undo it here.
 	c.mu.Lock()
-	gone := c.state == stateClosed || c.subs[channel] != s
+	gone := c.state == stateClosed || c.subs.get(channel) != s
 	c.mu.Unlock()
 	if gone {
 		h.removeSubscription(ctx, s)
@@ -113,9 +110,9 @@ func (c *Client) canAdd(channel string) error {
 // canAddLocked is canAdd with c.mu held.
 func (c *Client) canAddLocked(channel string) error {
 	switch {
-	case c.subs[channel] != nil:
+	case c.subs.get(channel) != nil:
 		return protocol.ErrAlreadySubscribed
-	case len(c.subs) >= c.hub.cfg.MaxChannelsPerConnection:
+	case c.subs.len() >= c.hub.cfg.MaxChannelsPerConnection:
 		return errTooManyChannels
 	}
 	return nil
@@ -253,11 +250,11 @@ func (h *Hub) removeSubscription(ctx context.Context, s *subscription) {
 	}
 }
 
-// dropSub forgets s in the client's own map, if it is still there.
+// dropSub forgets s in the client's own set, if it is still there.
 func (c *Client) dropSub(s *subscription) {
 	c.mu.Lock()
-	if c.subs[s.channel] == s {
-		delete(c.subs, s.channel)
+	if c.subs.get(s.channel) == s {
+		c.subs.remove(s.channel)
 	}
 	c.mu.Unlock()
 }
@@ -268,8 +265,7 @@ func (c *Client) unsubscribe(ctx context.Context, channel string) (protocol.Resu
 		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid channel name")
 	}
 	c.mu.Lock()
-	s := c.subs[channel]
-	delete(c.subs, channel)
+	s := c.subs.remove(channel)
 	c.mu.Unlock()
 	if s != nil {
 		c.hub.removeSubscription(ctx, s)
@@ -293,11 +289,11 @@ func (c *Client) presenceSubs() []*subscription {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*subscription
-	for _, s := range c.subs {
+	c.subs.all(func(s *subscription) {
 		if s.ns.Presence {
 			out = append(out, s)
 		}
-	}
+	})
 	return out
 }
 
@@ -305,5 +301,5 @@ func (c *Client) presenceSubs() []*subscription {
 func (c *Client) subscribed(channel string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.subs[channel] != nil
+	return c.subs.get(channel) != nil
 }

@@ -84,7 +84,9 @@ func (c *Conn) Uncork() {
 
 // armCorkTimerLocked makes the writer start corkMax from now unless the
 // reader uncorks first. The timer is made on the first frame that needs it
-// and kept, so an idle connection holds none. Called with c.mu held.
+// and kept while the connection is busy; ReleaseIdle lets it go once
+// the connection is quiet, so an idle connection holds none. Called with
+// c.mu held.
 func (c *Conn) armCorkTimerLocked() {
 	c.timerArmed = true
 	if c.corkTimer == nil {
@@ -92,6 +94,25 @@ func (c *Conn) armCorkTimerLocked() {
 		return
 	}
 	c.corkTimer.Reset(corkMax)
+}
+
+// ReleaseIdle lets go of what only a busy connection needs: the cork's
+// timer unless it is armed, and, while nothing is queued or being
+// written, the arrays of the queue and of the writer's frame. The owner
+// calls it now and then (the hub with each heartbeat ping), so that a
+// connection quiet since the last call holds none of them (about 200
+// bytes) and a busy one makes them again at most once a call.
+func (c *Conn) ReleaseIdle() {
+	c.mu.Lock()
+	if !c.timerArmed {
+		c.corkTimer = nil
+	}
+	// Not writing: no one holds the writer's role, the only one that
+	// touches parts and batch outside the lock.
+	if !c.writing && !c.flushDue && len(c.items) == 0 && c.inflight == 0 {
+		c.items, c.stamps, c.batch, c.parts = nil, nil, nil, nil
+	}
+	c.mu.Unlock()
 }
 
 // stopCorkTimerLocked disarms the cork's timer. A callback already running

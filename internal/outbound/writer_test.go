@@ -93,6 +93,41 @@ func TestCorkLetsGoAfterCorkMax(t *testing.T) {
 	tr.Wait()
 }
 
+// TestReleaseIdle: a quiet connection lets its cork timer and its
+// queue's arrays go, and the next corked frame makes a timer that still
+// lets the writer go after corkMax; an armed timer and a queue that holds
+// messages are kept.
+func TestReleaseIdle(t *testing.T) {
+	c, w, _, tr := newTrackedConn(100, 1000, false)
+	c.Cork()
+	c.Push([]byte("reply"))
+	c.ReleaseIdle() // armed, and a message queued: kept
+	c.mu.Lock()
+	kept := c.corkTimer != nil && len(c.items) == 1
+	c.mu.Unlock()
+	if !kept {
+		t.Fatal("an armed cork timer or a queued message was let go")
+	}
+	c.Uncork()
+	c.ReleaseIdle()
+	c.mu.Lock()
+	held := c.corkTimer != nil || c.items != nil || c.stamps != nil || c.batch != nil || c.parts != nil
+	c.mu.Unlock()
+	if held {
+		t.Fatal("a quiet connection kept its cork timer or its arrays")
+	}
+	c.Cork()
+	c.PushLive(NewShared([]byte("live")), 1)
+	wait.For(t, 5*time.Second, func() error {
+		if s := w.sent(); !slices.Equal(s, []string{"reply", "live"}) {
+			return fmt.Errorf("sent %q", s)
+		}
+		return nil
+	})
+	c.Uncork()
+	tr.Wait()
+}
+
 // TestFinalThenDrained: the final message goes out after everything queued
 // before it, and then the owner is told to close.
 func TestFinalThenDrained(t *testing.T) {
