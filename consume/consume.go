@@ -121,20 +121,19 @@ func (b Backoff) Next(d time.Duration) time.Duration {
 func Publish(ctx context.Context, p Publisher, m Message, bo Backoff, obs Observer, log *slog.Logger) error {
 	var delay time.Duration
 	for {
-		_, err := p.Publish(ctx, m.Channel, m.Data, m.IdempotencyKey)
-		if err == nil {
+		err := PublishOnce(ctx, p, m)
+		var rej *Rejected
+		switch {
+		case err == nil:
 			if delay > 0 {
 				log.Info("consumer: publishing again", "channel", m.Channel)
 			}
 			obs.Published()
 			return nil
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return ctx.Err()
-		}
-		var perr *protocol.Error
-		if errors.As(err, &perr) && !perr.Code.Temporary() {
-			return &Rejected{Err: perr}
+		case errors.As(err, &rej):
+			return err
 		}
 		obs.Failed()
 		if delay == 0 {
@@ -145,6 +144,21 @@ func Publish(ctx context.Context, p Publisher, m Message, bo Backoff, obs Observ
 			return ctx.Err()
 		}
 	}
+}
+
+// PublishOnce publishes m through p once. It returns nil once published, a
+// *Rejected for a publication Herald refuses for good, and any other error
+// for one that may succeed later.
+func PublishOnce(ctx context.Context, p Publisher, m Message) error {
+	_, err := p.Publish(ctx, m.Channel, m.Data, m.IdempotencyKey)
+	if err == nil {
+		return nil
+	}
+	var perr *protocol.Error
+	if errors.As(err, &perr) && !perr.Code.Temporary() && ctx.Err() == nil {
+		return &Rejected{Err: perr}
+	}
+	return err
 }
 
 // Sleep waits d or until ctx ends; it reports whether d passed.
