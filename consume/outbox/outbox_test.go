@@ -285,7 +285,7 @@ func TestNodeKilledMidBatch(t *testing.T) {
 	h := &hang{p: srv.Hub, after: 4, hung: make(chan struct{})}
 	stopA, _ := d.start(h, &consumetest.Observer{}, opts{app: "herald-a", partitions: 1, workers: 1, batch: 10})
 	want := consumetest.Seq("k", 24)
-	d.exec(`INSERT INTO `+d.table+` (channel, data) SELECT 'chat:k', to_jsonb('k' || i) FROM generate_series(0, 23) i`)
+	d.exec(`INSERT INTO ` + d.table + ` (channel, data) SELECT 'chat:k', to_jsonb('k' || i) FROM generate_series(0, 23) i`)
 	d.insert("chat:k", nil)
 	select {
 	case <-h.hung:
@@ -343,4 +343,3 @@ func TestRowKey(t *testing.T) {
 	sub.Expect("chat:i", []string{"i0"})
 	d.waitEmpty()
 }
-
