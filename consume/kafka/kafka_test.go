@@ -28,7 +28,9 @@ const topic = "events"
 
 // cluster starts an in-process Kafka cluster with topic in three
 // partitions.
-func cluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+func cluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster { return clusterB(t, opts...) }
+
+func clusterB(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
 	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(3, topic)}, opts...)...)
 	if err != nil {
@@ -40,7 +42,9 @@ func cluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
 
 // producer returns a client that produces to c, keyed records going to
 // the key's partition (the default partitioner's hash).
-func producer(t *testing.T, c *kfake.Cluster) *kgo.Client {
+func producer(t *testing.T, c *kfake.Cluster) *kgo.Client { return producerB(t, c) }
+
+func producerB(t testing.TB, c *kfake.Cluster) *kgo.Client {
 	t.Helper()
 	p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	if err != nil {

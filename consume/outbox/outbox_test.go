@@ -27,13 +27,13 @@ import (
 // db is a schema of the test's own on the shared PostgreSQL, with the
 // outbox table created in it.
 type db struct {
-	t     *testing.T
+	t     testing.TB
 	dsn   string
 	pool  *pgxpool.Pool
 	table string // schema-qualified
 }
 
-func newDB(t *testing.T) *db {
+func newDB(t testing.TB) *db {
 	t.Helper()
 	dsn := services.PostgreSQL(t)
 	ctx := context.Background()
