@@ -84,6 +84,9 @@ type Config struct {
 	Inbox Inbox `yaml:"inbox"`
 	// Limits bounds what clients may do.
 	Limits Limits `yaml:"limits"`
+	// Consumers publish what the application writes to Kafka or to a
+	// PostgreSQL outbox table.
+	Consumers Consumers `yaml:"consumers"`
 	// Namespaces holds channel options by namespace name; the key "" (write
 	// it as '""' in YAML) is the default namespace, for names without a
 	// colon. A channel in a namespace not listed here is refused with error

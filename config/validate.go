@@ -81,6 +81,9 @@ func (c *Config) Validate() error {
 	if err := c.validateAuth(); err != nil {
 		return err
 	}
+	if err := c.Consumers.validate(); err != nil {
+		return err
+	}
 	if c.Admin.Password != "" && len(c.Admin.Password) < 16 {
 		return problem("admin.password", "too short: at least 16 bytes")
 	}

@@ -46,6 +46,8 @@ type Metrics struct {
 
 	brokerDuration *prometheus.HistogramVec
 	brokerErrors   *prometheus.CounterVec
+
+	consumers *consumerVecs
 }
 
 var (
@@ -152,6 +154,8 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "engine", "operation")
 	m.brokerErrors = f.counterVec("herald_broker_errors_total",
 		"Broker operations that failed, by engine and operation.", "engine", "operation")
+
+	m.consumers = newConsumerVecs(f)
 
 	build := f.gaugeVec("herald_build_info",
 		"Always 1; the labels describe the running binary.", "version", "goversion", "commit")

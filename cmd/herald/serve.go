@@ -291,6 +291,10 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 		hcfg.ConnectProxy, hcfg.SubscribeProxy = p.proxy.ConnectProxy(), p.proxy.SubscribeProxy()
 	}
 	h := hub.New(hcfg, b, tokens)
+	cons, err := newConsumers(cfg.Consumers, h, m, log)
+	if err != nil {
+		return err
+	}
 	if err := h.Run(ctx); err != nil {
 		return err
 	}
@@ -305,7 +309,7 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		if err := drain(sctx, srv, tsrv, h); err != nil {
+		if err := errors.Join(cons.stop(sctx), drain(sctx, srv, tsrv, h)); err != nil {
 			log.Warn("shutdown incomplete", "err", err)
 		}
 	}()
@@ -383,6 +387,7 @@ func serve(ctx context.Context, cfg config.Config, dev *devSecrets, logOut io.Wr
 	defer signal.Stop(hup)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	cons.start()
 	tcpServed := make(chan error, 1)
 	if tsrv != nil {
 		go func() { tcpServed <- tsrv.Serve(tl) }()
@@ -410,7 +415,9 @@ wait:
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	drained = true
-	if err := drain(sctx, srv, tsrv, h); err != nil {
+	// The consumers stop first: what they publish after the hub began
+	// draining would reach no client of this node.
+	if err := errors.Join(cons.stop(sctx), drain(sctx, srv, tsrv, h)); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, server.ErrServerClosed) {

@@ -1,7 +1,8 @@
 // Package services gives tests the real Redis and NATS servers Herald's
-// brokers talk to: the shared ones a developer or CI runs on the standard
-// ports, and private server processes a test starts, stops and restarts
-// itself (outages, Redis Cluster).
+// brokers talk to, and the PostgreSQL the outbox consumer reads: the
+// shared ones a developer or CI runs on the standard ports, and private
+// server processes a test starts, stops and restarts itself (outages,
+// Redis Cluster).
 //
 // Without a service, a test skips with one line saying how to enable it;
 // under CI (CI=true) a missing service fails the test instead, so CI never
@@ -13,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -38,6 +40,22 @@ func NATS(t testing.TB) string {
 	url := envOr("HERALD_TEST_NATS", "nats://127.0.0.1:4222")
 	require(t, "NATS", hostPort(url), "start nats-server -js on 127.0.0.1:4222 or set HERALD_TEST_NATS=nats://host:port")
 	return url
+}
+
+// PostgreSQL returns the connection string of the shared PostgreSQL
+// server: $HERALD_TEST_POSTGRES, or
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable (trust
+// authentication, user postgres, database test). Tests that share it
+// work in a schema or database of their own.
+func PostgreSQL(t testing.TB) string {
+	t.Helper()
+	dsn := envOr("HERALD_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	addr := "127.0.0.1:5432"
+	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
+		addr = u.Host
+	}
+	require(t, "PostgreSQL", addr, "start PostgreSQL on 127.0.0.1:5432 (user postgres, database test) or set HERALD_TEST_POSTGRES=postgres://...")
+	return dsn
 }
 
 func envOr(key, def string) string {
