@@ -17,9 +17,24 @@ import (
 
 // startCluster runs three embedded servers routed to each other in this
 // process, as three Herald nodes would, and waits for JetStream's meta
-// leader.
+// leader. The route ports are picked free and then bound by the servers,
+// so another process may take one in between: a start that fails is
+// tried again on fresh ports.
 func startCluster(t *testing.T) []*embed.Server {
 	t.Helper()
+	var err error
+	for range 3 {
+		var servers []*embed.Server
+		if servers, err = tryCluster(t); err == nil {
+			return servers
+		}
+		t.Logf("cluster start: %v; again on other ports", err)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+func tryCluster(t *testing.T) ([]*embed.Server, error) {
 	var ports []int
 	var peers []string
 	for range 3 {
@@ -30,9 +45,7 @@ func startCluster(t *testing.T) []*embed.Server {
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			servers[i], errs[i] = embed.Start(embed.Options{
 				Dir:         t.TempDir(),
 				ServerName:  fmt.Sprint("n", i),
@@ -40,24 +53,38 @@ func startCluster(t *testing.T) []*embed.Server {
 				ClusterHost: "127.0.0.1",
 				ClusterPort: ports[i],
 				Peers:       peers,
+				// Three servers with JetStream starting at once on a
+				// loaded machine: more than a lone server's default.
+				StartTimeout: 30 * time.Second,
 			})
-		}()
+		})
 	}
 	wg.Wait()
-	for i, s := range servers {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
+	shutdown := func() {
+		for _, s := range servers {
+			if s != nil {
+				s.Shutdown()
+			}
 		}
-		t.Cleanup(s.Shutdown)
+	}
+	for i := range servers {
+		if errs[i] != nil {
+			shutdown()
+			return nil, errs[i]
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, s := range servers {
 		if err := s.Ready(ctx); err != nil {
-			t.Fatal(err)
+			shutdown()
+			return nil, err
 		}
 	}
-	return servers
+	for _, s := range servers {
+		t.Cleanup(s.Shutdown)
+	}
+	return servers, nil
 }
 
 func clusterBroker(t testing.TB, s *embed.Server, prefix string) (*Broker, error) {
