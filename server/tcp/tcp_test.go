@@ -300,8 +300,12 @@ func TestConnectionLimits(t *testing.T) {
 	wait.For(t, 5*time.Second, func() error {
 		c := dialNoPreamble(t, n.addr, protocol.JSON)
 		defer c.conn.Close()
-		c.write([]byte("herald.v1.json\n"))
-		c.send(map[string]any{"id": 1, "type": "connect", "token": ht.Token(t, "b", nil)})
+		// A connection the server still refuses is closed under the
+		// write: that is a try to repeat, not a failure.
+		hello := append([]byte("herald.v1.json\n"), c.encode(map[string]any{"id": 1, "type": "connect", "token": ht.Token(t, "b", nil)})...)
+		if _, err := c.conn.Write(hello); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
 		m, err := c.read(5 * time.Second)
 		if err != nil || m.ID() != 1 || m.ErrorCode() != 0 {
 			return fmt.Errorf("connect: %v %v", m, err)
