@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/heraldhq/herald/internal/burst"
+	"github.com/heraldhq/herald/internal/sockread"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -60,7 +61,7 @@ const loopBufferSize = 1024
 // readerPool.
 type frameReader struct {
 	br  *bufio.Reader
-	src connSource // br's source, for pooled readers
+	src sockread.Source // br's source, for pooled readers
 	rd  wsutil.Reader
 	msg []byte
 	// With permessage-deflate: flate takes RSV1 off a message's first
@@ -78,7 +79,7 @@ var readerPool = sync.Pool{New: func() any {
 // takeReader takes a pooled reader of c's connection.
 func (c *wsConn) takeReader() *frameReader {
 	fr := readerPool.Get().(*frameReader)
-	fr.src = connSource{conn: c.raw, fd: -1}
+	fr.src = sockread.Source{Conn: c.raw, FD: -1}
 	fr.br.Reset(&fr.src)
 	return fr
 }
@@ -86,7 +87,7 @@ func (c *wsConn) takeReader() *frameReader {
 // releaseReader returns fr, taken by takeReader, to the pool.
 func releaseReader(fr *frameReader) {
 	fr.br.Reset(nil)
-	fr.src, fr.rd, fr.flate = connSource{}, wsutil.Reader{}, wsflate.MessageState{}
+	fr.src, fr.rd, fr.flate = sockread.Source{FD: -1}, wsutil.Reader{}, wsflate.MessageState{}
 	if cap(fr.msg) > maxPooledMessage {
 		fr.msg = nil
 	}
@@ -94,27 +95,6 @@ func releaseReader(fr *frameReader) {
 		fr.inflated = nil
 	}
 	readerPool.Put(fr)
-}
-
-// connSource is what a pooled reader reads: the connection, or, while the
-// waiter checks for bytes, the socket itself without waiting
-// (readiness_unix.go).
-type connSource struct {
-	conn io.Reader
-	fd   int   // the socket while the waiter reads it, else -1
-	err  error // what the waiter's read failed with, for the burst
-}
-
-func (s *connSource) Read(p []byte) (int, error) {
-	switch {
-	case s.err != nil:
-		err := s.err
-		s.err = nil
-		return 0, err
-	case s.fd >= 0:
-		return readNow(s.fd, p)
-	}
-	return s.conn.Read(p)
 }
 
 // maxPooledMessage bounds the message buffers kept with pooled readers.

@@ -3,7 +3,6 @@
 package server
 
 import (
-	"io"
 	"net"
 	"syscall"
 
@@ -49,33 +48,12 @@ func (c *wsConn) enablePolling(conn net.Conn) {
 	// readable, then ask again.
 	c.readable = func(fd uintptr) bool {
 		fr := c.takeReader()
-		fr.src.fd = int(fd)
-		_, err := fr.br.Peek(1) // one read(2) into the reader's buffer
-		fr.src.fd = -1
-		if err == unix.EAGAIN || err == unix.EWOULDBLOCK {
+		if !fr.src.Fill(fr.br, fd) {
 			releaseReader(fr)
 			return false
 		}
 		// Bytes, end of file or an error: the burst reads them from fr.
-		fr.src.err = err
 		c.prefetched = fr
 		return true
-	}
-}
-
-// readNow reads the socket fd once without waiting, as net.Conn's Read
-// would: end of file is io.EOF, EAGAIN means nothing is there yet.
-func readNow(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, p)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return 0, err
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
 	}
 }

@@ -9,6 +9,3 @@ func (c *conn) enablePolling(net.Conn) {}
 
 // readable is never called where no socket is polled.
 func (r *reader) readable(uintptr) bool { return true }
-
-// readNow is never called where no socket is polled.
-func readNow(int, []byte) (int, error) { panic("tcp: no polling on this system") }

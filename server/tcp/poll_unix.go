@@ -3,12 +3,8 @@
 package tcp
 
 import (
-	"errors"
-	"io"
 	"net"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // enablePolling lets c's reader wait for bytes without holding a goroutine
@@ -31,32 +27,10 @@ func (c *conn) enablePolling(raw net.Conn) {
 // sees the socket readable, then ask again.
 func (r *reader) readable(fd uintptr) bool {
 	rb := getReader(r.c.raw)
-	rb.src.fd = int(fd)
-	_, err := rb.br.Peek(1) // one read(2) into the buffer
-	rb.src.fd = -1
-	if errors.Is(err, unix.EAGAIN) {
+	if !rb.src.Fill(rb.br, fd) {
 		putReader(rb)
 		return false
 	}
-	rb.src.err = err
 	r.prefetched = rb
 	return true
-}
-
-// readNow reads the socket fd once without waiting, as net.Conn's Read
-// would: the end of the stream is io.EOF, EAGAIN means nothing is there
-// yet.
-func readNow(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, p)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return 0, err
-		case n == 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
 }

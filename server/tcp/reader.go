@@ -12,6 +12,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/heraldhq/herald/internal/sockread"
 	"github.com/heraldhq/herald/protocol"
 )
 
@@ -38,7 +39,7 @@ const readBufferSize = 1024
 // readBuf is a pooled read buffer and its source.
 type readBuf struct {
 	br  *bufio.Reader // reads src
-	src source
+	src sockread.Source
 }
 
 var bufPool = sync.Pool{New: func() any {
@@ -50,7 +51,7 @@ var bufPool = sync.Pool{New: func() any {
 // getReader returns a pooled read buffer reading conn.
 func getReader(conn io.Reader) *readBuf {
 	rb := bufPool.Get().(*readBuf)
-	rb.src = source{conn: conn, fd: -1}
+	rb.src = sockread.Source{Conn: conn, FD: -1}
 	rb.br.Reset(&rb.src)
 	return rb
 }
@@ -58,30 +59,8 @@ func getReader(conn io.Reader) *readBuf {
 // putReader gives a read buffer back to the pool, dropping what it holds.
 func putReader(rb *readBuf) {
 	rb.br.Reset(&rb.src)
-	rb.src = source{fd: -1}
+	rb.src = sockread.Source{FD: -1}
 	bufPool.Put(rb)
-}
-
-// source is what a pooled read buffer reads: the connection, or, while a
-// waiter checks for bytes, the socket itself without waiting
-// (poll_unix.go), so that the check is the read a blocking reader would
-// make and costs no system call of its own.
-type source struct {
-	conn io.Reader
-	fd   int   // the socket while the waiter reads it, else -1
-	err  error // what the waiter's read failed with, for the burst
-}
-
-func (s *source) Read(p []byte) (int, error) {
-	switch {
-	case s.err != nil:
-		err := s.err
-		s.err = nil
-		return 0, err
-	case s.fd >= 0:
-		return readNow(s.fd, p)
-	}
-	return s.conn.Read(p)
 }
 
 // maxKeptFrame bounds the frame buffer a connection keeps between frames:
