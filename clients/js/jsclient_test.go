@@ -241,6 +241,12 @@ func newNoWSProxy(t *testing.T, target string) *noWSProxy {
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1
+	// A connection of its own for every request: a pooled one may lead to
+	// a server that has gone (an earlier test's, on the same port, or this
+	// one's before its restart), and a POST sent on it cannot be retried,
+	// so the proxy would answer 502 where a browser's own connection would
+	// have reached the server.
+	rp.Transport = &http.Transport{DisableKeepAlives: true}
 	rp.ErrorLog = log.New(io.Discard, "", 0) // the cuts and restarts are on purpose
 	p := &noWSProxy{cancels: map[*http.Request]context.CancelFunc{}}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

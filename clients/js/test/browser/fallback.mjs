@@ -87,7 +87,7 @@ try {
   const alice = await open('alice');
   const bob = await open('bob');
   for (const [name, p] of [['alice', alice], ['bob', bob]]) {
-    same(await p.evaluate(() => window.transports), ['http_stream'], `${name}'s transport`);
+    same(await p.evaluate(() => window.transports), ['http_stream'], `${name}'s transport (events ${JSON.stringify(await p.evaluate(() => window.events))})`);
   }
   await until(async () => (await alice.evaluate(() => window.joins)).includes('bob'), 'alice sees bob join', 10000);
   await alice.evaluate(() => window.say('hi bob'));
