@@ -204,7 +204,10 @@ func (w *httpWire) batch() ([]byte, int) {
 }
 
 // post sends one batch, again after a 429 (the session's queue was full
-// and took none of it).
+// and took none of it) or a 503 marked Herald-Not-Delivered (the node
+// holding the session was not reached: none of it ran). Any other failure
+// leaves it unknown whether the commands ran, and the connection is
+// replaced.
 func (w *httpWire) post(body []byte, session, token string) error {
 	ctx, cancel := context.WithTimeout(w.ctx, w.timeout)
 	defer cancel()
@@ -223,7 +226,9 @@ func (w *httpWire) post(body []byte, session, token string) error {
 		switch {
 		case res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusOK:
 			return nil
-		case res.StatusCode != http.StatusTooManyRequests:
+		case res.StatusCode == http.StatusTooManyRequests:
+		case res.StatusCode == http.StatusServiceUnavailable && res.Header.Get("Herald-Not-Delivered") == "1":
+		default:
 			return fmt.Errorf("herald: command POST: HTTP %d", res.StatusCode)
 		}
 		wait := 100 * time.Millisecond

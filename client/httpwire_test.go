@@ -292,3 +292,75 @@ func TestHTTPStreamBadResponses(t *testing.T) {
 		t.Fatalf("dial errors %q", errs)
 	}
 }
+
+// TestHTTPStreamCommandRetries: a command POST answered 503 with
+// Herald-Not-Delivered (the node holding the session was not reached, so
+// nothing ran) is sent again and the call succeeds; a plain 503, which
+// leaves it unknown whether the commands ran, fails the call as a lost
+// connection instead of risking running them twice.
+func TestHTTPStreamCommandRetries(t *testing.T) {
+	s := ht.Start(t, ht.Options{})
+	var refuse atomic.Int32 // how many POSTs to refuse; -1 marks a plain 503
+	var posts atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sse/cmd" {
+			posts.Add(1)
+			switch n := refuse.Load(); {
+			case n > 0:
+				refuse.Add(-1)
+				w.Header().Set("Herald-Not-Delivered", "1")
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			case n < 0:
+				refuse.Store(0)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, s.URL+r.URL.RequestURI(), r.Body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		req.Header = r.Header.Clone()
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return
+		}
+		defer res.Body.Close()
+		for k, v := range res.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(res.StatusCode)
+		f := w.(http.Flusher)
+		buf := make([]byte, 4096)
+		for {
+			n, err := res.Body.Read(buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				f.Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer proxy.Close()
+	c, err := client.Dial(ctx(t), proxy.URL+"/stream", client.Options{Token: ht.Token(t, "alice", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	refuse.Store(2)
+	if pos, err := c.Publish(ctx(t), "chat:a", []byte(`1`)); err != nil || pos.Offset != 1 {
+		t.Fatalf("publish after two refusals: %v %v", pos, err)
+	}
+	if got := posts.Load(); got != 3 {
+		t.Fatalf("%d POSTs, want 3 (two refused, then the one that ran)", got)
+	}
+	refuse.Store(-1)
+	if _, err := c.Publish(ctx(t), "chat:a", []byte(`2`)); err == nil {
+		t.Fatal("a publish answered with a plain 503 succeeded")
+	}
+}

@@ -619,7 +619,8 @@ var StreamConn = class {
         }
         if (this.done) return;
         if (res.ok) break;
-        if (res.status !== 429) return this.end(`command request: HTTP ${res.status}`);
+        const notDelivered = res.status === 503 && res.headers.get("Herald-Not-Delivered") === "1";
+        if (res.status !== 429 && !notDelivered) return this.end(`command request: HTTP ${res.status}`);
         const after = Number(res.headers.get("Retry-After"));
         await new Promise((r) => this.timer = setTimeout(r, after > 0 ? Math.min(after, 5) * 1e3 : 100));
         if (this.done) return;

@@ -208,8 +208,12 @@ export class StreamConn {
         }
         if (this.done) return;
         if (res.ok) break;
-        if (res.status !== 429) return this.end(`command request: HTTP ${res.status}`);
-        // The session's queue is full and took none of them: try again.
+        // 429: the session's queue is full and took none of them; 503 with
+        // Herald-Not-Delivered: the node holding the session was not
+        // reached, and the commands certainly did not run. Anything else
+        // leaves it unknown whether they ran: the connection is replaced.
+        const notDelivered = res.status === 503 && res.headers.get('Herald-Not-Delivered') === '1';
+        if (res.status !== 429 && !notDelivered) return this.end(`command request: HTTP ${res.status}`);
         const after = Number(res.headers.get('Retry-After'));
         await new Promise((r) => (this.timer = setTimeout(r, after > 0 ? Math.min(after, 5) * 1000 : 100)));
         if (this.done) return;

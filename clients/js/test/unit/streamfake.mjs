@@ -62,8 +62,10 @@ export class StreamServer {
       this.posts.push({ session: u.searchParams.get('session'), body, auth: req.headers.authorization, type: req.headers['content-type'] });
       const answer = () => {
         this.inFlight--;
-        const status = this.postStatus.shift() ?? 204;
-        res.writeHead(status, status === 429 ? { 'Retry-After': '0' } : {});
+        // A number, or { status, headers }.
+        const next = this.postStatus.shift() ?? 204;
+        const status = typeof next === 'object' ? next.status : next;
+        res.writeHead(status, { ...(status === 429 ? { 'Retry-After': '0' } : {}), ...(next.headers ?? {}) });
         res.end();
       };
       if (this.hold) this.held.push(answer);

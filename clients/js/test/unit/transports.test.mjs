@@ -108,6 +108,24 @@ test('one command POST at a time, in order; what queues meanwhile goes in one PO
   assert.deepEqual((await Promise.all(calls)).map((r) => r.offset), [1, 2, 3, 4]);
 });
 
+test('a 503 that says its commands were not delivered is retried; one that does not say so replaces the connection', async () => {
+  const { h } = client({ transports: ['http_stream'] });
+  h.connect();
+  const s = await http.stream(0);
+  StreamServer.accept(s);
+  await until(() => h.state === 'connected');
+  http.postStatus.push({ status: 503, headers: { 'Retry-After': '0', 'Herald-Not-Delivered': '1' } });
+  const call = h.publish('c', 1);
+  await until(() => http.posts.length === 2, 'the POST sent again');
+  assert.deepEqual((await http.post(1)).map((c) => c.data), [1]);
+  StreamServer.send(s, { id: (await http.post(1))[0].id, result: { offset: 1, epoch: 'e' } });
+  assert.equal((await call).offset, 1);
+  http.postStatus.push(503);
+  const err = await h.publish('c', 2).catch((e) => e);
+  assert.equal(err.code, ErrorCode.DISCONNECTED);
+  await until(() => s.closed, 'the old stream closed');
+});
+
 test('a failed command POST replaces the connection: the calls in it fail as disconnected', async () => {
   const { h } = client({ transports: ['http_stream'] });
   h.connect();
