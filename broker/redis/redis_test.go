@@ -117,8 +117,12 @@ func startCluster(t *testing.T) []string {
 	t.Helper()
 	var addrs []string
 	var clients []*goredis.Client
-	for range 3 {
+	var bus0 int
+	for i := range 3 {
 		p := services.StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+		if i == 0 {
+			bus0 = p.BusPort
+		}
 		addrs = append(addrs, p.Addr())
 		c := goredis.NewClient(&goredis.Options{Addr: p.Addr(), Protocol: 2})
 		t.Cleanup(func() { c.Close() })
@@ -133,7 +137,7 @@ func startCluster(t *testing.T) []string {
 	}
 	for _, c := range clients[1:] {
 		host, port, _ := strings.Cut(addrs[0], ":")
-		if err := c.ClusterMeet(ctx, host, port).Err(); err != nil {
+		if err := c.Do(ctx, "CLUSTER", "MEET", host, port, bus0).Err(); err != nil {
 			t.Fatalf("cluster meet: %v", err)
 		}
 	}

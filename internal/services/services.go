@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -145,6 +146,9 @@ type Process struct {
 	args []string
 	// Port is where the server listens, the same across restarts.
 	Port int
+	// BusPort is a Redis Cluster node's cluster bus port (CLUSTER MEET
+	// needs it); 0 for other servers.
+	BusPort int
 	// Dir is the server's data directory (a NATS's JetStream store).
 	Dir string
 	cmd *exec.Cmd
@@ -161,7 +165,15 @@ func StartRedis(t testing.TB, extra ...string) *Process {
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--daemonize", "no",
 	}, extra...)
-	return start(t, Binary(t, "redis-server"), port, args)
+	bus := 0
+	if slices.Contains(extra, "--cluster-enabled") {
+		// The cluster bus would take port+10000, which nothing reserved.
+		bus = FreePort(t)
+		args = append(args, "--cluster-port", strconv.Itoa(bus))
+	}
+	p := start(t, Binary(t, "redis-server"), port, args)
+	p.BusPort = bus
+	return p
 }
 
 // StartNATS runs a private nats-server with JetStream on a free port, its
