@@ -38,8 +38,9 @@ import (
 	"github.com/heraldhq/herald/protocol"
 )
 
-// Config holds the transport's options. Zero values take the defaults in
-// each field's comment.
+// Config holds the transport's options. The limits have no defaults of
+// their own: server.New gives its own, the one source of every limit's
+// default, and New refuses a limit that is not positive.
 type Config struct {
 	// Admit counts r's connection as a client connection, against the
 	// limits every transport shares, and reports whether it is within
@@ -49,16 +50,16 @@ type Config struct {
 	// forwarded headers, certificate user). Default: the address only.
 	Peer func(r *http.Request) hub.Peer
 	// MaxMessageSize bounds the connect command and a POST's body (413
-	// past it). Default 65536.
+	// past it). Required.
 	MaxMessageSize int
 	// MaxFrameCommands bounds the commands of one POST (400 past it); it
-	// must not exceed the hub's MaxFrameCommands. Default 100.
+	// must not exceed the hub's MaxFrameCommands. Required.
 	MaxFrameCommands int
 	// QueueLength bounds the POSTs accepted for one session that its
-	// connection has not run yet (429 past it). Default 16.
+	// connection has not run yet (429 past it). Required.
 	QueueLength int
 	// WriteTimeout bounds one write; a client that stops reading for
-	// longer is dropped as a slow consumer (4001). Default 10s.
+	// longer is dropped as a slow consumer (4001). Required.
 	WriteTimeout time.Duration
 	// Logger receives the transport's logs. Default: discard.
 	Logger *slog.Logger
@@ -67,18 +68,6 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Peer == nil {
 		c.Peer = func(r *http.Request) hub.Peer { return hub.Peer{Remote: r.RemoteAddr} }
-	}
-	if c.MaxMessageSize <= 0 {
-		c.MaxMessageSize = 65536
-	}
-	if c.MaxFrameCommands <= 0 {
-		c.MaxFrameCommands = 100
-	}
-	if c.QueueLength <= 0 {
-		c.QueueLength = 16
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -97,6 +86,9 @@ type Server struct {
 func New(cfg Config, h *hub.Hub) *Server {
 	if cfg.Admit == nil {
 		panic("stream: Config.Admit is required")
+	}
+	if cfg.MaxMessageSize <= 0 || cfg.MaxFrameCommands <= 0 || cfg.QueueLength <= 0 || cfg.WriteTimeout <= 0 {
+		panic("stream: the limits in Config are required")
 	}
 	cfg.setDefaults()
 	return &Server{cfg: cfg, hub: h, log: cfg.Logger}
